@@ -1,0 +1,148 @@
+"""The engine's spine: an ``eventsourcing`` application whose methods are the commands.
+
+Every command does the same four things: attribute (who, when, on whose behalf), load,
+check (authorisation here, rules in the aggregate), save.  The command methods themselves
+live in one module per aggregate (``workflows/organisations.py``, ``pairings.py`` ...) and
+are mixed into :class:`workflows.engine.Engine`.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Mapping, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.base import Actor, Attribution, CobuildAggregate
+from domain.errors import InvalidValue
+from domain.organisation import Organisation
+from workflows.authorisation import OrganisationFacts, may_see, require_no_proxy
+from workflows.clock import Clock, SystemClock, local_date
+from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
+
+A = TypeVar("A", bound=CobuildAggregate)
+
+# Business time may be entered late (backfill) but never ahead of the clock by more than
+# the drift between a user's device and the server.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command answers: the aggregate's id, new version and state, and the log
+    position of the last event written (for read-your-writes on the projections)."""
+
+    id: UUID
+    version: int
+    state: str
+    position: int | None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class EngineCore(Application[UUID]):
+    name = "Cobuild"
+    log_section_size = 1000
+
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        super().__init__(env)
+        self._facts: dict[UUID, OrganisationFacts] = {}
+        self._facts_lock = threading.Lock()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # -- time ---------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return local_date(self.clock.now())
+
+    def attribution(self, actor: Actor, occurred_at: datetime | None = None,
+                    on_behalf_of: UUID | None = None) -> Attribution:
+        require_no_proxy(actor, on_behalf_of)
+        now = self.clock.now()
+        when = now if occurred_at is None else occurred_at
+        if when.tzinfo is None:
+            raise InvalidValue("occurred_at", "must carry a UTC offset")
+        if when > now + FUTURE_TOLERANCE:
+            raise InvalidValue("occurred_at", "is in the future")
+        if when < EARLIEST:
+            raise InvalidValue("occurred_at", "is before 2000")
+        if on_behalf_of is not None:
+            self.organisation_facts(on_behalf_of)  # must exist
+        return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of)
+
+    # -- load and save ------------------------------------------------------------------
+
+    def load(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(cls.subject, aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(cls.subject, aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise StaleVersion(expected_version, aggregate.version)
+        return aggregate
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def commit(self, main: CobuildAggregate, *others: CobuildAggregate,
+               **details: Any) -> Outcome:
+        """Save ``main`` and ``others`` in one transaction; a lost race changes nothing."""
+        try:
+            recordings = self.save(main, *others)
+        except IntegrityError:
+            raise ConcurrencyConflict(
+                f"the {main.subject} was changed by someone else at the same time; "
+                "nothing was written: reload and try again") from None
+        position = recordings[-1].notification.id if recordings else None
+        return Outcome(main.id, main.version, main.state, position, details)
+
+    # -- organisations as authorisation sees them ----------------------------------------
+
+    def organisation_facts(self, organisation_id: UUID) -> OrganisationFacts:
+        facts = self._facts.get(organisation_id)
+        if facts is None:
+            org = self.load(Organisation, organisation_id)
+            facts = OrganisationFacts(org.id, org.kind, org.region_code)
+            with self._facts_lock:
+                self._facts[organisation_id] = facts
+        return facts
+
+    def acting_for(self, by: Attribution) -> OrganisationFacts | None:
+        return self.organisation_facts(by.organisation_id) if by.organisation_id else None
+
+    def parties(self, aggregate: CobuildAggregate) -> list[OrganisationFacts]:
+        """The organisations a record belongs to, for visibility."""
+        if isinstance(aggregate, Organisation):
+            return [OrganisationFacts(aggregate.id, aggregate.kind, aggregate.region_code)]
+        ids = [getattr(aggregate, name, None) for name in ("giver_id", "receiver_id", "organisation_id")]
+        return [self.organisation_facts(i) for i in ids if i is not None]
+
+    def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
+        parties = self.parties(aggregate)
+        if parties and not may_see(actor, *parties):
+            raise Forbidden("not-in-scope", f"this {aggregate.subject} is outside your organisation or region")
+
+    def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
+        aggregate = self.load(cls, aggregate_id)
+        self.require_visible(actor, aggregate)
+        return aggregate

@@ -1,0 +1,17 @@
+"""The cobuild engine: one application, its commands grouped by aggregate."""
+from __future__ import annotations
+
+from workflows.clock import Clock
+from workflows.config import Settings
+from workflows.organisations import OrganisationCommands, UserCommands
+from workflows.pairings import PairingCommands
+
+
+class Engine(PairingCommands, OrganisationCommands, UserCommands):
+    """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
+
+
+def open_engine(settings: Settings | None = None, clock: Clock | None = None) -> Engine:
+    settings = settings or Settings.from_env()
+    settings.ensure_home()
+    return Engine(env=settings.eventsourcing_env(), clock=clock)

@@ -1,0 +1,199 @@
+"""Commands on organisations and users: registration, bulk onboarding, tokens."""
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from domain.base import SYSTEM, Actor
+from domain.errors import DomainError, Duplicate, InvalidValue
+from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
+from domain.user import AccessToken, User, token_digest
+from workflows.authorisation import in_region, require_region, require_role
+from workflows.core import EngineCore, Outcome
+from workflows.errors import Forbidden, NotFound, Unauthenticated
+
+BOOTSTRAP_ADMIN_ID = uuid5(NAMESPACE_URL, "/cobuild/users/bootstrap-admin")
+IMPORT_COLUMNS = ("code", "name", "kind", "region_code")
+
+
+class AlreadyInitialised(DomainError):
+    code = "already-initialised"
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+
+class ImportRejected(DomainError):
+    """A bulk import with bad rows: nothing was imported."""
+
+    code = "import-rejected"
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} bad row(s); nothing was imported")
+        self.errors = errors
+
+
+class OrganisationCommands(EngineCore):
+    def register_organisation(self, actor: Actor, code: str, name: str, kind: str,
+                              region_code: str, occurred_at: datetime | None = None) -> Outcome:
+        require_role(actor, "admin-registers", "admin")
+        by = self.attribution(actor, occurred_at)
+        org = Organisation.register(by, code, name, kind, region_code)
+        if actor.region_code is not None and not in_region(actor, org.region_code):
+            raise Forbidden("region-scope", "the organisation is outside your region")
+        if self.exists(org.id):
+            raise Duplicate(f"an organisation with code {code!r} is already registered", field="code")
+        return self.commit(org)
+
+    def import_organisations(self, actor: Actor, text: str) -> list[Outcome]:
+        """Bulk onboarding from CSV (columns code,name,kind,region_code): every row or none."""
+        require_role(actor, "admin-registers", "admin")
+        by = self.attribution(actor)
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ImportRejected([RowError(1, f"missing column(s): {', '.join(missing)}")])
+        orgs: list[Organisation] = []
+        errors: list[RowError] = []
+        seen: dict[str, int] = {}
+        for row in reader:
+            line = reader.line_num
+            code = (row.get("code") or "").strip()
+            try:
+                org = Organisation.register(by, code, (row.get("name") or "").strip(),
+                                            (row.get("kind") or "").strip(),
+                                            (row.get("region_code") or "").strip())
+                if not in_region(actor, org.region_code):
+                    raise InvalidValue("region_code", "is outside your region")
+                if code in seen:
+                    raise InvalidValue("code", f"repeats line {seen[code]}")
+                if self.exists(org.id):
+                    raise InvalidValue("code", "is already registered")
+            except DomainError as error:
+                errors.append(RowError(line, error.message))
+                continue
+            seen[code] = line
+            orgs.append(org)
+        if errors:
+            raise ImportRejected(errors)
+        if not orgs:
+            raise ImportRejected([RowError(1, "the file has no rows")])
+        self.commit(*orgs)  # one transaction: all rows or none
+        return [Outcome(o.id, o.version, o.state, None) for o in orgs]
+
+    def report_collective_income(self, actor: Actor, organisation_id: UUID, year: int,
+                                 amount: Decimal, expected_version: int | None = None) -> Outcome:
+        require_role(actor, "admin-reports-income", "admin")
+        org = self.load(Organisation, organisation_id, expected_version)
+        require_region(actor, self.organisation_facts(org.id))
+        org.report_collective_income(self.attribution(actor), year, amount)
+        return self.commit(org)
+
+    def rename_organisation(self, actor: Actor, organisation_id: UUID, name: str,
+                            expected_version: int | None = None) -> Outcome:
+        require_role(actor, "admin-renames", "admin")
+        org = self.load(Organisation, organisation_id, expected_version)
+        require_region(actor, self.organisation_facts(org.id))
+        org.rename(self.attribution(actor), name)
+        return self.commit(org)
+
+    def dissolve_organisation(self, actor: Actor, organisation_id: UUID, reason: str,
+                              expected_version: int | None = None) -> Outcome:
+        require_role(actor, "admin-dissolves", "admin")
+        org = self.load(Organisation, organisation_id, expected_version)
+        require_region(actor, self.organisation_facts(org.id))
+        org.dissolve(self.attribution(actor), reason)
+        return self.commit(org)
+
+    def organisation_by_code(self, code: str) -> Organisation:
+        return self.load(Organisation, Organisation.create_id(code))
+
+
+class UserCommands(EngineCore):
+    def bootstrap_admin(self, token: str | None = None, region_code: str = "",
+                        name: str = "初始管理员") -> str:
+        """Create the first admin once and return its token (the only time it is shown)."""
+        if self.exists(BOOTSTRAP_ADMIN_ID):
+            raise AlreadyInitialised("cobuild is already initialised: the first admin exists")
+        by = self.attribution(SYSTEM)
+        # The first admin has a well-known id, so a second init also collides at save time.
+        user = User.register(by, name, "admin", region_code=region_code, user_id=BOOTSTRAP_ADMIN_ID)
+        token, access = self._new_token(by, BOOTSTRAP_ADMIN_ID, token)
+        self.commit(user, access)
+        return token
+
+    def register_user(self, actor: Actor, name: str, role: str,
+                      organisation_id: UUID | None = None,
+                      region_code: str | None = None) -> tuple[Outcome, str]:
+        require_role(actor, "admin-registers-users", "admin")
+        by = self.attribution(actor)
+        user = User.register(by, name, role, organisation_id, region_code)
+        if organisation_id is not None:
+            facts = self.organisation_facts(organisation_id)
+            require_region(actor, facts)
+            kinds = GIVING_KINDS if role == "agency" else RECEIVING_KINDS
+            if facts.kind not in kinds:
+                raise InvalidValue("organisation_id", f"a {role} user belongs to a "
+                                   f"{'giving' if role == 'agency' else 'receiving'} organisation")
+        elif not in_region(actor, region_code or ""):
+            raise Forbidden("region-scope", "the user's region is outside your region")
+        token, access = self._new_token(by, user.id)
+        return self.commit(user, access), token
+
+    def issue_token(self, actor: Actor, user_id: UUID) -> str:
+        require_role(actor, "admin-issues-tokens", "admin")
+        user = self.load(User, user_id)
+        self._require_manages(actor, user)
+        token, access = self._new_token(self.attribution(actor), user.id)
+        self.commit(access)
+        return token
+
+    def revoke_token(self, actor: Actor, token: str, reason: str) -> Outcome:
+        access = self._token(token_digest(token))
+        user = self.load(User, access.user_id)
+        if actor.user_id != str(user.id):
+            require_role(actor, "admin-revokes-tokens", "admin")
+            self._require_manages(actor, user)
+        access.revoke(self.attribution(actor), reason)
+        return self.commit(access)
+
+    def authenticate(self, token: str) -> Actor:
+        if not token or len(token) > 200:
+            raise Unauthenticated("no valid bearer token")
+        try:
+            access = self._token(token_digest(token))
+        except NotFound:
+            raise Unauthenticated("unknown token") from None
+        if access.state != "valid":
+            raise Unauthenticated("the token was revoked")
+        user = self.load(User, access.user_id)
+        if user.state != "active":
+            raise Unauthenticated("the user is deactivated")
+        return Actor(user_id=str(user.id), role=user.role,
+                     organisation_id=user.organisation_id, region_code=user.region_code)
+
+    def _token(self, digest: str) -> AccessToken:
+        return self.load(AccessToken, AccessToken.create_id(digest))
+
+    def _new_token(self, by, user_id: UUID, token: str | None = None) -> tuple[str, AccessToken]:
+        token = token or secrets.token_urlsafe(32)
+        if len(token) < 16:
+            raise InvalidValue("token", "must be at least 16 characters")
+        digest = token_digest(token)
+        if self.exists(AccessToken.create_id(digest)):
+            raise InvalidValue("token", "is already in use")
+        return token, AccessToken.issue(by, digest, user_id)
+
+    def _require_manages(self, actor: Actor, user: User) -> None:
+        if user.organisation_id is not None:
+            require_region(actor, self.organisation_facts(user.organisation_id))
+        elif not in_region(actor, user.region_code or ""):
+            raise Forbidden("region-scope", "the user is outside your region")
