@@ -1,0 +1,42 @@
+"""Shared fixtures: a real engine on a fresh store, a fake clock, and a cast of users.
+
+The store is SQLite in a temporary folder unless ``COBUILD_TEST_DATABASE_URL`` names a
+PostgreSQL database, in which case the same tests run against it (each test gets its own
+freshly created database).
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.support import Cast, fresh_settings
+from workflows.clock import FakeClock
+from workflows.engine import Engine
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    with fresh_settings(tmp_path, os.environ.get("COBUILD_TEST_DATABASE_URL", "")) as s:
+        yield s
+
+
+@pytest.fixture
+def engine(settings, clock) -> Engine:
+    from workflows.engine import open_engine
+
+    eng = open_engine(settings, clock)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def cast(engine: Engine) -> Cast:
+    return Cast.create(engine)
