@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from workflows.clock import Clock
 from workflows.config import Settings
+from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
+from workflows.rules import RuleCommands
 
 
-class Engine(PairingCommands, OrganisationCommands, UserCommands):
+class Engine(PairingCommands, OrganisationCommands, UserCommands, FollowUpCommands, RuleCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
 
