@@ -122,6 +122,7 @@ def open_case(e: Engine, pairing_id: UUID, rule: str) -> UUID:
     return FollowUpCase.create_id(pairing_id, rule, pairing.flags[rule]["since"].isoformat())
 
 
+_DIGEST = re.compile(r"\b[0-9a-f]{64}\b")  # random tokens' digests
 _ID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
 
 
@@ -138,7 +139,7 @@ def normalised_log(engine: Engine) -> list[tuple[str, int, str]]:
     for n in engine.recorder.select_notifications(start=1, limit=1_000_000):
         event = engine.mapper.to_domain_event(n)
         data = {k: v for k, v in sorted(vars(event).items()) if k not in ("timestamp",)}
-        text = _ID.sub(rename, repr(data))
+        text = _ID.sub(rename, _DIGEST.sub("<digest>", repr(data)))
         out.append((type(event).__qualname__, n.originator_version, text))
     return out
 

@@ -38,9 +38,9 @@ FOLLOWER = "policies"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS timers (
-    timer_id TEXT PRIMARY KEY, due_at TEXT NOT NULL, subject_type TEXT NOT NULL,
-    subject_id TEXT NOT NULL, purpose TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at, timer_id);
+    timer_id TEXT PRIMARY KEY, due_at TEXT NOT NULL, armed_at INTEGER NOT NULL,
+    subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, purpose TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at, armed_at);
 CREATE TABLE IF NOT EXISTS timer_subjects (
     timer_id TEXT PRIMARY KEY, subject_type TEXT NOT NULL, subject_id TEXT NOT NULL,
     purpose TEXT NOT NULL);
@@ -100,15 +100,16 @@ class WorkerState:
 
     # -- the index -----------------------------------------------------------------------
 
-    def index(self, event: DomainEventProtocol[UUID]) -> None:
-        """Apply what ``event`` changes in the index.  Idempotent: safe to apply twice."""
-        statements = list(_index_statements(event))
+    def index(self, event: DomainEventProtocol[UUID], position: int) -> None:
+        """Apply what ``event`` (at ``position`` in the log) changes in the index.
+        Idempotent: safe to apply twice."""
+        statements = list(_index_statements(event, position))
         if statements:
             self._write(statements)
 
     def due_timers(self, now: datetime, limit: int = 10) -> list[UUID]:
         rows = self._read("SELECT timer_id FROM timers WHERE due_at <= ? "
-                          "ORDER BY due_at, timer_id LIMIT ?", (_utc_key(now), limit))
+                          "ORDER BY due_at, armed_at LIMIT ?", (_utc_key(now), limit))
         return [UUID(r[0]) for r in rows]
 
     def next_due(self) -> datetime | None:
@@ -136,21 +137,25 @@ class WorkerState:
         return [UUID(r[0]) for r in rows]
 
 
-def _index_statements(event: DomainEventProtocol[UUID]) -> Iterable[tuple[str, tuple[Any, ...]]]:
+def _index_statements(event: DomainEventProtocol[UUID],
+                      position: int) -> Iterable[tuple[str, tuple[Any, ...]]]:
+    """Timers due at the same moment fire in the order they were armed, which is the same
+    in every run of the same history (their ids are not)."""
     subject = str(event.originator_id)
     if isinstance(event, (Timer.TimerScheduled, Timer.TimerRescheduled)):
         if isinstance(event, Timer.TimerScheduled):
             kind, about, purpose = event.subject_type, str(event.subject_id), event.purpose
             yield ("INSERT OR IGNORE INTO timer_subjects VALUES (?, ?, ?, ?)",
                    (subject, kind, about, purpose))
-            yield ("INSERT INTO timers VALUES (?, ?, ?, ?, ?) ON CONFLICT(timer_id) DO UPDATE "
-                   "SET due_at = excluded.due_at",
-                   (subject, _utc_key(event.due_at), kind, about, purpose))
+            yield ("INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(timer_id) DO UPDATE "
+                   "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
+                   (subject, _utc_key(event.due_at), position, kind, about, purpose))
         else:
             # a fired or cancelled timer has no row any more: re-arming brings it back
-            yield ("INSERT INTO timers SELECT ?, ?, subject_type, subject_id, purpose FROM "
+            yield ("INSERT INTO timers SELECT ?, ?, ?, subject_type, subject_id, purpose FROM "
                    "timer_subjects WHERE timer_id = ? ON CONFLICT(timer_id) DO UPDATE "
-                   "SET due_at = excluded.due_at", (subject, _utc_key(event.due_at), subject))
+                   "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
+                   (subject, _utc_key(event.due_at), position, subject))
     elif isinstance(event, (Timer.TimerFired, Timer.TimerCancelled)):
         yield ("DELETE FROM timers WHERE timer_id = ?", (subject,))
     elif isinstance(event, PublicCommitment.CommitmentMade):
@@ -211,7 +216,7 @@ class Worker:
                 return processed
             for notification in notifications:
                 event = self.engine.mapper.to_domain_event(notification)
-                self.state.index(event)
+                self.state.index(event, notification.id)
                 self.checkpoint("indexed")
                 self.policies.react(event)
                 self.checkpoint("reacted")
