@@ -10,7 +10,6 @@ import pytest
 from kombu import Connection
 from kombu.transport import memory
 
-from workflows.config import Settings
 from workflows.relay import (
     Consumer, Inbox, Relay, RelayPosition, broker_connection, queues,
 )

@@ -10,7 +10,7 @@ The rules R1, R2 and R5 are pure functions of a pairing's :class:`PairingFacts` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from domain.task import ServiceTask
 from domain.timer import Timer
 from workflows.clock import local_date, start_of_local_day
 from workflows.core import EngineCore
+from workflows.errors import NotFound
 
 A = TypeVar("A", bound=CobuildAggregate)
 
@@ -137,9 +138,10 @@ class Step:
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self.loaded:
-            if not self.engine.exists(aggregate_id):
+            try:
+                self.loaded[aggregate_id] = self.engine.load(cls, aggregate_id)
+            except NotFound:
                 return None
-            self.loaded[aggregate_id] = self.engine.load(cls, aggregate_id)
         aggregate = self.loaded[aggregate_id]
         return aggregate if isinstance(aggregate, cls) else None
 
