@@ -70,3 +70,42 @@ def make_app(db_path: Path | str, *, audited: bool = True) -> LedgerApp:
     if audited:
         env["APPLICATION_RECORDER_TOPIC"] = AUDITED_RECORDER_TOPIC
     return LedgerApp(env=env)
+
+
+# ---------------------------------------------------------------- tampering helpers
+
+
+def drop_audit_triggers(conn) -> None:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+    for name in names:
+        conn.execute(f"DROP TRIGGER {name}")
+
+
+def rebuild_audit_tables(conn, *, clear_checkpoints: bool = True) -> None:
+    """What an insider without the signing key does after editing events: recompute every
+    leaf (keeping the original recorded_at) and every tree node so the store is
+    internally consistent again."""
+    from projections import merkle
+    from projections.audit_log import leaf_prefix, encode_originator_id
+    from projections.verifier import decode_leaf
+    import hashlib
+    import struct
+    import uuid
+
+    drop_audit_triggers(conn)
+    old = {r[0]: decode_leaf(r[1]) for r in conn.execute("SELECT notification_id, leaf_input FROM audit_leaf")}
+    rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid").fetchall()
+    conn.execute("DELETE FROM audit_leaf")
+    conn.execute("DELETE FROM audit_node")
+    if clear_checkpoints:
+        conn.execute("DELETE FROM audit_checkpoint")
+    f = merkle.Frontier()
+    for i, (nid, oid, version, topic, state) in enumerate(rows):
+        recorded = old[nid].recorded_at_us if nid in old else 0
+        oid_value = uuid.UUID(oid) if len(oid) == 32 else oid
+        leaf_input = (leaf_prefix(nid, encode_originator_id(oid_value), version, topic)
+                      + struct.pack(">Q", recorded) + hashlib.sha256(state).digest())
+        conn.execute("INSERT INTO audit_leaf VALUES (?,?,?,?,?)", (i, nid, oid, version, leaf_input))
+        for level, index, h in f.append(merkle.leaf_hash(leaf_input)):
+            conn.execute("INSERT INTO audit_node VALUES (?,?)", (merkle.node_key(level, index), h))
+    conn.commit()
