@@ -235,7 +235,8 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         try:
-            name, hex_id, b64 = text.strip().rsplit("+", 2)
+            # Names cannot contain "+", the base64 key can.
+            name, hex_id, b64 = text.strip().split("+", 2)
             raw = base64.b64decode(b64, validate=True)
             key_id = bytes.fromhex(hex_id)
         except (ValueError, binascii.Error):

@@ -125,3 +125,10 @@ def test_signer_refuses_truncated_tree(tmp_path, keys):
     with pytest.raises(SignerRefused, match="TRUNCATED"):
         signer.sign()
     conn.close()
+
+
+def test_verifier_keys_roundtrip_even_with_plus_in_base64():
+    for _ in range(30):
+        pub = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        text = verifier_key_string("cobuild.test/log", pub)
+        assert VerifierKey.parse(text).public_key == pub
