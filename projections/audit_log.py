@@ -20,8 +20,7 @@ eventsourcing, without cipher keys, and identically across databases.
 
 Storage (three append-only tables, plus ``audit_checkpoint`` filled by the signer):
 
-* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id, aggregate and the
-  header.  Leaf indices are dense even where notification ids have gaps (PostgreSQL
+* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id and the header.  Leaf indices are dense even where notification ids have gaps (PostgreSQL
   burns sequence values on rollback).
 * ``audit_node``: perfect nodes only, keyed by their in-order number
   (``merkle.node_key``), about two rows per event.
@@ -136,11 +135,7 @@ class AuditSQL:
         "CREATE TABLE IF NOT EXISTS audit_leaf ("
         "leaf_index INTEGER PRIMARY KEY, "
         "notification_id INTEGER NOT NULL UNIQUE, "
-        "originator_id TEXT NOT NULL, "
-        "originator_version INTEGER NOT NULL, "
         "leaf_input BLOB NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS audit_leaf_originator "
-        "ON audit_leaf (originator_id, originator_version)",
         "CREATE TABLE IF NOT EXISTS audit_node (id INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
         "CREATE TABLE IF NOT EXISTS audit_checkpoint ("
         "tree_size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at REAL NOT NULL)",
@@ -154,15 +149,19 @@ class AuditSQL:
         ),
     )
     select_size: str = "SELECT MAX(leaf_index) FROM audit_leaf"
-    insert_leaf: str = "INSERT INTO audit_leaf VALUES (?, ?, ?, ?, ?)"
+    insert_leaf: str = "INSERT INTO audit_leaf VALUES (?, ?, ?)"
     insert_node: str = "INSERT INTO audit_node VALUES (?, ?)"
     select_nodes: str = "SELECT id, hash FROM audit_node WHERE id IN ({marks})"
     select_leaf: str = (
         "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf WHERE leaf_index = ?"
     )
+    # Found through the events' primary key rather than an index of our own: one index
+    # less to write per commit.  A leaf whose event row was deleted is then not
+    # exported, which the bundle's completeness headers reveal.
     select_leaves_for: str = (
-        "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
-        "WHERE originator_id IN (?, ?) AND leaf_index < ? ORDER BY leaf_index"
+        "SELECT l.leaf_index, l.notification_id, l.leaf_input "
+        "FROM stored_events e JOIN audit_leaf l ON l.notification_id = e.rowid "
+        "WHERE e.originator_id IN (?, ?) AND l.leaf_index < ? ORDER BY l.leaf_index"
     )
     select_headers: str = (
         "SELECT leaf_input FROM audit_leaf WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index"
@@ -236,9 +235,7 @@ class AuditAppender:
         node_key = merkle.node_key
         for nid, se in zip(notification_ids, stored_events):
             leaf_input = encode_leaf(nid, se.originator_id, se.originator_version, se.topic, se.state, now_us)
-            leaves.append(
-                (frontier.size, nid, stored_originator_id(se.originator_id), se.originator_version, leaf_input)
-            )
+            leaves.append((frontier.size, nid, leaf_input))
             node_rows.extend((node_key(lvl, idx), h) for lvl, idx, h in frontier.append(leaf_hash(leaf_input)))
         c.executemany(self.sql.insert_leaf, leaves)
         c.executemany(self.sql.insert_node, node_rows)

@@ -105,7 +105,7 @@ def rebuild_audit_tables(conn, *, clear_checkpoints: bool = True) -> None:
         oid_value = uuid.UUID(oid) if len(oid) == 32 else oid
         leaf_input = (leaf_prefix(nid, encode_originator_id(oid_value), version, topic)
                       + struct.pack(">Q", recorded) + hashlib.sha256(state).digest())
-        conn.execute("INSERT INTO audit_leaf VALUES (?,?,?,?,?)", (i, nid, oid, version, leaf_input))
+        conn.execute("INSERT INTO audit_leaf VALUES (?,?,?)", (i, nid, leaf_input))
         for level, index, h in f.append(merkle.leaf_hash(leaf_input)):
             conn.execute("INSERT INTO audit_node VALUES (?,?)", (merkle.node_key(level, index), h))
     conn.commit()
