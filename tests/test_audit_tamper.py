@@ -207,3 +207,21 @@ def test_forged_checkpoint_in_database(store):
     conn.close()
     first = _verify(db, vkey).first
     assert "stored checkpoint size 90: no signature from the pinned log key" in str(first)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 13, 31, 64, 100, 1023, 1025])
+def test_fast_node_layout_matches_node_table(n):
+    from projections import merkle
+    from projections.audit_verify import _expected_nodes
+    f = merkle.Frontier()
+    levels = [bytearray()]
+    nodes = {}
+    for i in range(n):
+        for level, index, h in f.append(merkle.leaf_hash(str(i).encode())):
+            while len(levels) <= level:
+                levels.append(bytearray())
+            levels[level] += h
+            nodes[merkle.node_key(level, index)] = h
+    ids, blob = _expected_nodes(levels, n)
+    assert ids == sorted(nodes)
+    assert bytes(blob) == b"".join(nodes[k] for k in ids)
