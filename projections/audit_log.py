@@ -104,11 +104,6 @@ def encode_leaf(
     )
 
 
-def stored_originator_id(originator_id: UUID | str) -> str:
-    """The text eventsourcing's SQLite recorder stores in ``stored_events.originator_id``."""
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
-
-
 def _lookup_keys(originator_id: UUID | str) -> tuple[list[str], str]:
     """Stored forms an id given by a user may have, and its canonical (leaf) spelling.
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from projections import merkle
 from projections.audit_log import LEAF_TAG, connect_sqlite, leaf_prefix
 from projections.verifier import (
-    EXIT_CANNOT_CHECK,
     EXIT_OK,
     EXIT_TAMPERED,
     CannotCheck,

@@ -11,8 +11,7 @@ right edge of the tree from compact ranges, so it never needs non-perfect nodes.
 
 Edge cases of consistency verification follow transparency-dev/merkle, whose test
 vectors this module passes: a proof from size 0 is rejected as meaningless (even to
-size 0), equal sizes
-need equal roots and an empty proof.
+size 0), and equal sizes need equal roots and an empty proof.
 """
 
 from __future__ import annotations
