@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit_support import make_app
+from tests.audit_support import make_app
 from projections import verifier
 from projections.audit_log import AuditLog, connect_sqlite
 from projections.bundle import BundleError, build_bundle

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit_support import make_app, rebuild_audit_tables
+from tests.audit_support import make_app, rebuild_audit_tables
 from projections.audit_log import AuditLog, connect_sqlite
 from projections.checkpoint import (
     KeyDirectory,

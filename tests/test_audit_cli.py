@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli_audit import audit
-from audit_support import make_app, rebuild_audit_tables
+from tests.audit_support import make_app, rebuild_audit_tables
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import threading
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from audit_support import make_app
+from tests.audit_support import make_app
 from projections import merkle
 from projections.audit_log import AuditedSQLiteApplicationRecorder, AuditLog, connect_sqlite, decode_leaf
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_support import shared_merkle_dir
+from tests.audit_support import shared_merkle_dir
 from projections import merkle
 from projections import verifier
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from audit_support import drop_audit_triggers, make_app, rebuild_audit_tables
+from tests.audit_support import drop_audit_triggers, make_app, rebuild_audit_tables
 from projections.audit_log import AuditLog, connect_sqlite
 from projections.audit_verify import verify_store
 from projections.checkpoint import KeyDirectory, Signer, open_checkpoint, sign_note, checkpoint_body
