@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -304,7 +303,3 @@ class Consumer(ConsumerMixin):
                     idle += 1
         return self.applied + self.duplicates - before
 
-
-def print_line(message_id: str, body: dict[str, Any]) -> None:
-    sys.stdout.write(f"{message_id}\t{body.get('type') or body.get('kind')}\t"
-                     f"{body.get('text') or body.get('aggregate_id', '')}\n")
