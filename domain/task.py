@@ -264,7 +264,8 @@ class ServiceTask(CobuildAggregate):
     # -- the receiver's side -----------------------------------------------------------------
 
     _OWN_ACTS = {
-        "confirm delivery": ("own-confirmation", "the deliverer can never confirm its own delivery"),
+        "confirm delivery": ("own-confirmation",
+                             "the deliverer can never confirm its own delivery"),
         "reject delivery": ("own-confirmation", "the deliverer can never judge its own delivery"),
         "rate satisfaction": ("own-rating", "the deliverer can never rate its own delivery"),
     }

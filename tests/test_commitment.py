@@ -583,7 +583,8 @@ def test_replaying_a_whole_life_gives_the_same_commitment() -> None:
     assert [e.originator_version for e in history] == list(range(1, 11))
     rebuilt = replay(history)
     assert rebuilt == c
-    assert rebuilt.state == "evaluated" and rebuilt.was_overdue and rebuilt.claimed_from == "overdue"
+    assert rebuilt.state == "evaluated" and rebuilt.was_overdue
+    assert rebuilt.claimed_from == "overdue"
     assert rebuilt.original_due_on == day(30) and rebuilt.due_on == day(40)
     # step by step too: every prefix rebuilds the state the aggregate had then
     assert replay(history[:7]).state == "overdue"

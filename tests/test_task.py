@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
