@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Any, Iterable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
 from domain.base import SYSTEM, Actor, Attribution
 from domain.commitment import PublicCommitment
 from domain.task import ServiceTask
@@ -154,3 +157,39 @@ def task_in_state(state: str, claimer: UUID = GIVER) -> ServiceTask:
     return t
 
 
+
+
+# -- through an event store ------------------------------------------------------------------
+
+class DateAsISO(Transcoding):
+    """The ``date`` transcoding the engine registers (local dates such as ``due_on``)."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class StoreApp(Application):
+    """An in-memory (POPO) event store with the engine's transcodings."""
+
+    is_snapshotting_enabled = True
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+
+def through_the_store(aggregate: Any, snapshot: bool = False) -> Any:
+    """Save (with JSON transcoding), then read back from the events, or from a snapshot."""
+    app = StoreApp()
+    app.save(aggregate)
+    if snapshot:
+        app.take_snapshot(aggregate.id)
+        assert app.snapshots is not None
+        assert list(app.snapshots.get(aggregate.id))
+    return app.repository.get(aggregate.id)

@@ -12,7 +12,7 @@ from domain.commitment import CATEGORIES, FINAL_STATES, STATES, PublicCommitment
 from domain.errors import DomainError, InvalidValue, NotPermitted, WrongState
 from tests.domain_support import (
     GIVER, PAIRING, RECEIVER, SHA, STRANGER, at, by, clerk_for, day, event_names, replay,
-    state_of, system,
+    state_of, system, through_the_store,
 )
 from tests.domain_support import commitment_in_state as in_state
 from tests.domain_support import make_commitment as make
@@ -598,3 +598,15 @@ def test_every_event_carries_the_attribution() -> None:
         assert set(e.actor) == {"user_id", "role", "organisation_id"}
         assert isinstance(e.occurred_at, datetime) and e.occurred_at.tzinfo is not None
         assert hasattr(e, "on_behalf_of")
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("state", STATES)
+def test_through_an_event_store_and_back(state: str, snapshot: bool) -> None:
+    c = in_state(state, "receiver")
+    if state == "public":
+        c.report_progress(by(RECEIVER, at(2)), "进展", amount_yuan=Decimal("0.50"),
+                          evidence_sha256=SHA)
+        c.extend_deadline(by(RECEIVER, at(3)), day(35), "延期")
+    back = through_the_store(c, snapshot)
+    assert back == c and back.state == state

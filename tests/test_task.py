@@ -12,7 +12,7 @@ from domain.errors import DomainError, InvalidValue, NotPermitted, WrongState
 from domain.task import CATEGORIES, FINAL_STATES, LEVELS, STATES, ServiceTask
 from tests.domain_support import (
     CST, GIVER, RECEIVER, STRANGER, at, by, clerk_for, day, event_names, raise_need, replay,
-    state_of, system,
+    state_of, system, through_the_store,
 )
 from tests.domain_support import task_in_state as in_state
 
@@ -569,3 +569,13 @@ def test_time_zones_compare_as_instants() -> None:
     t.confirm_delivery(by(RECEIVER, datetime(2026, 3, 12, 10, 0, tzinfo=timezone.utc)
                           + timedelta(hours=1)))
     assert t.state == "confirmed"
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("state", STATES)
+def test_through_an_event_store_and_back(state: str, snapshot: bool) -> None:
+    t = in_state(state, STRANGER)
+    if state == "delivered":
+        t.flag_confirmation_overdue(system(at(30)), day(30), 15)
+    back = through_the_store(t, snapshot)
+    assert back == t and back.state == state
