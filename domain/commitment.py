@@ -19,7 +19,7 @@ fulfilled/not_fulfilled ─CommitmentEvaluated─► evaluated (final)
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -459,4 +459,4 @@ class PublicCommitment(CobuildAggregate):
         """How many days past the (possibly extended) due date, 0 if not past or settled."""
         if self.state not in ("public", "overdue", "claimed"):
             return 0
-        return max(0, (today - self.due_on) // timedelta(days=1))
+        return max(0, (today - self.due_on).days)

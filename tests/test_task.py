@@ -168,7 +168,7 @@ class TestConfirmationOverdue:
         assert t.confirmation_overdue_on == day(25)
         ev = t.collect_events()[-1]
         assert type(ev).__name__ == "ConfirmationOverdue"
-        assert (ev.today, ev.window_days, ev.reported_on) == (day(25), 15, day(10))
+        assert (ev.detected_on, ev.window_days, ev.reported_on) == (day(25), 15, day(10))
         error = refused(t, NotPermitted,
                         lambda: t.flag_confirmation_overdue(system(at(26)), day(26), 15))
         assert error.rule == "once-per-delivery"
