@@ -19,14 +19,16 @@ fulfilled/not_fulfilled ─CommitmentEvaluated─► evaluated (final)
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_not_before, require_reason, require_text
+from domain.base import (
+    Attribution, CobuildAggregate, require_not_before, require_reason, require_text,
+)
 from domain.errors import InvalidValue, NotPermitted
 
 CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter", "org_life",
@@ -97,7 +99,8 @@ def check_decimal(field: str, value: Any, *, places: int, positive: bool = False
     if not isinstance(value, Decimal) or not value.is_finite():
         raise InvalidValue(field, "must be a finite decimal number")
     if value < 0 or (positive and value == 0):
-        raise InvalidValue(field, "must be greater than zero" if positive else "must not be negative")
+        raise InvalidValue(field, "must be greater than zero" if positive
+                           else "must not be negative")
     if value > MAX_AMOUNT:
         raise InvalidValue(field, f"must be at most {MAX_AMOUNT}")
     exponent = value.as_tuple().exponent
@@ -413,7 +416,8 @@ class PublicCommitment(CobuildAggregate):
         self.state = "overdue"
 
     def evaluate(self, by: Attribution, outcome: str, reason: str | None = None) -> None:
-        """评诺. Role checks (evaluator, supervisor) are the engine's; the maker never rates itself."""
+        """评诺. Role checks (evaluator, supervisor) are the engine's; the maker never rates
+        itself, and a commitment abandoned (not fulfilled) is never rated kept."""
         self.require_state("evaluate", "fulfilled", "not_fulfilled")
         refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
         if self.maker_id in (by.organisation_id, by.actor.organisation_id):
@@ -455,4 +459,4 @@ class PublicCommitment(CobuildAggregate):
         """How many days past the (possibly extended) due date, 0 if not past or settled."""
         if self.state not in ("public", "overdue", "claimed"):
             return 0
-        return max(0, (today - self.due_on) // timedelta(days=1))
+        return max(0, (today - self.due_on).days)
