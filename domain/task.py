@@ -26,8 +26,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_not_before
-from domain.commitment import (
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import (
+    require_not_before,
     check_bool, check_date, check_datetime, check_not_after, check_not_earlier,
     check_optional_text, check_reason, check_sha256, check_text, check_uuid, check_yuan,
     refuse_cross_side_representation,
