@@ -1,0 +1,191 @@
+"""The fact store: the engine's events turned into compact, indexed rows.
+
+Reports must answer for any business date (``as_of``) and any recorded time (``known_at``),
+so the projection keeps *facts with their two times* rather than a current state: each row
+has ``day`` (the local business date it happened) and ``recorded_at`` (when the engine
+recorded it, UTC).  Reports filter ``day <= as_of`` and ``recorded_at < known_before`` and
+derive states and rule hits for that date (``projections.rules``).
+
+Times are stored as text that sorts in time order: local dates as ``YYYY-MM-DD`` and
+recorded times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+from eventsourcing.utils import get_topic
+
+from domain.organisation import Organisation
+from domain.pairing import Pairing
+from workflows.clock import local_date
+
+TABLES = ("org", "income", "pairing", "pairing_event", "activity")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def day_of(moment: datetime) -> str:
+    return local_date(moment).isoformat()
+
+
+def iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def lag_days(event: Any) -> int:
+    """How many days after it happened a fact was recorded (backfill shows up here)."""
+    return (local_date(event.timestamp) - local_date(event.occurred_at)).days
+
+
+def schema(prefix: str) -> list[str]:
+    p = prefix
+    return [
+        f"CREATE TABLE IF NOT EXISTS {p}org ("
+        " id TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,"
+        " region_code TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+        " dissolved_day TEXT, dissolved_at TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
+        f"CREATE TABLE IF NOT EXISTS {p}income ("
+        " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
+        " amount TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {p}income_org ON {p}income (org_id, year)",
+        f"CREATE TABLE IF NOT EXISTS {p}pairing ("
+        " id TEXT PRIMARY KEY, giver_id TEXT NOT NULL, receiver_id TEXT NOT NULL,"
+        " giver_region TEXT NOT NULL, receiver_region TEXT NOT NULL,"
+        " term_start TEXT NOT NULL, term_end TEXT NOT NULL,"
+        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, position INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver_region ON {p}pairing (receiver_region, id)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_region ON {p}pairing (giver_region)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_giver ON {p}pairing (giver_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver ON {p}pairing (receiver_id)",
+        # Lifecycle transitions: accepted, declined, signed (side, value=signed_on),
+        # suspended, resumed, renewed (value=new term end), terminated, term_ended.
+        f"CREATE TABLE IF NOT EXISTS {p}pairing_event ("
+        " position INTEGER PRIMARY KEY, pairing_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " side TEXT, day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_event_pairing ON {p}pairing_event (pairing_id, position)",
+        f"CREATE TABLE IF NOT EXISTS {p}activity ("
+        " pairing_id TEXT NOT NULL, activity_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " recorded_by TEXT NOT NULL, title TEXT NOT NULL, day TEXT NOT NULL,"
+        " recorded_at TEXT NOT NULL, lag_days INTEGER NOT NULL, cosigned_day TEXT, cosigned_at TEXT,"
+        " contested_day TEXT, contested_at TEXT, position INTEGER NOT NULL,"
+        " PRIMARY KEY (pairing_id, activity_id))",
+        f"CREATE INDEX IF NOT EXISTS {p}activity_day ON {p}activity (pairing_id, day)",
+    ]
+
+
+def drop(prefix: str) -> list[str]:
+    return [f"DROP TABLE IF EXISTS {prefix}{table}" for table in TABLES]
+
+
+Handler = Callable[[sqlite3.Connection, str, Any, int], None]
+
+
+class Projector:
+    """Applies one decoded event to the fact tables of one version (``prefix``)."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[type, Handler] = {
+            Organisation.OrganisationRegistered: self.organisation_registered,
+            Organisation.OrganisationRenamed: self.organisation_renamed,
+            Organisation.CollectiveIncomeReported: self.income_reported,
+            Organisation.OrganisationDissolved: self.organisation_dissolved,
+            Pairing.PairingProposed: self.pairing_proposed,
+            Pairing.PairingAccepted: self.transition("accepted"),
+            Pairing.PairingDeclined: self.transition("declined"),
+            Pairing.AgreementSigned: self.agreement_signed,
+            Pairing.PairingSuspended: self.transition("suspended"),
+            Pairing.PairingResumed: self.transition("resumed"),
+            Pairing.PairingRenewed: self.pairing_renewed,
+            Pairing.PairingTerminated: self.transition("terminated"),
+            Pairing.TermEnded: self.transition("term_ended"),
+            Pairing.ActivityRecorded: self.activity_recorded,
+            Pairing.ActivityCoSigned: self.activity_answered("cosigned"),
+            Pairing.ActivityContested: self.activity_answered("contested"),
+        }
+        self.topics = tuple(sorted(get_topic(cls) for cls in self.handlers))
+
+    def apply(self, conn: sqlite3.Connection, prefix: str, event: Any, position: int) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(conn, prefix, event, position)
+
+    # -- organisations ---------------------------------------------------------------------
+
+    def organisation_registered(self, conn, p, e, position) -> None:
+        conn.execute(
+            f"INSERT INTO {p}org (id, code, name, kind, region_code, day, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (str(e.originator_id), e.code, e.name, e.kind, e.region_code,
+             day_of(e.occurred_at), stamp(e.timestamp)))
+
+    def organisation_renamed(self, conn, p, e, position) -> None:
+        conn.execute(f"UPDATE {p}org SET name = ? WHERE id = ?", (e.name, str(e.originator_id)))
+
+    def income_reported(self, conn, p, e, position) -> None:
+        conn.execute(
+            f"INSERT INTO {p}income (position, org_id, year, amount, day, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (position, str(e.originator_id), e.year, str(e.amount), day_of(e.occurred_at),
+             stamp(e.timestamp)))
+
+    def organisation_dissolved(self, conn, p, e, position) -> None:
+        conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",
+                     (day_of(e.occurred_at), stamp(e.timestamp), str(e.originator_id)))
+
+    # -- pairings ----------------------------------------------------------------------------
+
+    def pairing_proposed(self, conn, p, e, position) -> None:
+        regions = dict(conn.execute(
+            f"SELECT id, region_code FROM {p}org WHERE id IN (?, ?)",
+            (str(e.giver_id), str(e.receiver_id))).fetchall())
+        conn.execute(
+            f"INSERT INTO {p}pairing (id, giver_id, receiver_id, giver_region, receiver_region,"
+            " term_start, term_end, day, recorded_at, position) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(e.originator_id), str(e.giver_id), str(e.receiver_id),
+             regions.get(str(e.giver_id), ""), regions.get(str(e.receiver_id), ""),
+             e.term_start.isoformat(), e.term_end.isoformat(), day_of(e.occurred_at),
+             stamp(e.timestamp), position))
+
+    @staticmethod
+    def _transition(conn, p, e, position, kind: str, day: str, side: str | None = None,
+                    value: str | None = None) -> None:
+        conn.execute(
+            f"INSERT INTO {p}pairing_event (position, pairing_id, kind, side, day, recorded_at,"
+            " value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (position, str(e.originator_id), kind, side, day, stamp(e.timestamp), value))
+
+    def transition(self, kind: str) -> Handler:
+        def handler(conn, p, e, position) -> None:
+            self._transition(conn, p, e, position, kind, day_of(e.occurred_at))
+        return handler
+
+    def agreement_signed(self, conn, p, e, position) -> None:
+        # The agreement's business date is the signing date written on it.
+        self._transition(conn, p, e, position, "signed", e.signed_on.isoformat(), e.side,
+                         e.signed_on.isoformat())
+
+    def pairing_renewed(self, conn, p, e, position) -> None:
+        self._transition(conn, p, e, position, "renewed", day_of(e.occurred_at),
+                         value=e.term_end.isoformat())
+
+    def activity_recorded(self, conn, p, e, position) -> None:
+        conn.execute(
+            f"INSERT INTO {p}activity (pairing_id, activity_id, kind, recorded_by, title, day,"
+            " recorded_at, lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(e.originator_id), e.activity_id, e.kind, e.recorded_by, e.title,
+             day_of(e.occurred_at), stamp(e.timestamp), lag_days(e), position))
+
+    def activity_answered(self, answer: str) -> Handler:
+        def handler(conn, p, e, position) -> None:
+            conn.execute(
+                f"UPDATE {p}activity SET {answer}_day = ?, {answer}_at = ? "
+                "WHERE pairing_id = ? AND activity_id = ?",
+                (day_of(e.occurred_at), stamp(e.timestamp), str(e.originator_id),
+                 e.activity_id))
+        return handler

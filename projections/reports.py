@@ -1,0 +1,574 @@
+"""Reports over the fact store, each answered for a business date and a recorded time.
+
+``Window(as_of, known_at)``: a fact counts when it happened by the end of ``as_of`` (a local
+date) and, if ``known_at`` is given, was recorded by then.  "What did we know on 31 December
+about the state on 31 December" is ``Window(date(Y, 12, 31), known_at=date(Y, 12, 31))``.
+
+Every report reads one consistent snapshot of the active fact tables.  Pages are keyset
+pages in (receiver region, pairing id) order: ``next_cursor`` goes back in as ``cursor``.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterable, Iterator
+
+from projections import scoring
+from projections.facts import stamp
+from projections.rules import (
+    DEFAULT_RULES, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state, rule_hits,
+)
+from projections.runner import NAME, prefix
+from projections.store import ProjectionDatabase, active_version
+from workflows.clock import start_of_local_day
+
+GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic", "new_social")
+RECEIVING_KINDS = ("village", "community")
+CHUNK = 200
+NEVER = "9999-12-31T23:59:59.999999Z"
+
+
+class ReportError(ValueError):
+    """A report was asked for with parameters it cannot answer (bad cursor, bad region)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    as_of: date
+    known_at: date | datetime | None = None
+
+    @property
+    def day(self) -> str:
+        return self.as_of.isoformat()
+
+    @property
+    def known_before(self) -> str:
+        """Recorded times strictly below this bound are known."""
+        if self.known_at is None:
+            return NEVER
+        if isinstance(self.known_at, datetime):
+            if self.known_at.tzinfo is None:
+                raise ReportError("known_at needs a UTC offset")
+            return stamp(self.known_at + timedelta(microseconds=1))
+        return stamp(start_of_local_day(self.known_at + timedelta(days=1)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"as_of": self.day,
+                "known_at": self.known_at.isoformat() if self.known_at else None}
+
+
+def region_bounds(region: str | None) -> tuple[str, str] | None:
+    """A region prefix as a range, so the region indexes serve it on any database."""
+    if not region:
+        return None
+    if not region.isdigit() or len(region) > 12:
+        raise ReportError("region must be a prefix of a 12-digit division code")
+    return region, region + ":"  # ':' sorts right after '9'
+
+
+class Facts:
+    """One read snapshot of the active fact tables."""
+
+    def __init__(self, conn: sqlite3.Connection, table_prefix: str) -> None:
+        self.conn = conn
+        self.p = table_prefix
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql.replace("{p}", self.p), tuple(params)).fetchall()
+
+
+@contextlib.contextmanager
+def open_facts(db: ProjectionDatabase) -> Iterator[Facts]:
+    with db.read() as conn:
+        version = active_version(conn, NAME)
+        if version is None:
+            raise ReportError("the projections have not been built yet: run `cobuild projections catch-up`")
+        yield Facts(conn, prefix(version))
+
+
+# -- pairing facts as of a window ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PairingRow:
+    id: str
+    giver_id: str
+    receiver_id: str
+    giver_region: str
+    receiver_region: str
+    term_start: str
+    term_end: str
+
+
+PAIRING_COLUMNS = "id, giver_id, receiver_id, giver_region, receiver_region, term_start, term_end"
+
+
+def _in(ids: list[str]) -> str:
+    return "(" + ",".join("?" * len(ids)) + ")"
+
+
+def lifecycles(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
+    """The lifecycle transitions of ``pairings`` visible in the window."""
+    if not pairings:
+        return {}
+    ids = [p.id for p in pairings]
+    rows = facts.rows(
+        "SELECT pairing_id,"
+        " MAX(CASE WHEN kind = 'accepted' THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN kind = 'signed' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN kind = 'signed' THEN value END),"
+        " MAX(CASE WHEN kind = 'declined' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN kind = 'terminated' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN kind = 'term_ended' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN kind = 'suspended' THEN position END),"
+        " MAX(CASE WHEN kind = 'resumed' THEN position END),"
+        " MAX(CASE WHEN kind = 'resumed' THEN day END),"
+        " MAX(CASE WHEN kind = 'renewed' THEN value END),"
+        " MAX(CASE WHEN kind = 'signed' AND side = 'giver' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN kind = 'signed' AND side = 'receiver' THEN 1 ELSE 0 END)"
+        " FROM {p}pairing_event WHERE day <= ? AND recorded_at < ? AND pairing_id IN "
+        + _in(ids) + " GROUP BY pairing_id",
+        [w.day, w.known_before, *ids])
+    by_id = {r[0]: r for r in rows}
+    out: dict[str, Lifecycle] = {}
+    for p in pairings:
+        r = by_id.get(p.id)
+        term_end = max(p.term_end, r[10] or p.term_end) if r else p.term_end
+        if r is None:
+            out[p.id] = Lifecycle(term_end=date.fromisoformat(term_end))
+            continue
+        out[p.id] = Lifecycle(
+            term_end=date.fromisoformat(term_end), accepted=bool(r[1]), signatures=r[2],
+            in_force_on=date.fromisoformat(r[3]) if r[2] >= 2 else None,
+            declined=bool(r[4]), terminated=bool(r[5]), term_ended=bool(r[6]),
+            suspended_seq=r[7], resumed_seq=r[8],
+            resumed_on=date.fromisoformat(r[9]) if r[9] else None)
+    return out
+
+
+def signatures_by_side(facts: Facts, w: Window, ids: list[str]) -> dict[str, set[str]]:
+    if not ids:
+        return {}
+    rows = facts.rows(
+        "SELECT pairing_id, side FROM {p}pairing_event WHERE kind = 'signed' AND day <= ?"
+        " AND recorded_at < ? AND pairing_id IN " + _in(ids), [w.day, w.known_before, *ids])
+    out: dict[str, set[str]] = defaultdict(set)
+    for pairing_id, side in rows:
+        out[pairing_id].add(side)
+    return out
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    last_on: date | None = None
+    last_receiver_on: date | None = None
+    joint_org_life: int = 0
+    practical_matters: int = 0
+    cosigned: int = 0
+    backfilled: int = 0
+
+
+COSIGNED = ("day <= ? AND recorded_at < ? AND cosigned_day IS NOT NULL AND cosigned_day <= ?"
+            " AND cosigned_at < ?")
+
+
+def activity_summaries(facts: Facts, w: Window, ids: list[str],
+                       rules: RuleSet) -> dict[str, ActivitySummary]:
+    """Co-signed activities only: contested or unanswered ones never count."""
+    if not ids:
+        return {}
+    year_start = date(w.as_of.year, 1, 1).isoformat()
+    rows = facts.rows(
+        "SELECT pairing_id, MAX(day), MAX(CASE WHEN recorded_by = 'receiver' THEN day END),"
+        " SUM(CASE WHEN kind = 'joint_org_life' AND day >= ? THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN kind = 'practical_matter' AND day >= ? THEN 1 ELSE 0 END),"
+        " COUNT(*), SUM(CASE WHEN lag_days > ? THEN 1 ELSE 0 END)"
+        " FROM {p}activity WHERE " + COSIGNED + " AND pairing_id IN " + _in(ids)
+        + " GROUP BY pairing_id",
+        [year_start, year_start, rules.backfill_days, w.day, w.known_before, w.day,
+         w.known_before, *ids])
+    return {r[0]: ActivitySummary(
+        last_on=date.fromisoformat(r[1]) if r[1] else None,
+        last_receiver_on=date.fromisoformat(r[2]) if r[2] else None,
+        joint_org_life=r[3], practical_matters=r[4], cosigned=r[5], backfilled=r[6])
+        for r in rows}
+
+
+def pairing_facts(life: Lifecycle, activity: ActivitySummary, as_of: date) -> PairingFacts:
+    return PairingFacts(
+        state=lifecycle_state(life, as_of), in_force_on=life.in_force_on,
+        resumed_on=life.resumed_on, last_activity_on=activity.last_on,
+        last_receiver_initiative_on=activity.last_receiver_on,
+        joint_org_life_in_year=activity.joint_org_life,
+        practical_matters_in_year=activity.practical_matters)
+
+
+def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(facts.rows("SELECT id, name FROM {p}org WHERE id IN " + _in(ids), ids))
+
+
+# -- pairing status board and the inactive list ----------------------------------------------------
+
+def _pairing_filter(w: Window, region: str | None, organisation: str | None) -> tuple[str, list]:
+    sql = "day <= ? AND recorded_at < ?"
+    params: list[Any] = [w.day, w.known_before]
+    bounds = region_bounds(region)
+    if bounds:
+        sql += (" AND ((receiver_region >= ? AND receiver_region < ?)"
+                " OR (giver_region >= ? AND giver_region < ?))")
+        params += [*bounds, *bounds]
+    if organisation:
+        sql += " AND (giver_id = ? OR receiver_id = ?)"
+        params += [organisation, organisation]
+    return sql, params
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    region, sep, pairing_id = cursor.partition("|")
+    if not sep:
+        raise ReportError("cursor is not one this report handed out")
+    return region, pairing_id
+
+
+def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
+                region: str | None = None, organisation: str | None = None,
+                cursor: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every visible pairing with its derived status and rule hits, in page order."""
+    where, params = _pairing_filter(w, region, organisation)
+    after = _decode_cursor(cursor)
+    while True:
+        sql = "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+        page_params = list(params)
+        if after:
+            sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+            page_params += [after[0], after[0], after[1]]
+        sql += " ORDER BY receiver_region, id LIMIT ?"
+        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, CHUNK])]
+        if not chunk:
+            return
+        yield from _board_chunk(facts, w, rules, chunk)
+        if len(chunk) < CHUNK:
+            return
+        after = (chunk[-1].receiver_region, chunk[-1].id)
+
+
+def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
+                 chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
+    ids = [p.id for p in chunk]
+    lives = lifecycles(facts, w, chunk)
+    activities = activity_summaries(facts, w, ids, rules)
+    names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
+    for p in chunk:
+        life = lives[p.id]
+        activity = activities.get(p.id, ActivitySummary())
+        pf = pairing_facts(life, activity, w.as_of)
+        hits = rule_hits(pf, w.as_of, rules)
+        yield {
+            "pairing_id": p.id, "giver_id": p.giver_id, "giver_name": names.get(p.giver_id, ""),
+            "receiver_id": p.receiver_id, "receiver_name": names.get(p.receiver_id, ""),
+            "region_code": p.receiver_region, "state": pf.state,
+            "status": derived_status(pf.state, hits), "term_start": p.term_start,
+            "term_end": life.term_end.isoformat(),
+            "in_force_on": life.in_force_on.isoformat() if life.in_force_on else None,
+            "last_activity_on": activity.last_on.isoformat() if activity.last_on else None,
+            "cosigned_activities": activity.cosigned,
+            "backfilled_activities": activity.backfilled,
+            "rule_hits": [h.as_dict() for h in hits], "rule_set_version": rules.version,
+            "cursor": f"{p.receiver_region}|{p.id}",
+        }
+
+
+def page(items: Iterator[dict[str, Any]], limit: int) -> dict[str, Any]:
+    out: list[dict[str, Any]] = []
+    for item in items:
+        out.append(item)
+        if len(out) == limit + 1:
+            break
+    more = len(out) > limit
+    out = out[:limit]
+    next_cursor = out[-1]["cursor"] if more and out else None
+    for item in out:
+        item.pop("cursor")
+    return {"items": out, "next_cursor": next_cursor}
+
+
+def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None, organisation: str | None = None,
+                    status: str | None = None, cursor: str | None = None,
+                    limit: int = 50) -> dict[str, Any]:
+    with open_facts(db) as facts:
+        items = board_items(facts, w, rules, region, organisation, cursor)
+        if status:
+            items = (i for i in items if i["status"] == status)
+        return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
+
+
+def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None, organisation: str | None = None,
+                    cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
+    with open_facts(db) as facts:
+        items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
+                 if any(h["severity"] != "info" for h in i["rule_hits"]))
+        return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
+
+
+# -- coverage -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrgRow:
+    id: str
+    code: str
+    name: str
+    kind: str
+    region_code: str
+
+
+def visible_orgs(facts: Facts, w: Window, region: str | None) -> list[OrgRow]:
+    sql = ("SELECT id, code, name, kind, region_code FROM {p}org WHERE day <= ? AND recorded_at < ?"
+           " AND NOT (dissolved_day IS NOT NULL AND dissolved_day <= ? AND dissolved_at < ?)")
+    params: list[Any] = [w.day, w.known_before, w.day, w.known_before]
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND region_code >= ? AND region_code < ?"
+        params += list(bounds)
+    return [OrgRow(*r) for r in facts.rows(sql + " ORDER BY region_code, code", params)]
+
+
+def latest_incomes(facts: Facts, w: Window, region: str | None) -> dict[str, tuple[int, Decimal]]:
+    """Each village's most recent reported year up to ``as_of``'s year (a later report for
+    the same year corrects an earlier one)."""
+    sql = ("SELECT i.org_id, i.year, i.amount FROM {p}income i JOIN {p}org o ON o.id = i.org_id"
+           " WHERE i.year <= ? AND i.day <= ? AND i.recorded_at < ?")
+    params: list[Any] = [w.as_of.year, w.day, w.known_before]
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND o.region_code >= ? AND o.region_code < ?"
+        params += list(bounds)
+    out: dict[str, tuple[int, Decimal]] = {}
+    for org_id, year, amount in facts.rows(sql + " ORDER BY i.org_id, i.year, i.position", params):
+        out[org_id] = (year, Decimal(amount))
+    return out
+
+
+def in_force_counts(facts: Facts, w: Window, region: str | None) -> tuple[dict[str, int], dict[str, int]]:
+    """How many pairings in force each receiver and each giver has on ``as_of``."""
+    where, params = _pairing_filter(w, region, None)
+    rows = [PairingRow(*r) for r in facts.rows(
+        "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where, params)]
+    by_receiver: dict[str, int] = defaultdict(int)
+    by_giver: dict[str, int] = defaultdict(int)
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start:start + 5000]
+        for p in chunk:
+            by_receiver.setdefault(p.receiver_id, 0)
+        lives = _lifecycles_bulk(facts, w, chunk)
+        for p in chunk:
+            if lifecycle_state(lives[p.id], w.as_of) == "in_force":
+                by_receiver[p.receiver_id] += 1
+                by_giver[p.giver_id] += 1
+    return by_receiver, by_giver
+
+
+def _lifecycles_bulk(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Lifecycle]:
+    out: dict[str, Lifecycle] = {}
+    for start in range(0, len(chunk), 900):
+        out.update(lifecycles(facts, w, chunk[start:start + 900]))
+    return out
+
+
+def child_region(region_code: str, region: str | None) -> str:
+    """The next level below ``region`` that ``region_code`` falls in (2/4/6/9/12 digits)."""
+    here = len(region or "")
+    for level in (2, 4, 6, 9, 12):
+        if level > here:
+            return region_code[:level]
+    return region_code
+
+
+def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None) -> dict[str, Any]:
+    with open_facts(db) as facts:
+        orgs = visible_orgs(facts, w, region)
+        incomes = latest_incomes(facts, w, region)
+        by_receiver, by_giver = in_force_counts(facts, w, region)
+    rows: dict[str, dict[str, Any]] = {}
+    weak_without: list[dict[str, Any]] = []
+    agencies_without: list[dict[str, Any]] = []
+    totals = _coverage_row(region or "")
+    for org in orgs:
+        key = child_region(org.region_code, region)
+        row = rows.setdefault(key, _coverage_row(key))
+        for target in (row, totals):
+            _count(target, org, incomes, by_receiver, by_giver, rules)
+        if org.kind in RECEIVING_KINDS and rules.is_weak(incomes.get(org.id, (0, None))[1]) \
+                and not by_receiver.get(org.id):
+            year, amount = incomes[org.id]
+            weak_without.append({"organisation_id": org.id, "code": org.code, "name": org.name,
+                                 "region_code": org.region_code, "income_year": year,
+                                 "income_yuan": str(amount)})
+        if org.kind in GIVING_KINDS and not by_giver.get(org.id):
+            agencies_without.append({"organisation_id": org.id, "code": org.code,
+                                     "name": org.name, "kind": org.kind,
+                                     "region_code": org.region_code})
+    items = [_finish(r) for _, r in sorted(rows.items())]
+    return {"items": items, "totals": _finish(totals), "weak_without_pairing": weak_without,
+            "agencies_without_village": agencies_without, **w.as_dict(),
+            "region": region or "", "rule_set_version": rules.version,
+            "weak_income_yuan": str(rules.weak_income_yuan)}
+
+
+def _coverage_row(region_code: str) -> dict[str, Any]:
+    return {"region_code": region_code, "villages": 0, "villages_paired": 0,
+            "villages_income_unknown": 0, "weak_villages": 0, "weak_villages_paired": 0,
+            "agencies": 0, "agencies_paired": 0}
+
+
+def _count(row: dict[str, Any], org: OrgRow, incomes, by_receiver, by_giver,
+           rules: RuleSet) -> None:
+    if org.kind in RECEIVING_KINDS:
+        paired = bool(by_receiver.get(org.id))
+        row["villages"] += 1
+        row["villages_paired"] += paired
+        income = incomes.get(org.id)
+        if income is None:
+            row["villages_income_unknown"] += 1
+        elif rules.is_weak(income[1]):
+            row["weak_villages"] += 1
+            row["weak_villages_paired"] += paired
+    else:
+        row["agencies"] += 1
+        row["agencies_paired"] += bool(by_giver.get(org.id))
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    weak = row["weak_villages"]
+    row["weak_coverage"] = round(row["weak_villages_paired"] / weak, 4) if weak else None
+    return row
+
+
+# -- inbox --------------------------------------------------------------------------------------
+
+def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[str, Any]:
+    """What waits on one organisation: answers only it can give."""
+    items: list[dict[str, Any]] = []
+    with open_facts(db) as facts:
+        where, params = _pairing_filter(w, None, organisation)
+        chunk = [PairingRow(*r) for r in facts.rows(
+            "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+            + " ORDER BY receiver_region, id", params)]
+        lives = _lifecycles_bulk(facts, w, chunk)
+        signed = signatures_by_side(facts, w, [p.id for p in chunk])
+        names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
+        live = []
+        for p in chunk:
+            side = "giver" if p.giver_id == organisation else "receiver"
+            other = names.get(p.receiver_id if side == "giver" else p.giver_id, "")
+            state = lifecycle_state(lives[p.id], w.as_of)
+            if state == "proposed" and side == "receiver":
+                items.append(_task("accept_pairing", p, other, p.term_start))
+            elif state == "accepted" and side not in signed.get(p.id, set()):
+                items.append(_task("sign_agreement", p, other, None))
+            elif state == "in_force":
+                live.append((p, side, other))
+        items += _pending_activities(facts, w, live)
+    return {"items": items, "organisation_id": organisation, **w.as_dict()}
+
+
+INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
+                "cosign_activity": "确认活动"}
+
+
+def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "label": INBOX_LABELS[kind], "pairing_id": p.id,
+            "counterpart": other, "since": since, **extra}
+
+
+def _pending_activities(facts: Facts, w: Window, live) -> list[dict[str, Any]]:
+    if not live:
+        return []
+    sides = {p.id: (p, side, other) for p, side, other in live}
+    ids = list(sides)
+    out = []
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        rows = facts.rows(
+            "SELECT pairing_id, activity_id, kind, title, recorded_by, day FROM {p}activity"
+            " WHERE day <= ? AND recorded_at < ?"
+            " AND NOT (cosigned_day IS NOT NULL AND cosigned_day <= ? AND cosigned_at < ?)"
+            " AND NOT (contested_day IS NOT NULL AND contested_day <= ? AND contested_at < ?)"
+            " AND pairing_id IN " + _in(part) + " ORDER BY day, activity_id",
+            [w.day, w.known_before, w.day, w.known_before, w.day, w.known_before, *part])
+        for pairing_id, activity_id, kind, title, recorded_by, day in rows:
+            p, side, other = sides[pairing_id]
+            if recorded_by != side:
+                out.append(_task("cosign_activity", p, other, day, activity_id=activity_id,
+                                 activity_kind=kind, title=title))
+    return out
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None,
+                      rules: RuleSet = DEFAULT_RULES, region: str | None = None,
+                      organisation: str | None = None) -> dict[str, Any]:
+    """五好 points per pairing and per organisation for ``year``, from confirmed facts only.
+
+    ``as_of`` defaults to the year's last day; a later ``as_of`` lets confirmations made
+    after the year end count for facts of the year."""
+    w = w or Window(date(year, 12, 31))
+    year_start, year_end = date(year, 1, 1), date(year, 12, 31)
+    until = min(w.as_of, year_end)
+    per_pairing: list[dict[str, Any]] = []
+    with open_facts(db) as facts:
+        where, params = _pairing_filter(w, region, organisation)
+        pairings = [PairingRow(*r) for r in facts.rows(
+            "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+            + " ORDER BY receiver_region, id", params)]
+        names = org_names(facts, [x for p in pairings for x in (p.giver_id, p.receiver_id)])
+        for start in range(0, len(pairings), 900):
+            chunk = pairings[start:start + 900]
+            lives = lifecycles(facts, w, chunk)
+            yearly = _year_activities(facts, w, [p.id for p in chunk], year_start, year_end)
+            for p in chunk:
+                life = lives[p.id]
+                if life.in_force_on is None or life.in_force_on > until:
+                    continue
+                if lifecycle_state(life, year_start) in ("declined", "terminated", "expired"):
+                    continue
+                inputs = scoring.YearFacts(
+                    in_force_on=life.in_force_on, until=until,
+                    activities=yearly.get(p.id, []))
+                result = scoring.score(inputs, year, rules)
+                per_pairing.append({
+                    "pairing_id": p.id, "giver_id": p.giver_id,
+                    "giver_name": names.get(p.giver_id, ""), "receiver_id": p.receiver_id,
+                    "receiver_name": names.get(p.receiver_id, ""),
+                    "region_code": p.receiver_region, **result})
+    per_org = scoring.per_organisation(per_pairing, names, rules)
+    if organisation:
+        per_org = [o for o in per_org if o["organisation_id"] == organisation]
+    return {"items": per_pairing, "organisations": per_org, "year": year, **w.as_dict(),
+            "rule_set_version": rules.version}
+
+
+def _year_activities(facts: Facts, w: Window, ids: list[str], start: date,
+                     end: date) -> dict[str, list[scoring.Activity]]:
+    if not ids:
+        return {}
+    rows = facts.rows(
+        "SELECT pairing_id, kind, recorded_by, day, lag_days FROM {p}activity WHERE "
+        + COSIGNED + " AND day >= ? AND day <= ? AND pairing_id IN " + _in(ids),
+        [w.day, w.known_before, w.day, w.known_before, start.isoformat(), end.isoformat(), *ids])
+    out: dict[str, list[scoring.Activity]] = defaultdict(list)
+    for pairing_id, kind, recorded_by, day, lag in rows:
+        out[pairing_id].append(scoring.Activity(kind, recorded_by, date.fromisoformat(day), lag))
+    return out
