@@ -134,7 +134,8 @@ class EngineCore(Application[UUID]):
         """The organisations a record belongs to, for visibility."""
         if isinstance(aggregate, Organisation):
             return [OrganisationFacts(aggregate.id, aggregate.kind, aggregate.region_code)]
-        ids = [getattr(aggregate, name, None) for name in ("giver_id", "receiver_id", "organisation_id")]
+        ids = {getattr(aggregate, name, None)
+               for name in ("giver_id", "receiver_id", "claimer_id", "organisation_id")}
         return [self.organisation_facts(i) for i in ids if i is not None]
 
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:

@@ -13,6 +13,7 @@ from workflows.authorisation import (
     require_acting_for, require_region, require_role, require_system,
 )
 from workflows.core import EngineCore, Outcome
+from workflows.errors import Forbidden
 
 
 class PairingCommands(EngineCore):
@@ -34,6 +35,8 @@ class PairingCommands(EngineCore):
                 raise WrongState("organisation", "be paired", org.state)
         if actor.role == "agency" or by.on_behalf_of is not None:
             require_acting_for(actor, self.acting_for(by))
+            if by.organisation_id != giver_id:
+                raise Forbidden("own-organisation", "a pairing is proposed for your own organisation as the giver")
         else:
             require_region(actor, self.organisation_facts(giver_id), self.organisation_facts(receiver_id))
         pairing = Pairing.propose(by, giver_id, receiver_id, term_start, term_end, areas)
