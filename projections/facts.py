@@ -17,11 +17,14 @@ from typing import Any, Callable
 
 from eventsourcing.utils import get_topic
 
+from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
+from domain.task import ServiceTask
 from workflows.clock import local_date
 
-TABLES = ("org", "income", "pairing", "pairing_event", "activity")
+TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
+          "commitment_event", "task", "task_event")
 
 
 def stamp(moment: datetime) -> str:
@@ -75,6 +78,35 @@ def schema(prefix: str) -> list[str]:
         " contested_day TEXT, contested_at TEXT, position INTEGER NOT NULL,"
         " PRIMARY KEY (pairing_id, activity_id))",
         f"CREATE INDEX IF NOT EXISTS {p}activity_day ON {p}activity (pairing_id, day)",
+        f"CREATE TABLE IF NOT EXISTS {p}commitment ("
+        " id TEXT PRIMARY KEY, pairing_id TEXT NOT NULL, giver_id TEXT NOT NULL,"
+        " receiver_id TEXT NOT NULL, receiver_region TEXT NOT NULL, made_by TEXT NOT NULL,"
+        " category TEXT NOT NULL, content TEXT NOT NULL, quantity TEXT, unit TEXT,"
+        " amount_yuan TEXT, due_on TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+        " lag_days INTEGER NOT NULL, position INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_pairing ON {p}commitment (pairing_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_region ON {p}commitment (receiver_region, id)",
+        # publicised (value=publicised_on), progress, extended (value=new due date), overdue,
+        # claimed, disputed (value=state it returns to), confirmed, abandoned, evaluated
+        # (value=outcome).
+        f"CREATE TABLE IF NOT EXISTS {p}commitment_event ("
+        " position INTEGER PRIMARY KEY, commitment_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_event_item ON {p}commitment_event (commitment_id, position)",
+        f"CREATE TABLE IF NOT EXISTS {p}task ("
+        " id TEXT PRIMARY KEY, receiver_id TEXT NOT NULL, receiver_region TEXT NOT NULL,"
+        " category TEXT NOT NULL, title TEXT NOT NULL, wanted_by TEXT, day TEXT NOT NULL,"
+        " recorded_at TEXT NOT NULL, lag_days INTEGER NOT NULL, position INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {p}task_receiver ON {p}task (receiver_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}task_region ON {p}task (receiver_region, id)",
+        # claimed (giver_id), withdrawn (value=state it returns to), pooled, planned
+        # (value=due date), delivered (day=delivery date, value=value in yuan), confirmed,
+        # rejected, confirmation_overdue, rated (value=level), closed, cancelled.
+        f"CREATE TABLE IF NOT EXISTS {p}task_event ("
+        " position INTEGER PRIMARY KEY, task_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, giver_id TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}task_event_item ON {p}task_event (task_id, position)",
+        f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
     ]
 
 
@@ -106,6 +138,31 @@ class Projector:
             Pairing.ActivityRecorded: self.activity_recorded,
             Pairing.ActivityCoSigned: self.activity_answered("cosigned"),
             Pairing.ActivityContested: self.activity_answered("contested"),
+            PublicCommitment.CommitmentMade: self.commitment_made,
+            PublicCommitment.CommitmentPublicised: self.commitment_publicised,
+            PublicCommitment.ProgressReported: self.commitment_step("progress"),
+            PublicCommitment.DeadlineExtended: self.commitment_step(
+                "extended", lambda e: e.new_due_on.isoformat()),
+            PublicCommitment.CommitmentOverdue: self.commitment_step("overdue"),
+            PublicCommitment.FulfilmentClaimed: self.commitment_step("claimed"),
+            PublicCommitment.FulfilmentDisputed: self.commitment_step(
+                "disputed", lambda e: e.back_to),
+            PublicCommitment.FulfilmentConfirmed: self.commitment_step("confirmed"),
+            PublicCommitment.CommitmentAbandoned: self.commitment_step("abandoned"),
+            PublicCommitment.CommitmentEvaluated: self.commitment_step(
+                "evaluated", lambda e: e.outcome),
+            ServiceTask.NeedRaised: self.need_raised,
+            ServiceTask.TaskClaimed: self.task_claimed,
+            ServiceTask.ClaimWithdrawn: self.task_step("withdrawn", lambda e: e.back_to),
+            ServiceTask.NeedPooled: self.task_step("pooled"),
+            ServiceTask.TaskPlanned: self.task_step("planned", lambda e: e.due_on.isoformat()),
+            ServiceTask.DeliveryReported: self.delivery_reported,
+            ServiceTask.DeliveryConfirmed: self.task_step("confirmed"),
+            ServiceTask.DeliveryRejected: self.task_step("rejected"),
+            ServiceTask.ConfirmationOverdue: self.task_step("confirmation_overdue"),
+            ServiceTask.SatisfactionRated: self.task_step("rated", lambda e: e.level),
+            ServiceTask.TaskClosed: self.task_step("closed"),
+            ServiceTask.TaskCancelled: self.task_step("cancelled"),
         }
         self.topics = tuple(sorted(get_topic(cls) for cls in self.handlers))
 
@@ -189,3 +246,74 @@ class Projector:
                 (day_of(e.occurred_at), stamp(e.timestamp), str(e.originator_id),
                  e.activity_id))
         return handler
+
+    # -- public commitments -------------------------------------------------------------------
+
+    @staticmethod
+    def _region(conn, p, org_id: Any) -> str:
+        row = conn.execute(f"SELECT region_code FROM {p}org WHERE id = ?", (str(org_id),)).fetchone()
+        return row[0] if row else ""
+
+    def commitment_made(self, conn, p, e, position) -> None:
+        conn.execute(
+            f"INSERT INTO {p}commitment (id, pairing_id, giver_id, receiver_id, receiver_region,"
+            " made_by, category, content, quantity, unit, amount_yuan, due_on, day, recorded_at,"
+            " lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(e.originator_id), str(e.pairing_id), str(e.giver_id), str(e.receiver_id),
+             self._region(conn, p, e.receiver_id), e.made_by, e.category, e.content,
+             _text(e.quantity), e.unit, _text(e.amount_yuan), e.due_on.isoformat(),
+             day_of(e.occurred_at), stamp(e.timestamp), lag_days(e), position))
+
+    @staticmethod
+    def _commitment_event(conn, p, e, position, kind: str, day: str, value: str | None) -> None:
+        conn.execute(
+            f"INSERT INTO {p}commitment_event (position, commitment_id, kind, day, recorded_at,"
+            " value) VALUES (?, ?, ?, ?, ?, ?)",
+            (position, str(e.originator_id), kind, day, stamp(e.timestamp), value))
+
+    def commitment_publicised(self, conn, p, e, position) -> None:
+        self._commitment_event(conn, p, e, position, "publicised", e.publicised_on.isoformat(),
+                               e.publicised_on.isoformat())
+
+    def commitment_step(self, kind: str, value: Callable[[Any], str] | None = None) -> Handler:
+        def handler(conn, p, e, position) -> None:
+            self._commitment_event(conn, p, e, position, kind, day_of(e.occurred_at),
+                                   value(e) if value else None)
+        return handler
+
+    # -- service tasks ----------------------------------------------------------------------------
+
+    def need_raised(self, conn, p, e, position) -> None:
+        conn.execute(
+            f"INSERT INTO {p}task (id, receiver_id, receiver_region, category, title, wanted_by,"
+            " day, recorded_at, lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(e.originator_id), str(e.receiver_id), self._region(conn, p, e.receiver_id),
+             e.category, e.title, iso(e.wanted_by), day_of(e.occurred_at), stamp(e.timestamp),
+             lag_days(e), position))
+
+    @staticmethod
+    def _task_event(conn, p, e, position, kind: str, day: str, value: str | None,
+                    giver_id: str | None = None) -> None:
+        conn.execute(
+            f"INSERT INTO {p}task_event (position, task_id, kind, day, recorded_at, value,"
+            " giver_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (position, str(e.originator_id), kind, day, stamp(e.timestamp), value, giver_id))
+
+    def task_claimed(self, conn, p, e, position) -> None:
+        self._task_event(conn, p, e, position, "claimed", day_of(e.occurred_at), None,
+                         str(e.giver_id))
+
+    def delivery_reported(self, conn, p, e, position) -> None:
+        # The delivery's business date is when it was delivered, not when it was reported.
+        self._task_event(conn, p, e, position, "delivered", day_of(e.delivered_at),
+                         _text(e.value_yuan))
+
+    def task_step(self, kind: str, value: Callable[[Any], str] | None = None) -> Handler:
+        def handler(conn, p, e, position) -> None:
+            self._task_event(conn, p, e, position, kind, day_of(e.occurred_at),
+                             value(e) if value else None)
+        return handler
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -18,6 +18,10 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
 from projections import scoring
+from projections.items import (
+    COMMITMENT_STATE_LABELS, TASK_STATE_LABELS, CommitmentState, Step, TaskState,
+    commitment_state, task_state,
+)
 from projections.facts import stamp
 from projections.rules import (
     DEFAULT_RULES, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state, rule_hits,
@@ -197,13 +201,19 @@ def activity_summaries(facts: Facts, w: Window, ids: list[str],
         for r in rows}
 
 
-def pairing_facts(life: Lifecycle, activity: ActivitySummary, as_of: date) -> PairingFacts:
+def pairing_facts(life: Lifecycle, activity: ActivitySummary, outcomes: "Outcomes",
+                  as_of: date) -> PairingFacts:
     return PairingFacts(
         state=lifecycle_state(life, as_of), in_force_on=life.in_force_on,
         resumed_on=life.resumed_on, last_activity_on=activity.last_on,
-        last_receiver_initiative_on=activity.last_receiver_on,
+        last_confirmed_outcome_on=outcomes.last_confirmed_on,
+        first_public_commitment_on=outcomes.first_public_on,
+        last_receiver_initiative_on=_latest(activity.last_receiver_on,
+                                            outcomes.last_receiver_commitment_on),
         joint_org_life_in_year=activity.joint_org_life,
-        practical_matters_in_year=activity.practical_matters)
+        practical_matters_in_year=activity.practical_matters + outcomes.practical_in_year,
+        overdue_since=outcomes.overdue_since,
+        unconfirmed_deliveries=outcomes.unconfirmed_deliveries)
 
 
 def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
@@ -211,6 +221,145 @@ def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(facts.rows("SELECT id, name FROM {p}org WHERE id IN " + _in(ids), ids))
+
+
+# -- commitments and tasks as of a window -------------------------------------------------------
+
+COMMITMENT_COLUMNS = ("id, pairing_id, giver_id, receiver_id, receiver_region, made_by, category,"
+                      " content, quantity, unit, amount_yuan, due_on, day, recorded_at, lag_days")
+TASK_COLUMNS = ("id, receiver_id, receiver_region, category, title, wanted_by, day, recorded_at,"
+                " lag_days")
+
+
+@dataclass(frozen=True)
+class CommitmentRow:
+    id: str
+    pairing_id: str
+    giver_id: str
+    receiver_id: str
+    receiver_region: str
+    made_by: str
+    category: str
+    content: str
+    quantity: str | None
+    unit: str | None
+    amount_yuan: str | None
+    due_on: str
+    day: str
+    recorded_at: str
+    lag_days: int
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    receiver_id: str
+    receiver_region: str
+    category: str
+    title: str
+    wanted_by: str | None
+    day: str
+    recorded_at: str
+    lag_days: int
+
+
+def _steps(facts: Facts, w: Window, table: str, key: str, ids: list[str],
+           with_giver: bool = False) -> dict[str, list[Step]]:
+    out: dict[str, list[Step]] = defaultdict(list)
+    columns = f"{key}, kind, day, value" + (", giver_id" if with_giver else "")
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for r in facts.rows(
+                f"SELECT {columns} FROM {{p}}{table} WHERE day <= ? AND recorded_at < ?"
+                f" AND {key} IN " + _in(part) + " ORDER BY position",
+                [w.day, w.known_before, *part]):
+            out[r[0]].append(Step(r[1], date.fromisoformat(r[2]), r[3],
+                                  r[4] if with_giver else None))
+    return out
+
+
+def commitments_where(facts: Facts, w: Window, where: str, params: list[Any],
+                      limit: int | None = None,
+                      ) -> list[tuple[CommitmentRow, CommitmentState]]:
+    rows = [CommitmentRow(*r) for r in facts.rows(
+        "SELECT " + COMMITMENT_COLUMNS + " FROM {p}commitment WHERE day <= ? AND recorded_at < ?"
+        " AND " + where + " ORDER BY receiver_region, id" + (" LIMIT ?" if limit else ""),
+        [w.day, w.known_before, *params, *([limit] if limit else [])])]
+    steps = _steps(facts, w, "commitment_event", "commitment_id", [r.id for r in rows])
+    return [(r, commitment_state(date.fromisoformat(r.due_on), steps.get(r.id, ())))
+            for r in rows]
+
+
+def tasks_where(facts: Facts, w: Window, where: str, params: list[Any],
+                limit: int | None = None,
+                ) -> list[tuple[TaskRow, TaskState]]:
+    rows = [TaskRow(*r) for r in facts.rows(
+        "SELECT " + TASK_COLUMNS + " FROM {p}task WHERE day <= ? AND recorded_at < ?"
+        " AND " + where + " ORDER BY receiver_region, id" + (" LIMIT ?" if limit else ""),
+        [w.day, w.known_before, *params, *([limit] if limit else [])])]
+    steps = _steps(facts, w, "task_event", "task_id", [r.id for r in rows], with_giver=True)
+    return [(r, task_state(steps.get(r.id, ()))) for r in rows]
+
+
+@dataclass
+class Outcomes:
+    """A pairing's commitments and tasks folded into what its rules and board need."""
+
+    commitments: dict[str, int]
+    tasks: dict[str, int]
+    last_confirmed_on: date | None = None
+    first_public_on: date | None = None
+    last_receiver_commitment_on: date | None = None
+    practical_in_year: int = 0
+    overdue_since: tuple[date, ...] = ()
+    unconfirmed_deliveries: tuple[date, ...] = ()
+
+
+def _latest(*days: date | None) -> date | None:
+    present = [d for d in days if d is not None]
+    return max(present) if present else None
+
+
+def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Outcomes]:
+    out = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
+    ids = [p.id for p in chunk]
+    year = w.as_of.year
+    overdue: dict[str, list[date]] = defaultdict(list)
+    waiting: dict[str, list[date]] = defaultdict(list)
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for row, c in commitments_where(facts, w, "pairing_id IN " + _in(part), part):
+            o = out[row.pairing_id]
+            o.commitments[c.shown_state(w.as_of)] += 1
+            o.last_confirmed_on = _latest(o.last_confirmed_on, c.fulfilled_on)
+            if c.publicised_on is not None:
+                o.first_public_on = min(filter(None, (o.first_public_on, c.publicised_on)))
+            if row.made_by == "receiver":
+                o.last_receiver_commitment_on = _latest(
+                    o.last_receiver_commitment_on, date.fromisoformat(row.day))
+            if row.category == "practical_matter" and c.fulfilled_on and c.fulfilled_on.year == year:
+                o.practical_in_year += 1
+            if (since := c.overdue_since(w.as_of)) is not None:
+                overdue[row.pairing_id].append(since)
+    by_parties = {(p.giver_id, p.receiver_id): p.id for p in chunk}
+    receivers = sorted({p.receiver_id for p in chunk})
+    for start in range(0, len(receivers), 900):
+        part = receivers[start:start + 900]
+        for row, t in tasks_where(facts, w, "receiver_id IN " + _in(part), part):
+            pairing_id = by_parties.get((t.claimer_id, row.receiver_id))
+            if pairing_id is None:
+                continue
+            o = out[pairing_id]
+            o.tasks[t.state] += 1
+            o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
+            if t.confirmed_on and t.confirmed_on.year == year:
+                o.practical_in_year += 1
+            if t.state == "delivered" and t.delivered_on is not None:
+                waiting[pairing_id].append(t.delivered_on)
+    for pairing_id, o in out.items():
+        o.overdue_since = tuple(sorted(overdue.get(pairing_id, ())))
+        o.unconfirmed_deliveries = tuple(sorted(waiting.get(pairing_id, ())))
+    return out
 
 
 # -- pairing status board and the inactive list ----------------------------------------------------
@@ -265,11 +414,12 @@ def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
     ids = [p.id for p in chunk]
     lives = lifecycles(facts, w, chunk)
     activities = activity_summaries(facts, w, ids, rules)
+    outcomes = pairing_outcomes(facts, w, chunk)
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
     for p in chunk:
         life = lives[p.id]
         activity = activities.get(p.id, ActivitySummary())
-        pf = pairing_facts(life, activity, w.as_of)
+        pf = pairing_facts(life, activity, outcomes[p.id], w.as_of)
         hits = rule_hits(pf, w.as_of, rules)
         yield {
             "pairing_id": p.id, "giver_id": p.giver_id, "giver_name": names.get(p.giver_id, ""),
@@ -281,6 +431,8 @@ def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
             "last_activity_on": activity.last_on.isoformat() if activity.last_on else None,
             "cosigned_activities": activity.cosigned,
             "backfilled_activities": activity.backfilled,
+            "commitments": dict(sorted(outcomes[p.id].commitments.items())),
+            "tasks": dict(sorted(outcomes[p.id].tasks.items())),
             "rule_hits": [h.as_dict() for h in hits], "rule_set_version": rules.version,
             "cursor": f"{p.receiver_region}|{p.id}",
         }
@@ -480,11 +632,13 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
             elif state == "in_force":
                 live.append((p, side, other))
         items += _pending_activities(facts, w, live)
+        items += _pending_confirmations(facts, w, organisation)
     return {"items": items, "organisation_id": organisation, **w.as_dict()}
 
 
 INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
-                "cosign_activity": "确认活动"}
+                "cosign_activity": "确认活动", "confirm_fulfilment": "确认践诺",
+                "confirm_delivery": "确认交付"}
 
 
 def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> dict[str, Any]:
@@ -515,6 +669,24 @@ def _pending_activities(facts: Facts, w: Window, live) -> list[dict[str, Any]]:
     return out
 
 
+def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[dict[str, Any]]:
+    """Claims of fulfilment and deliveries that only this organisation can confirm."""
+    out = []
+    found = commitments_where(facts, w, "(giver_id = ? OR receiver_id = ?)",
+                              [organisation, organisation])
+    for row, c in found:
+        beneficiary = row.receiver_id if row.made_by == "giver" else row.giver_id
+        if c.state == "claimed" and beneficiary == organisation:
+            out.append({"kind": "confirm_fulfilment", "label": INBOX_LABELS["confirm_fulfilment"],
+                        "pairing_id": row.pairing_id, "commitment_id": row.id,
+                        "content": row.content, "since": _d(c.claimed_on)})
+    for row, t in tasks_where(facts, w, "receiver_id = ?", [organisation]):
+        if t.state == "delivered":
+            out.append({"kind": "confirm_delivery", "label": INBOX_LABELS["confirm_delivery"],
+                        "task_id": row.id, "title": row.title, "since": _d(t.delivered_on)})
+    return out
+
+
 # -- evaluation -------------------------------------------------------------------------------
 
 def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None,
@@ -538,6 +710,7 @@ def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None
             chunk = pairings[start:start + 900]
             lives = lifecycles(facts, w, chunk)
             yearly = _year_activities(facts, w, [p.id for p in chunk], year_start, year_end)
+            results = _year_outcomes(facts, w, chunk, year)
             for p in chunk:
                 life = lives[p.id]
                 if life.in_force_on is None or life.in_force_on > until:
@@ -546,7 +719,7 @@ def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None
                     continue
                 inputs = scoring.YearFacts(
                     in_force_on=life.in_force_on, until=until,
-                    activities=yearly.get(p.id, []))
+                    activities=yearly.get(p.id, []), **results.get(p.id, {}))
                 result = scoring.score(inputs, year, rules)
                 per_pairing.append({
                     "pairing_id": p.id, "giver_id": p.giver_id,
@@ -558,6 +731,37 @@ def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None
         per_org = [o for o in per_org if o["organisation_id"] == organisation]
     return {"items": per_pairing, "organisations": per_org, "year": year, **w.as_dict(),
             "rule_set_version": rules.version}
+
+
+def _year_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
+                   year: int) -> dict[str, dict[str, Any]]:
+    """Confirmed commitments and tasks of ``year`` per pairing, as scoring counts them."""
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "commitments_due": 0, "commitments_kept_on_time": 0,
+        "practical_commitments_confirmed": 0, "tasks_claimed": 0, "tasks_confirmed": 0,
+        "satisfaction": ()})
+    ids = [p.id for p in chunk]
+    for row, c in commitments_where(facts, w, "pairing_id IN " + _in(ids), ids):
+        o = out[row.pairing_id]
+        if c.publicised_on is not None and c.original_due_on.year == year:
+            o["commitments_due"] += 1
+            o["commitments_kept_on_time"] += c.kept_on_time
+        if row.category == "practical_matter" and c.fulfilled_on and c.fulfilled_on.year == year:
+            o["practical_commitments_confirmed"] += 1
+    by_parties = {(p.giver_id, p.receiver_id): p.id for p in chunk}
+    receivers = sorted({p.receiver_id for p in chunk})
+    for row, t in tasks_where(facts, w, "receiver_id IN " + _in(receivers), receivers):
+        pairing_id = by_parties.get((t.claimer_id, row.receiver_id))
+        if pairing_id is None or t.claimed_on is None or t.claimed_on.year > year:
+            continue
+        o = out[pairing_id]
+        if t.state != "cancelled":
+            o["tasks_claimed"] += 1
+        if t.confirmed_on and t.confirmed_on.year == year:
+            o["tasks_confirmed"] += 1
+            if t.level:
+                o["satisfaction"] = (*o["satisfaction"], t.level)
+    return out
 
 
 def _year_activities(facts: Facts, w: Window, ids: list[str], start: date,
@@ -572,3 +776,93 @@ def _year_activities(facts: Facts, w: Window, ids: list[str], start: date,
     for pairing_id, kind, recorded_by, day, lag in rows:
         out[pairing_id].append(scoring.Activity(kind, recorded_by, date.fromisoformat(day), lag))
     return out
+
+
+# -- commitment ledger (承诺台账) and task pipeline (项目清单) ----------------------------------------
+
+def _item_filter(region: str | None, organisation: str | None, parties: tuple[str, ...],
+                 cursor: str | None) -> tuple[str, list[Any]]:
+    sql, params = "1 = 1", []
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND receiver_region >= ? AND receiver_region < ?"
+        params += list(bounds)
+    if organisation:
+        sql += " AND (" + " OR ".join(f"{c} = ?" for c in parties) + ")"
+        params += [organisation] * len(parties)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    return sql, params
+
+
+def _page_rows(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    last = items[-1] if more and items else None
+    return {"items": items,
+            "next_cursor": f"{last['region_code']}|{last['id']}" if last else None}
+
+
+def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = None,
+                       organisation: str | None = None, cursor: str | None = None,
+                       limit: int = 500) -> dict[str, Any]:
+    where, params = _item_filter(region, organisation, ("giver_id", "receiver_id"), cursor)
+    with open_facts(db) as facts:
+        found = commitments_where(facts, w, where, params, limit + 1)
+        names = org_names(facts, [x for r, _ in found for x in (r.giver_id, r.receiver_id)])
+    items = []
+    for r, c in found:
+        maker, beneficiary = ((r.giver_id, r.receiver_id) if r.made_by == "giver"
+                              else (r.receiver_id, r.giver_id))
+        state = c.shown_state(w.as_of)
+        items.append({
+            "id": r.id, "pairing_id": r.pairing_id, "region_code": r.receiver_region,
+            "maker_id": maker, "maker_name": names.get(maker, ""),
+            "beneficiary_id": beneficiary, "beneficiary_name": names.get(beneficiary, ""),
+            "category": r.category, "content": r.content, "quantity": r.quantity,
+            "unit": r.unit, "amount_yuan": r.amount_yuan, "made_on": r.day,
+            "publicised_on": _d(c.publicised_on), "original_due_on": _d(c.original_due_on),
+            "due_on": _d(c.due_on), "extensions": c.extensions, "claimed_on": _d(c.claimed_on),
+            "fulfilled_on": _d(c.fulfilled_on), "abandoned_on": _d(c.abandoned_on),
+            "state": state, "state_label": COMMITMENT_STATE_LABELS.get(state, state),
+            "kept_on_time": c.kept_on_time if c.fulfilled_on else None,
+            "days_overdue": (w.as_of - c.due_on).days if c.overdue_since(w.as_of) else 0,
+            "outcome": c.outcome, "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
+        })
+    return {**_page_rows(items, limit), **w.as_dict()}
+
+
+def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
+                 organisation: str | None = None, cursor: str | None = None,
+                 limit: int = 500) -> dict[str, Any]:
+    where, params = _item_filter(region, None, (), cursor)
+    if organisation:
+        where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
+                  " WHERE giver_id = ?))")
+        params += [organisation, organisation]
+    with open_facts(db) as facts:
+        found = tasks_where(facts, w, where, params, limit + 1)
+        if organisation:
+            # Claimed once and withdrawn: no longer this giver's task.
+            found = [(r, t) for r, t in found
+                     if organisation in (r.receiver_id, t.claimer_id)]
+        names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
+    items = [{
+        "id": r.id, "region_code": r.receiver_region, "receiver_id": r.receiver_id,
+        "receiver_name": names.get(r.receiver_id, ""), "category": r.category,
+        "title": r.title, "raised_on": r.day, "wanted_by": r.wanted_by,
+        "claimer_id": t.claimer_id, "claimer_name": names.get(t.claimer_id or "", ""),
+        "claimed_on": _d(t.claimed_on), "due_on": _d(t.due_on),
+        "delivered_on": _d(t.delivered_on), "value_yuan": t.value_yuan,
+        "confirmed_on": _d(t.confirmed_on), "satisfaction": t.level, "state": t.state,
+        "state_label": TASK_STATE_LABELS.get(t.state, t.state),
+        "confirmation_overdue": t.confirmation_overdue, "rejections": t.rejections,
+        "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
+    } for r, t in found]
+    return {**_page_rows(items, limit), **w.as_dict()}
+
+
+def _d(value: date | None) -> str | None:
+    return value.isoformat() if value else None

@@ -211,3 +211,13 @@ class ProjectionRunner:
         for statement in facts.drop(prefix(version)):
             conn.execute(statement)
         forget_tracking(conn, tracking_name(version))
+
+
+def projection_path(settings: Any) -> Any:
+    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``."""
+    return settings.home / "projections.sqlite"
+
+
+def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:
+    settings.ensure_home()
+    return ProjectionRunner(app, ProjectionDatabase(projection_path(settings)), batch_size)
