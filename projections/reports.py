@@ -320,6 +320,15 @@ def _latest(*days: date | None) -> date | None:
     return max(present) if present else None
 
 
+def pairings_by_parties(chunk: list[PairingRow]) -> dict[tuple[str, str], list[str]]:
+    """A task has no pairing of its own: it belongs to the pairings between its claimer and
+    its receiver (one in force at a time; earlier ones keep their history)."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in chunk:
+        out[(p.giver_id, p.receiver_id)].append(p.id)
+    return out
+
+
 def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Outcomes]:
     out = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
     ids = [p.id for p in chunk]
@@ -341,21 +350,19 @@ def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[s
                 o.practical_in_year += 1
             if (since := c.overdue_since(w.as_of)) is not None:
                 overdue[row.pairing_id].append(since)
-    by_parties = {(p.giver_id, p.receiver_id): p.id for p in chunk}
+    by_parties = pairings_by_parties(chunk)
     receivers = sorted({p.receiver_id for p in chunk})
     for start in range(0, len(receivers), 900):
         part = receivers[start:start + 900]
         for row, t in tasks_where(facts, w, "receiver_id IN " + _in(part), part):
-            pairing_id = by_parties.get((t.claimer_id, row.receiver_id))
-            if pairing_id is None:
-                continue
-            o = out[pairing_id]
-            o.tasks[t.state] += 1
-            o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
-            if t.confirmed_on and t.confirmed_on.year == year:
-                o.practical_in_year += 1
-            if t.state == "delivered" and t.delivered_on is not None:
-                waiting[pairing_id].append(t.delivered_on)
+            for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
+                o = out[pairing_id]
+                o.tasks[t.state] += 1
+                o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
+                if t.confirmed_on and t.confirmed_on.year == year:
+                    o.practical_in_year += 1
+                if t.state == "delivered" and t.delivered_on is not None:
+                    waiting[pairing_id].append(t.delivered_on)
     for pairing_id, o in out.items():
         o.overdue_since = tuple(sorted(overdue.get(pairing_id, ())))
         o.unconfirmed_deliveries = tuple(sorted(waiting.get(pairing_id, ())))
@@ -748,19 +755,19 @@ def _year_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
             o["commitments_kept_on_time"] += c.kept_on_time
         if row.category == "practical_matter" and c.fulfilled_on and c.fulfilled_on.year == year:
             o["practical_commitments_confirmed"] += 1
-    by_parties = {(p.giver_id, p.receiver_id): p.id for p in chunk}
+    by_parties = pairings_by_parties(chunk)
     receivers = sorted({p.receiver_id for p in chunk})
     for row, t in tasks_where(facts, w, "receiver_id IN " + _in(receivers), receivers):
-        pairing_id = by_parties.get((t.claimer_id, row.receiver_id))
-        if pairing_id is None or t.claimed_on is None or t.claimed_on.year > year:
+        if t.claimed_on is None or t.claimed_on.year > year:
             continue
-        o = out[pairing_id]
-        if t.state != "cancelled":
-            o["tasks_claimed"] += 1
-        if t.confirmed_on and t.confirmed_on.year == year:
-            o["tasks_confirmed"] += 1
-            if t.level:
-                o["satisfaction"] = (*o["satisfaction"], t.level)
+        for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
+            o = out[pairing_id]
+            if t.state != "cancelled":
+                o["tasks_claimed"] += 1
+            if t.confirmed_on and t.confirmed_on.year == year:
+                o["tasks_confirmed"] += 1
+                if t.level:
+                    o["satisfaction"] = (*o["satisfaction"], t.level)
     return out
 
 

@@ -19,8 +19,8 @@ between two local dates, ``(as_of - earlier).days``):
 - R5 slow: a commitment overdue ``more than`` ``slow_overdue_days`` (30): 31 days hits.
 - R6 one-way help: in force for a year and nothing initiated by the receiving side in the
   last 365 days (information only).
-- R9 delivery unconfirmed: a delivery neither confirmed nor rejected ``>= 15`` days after it
-  was delivered.
+- R9 delivery unconfirmed: in force, and a delivery neither confirmed nor rejected ``>= 15``
+  days after it was delivered.
 
 Only co-signed activities count; contested or unanswered ones never do.
 """
@@ -265,6 +265,8 @@ def one_way(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHit | None:
 
 
 def unconfirmed_delivery(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHit | None:
+    if facts.state != "in_force":
+        return None
     waiting = [d for d in facts.unconfirmed_deliveries
                if _days(as_of, d) >= rules.unconfirmed_delivery_days]
     if not waiting:
