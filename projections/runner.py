@@ -70,6 +70,7 @@ class ProjectionRunner:
     # -- versions ----------------------------------------------------------------------------
 
     def ensure_active(self) -> int:
+        self.db.ensure_schema()
         with self.db.write() as conn:
             version = active_version(conn, NAME)
             if version is None:

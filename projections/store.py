@@ -34,6 +34,9 @@ class ProjectionDatabase:
         self._local = threading.local()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def ensure_schema(self) -> None:
+        """Create the bookkeeping tables (the runner does this; readers only read)."""
         with self.write() as conn:
             for statement in META_DDL:
                 conn.execute(statement)
@@ -80,8 +83,13 @@ class ProjectionDatabase:
 
 
 def active_version(conn: sqlite3.Connection, name: str) -> int | None:
-    row = conn.execute("SELECT active_version FROM projection_meta WHERE name = ?",
-                       (name,)).fetchone()
+    try:
+        row = conn.execute("SELECT active_version FROM projection_meta WHERE name = ?",
+                           (name,)).fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # nothing was ever built here
+            return None
+        raise
     return row[0] if row else None
 
 
