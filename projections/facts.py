@@ -28,7 +28,8 @@ TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
 
 
 def stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed width (always microseconds, always +00:00), so text order is time order."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def day_of(moment: datetime) -> str:
@@ -70,7 +71,9 @@ def schema(prefix: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {p}pairing_event ("
         " position INTEGER PRIMARY KEY, pairing_id TEXT NOT NULL, kind TEXT NOT NULL,"
         " side TEXT, day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT)",
-        f"CREATE INDEX IF NOT EXISTS {p}pairing_event_pairing ON {p}pairing_event (pairing_id, position)",
+        # Covers the lifecycle aggregates, so they never touch the table itself.
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_event_pairing ON {p}pairing_event"
+        " (pairing_id, day, recorded_at, kind, side, value)",
         f"CREATE TABLE IF NOT EXISTS {p}activity ("
         " pairing_id TEXT NOT NULL, activity_id TEXT NOT NULL, kind TEXT NOT NULL,"
         " recorded_by TEXT NOT NULL, title TEXT NOT NULL, day TEXT NOT NULL,"
@@ -121,6 +124,7 @@ class Projector:
     """Applies one decoded event to the fact tables of one version (``prefix``)."""
 
     def __init__(self) -> None:
+        self._regions: dict[tuple[str, str], str] = {}
         self.handlers: dict[type, Handler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,
@@ -197,9 +201,7 @@ class Projector:
     # -- pairings ----------------------------------------------------------------------------
 
     def pairing_proposed(self, conn, p, e, position) -> None:
-        regions = dict(conn.execute(
-            f"SELECT id, region_code FROM {p}org WHERE id IN (?, ?)",
-            (str(e.giver_id), str(e.receiver_id))).fetchall())
+        regions = {org: self._region(conn, p, org) for org in (str(e.giver_id), str(e.receiver_id))}
         conn.execute(
             f"INSERT INTO {p}pairing (id, giver_id, receiver_id, giver_region, receiver_region,"
             " term_start, term_end, day, recorded_at, position) "
@@ -249,10 +251,16 @@ class Projector:
 
     # -- public commitments -------------------------------------------------------------------
 
-    @staticmethod
-    def _region(conn, p, org_id: Any) -> str:
-        row = conn.execute(f"SELECT region_code FROM {p}org WHERE id = ?", (str(org_id),)).fetchone()
-        return row[0] if row else ""
+    def _region(self, conn, p, org_id: Any) -> str:
+        # An organisation's region never changes, so it is remembered once read.
+        key = (p, str(org_id))
+        region = self._regions.get(key)
+        if region is None:
+            row = conn.execute(f"SELECT region_code FROM {p}org WHERE id = ?", (key[1],)).fetchone()
+            region = row[0] if row else ""
+            if row:
+                self._regions[key] = region
+        return region
 
     def commitment_made(self, conn, p, e, position) -> None:
         conn.execute(

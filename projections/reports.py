@@ -114,43 +114,65 @@ def _in(ids: list[str]) -> str:
     return "(" + ",".join("?" * len(ids)) + ")"
 
 
+LIFECYCLE_AGGREGATES = (
+    "MAX(CASE WHEN e.kind = 'accepted' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN e.kind = 'signed' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'signed' THEN e.value END),"
+    " MAX(CASE WHEN e.kind = 'declined' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'terminated' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'term_ended' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'suspended' THEN e.position END),"
+    " MAX(CASE WHEN e.kind = 'resumed' THEN e.position END),"
+    " MAX(CASE WHEN e.kind = 'resumed' THEN e.day END),"
+    " MAX(CASE WHEN e.kind = 'renewed' THEN e.value END)")
+
+
+def _lifecycle(p: PairingRow, r: tuple | None) -> Lifecycle:
+    if r is None:
+        return Lifecycle(term_end=date.fromisoformat(p.term_end))
+    term_end = max(p.term_end, r[10] or p.term_end)
+    return Lifecycle(
+        term_end=date.fromisoformat(term_end), accepted=bool(r[1]), signatures=r[2],
+        in_force_on=date.fromisoformat(r[3]) if r[2] >= 2 else None,
+        declined=bool(r[4]), terminated=bool(r[5]), term_ended=bool(r[6]),
+        suspended_seq=r[7], resumed_seq=r[8],
+        resumed_on=date.fromisoformat(r[9]) if r[9] else None)
+
+
 def lifecycles(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
-    """The lifecycle transitions of ``pairings`` visible in the window."""
+    """The lifecycle transitions of ``pairings`` (a page of them) visible in the window."""
     if not pairings:
         return {}
     ids = [p.id for p in pairings]
     rows = facts.rows(
-        "SELECT pairing_id,"
-        " MAX(CASE WHEN kind = 'accepted' THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN kind = 'signed' THEN 1 ELSE 0 END),"
-        " MAX(CASE WHEN kind = 'signed' THEN value END),"
-        " MAX(CASE WHEN kind = 'declined' THEN 1 ELSE 0 END),"
-        " MAX(CASE WHEN kind = 'terminated' THEN 1 ELSE 0 END),"
-        " MAX(CASE WHEN kind = 'term_ended' THEN 1 ELSE 0 END),"
-        " MAX(CASE WHEN kind = 'suspended' THEN position END),"
-        " MAX(CASE WHEN kind = 'resumed' THEN position END),"
-        " MAX(CASE WHEN kind = 'resumed' THEN day END),"
-        " MAX(CASE WHEN kind = 'renewed' THEN value END),"
-        " MAX(CASE WHEN kind = 'signed' AND side = 'giver' THEN 1 ELSE 0 END),"
-        " MAX(CASE WHEN kind = 'signed' AND side = 'receiver' THEN 1 ELSE 0 END)"
-        " FROM {p}pairing_event WHERE day <= ? AND recorded_at < ? AND pairing_id IN "
-        + _in(ids) + " GROUP BY pairing_id",
-        [w.day, w.known_before, *ids])
+        "SELECT e.pairing_id, " + LIFECYCLE_AGGREGATES + " FROM {p}pairing_event e"
+        " WHERE e.day <= ? AND e.recorded_at < ? AND e.pairing_id IN " + _in(ids)
+        + " GROUP BY e.pairing_id", [w.day, w.known_before, *ids])
     by_id = {r[0]: r for r in rows}
+    return {p.id: _lifecycle(p, by_id.get(p.id)) for p in pairings}
+
+
+def _lifecycles_bulk(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
     out: dict[str, Lifecycle] = {}
-    for p in pairings:
-        r = by_id.get(p.id)
-        term_end = max(p.term_end, r[10] or p.term_end) if r else p.term_end
-        if r is None:
-            out[p.id] = Lifecycle(term_end=date.fromisoformat(term_end))
-            continue
-        out[p.id] = Lifecycle(
-            term_end=date.fromisoformat(term_end), accepted=bool(r[1]), signatures=r[2],
-            in_force_on=date.fromisoformat(r[3]) if r[2] >= 2 else None,
-            declined=bool(r[4]), terminated=bool(r[5]), term_ended=bool(r[6]),
-            suspended_seq=r[7], resumed_seq=r[8],
-            resumed_on=date.fromisoformat(r[9]) if r[9] else None)
+    for start in range(0, len(pairings), 900):
+        out.update(lifecycles(facts, w, pairings[start:start + 900]))
     return out
+
+
+def all_lifecycles(facts: Facts, w: Window, region: str | None,
+                   ) -> list[tuple[PairingRow, Lifecycle]]:
+    """Every visible pairing in a region with its lifecycle: one scan, for whole-region reports."""
+    where, params = _pairing_filter(w, region, None)
+    pairings = [PairingRow(*r) for r in facts.rows(
+        "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where, params)]
+    scoped, _ = _pairing_filter(w, region, None, alias="p")
+    rows = facts.rows(
+        "SELECT e.pairing_id, " + LIFECYCLE_AGGREGATES + " FROM {p}pairing_event e"
+        " JOIN {p}pairing p ON p.id = e.pairing_id"
+        " WHERE e.day <= ? AND e.recorded_at < ? AND " + scoped + " GROUP BY e.pairing_id",
+        [w.day, w.known_before, *params])
+    by_id = {r[0]: r for r in rows}
+    return [(p, _lifecycle(p, by_id.get(p.id))) for p in pairings]
 
 
 def signatures_by_side(facts: Facts, w: Window, ids: list[str]) -> dict[str, set[str]]:
@@ -371,16 +393,18 @@ def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[s
 
 # -- pairing status board and the inactive list ----------------------------------------------------
 
-def _pairing_filter(w: Window, region: str | None, organisation: str | None) -> tuple[str, list]:
-    sql = "day <= ? AND recorded_at < ?"
+def _pairing_filter(w: Window, region: str | None, organisation: str | None,
+                    alias: str = "") -> tuple[str, list]:
+    a = f"{alias}." if alias else ""
+    sql = f"{a}day <= ? AND {a}recorded_at < ?"
     params: list[Any] = [w.day, w.known_before]
     bounds = region_bounds(region)
     if bounds:
-        sql += (" AND ((receiver_region >= ? AND receiver_region < ?)"
-                " OR (giver_region >= ? AND giver_region < ?))")
+        sql += (f" AND (({a}receiver_region >= ? AND {a}receiver_region < ?)"
+                f" OR ({a}giver_region >= ? AND {a}giver_region < ?))")
         params += [*bounds, *bounds]
     if organisation:
-        sql += " AND (giver_id = ? OR receiver_id = ?)"
+        sql += f" AND ({a}giver_id = ? OR {a}receiver_id = ?)"
         params += [organisation, organisation]
     return sql, params
 
@@ -520,28 +544,13 @@ def latest_incomes(facts: Facts, w: Window, region: str | None) -> dict[str, tup
 
 def in_force_counts(facts: Facts, w: Window, region: str | None) -> tuple[dict[str, int], dict[str, int]]:
     """How many pairings in force each receiver and each giver has on ``as_of``."""
-    where, params = _pairing_filter(w, region, None)
-    rows = [PairingRow(*r) for r in facts.rows(
-        "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where, params)]
     by_receiver: dict[str, int] = defaultdict(int)
     by_giver: dict[str, int] = defaultdict(int)
-    for start in range(0, len(rows), 5000):
-        chunk = rows[start:start + 5000]
-        for p in chunk:
-            by_receiver.setdefault(p.receiver_id, 0)
-        lives = _lifecycles_bulk(facts, w, chunk)
-        for p in chunk:
-            if lifecycle_state(lives[p.id], w.as_of) == "in_force":
-                by_receiver[p.receiver_id] += 1
-                by_giver[p.giver_id] += 1
+    for p, life in all_lifecycles(facts, w, region):
+        if lifecycle_state(life, w.as_of) == "in_force":
+            by_receiver[p.receiver_id] += 1
+            by_giver[p.giver_id] += 1
     return by_receiver, by_giver
-
-
-def _lifecycles_bulk(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Lifecycle]:
-    out: dict[str, Lifecycle] = {}
-    for start in range(0, len(chunk), 900):
-        out.update(lifecycles(facts, w, chunk[start:start + 900]))
-    return out
 
 
 def child_region(region_code: str, region: str | None) -> str:
