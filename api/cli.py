@@ -137,14 +137,22 @@ def demo() -> None:
     """Play a realistic year of pairings through the engine."""
     from workflows.demo import DemoAlreadyLoaded, play_demo_year
 
-    eng = engine()
     try:
-        summary = play_demo_year(eng)
+        summary = play_demo_year(Settings.from_env())
     except DemoAlreadyLoaded as error:
         click.echo(str(error))
         return
     for line in summary:
         click.echo(line)
+
+
+def _register_subcommands() -> None:
+    from api.cli_audit import audit
+
+    cli.add_command(audit)
+
+
+_register_subcommands()
 
 
 def main() -> None:

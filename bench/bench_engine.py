@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eventsourcing.application import Application  # noqa: E402
 
-from domain.base import Actor, Attribution  # noqa: E402
+from domain.base import Attribution  # noqa: E402
 from domain.pairing import Pairing, PairingSlot  # noqa: E402
 from workflows.clock import FakeClock  # noqa: E402
 from workflows.config import Settings  # noqa: E402

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor, Attribution
+from domain.base import Actor
 from domain.commitment import PublicCommitment
 from domain.errors import WrongState
 from domain.pairing import Pairing
@@ -31,19 +31,11 @@ class CommitmentCommands(EngineCore):
             due_on, quantity, unit, amount_yuan)
         return self.commit(commitment)
 
-    def _as_party_to(self, actor: Actor, commitment_id: UUID, expected_version: int | None,
-                     occurred_at: datetime | None, on_behalf_of: UUID | None,
-                     ) -> tuple[PublicCommitment, Attribution]:
-        commitment = self.load(PublicCommitment, commitment_id, expected_version)
-        self.require_visible(actor, commitment)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
-        require_acting_for(actor, self.acting_for(by))
-        return commitment, by
-
     def publicise_commitment(self, actor: Actor, commitment_id: UUID, channel: str,
                              publicised_on: date, on_behalf_of: UUID | None = None,
                              expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, None, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, None, on_behalf_of)
         commitment.publicise(by, channel, publicised_on)
         return self.commit(commitment)
 
@@ -52,14 +44,16 @@ class CommitmentCommands(EngineCore):
         amount_yuan: Decimal | None = None, occurred_at: datetime | None = None,
         on_behalf_of: UUID | None = None, expected_version: int | None = None,
     ) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
         commitment.report_progress(by, note, quantity=quantity, amount_yuan=amount_yuan)
         return self.commit(commitment)
 
     def extend_commitment_deadline(self, actor: Actor, commitment_id: UUID, new_due_on: date,
                                    reason: str, on_behalf_of: UUID | None = None,
                                    expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, None, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, None, on_behalf_of)
         commitment.extend_deadline(by, new_due_on, reason)
         return self.commit(commitment)
 
@@ -67,21 +61,24 @@ class CommitmentCommands(EngineCore):
                          evidence_sha256: str | None = None, occurred_at: datetime | None = None,
                          on_behalf_of: UUID | None = None,
                          expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
         commitment.claim_fulfilment(by, note=note, evidence_sha256=evidence_sha256)
         return self.commit(commitment)
 
     def confirm_fulfilment(self, actor: Actor, commitment_id: UUID,
                            occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
         commitment.confirm_fulfilment(by)
         return self.commit(commitment)
 
     def dispute_fulfilment(self, actor: Actor, commitment_id: UUID, reason: str,
                            occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
         commitment.dispute_fulfilment(by, reason)
         return self.commit(commitment)
 
@@ -89,7 +86,8 @@ class CommitmentCommands(EngineCore):
                            explained_to_public: bool = False, occurred_at: datetime | None = None,
                            on_behalf_of: UUID | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self._as_party_to(actor, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
         commitment.abandon(by, reason, explained_to_public)
         return self.commit(commitment)
 

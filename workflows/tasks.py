@@ -47,19 +47,11 @@ class TaskCommands(PairingCommands, EngineCore):
         task.claim(by, giver_id, paired)
         return self.commit(task)
 
-    def _as_task_party(self, actor: Actor, task_id: UUID, expected_version: int | None,
-                       occurred_at: datetime | None, on_behalf_of: UUID | None,
-                       ) -> tuple[ServiceTask, Attribution]:
-        task = self.load(ServiceTask, task_id, expected_version)
-        self.require_visible(actor, task)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
-        require_acting_for(actor, self.acting_for(by))
-        return task, by
-
     def withdraw_claim(self, actor: Actor, task_id: UUID, reason: str,
                        occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                        expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.withdraw_claim(by, reason)
         return self.commit(task)
 
@@ -67,7 +59,8 @@ class TaskCommands(PairingCommands, EngineCore):
                   budget_yuan: Decimal | None = None, occurred_at: datetime | None = None,
                   on_behalf_of: UUID | None = None,
                   expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.plan(by, due_on, budget_yuan)
         return self.commit(task)
 
@@ -75,42 +68,48 @@ class TaskCommands(PairingCommands, EngineCore):
                         value_yuan: Decimal | None = None, note: str | None = None,
                         evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, None, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, None, on_behalf_of)
         task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
         return self.commit(task)
 
     def confirm_delivery(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,
                          on_behalf_of: UUID | None = None,
                          expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.confirm_delivery(by)
         return self.commit(task)
 
     def reject_delivery(self, actor: Actor, task_id: UUID, reason: str,
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.reject_delivery(by, reason)
         return self.commit(task)
 
     def rate_task(self, actor: Actor, task_id: UUID, level: str, comment: str | None = None,
                   occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                   expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.rate_satisfaction(by, level, comment)
         return self.commit(task)
 
     def close_task(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,
                    on_behalf_of: UUID | None = None,
                    expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.close(by)
         return self.commit(task)
 
     def cancel_task(self, actor: Actor, task_id: UUID, reason: str,
                     occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                     expected_version: int | None = None) -> Outcome:
-        task, by = self._as_task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.cancel(by, reason)
         return self.commit(task)
 
