@@ -86,8 +86,8 @@ def build_store(home: Path, pairings: int, seed: int = 1) -> tuple[object, int]:
         p.sign_agreement(Attribution(gactor, when), when.date())
         p.sign_agreement(Attribution(vactor, when), when.date())
         moment = when
-        for k in range(rnd.choice((0, 1, 2, 3, 4))):
-            moment += timedelta(days=rnd.randrange(10, 120))
+        for k in range(rnd.choice((0, 2, 4, 6, 8))):
+            moment += timedelta(days=rnd.randrange(15, 100))
             side, other = (gactor, vactor) if k % 2 == 0 else (vactor, gactor)
             p.record_activity(Attribution(side, moment), f"a{k}", KINDS[k % 5], "共建活动",
                               {"giver": 3, "receiver": 4, "masses": 10})

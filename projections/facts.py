@@ -55,13 +55,21 @@ def schema(prefix: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
         f"CREATE TABLE IF NOT EXISTS {p}income ("
         " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
-        " amount TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+        " amount TEXT NOT NULL, amount_fen INTEGER NOT NULL, day TEXT NOT NULL,"
+        " recorded_at TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {p}income_org ON {p}income (org_id, year)",
         f"CREATE TABLE IF NOT EXISTS {p}pairing ("
         " id TEXT PRIMARY KEY, giver_id TEXT NOT NULL, receiver_id TEXT NOT NULL,"
         " giver_region TEXT NOT NULL, receiver_region TEXT NOT NULL,"
         " term_start TEXT NOT NULL, term_end TEXT NOT NULL,"
-        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, position INTEGER NOT NULL)",
+        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, position INTEGER NOT NULL,"
+        # Milestones, each with both times, so "in force on a date" is a WHERE clause.  A
+        # pairing ever suspended or renewed (toggles, renewals) also needs pairing_event.
+        " accepted_day TEXT, accepted_at TEXT, signatures INTEGER NOT NULL DEFAULT 0,"
+        " in_force_day TEXT, in_force_at TEXT, ended_day TEXT, ended_at TEXT,"
+        " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_in_force ON {p}pairing (receiver_id, in_force_day)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_in_force ON {p}pairing (giver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver_region ON {p}pairing (receiver_region, id)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_region ON {p}pairing (giver_region)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_giver ON {p}pairing (giver_id)",
@@ -189,10 +197,10 @@ class Projector:
 
     def income_reported(self, conn, p, e, position) -> None:
         conn.execute(
-            f"INSERT INTO {p}income (position, org_id, year, amount, day, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (position, str(e.originator_id), e.year, str(e.amount), day_of(e.occurred_at),
-             stamp(e.timestamp)))
+            f"INSERT INTO {p}income (position, org_id, year, amount, amount_fen, day, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (position, str(e.originator_id), e.year, str(e.amount), int(e.amount * 100),
+             day_of(e.occurred_at), stamp(e.timestamp)))
 
     def organisation_dissolved(self, conn, p, e, position) -> None:
         conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",
@@ -219,19 +227,44 @@ class Projector:
             " value) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (position, str(e.originator_id), kind, side, day, stamp(e.timestamp), value))
 
+    MILESTONES = {
+        "accepted": "accepted_day = ?, accepted_at = ?",
+        "declined": "ended_day = ?, ended_at = ?",
+        "terminated": "ended_day = ?, ended_at = ?",
+        "term_ended": "ended_day = ?, ended_at = ?",
+        "suspended": "toggles = toggles + 1",
+        "resumed": "toggles = toggles + 1",
+    }
+
     def transition(self, kind: str) -> Handler:
+        milestone = self.MILESTONES[kind]
+
         def handler(conn, p, e, position) -> None:
-            self._transition(conn, p, e, position, kind, day_of(e.occurred_at))
+            day, at = day_of(e.occurred_at), stamp(e.timestamp)
+            self._transition(conn, p, e, position, kind, day)
+            params = (day, at) if "?" in milestone else ()
+            conn.execute(f"UPDATE {p}pairing SET {milestone} WHERE id = ?",
+                         (*params, str(e.originator_id)))
         return handler
 
     def agreement_signed(self, conn, p, e, position) -> None:
-        # The agreement's business date is the signing date written on it.
-        self._transition(conn, p, e, position, "signed", e.signed_on.isoformat(), e.side,
-                         e.signed_on.isoformat())
+        # The agreement's business date is the signing date written on it.  In force once
+        # both signatures are visible: the later signing date and the later recording.
+        day, at = e.signed_on.isoformat(), stamp(e.timestamp)
+        self._transition(conn, p, e, position, "signed", day, e.side, day)
+        conn.execute(
+            f"UPDATE {p}pairing SET signatures = signatures + 1,"
+            " in_force_day = CASE WHEN in_force_day IS NULL OR in_force_day < ? THEN ?"
+            " ELSE in_force_day END,"
+            " in_force_at = CASE WHEN in_force_at IS NULL OR in_force_at < ? THEN ?"
+            " ELSE in_force_at END WHERE id = ?",
+            (day, day, at, at, str(e.originator_id)))
 
     def pairing_renewed(self, conn, p, e, position) -> None:
         self._transition(conn, p, e, position, "renewed", day_of(e.occurred_at),
                          value=e.term_end.isoformat())
+        conn.execute(f"UPDATE {p}pairing SET renewals = renewals + 1 WHERE id = ?",
+                     (str(e.originator_id),))
 
     def activity_recorded(self, conn, p, e, position) -> None:
         conn.execute(

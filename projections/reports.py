@@ -159,22 +159,6 @@ def _lifecycles_bulk(facts: Facts, w: Window, pairings: list[PairingRow]) -> dic
     return out
 
 
-def all_lifecycles(facts: Facts, w: Window, region: str | None,
-                   ) -> list[tuple[PairingRow, Lifecycle]]:
-    """Every visible pairing in a region with its lifecycle: one scan, for whole-region reports."""
-    where, params = _pairing_filter(w, region, None)
-    pairings = [PairingRow(*r) for r in facts.rows(
-        "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where, params)]
-    scoped, _ = _pairing_filter(w, region, None, alias="p")
-    rows = facts.rows(
-        "SELECT e.pairing_id, " + LIFECYCLE_AGGREGATES + " FROM {p}pairing_event e"
-        " JOIN {p}pairing p ON p.id = e.pairing_id"
-        " WHERE e.day <= ? AND e.recorded_at < ? AND " + scoped + " GROUP BY e.pairing_id",
-        [w.day, w.known_before, *params])
-    by_id = {r[0]: r for r in rows}
-    return [(p, _lifecycle(p, by_id.get(p.id))) for p in pairings]
-
-
 def signatures_by_side(facts: Facts, w: Window, ids: list[str]) -> dict[str, set[str]]:
     if not ids:
         return {}
@@ -506,51 +490,25 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
 
 # -- coverage -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class OrgRow:
-    id: str
-    code: str
-    name: str
-    kind: str
-    region_code: str
+def in_force_sql(w: Window, a: str = "p") -> tuple[str, list[Any]]:
+    """``lifecycle_state(...) == "in_force"`` as a WHERE clause on the pairing row ``a``.
 
-
-def visible_orgs(facts: Facts, w: Window, region: str | None) -> list[OrgRow]:
-    sql = ("SELECT id, code, name, kind, region_code FROM {p}org WHERE day <= ? AND recorded_at < ?"
-           " AND NOT (dissolved_day IS NOT NULL AND dissolved_day <= ? AND dissolved_at < ?)")
-    params: list[Any] = [w.day, w.known_before, w.day, w.known_before]
-    bounds = region_bounds(region)
-    if bounds:
-        sql += " AND region_code >= ? AND region_code < ?"
-        params += list(bounds)
-    return [OrgRow(*r) for r in facts.rows(sql + " ORDER BY region_code, code", params)]
-
-
-def latest_incomes(facts: Facts, w: Window, region: str | None) -> dict[str, tuple[int, Decimal]]:
-    """Each village's most recent reported year up to ``as_of``'s year (a later report for
-    the same year corrects an earlier one)."""
-    sql = ("SELECT i.org_id, i.year, i.amount FROM {p}income i JOIN {p}org o ON o.id = i.org_id"
-           " WHERE i.year <= ? AND i.day <= ? AND i.recorded_at < ?")
-    params: list[Any] = [w.as_of.year, w.day, w.known_before]
-    bounds = region_bounds(region)
-    if bounds:
-        sql += " AND o.region_code >= ? AND o.region_code < ?"
-        params += list(bounds)
-    out: dict[str, tuple[int, Decimal]] = {}
-    for org_id, year, amount in facts.rows(sql + " ORDER BY i.org_id, i.year, i.position", params):
-        out[org_id] = (year, Decimal(amount))
-    return out
-
-
-def in_force_counts(facts: Facts, w: Window, region: str | None) -> tuple[dict[str, int], dict[str, int]]:
-    """How many pairings in force each receiver and each giver has on ``as_of``."""
-    by_receiver: dict[str, int] = defaultdict(int)
-    by_giver: dict[str, int] = defaultdict(int)
-    for p, life in all_lifecycles(facts, w, region):
-        if lifecycle_state(life, w.as_of) == "in_force":
-            by_receiver[p.receiver_id] += 1
-            by_giver[p.giver_id] += 1
-    return by_receiver, by_giver
+    The milestone columns decide it for pairings never suspended or renewed; the others
+    look at their visible suspensions (the later of suspended/resumed wins) and renewals.
+    The property tests hold this and ``projections.rules.lifecycle_state`` to one oracle."""
+    sql = (f"{a}.day <= ? AND {a}.recorded_at < ?"
+           f" AND {a}.accepted_day <= ? AND {a}.accepted_at < ?"
+           f" AND {a}.signatures = 2 AND {a}.in_force_day <= ? AND {a}.in_force_at < ?"
+           f" AND NOT ({a}.ended_day IS NOT NULL AND {a}.ended_day <= ? AND {a}.ended_at < ?)"
+           f" AND ({a}.toggles = 0 OR COALESCE((SELECT e.kind FROM {{p}}pairing_event e"
+           f" WHERE e.pairing_id = {a}.id AND e.kind IN ('suspended', 'resumed')"
+           f" AND e.day <= ? AND e.recorded_at < ? ORDER BY e.position DESC LIMIT 1),"
+           f" 'resumed') <> 'suspended')"
+           f" AND (CASE WHEN {a}.renewals = 0 THEN {a}.term_end ELSE COALESCE("
+           f"(SELECT MAX(e.value) FROM {{p}}pairing_event e WHERE e.pairing_id = {a}.id"
+           f" AND e.kind = 'renewed' AND e.day <= ? AND e.recorded_at < ?), {a}.term_end) END)"
+           f" >= ?")
+    return sql, [w.day, w.known_before] * 6 + [w.day]
 
 
 def child_region(region_code: str, region: str | None) -> str:
@@ -562,59 +520,93 @@ def child_region(region_code: str, region: str | None) -> str:
     return region_code
 
 
+def child_level(region: str | None) -> int:
+    return len(child_region("0" * 12, region))
+
+
+RECEIVING_SQL = "('village', 'community')"
+
+
 def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
                     region: str | None = None) -> dict[str, Any]:
-    with open_facts(db) as facts:
-        orgs = visible_orgs(facts, w, region)
-        incomes = latest_incomes(facts, w, region)
-        by_receiver, by_giver = in_force_counts(facts, w, region)
+    """Villages, weak villages and giving organisations per region, and who has no pairing.
+
+    Weak: the latest collective income reported for a year up to ``as_of``'s year (a later
+    report for the same year corrects an earlier one) is below the rule set's threshold."""
+    in_force, in_force_params = in_force_sql(w)
+    bounds = region_bounds(region)
+    region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
+    income = (
+        "SELECT i.org_id, i.year, i.amount, i.amount_fen FROM {p}income i"
+        " WHERE i.year <= ? AND i.day <= ? AND i.recorded_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM {p}income j WHERE j.org_id = i.org_id AND j.year <= ?"
+        " AND j.day <= ? AND j.recorded_at < ?"
+        " AND (j.year > i.year OR (j.year = i.year AND j.position > i.position)))")
+    sql = (
+        "SELECT o.id, o.kind, o.region_code, inc.year, inc.amount, inc.amount_fen,"
+        f" CASE WHEN o.kind IN {RECEIVING_SQL}"
+        f" THEN EXISTS (SELECT 1 FROM {{p}}pairing p WHERE p.receiver_id = o.id AND {in_force})"
+        f" ELSE EXISTS (SELECT 1 FROM {{p}}pairing p WHERE p.giver_id = o.id AND {in_force}) END"
+        f" FROM {{p}}org o LEFT JOIN ({income}) inc ON inc.org_id = o.id"
+        " WHERE o.day <= ? AND o.recorded_at < ?"
+        " AND NOT (o.dissolved_day IS NOT NULL AND o.dissolved_day <= ? AND o.dissolved_at < ?)"
+        + region_sql)
+    params = [*in_force_params, *in_force_params,
+              w.as_of.year, w.day, w.known_before, w.as_of.year, w.day, w.known_before,
+              w.day, w.known_before, w.day, w.known_before, *(bounds or ())]
+    threshold = int(rules.weak_income_yuan * 100)
+    level = child_level(region)
     rows: dict[str, dict[str, Any]] = {}
-    weak_without: list[dict[str, Any]] = []
-    agencies_without: list[dict[str, Any]] = []
     totals = _coverage_row(region or "")
-    for org in orgs:
-        key = child_region(org.region_code, region)
-        row = rows.setdefault(key, _coverage_row(key))
-        for target in (row, totals):
-            _count(target, org, incomes, by_receiver, by_giver, rules)
-        if org.kind in RECEIVING_KINDS and rules.is_weak(incomes.get(org.id, (0, None))[1]) \
-                and not by_receiver.get(org.id):
-            year, amount = incomes[org.id]
-            weak_without.append({"organisation_id": org.id, "code": org.code, "name": org.name,
-                                 "region_code": org.region_code, "income_year": year,
-                                 "income_yuan": str(amount)})
-        if org.kind in GIVING_KINDS and not by_giver.get(org.id):
-            agencies_without.append({"organisation_id": org.id, "code": org.code,
-                                     "name": org.name, "kind": org.kind,
-                                     "region_code": org.region_code})
-    items = [_finish(r) for _, r in sorted(rows.items())]
-    return {"items": items, "totals": _finish(totals), "weak_without_pairing": weak_without,
-            "agencies_without_village": agencies_without, **w.as_dict(),
-            "region": region or "", "rule_set_version": rules.version,
+    weak_without: dict[str, tuple[int, str]] = {}
+    agencies_without: list[str] = []
+    with open_facts(db) as facts:
+        for org_id, kind, region_code, year, amount, fen, paired in facts.rows(sql, params):
+            key = region_code[:level]
+            row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
+            receiving = kind in RECEIVING_KINDS
+            weak = fen is not None and fen < threshold
+            for target in (row, totals):
+                if receiving:
+                    target["villages"] += 1
+                    target["villages_paired"] += paired
+                    target["villages_income_unknown"] += fen is None
+                    target["weak_villages"] += weak
+                    target["weak_villages_paired"] += weak and paired
+                else:
+                    target["agencies"] += 1
+                    target["agencies_paired"] += paired
+            if receiving and weak and not paired:
+                weak_without[org_id] = (year, amount)
+            elif not receiving and not paired:
+                agencies_without.append(org_id)
+        details = _org_details(facts, [*weak_without, *agencies_without])
+    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
+                  "income_yuan": weak_without[i][1]} for i in weak_without]
+    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
+    for listing in (weak_list, agency_list):
+        listing.sort(key=lambda o: (o["region_code"], o["code"]))
+    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
+            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
+            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
             "weak_income_yuan": str(rules.weak_income_yuan)}
+
+
+def _org_details(facts: Facts, ids: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for org_id, code, name, kind, region_code in facts.rows(
+                "SELECT id, code, name, kind, region_code FROM {p}org WHERE id IN " + _in(part),
+                part):
+            out[org_id] = {"code": code, "name": name, "kind": kind, "region_code": region_code}
+    return out
 
 
 def _coverage_row(region_code: str) -> dict[str, Any]:
     return {"region_code": region_code, "villages": 0, "villages_paired": 0,
             "villages_income_unknown": 0, "weak_villages": 0, "weak_villages_paired": 0,
             "agencies": 0, "agencies_paired": 0}
-
-
-def _count(row: dict[str, Any], org: OrgRow, incomes, by_receiver, by_giver,
-           rules: RuleSet) -> None:
-    if org.kind in RECEIVING_KINDS:
-        paired = bool(by_receiver.get(org.id))
-        row["villages"] += 1
-        row["villages_paired"] += paired
-        income = incomes.get(org.id)
-        if income is None:
-            row["villages_income_unknown"] += 1
-        elif rules.is_weak(income[1]):
-            row["weak_villages"] += 1
-            row["weak_villages_paired"] += paired
-    else:
-        row["agencies"] += 1
-        row["agencies_paired"] += bool(by_giver.get(org.id))
 
 
 def _finish(row: dict[str, Any]) -> dict[str, Any]:

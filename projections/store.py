@@ -49,6 +49,8 @@ class ProjectionDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # Rebuilds insert into many indexes at random places: keep them in memory.
+            conn.execute("PRAGMA cache_size=-131072")
             self._local.conn = conn
         return conn
 
