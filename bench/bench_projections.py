@@ -139,13 +139,20 @@ def main() -> None:
     parser.add_argument("--pairings", type=int, default=30_000)
     parser.add_argument("--dir", default="/tmp/cobuild-bench-projections")
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--reuse", action="store_true",
+                        help="Keep the event store already in --dir (rebuild the projections only).")
     args = parser.parse_args()
     home = Path(args.dir)
-    shutil.rmtree(home, ignore_errors=True)
-    started = time.perf_counter()
-    engine, head = build_store(home, args.pairings)
-    print(f"store: {args.pairings} pairings, {head} events, built in "
-          f"{time.perf_counter() - started:.1f}s")
+    if args.reuse and (home / "events.sqlite").exists():
+        engine = open_engine(Settings(home=home))
+        head = engine.recorder.max_notification_id()
+        print(f"store: reused {home}, {head} events")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+        started = time.perf_counter()
+        engine, head = build_store(home, args.pairings)
+        print(f"store: {args.pairings} pairings, {head} events, built in "
+              f"{time.perf_counter() - started:.1f}s")
 
     count, seconds = read_and_decode(engine)
     print(f"read+decode: {count} events in {seconds:.2f}s = {count / seconds:,.0f} events/s")

@@ -51,7 +51,11 @@ def schema(prefix: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {p}org ("
         " id TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,"
         " region_code TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL,"
-        " dissolved_day TEXT, dissolved_at TEXT)",
+        " dissolved_day TEXT, dissolved_at TEXT,"
+        # The latest income report (highest year, then latest recorded): what coverage reads
+        # whenever the report's window sees it, without searching the income table.
+        " income_year INTEGER, income_amount TEXT, income_fen INTEGER, income_day TEXT,"
+        " income_at TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
         f"CREATE TABLE IF NOT EXISTS {p}income ("
         " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
@@ -201,6 +205,11 @@ class Projector:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (position, str(e.originator_id), e.year, str(e.amount), int(e.amount * 100),
              day_of(e.occurred_at), stamp(e.timestamp)))
+        conn.execute(
+            f"UPDATE {p}org SET income_year = ?, income_amount = ?, income_fen = ?,"
+            " income_day = ?, income_at = ? WHERE id = ? AND (income_year IS NULL OR income_year <= ?)",
+            (e.year, str(e.amount), int(e.amount * 100), day_of(e.occurred_at),
+             stamp(e.timestamp), str(e.originator_id), e.year))
 
     def organisation_dissolved(self, conn, p, e, position) -> None:
         conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",

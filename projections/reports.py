@@ -533,27 +533,27 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
 
     Weak: the latest collective income reported for a year up to ``as_of``'s year (a later
     report for the same year corrects an earlier one) is below the rule set's threshold."""
-    in_force, in_force_params = in_force_sql(w)
     bounds = region_bounds(region)
     region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
-    income = (
-        "SELECT i.org_id, i.year, i.amount, i.amount_fen FROM {p}income i"
-        " WHERE i.year <= ? AND i.day <= ? AND i.recorded_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM {p}income j WHERE j.org_id = i.org_id AND j.year <= ?"
-        " AND j.day <= ? AND j.recorded_at < ?"
-        " AND (j.year > i.year OR (j.year = i.year AND j.position > i.position)))")
+    # The latest report is the answer whenever the window sees it; otherwise look for the
+    # latest one it does see.
+    fresh = "o.income_year <= ? AND o.income_day <= ? AND o.income_at < ?"
+    latest = ("(SELECT i.{column} FROM {{p}}income i WHERE i.org_id = o.id AND i.year <= ?"
+              " AND i.day <= ? AND i.recorded_at < ? ORDER BY i.year DESC, i.position DESC LIMIT 1)")
+    window = [w.as_of.year, w.day, w.known_before]
     sql = (
-        "SELECT o.id, o.kind, o.region_code, inc.year, inc.amount, inc.amount_fen,"
-        f" CASE WHEN o.kind IN {RECEIVING_SQL}"
-        f" THEN EXISTS (SELECT 1 FROM {{p}}pairing p WHERE p.receiver_id = o.id AND {in_force})"
-        f" ELSE EXISTS (SELECT 1 FROM {{p}}pairing p WHERE p.giver_id = o.id AND {in_force}) END"
-        f" FROM {{p}}org o LEFT JOIN ({income}) inc ON inc.org_id = o.id"
-        " WHERE o.day <= ? AND o.recorded_at < ?"
+        "SELECT o.id, o.kind, o.region_code"
+        + "".join(f", CASE WHEN o.income_year IS NULL THEN NULL WHEN {fresh} THEN o.income_{c}"
+                  f" ELSE {latest.format(column=col)} END"
+                  for c, col in (("year", "year"), ("amount", "amount"), ("fen", "amount_fen")))
+        + " FROM {p}org o WHERE o.day <= ? AND o.recorded_at < ?"
         " AND NOT (o.dissolved_day IS NOT NULL AND o.dissolved_day <= ? AND o.dissolved_at < ?)"
         + region_sql)
-    params = [*in_force_params, *in_force_params,
-              w.as_of.year, w.day, w.known_before, w.as_of.year, w.day, w.known_before,
-              w.day, w.known_before, w.day, w.known_before, *(bounds or ())]
+    params = [*(window * 2) * 3, w.day, w.known_before, w.day, w.known_before,
+              *(bounds or ())]
+    in_force, in_force_params = in_force_sql(w)
+    pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
+                      " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
     threshold = int(rules.weak_income_yuan * 100)
     level = child_level(region)
     rows: dict[str, dict[str, Any]] = {}
@@ -561,26 +561,36 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     weak_without: dict[str, tuple[int, str]] = {}
     agencies_without: list[str] = []
     with open_facts(db) as facts:
-        for org_id, kind, region_code, year, amount, fen, paired in facts.rows(sql, params):
+        paired_orgs: set[str] = set()
+        for receiver_id, giver_id in facts.rows(
+                "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
+                + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
+            paired_orgs.add(receiver_id)
+            paired_orgs.add(giver_id)
+        for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
+            paired = org_id in paired_orgs
             key = region_code[:level]
             row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
             receiving = kind in RECEIVING_KINDS
             weak = fen is not None and fen < threshold
-            for target in (row, totals):
-                if receiving:
-                    target["villages"] += 1
-                    target["villages_paired"] += paired
-                    target["villages_income_unknown"] += fen is None
-                    target["weak_villages"] += weak
-                    target["weak_villages_paired"] += weak and paired
-                else:
-                    target["agencies"] += 1
-                    target["agencies_paired"] += paired
+            if receiving:
+                row["villages"] += 1
+                row["villages_paired"] += paired
+                row["villages_income_unknown"] += fen is None
+                row["weak_villages"] += weak
+                row["weak_villages_paired"] += weak and paired
+            else:
+                row["agencies"] += 1
+                row["agencies_paired"] += paired
             if receiving and weak and not paired:
                 weak_without[org_id] = (year, amount)
             elif not receiving and not paired:
                 agencies_without.append(org_id)
         details = _org_details(facts, [*weak_without, *agencies_without])
+    for row in rows.values():
+        for name, value in row.items():
+            if name != "region_code":
+                totals[name] += value
     weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
                   "income_yuan": weak_without[i][1]} for i in weak_without]
     agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
