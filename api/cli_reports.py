@@ -14,6 +14,7 @@ import click
 
 from projections import export, reports
 from projections.reports import ReportError, Window
+from projections.rules import RuleSet
 from projections.runner import ProjectionRunner, open_runner
 from workflows.clock import SystemClock, local_date
 from workflows.config import Settings
@@ -26,6 +27,11 @@ FORMATS = ("table", "csv", "xlsx", "json")
 def _runner() -> ProjectionRunner:
     settings = Settings.from_env()
     return open_runner(open_engine(settings), settings)
+
+
+def _rules(runner: ProjectionRunner) -> RuleSet:
+    """The latest published rule set; every report names its version."""
+    return RuleSet.from_published(runner.app.current_rules())
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -88,34 +94,36 @@ def report(name: str, as_of: str | None, known_at: str | None, region: str | Non
     runner = _runner()
     runner.catch_up()
     day = _date(as_of, "--as-of")
+    rules = _rules(runner)
     try:
         org = _organisation_id(runner, organisation)
         if name == "evaluation":
             year = year or (day or local_date(SystemClock().now())).year
             w = Window(day or date(year, 12, 31), _known_at(known_at))
-            result = reports.evaluation_report(runner.db, year, w, region=region, organisation=org)
+            result = reports.evaluation_report(runner.db, year, w, rules, region=region,
+                                               organisation=org)
         else:
             w = Window(day or local_date(SystemClock().now()), _known_at(known_at))
-            result = _run(name, runner, w, region, org, status, limit, cursor)
+            result = _run(name, runner, rules, w, region, org, status, limit, cursor)
     except ReportError as error:
         raise click.UsageError(str(error))
     _emit(name, result, fmt, output)
 
 
-def _run(name, runner, w, region, org, status, limit, cursor) -> dict:
+def _run(name, runner, rules, w, region, org, status, limit, cursor) -> dict:
     db = runner.db
     paging = {"cursor": cursor, **({"limit": limit} if limit else {})}
     if name == "pairings":
-        return reports.pairings_report(db, w, region=region, organisation=org, status=status,
-                                       **paging)
+        return reports.pairings_report(db, w, rules, region=region, organisation=org,
+                                       status=status, **paging)
     if name == "inactive":
-        return reports.inactive_report(db, w, region=region, organisation=org, **paging)
+        return reports.inactive_report(db, w, rules, region=region, organisation=org, **paging)
     if name == "commitments":
         return reports.commitments_report(db, w, region=region, organisation=org, **paging)
     if name == "tasks":
         return reports.tasks_report(db, w, region=region, organisation=org, **paging)
     if name == "coverage":
-        return reports.coverage_report(db, w, region=region)
+        return reports.coverage_report(db, w, rules, region=region)
     if org is None:
         raise ReportError("the inbox is one organisation's: give --organisation")
     return reports.inbox_report(db, w, org)

@@ -94,6 +94,33 @@ class RuleSet:
             converted[name] = Decimal(str(value)) if name == "weak_income_yuan" else int(value)
         return replace(cls(), version=version, **converted)
 
+    @classmethod
+    def from_published(cls, rules: Any) -> "RuleSet":
+        """The rule set the workflow publishes (``domain.ruleset.Rules``: a version number and
+        nested values), in the names the reports use."""
+        warn_month, warn_day = (int(x) for x in rules["r3_warn_from"].split("-"))
+        return replace(
+            cls(), version=str(rules.version),
+            stuck_at_signing_days=rules["r1_stuck_at_signing_days"],
+            inactive_days=rules["r2_inactive_days"], inactive_red_days=rules["r2_red_days"],
+            annual_warn_month=warn_month, annual_warn_day=warn_day,
+            slow_overdue_days=rules["r5_overdue_days"],
+            one_way_days=round(rules["r6_window_months"] * 365 / 12),
+            unconfirmed_delivery_days=rules["r9_confirmation_days"],
+            claim_window_days=rules["claim_window_days"],
+            weak_income_yuan=Decimal(rules["weak_village_income_yuan"]),
+            publicity_days=rules["publicity_days"],
+            satisfied_points=rules["satisfaction.satisfied"],
+            basically_satisfied_points=rules["satisfaction.basically_satisfied"],
+            dissatisfied_points=rules["satisfaction.dissatisfied"],
+            grade_excellent=rules["grades.excellent"], grade_good=rules["grades.good"],
+            grade_fair=rules["grades.fair"],
+            weight_mechanism=rules["weights.mechanism"], weight_teamwork=rules["weights.teamwork"],
+            weight_ideology=rules["weights.ideology"],
+            weight_results=rules["weights.development"],
+            weight_response=rules["weights.public_response"],
+            weight_records=rules["weights.record_quality"])
+
     def satisfaction_points(self, level: str) -> int | None:
         return {
             "satisfied": self.satisfied_points,

@@ -1,6 +1,7 @@
 """The rules of DESIGN §3.7 at their exact boundaries."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
@@ -121,3 +122,14 @@ def test_grades_and_satisfaction_conversion():
         ["优秀", "良好", "良好", "一般", "较差"]
     assert DEFAULT_RULES.satisfaction_points("basically_satisfied") == 75
     assert DEFAULT_RULES.satisfaction_points("unknown") is None
+
+
+def test_the_rule_set_the_workflow_publishes_reads_as_the_reports_rule_set():
+    from domain.ruleset import DEFAULT_RULES as PUBLISHED, Rules, merged_values
+
+    assert dataclasses.replace(RuleSet.from_published(PUBLISHED), version="default") == DEFAULT_RULES
+    stricter = Rules(3, merged_values({"r2_inactive_days": 60, "r3_warn_from": "09-15",
+                                       "weak_village_income_yuan": 50000}))
+    rules = RuleSet.from_published(stricter)
+    assert (rules.version, rules.inactive_days, rules.warn_date(2025), rules.weak_income_yuan) == \
+        ("3", 60, date(2025, 9, 15), 50000)
