@@ -88,5 +88,13 @@ class Sha256(ma.fields.String):
         super().__init__(**kwargs)
 
 
+def region_field(scope: bool = False, **kwargs: Any) -> Text:
+    """A 12-digit 统计用区划代码, or with ``scope`` a prefix of one (ASCII digits only)."""
+    pattern = r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$" if scope else r"^[0-9]{12}$"
+    return Text(max_length=12, validate=validate.Regexp(pattern, error="must be ASCII digits: "
+                + ("a region prefix of 2, 4, 6, 9 or 12 digits" if scope else "12 of them")),
+                **kwargs)
+
+
 def one_of(choices: tuple[str, ...] | list[str], **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=validate.OneOf(choices), **kwargs)

@@ -71,7 +71,7 @@ class History(ma.Schema):
 
 
 @blp.route("/<resource>/<uuid:aggregate_id>/history", methods=["GET"])
-@blp.arguments(HistoryQuery, location="query")
+@blp.arguments(HistoryQuery, location="query", unknown=ma.RAISE)
 @blp.response(200, History, headers=ETAG_HEADER)
 def history(query, resource: str, aggregate_id: UUID):
     """The events of one organisation or pairing (...), oldest first, with who and when."""

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.context import actor, created, done, engine, etag, expected_version
-from api.fields import Amount, Text, one_of
+from api.fields import Amount, Text, one_of, region_field
 from api.routes import command
 from api.schemas import ETAG_HEADER, Body
 from domain.organisation import KINDS, Organisation
@@ -21,7 +21,7 @@ class RegisterOrganisation(Body):
     code = Text(required=True, max_length=64, metadata={"example": "G001"})
     name = Text(required=True, max_length=200)
     kind = one_of(KINDS, required=True)
-    region_code = Text(required=True, max_length=12, metadata={"example": "331123101201"})
+    region_code = region_field(required=True, metadata={"example": "331123101201"})
 
 
 class ReportIncome(Body):

@@ -7,7 +7,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.context import API_PREFIX, actor, created, done, engine, etag
-from api.fields import Text, one_of
+from api.fields import Text, one_of, region_field
 from api.routes import command
 from api.schemas import ETAG_HEADER, Body, OutcomeSchema
 from domain.base import ROLES
@@ -21,7 +21,7 @@ class RegisterUser(Body):
     name = Text(required=True, max_length=100)
     role = one_of(ROLES, required=True)
     organisation_id = ma.fields.UUID(metadata={"description": "for agency and village users"})
-    region_code = Text(max_length=12, metadata={
+    region_code = region_field(scope=True, metadata={
         "description": "region prefix for admin, supervisor and evaluator ('' = the whole country)"})
 
 
