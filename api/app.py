@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from api import history, organisations, pairings, users
+from api import commitments, history, organisations, pairings, tasks, users
 from api.context import bearer_token, engine
 from api.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
 from api.problems import (
@@ -30,7 +30,8 @@ from workflows.config import Settings
 from workflows.engine import Engine, open_engine
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
-BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, history.blp)
+BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
+              history.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 

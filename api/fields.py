@@ -98,3 +98,19 @@ def region_field(scope: bool = False, **kwargs: Any) -> Text:
 
 def one_of(choices: tuple[str, ...] | list[str], **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+class Quantity(ma.fields.Decimal):
+    """A measured quantity as a decimal string (``"12.5"``): non-negative, at most 4 decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "12.5")
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 32:
+            raise ma.ValidationError("must be a decimal string, e.g. \"12.5\"")
+        quantity = super()._deserialize(value, attr, data, **kwargs)
+        if quantity < 0 or quantity >= MAX_AMOUNT or quantity.as_tuple().exponent < -4:
+            raise ma.ValidationError("must be from 0 to 10^12 with at most 4 decimals")
+        return quantity

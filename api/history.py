@@ -20,8 +20,10 @@ from api.context import actor, engine, etag
 from api.problems import Problem
 from api.schemas import ETAG_HEADER
 from domain.base import CobuildAggregate
+from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
+from domain.task import ServiceTask
 from workflows.engine import Engine
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
@@ -30,13 +32,11 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
 SUBJECTS: dict[str, type[CobuildAggregate]] = {
     "organisations": Organisation,
     "pairings": Pairing,
+    "commitments": PublicCommitment,
+    "tasks": ServiceTask,
 }
 ATTRIBUTION = ("originator_id", "originator_version", "timestamp", "actor", "on_behalf_of",
                "occurred_at", "reason")
-
-
-def register_subject(resource: str, cls: type[CobuildAggregate]) -> None:
-    SUBJECTS[resource] = cls
 
 
 class HistoryQuery(ma.Schema):
@@ -74,7 +74,7 @@ class History(ma.Schema):
 @blp.arguments(HistoryQuery, location="query", unknown=ma.RAISE)
 @blp.response(200, History, headers=ETAG_HEADER)
 def history(query, resource: str, aggregate_id: UUID):
-    """The events of one organisation or pairing (...), oldest first, with who and when."""
+    """The events of one organisation, pairing, commitment or task, oldest first, with who and when."""
     cls = SUBJECTS.get(resource)
     if cls is None:
         raise Problem(404, "not-found", f"no audit history for {resource!r}; use one of "

@@ -9,6 +9,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -174,10 +175,55 @@ def running_server(home: Path, admin_token: str) -> Iterator[ServerProcess]:
         server.stop()
 
 
+COMMITMENT_STEPS = ("draft", "public", "claimed", "fulfilled")
+TASK_STEPS = ("open", "claimed", "planned", "delivered", "confirmed", "rated")
+
+
+def commitment_at(cast: TokenCast, state: str) -> dict[str, Any]:
+    """A G1 commitment to V1 on an in-force pairing, brought to ``state``."""
+    e, a = cast.engine, cast.actors
+    p = cast.pairing("in_force")
+    c = e.make_commitment(a["agency"], p, "giver", "funds", "资助村道硬化 5 万元",
+                          date(2025, 12, 31), amount_yuan=Decimal("50000.00")).id
+    step = COMMITMENT_STEPS.index(state)
+    if step >= 1:
+        e.publicise_commitment(a["agency"], c, "村务公开栏", e.today())
+    if step >= 2:
+        e.claim_fulfilment(a["agency"], c, note="已拨付")
+    if step >= 3:
+        e.confirm_fulfilment(a["village"], c)
+    return {"pairing": str(p), "commitment": str(c)}
+
+
+def task_at(cast: TokenCast, state: str) -> dict[str, Any]:
+    """A V1 need claimed by its partner G1, brought to ``state``."""
+    e, a = cast.engine, cast.actors
+    p = cast.pairing("in_force")
+    t = e.raise_need(a["village"], cast.orgs["V1"], "infrastructure", "修缮村文化礼堂屋顶").id
+    step = TASK_STEPS.index(state)
+    if step >= 1:
+        e.claim_task(a["agency"], t, cast.orgs["G1"])
+    if step >= 2:
+        e.plan_task(a["agency"], t, date(2025, 6, 30), Decimal("80000.00"))
+    if step >= 3:
+        e.report_delivery(a["agency"], t, e.clock.now(), Decimal("78000.00"), "屋顶已修缮")
+    if step >= 4:
+        e.confirm_delivery(a["village"], t)
+    if step >= 5:
+        e.rate_task(a["village"], t, "satisfied", "群众满意")
+    return {"pairing": str(p), "task": str(t)}
+
+
 def build_world(cast: TokenCast, setup: str) -> dict[str, Any]:
-    """Named starting points for endpoint tests: a pairing at some state, an activity."""
+    """Named starting points for endpoint tests: ``none``, a pairing at some state,
+    ``activity``, ``commitment:<state>`` or ``task:<state>``."""
     if setup == "none":
         return {}
+    kind, _, state = setup.partition(":")
+    if kind == "commitment":
+        return commitment_at(cast, state)
+    if kind == "task":
+        return task_at(cast, state)
     if setup == "activity":
         p = cast.pairing("in_force")
         e = cast.engine
@@ -197,7 +243,7 @@ class WorldTemplates:
 
     def _build(self, setup: str) -> tuple[Path, dict[str, Any]]:
         if setup not in self.built:
-            home = self.root / setup
+            home = self.root / setup.replace(":", "-")
             engine = open_engine(Settings(home=home), FakeClock(self.start))
             cast = TokenCast.create(engine)
             facts = {"ids": build_world(cast, setup), "tokens": cast.tokens,
