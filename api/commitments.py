@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.context import actor, created, done, engine, etag, expected_version
-from api.fields import Amount, LocalDate, Quantity, Sha256, Text, one_of
+from api.fields import Amount, Flag, LocalDate, Quantity, Sha256, Text, one_of
 from api.routes import command
 from api.schemas import ETAG_HEADER, Body, Occurred, Represented
 from domain.commitment import CATEGORIES, OUTCOMES, SIDES, PublicCommitment
@@ -53,7 +53,7 @@ class Dispute(Occurred, Represented):
 
 
 class Abandon(Dispute):
-    explained_to_public = ma.fields.Boolean(load_default=False)
+    explained_to_public = Flag(load_default=False)
 
 
 class Extend(Represented):

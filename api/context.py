@@ -13,7 +13,8 @@ from workflows.core import Outcome
 from workflows.engine import Engine
 
 API_PREFIX = "/api/v1"
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
+_ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"')
+_VERSION = re.compile(r"^[0-9]{1,18}$")
 
 
 def engine() -> Engine:
@@ -33,15 +34,20 @@ def bearer_token() -> str:
 
 
 def expected_version() -> int | None:
-    """The aggregate version named by ``If-Match``; ``*`` or no header means any version."""
+    """The aggregate version named by ``If-Match``; ``*`` or no header means any version.
+
+    Our entity tags are versions, so a tag that is not a number can never match and the
+    precondition fails (412) as it would for a stale version.  Weak tags are taken as
+    strong: clients copy ``W/`` prefixes added by proxies.
+    """
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    match = _ETAG.match(header)
-    if match is None:
-        raise Problem(400, "malformed-if-match",
-                      'If-Match must be one entity tag like "3" (the version from ETag)')
-    return int(match.group(1))
+    versions = {int(tag) for tag in _ENTITY_TAG.findall(header) if _VERSION.match(tag)}
+    if len(versions) != 1:
+        raise Problem(412, "precondition-failed",
+                      'If-Match must name exactly one version, like "3" (the ETag of the last read)')
+    return versions.pop()
 
 
 def etag(version: int) -> dict[str, str]:

@@ -114,3 +114,12 @@ class Quantity(ma.fields.Decimal):
         if quantity < 0 or quantity >= MAX_AMOUNT or quantity.as_tuple().exponent < -4:
             raise ma.ValidationError("must be from 0 to 10^12 with at most 4 decimals")
         return quantity
+
+
+class Flag(ma.fields.Boolean):
+    """JSON true or false only (marshmallow would also take 0, 1, "yes" ...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ma.ValidationError("must be true or false")
+        return value

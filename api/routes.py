@@ -18,8 +18,11 @@ def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
     headers = CREATED_HEADERS if status == 201 else ETAG_HEADER
     parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned and rule else [IDEMPOTENCY_KEY]
 
+    # A body whose fields are all optional may be left out altogether.
+    body_required = any(f.required for f in body().fields.values())
+
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
-        decorated = blp.arguments(body)(view)
+        decorated = blp.arguments(body, required=body_required)(view)
         decorated = blp.response(status, answer, headers=headers)(decorated)
         decorated = blp.doc(summary=summary, parameters=parameters)(decorated)
         blp.route(rule, methods=["POST"], endpoint=view.__name__)(decorated)

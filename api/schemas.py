@@ -10,8 +10,9 @@ ETAG_HEADER = {"ETag": {"description": "the aggregate version, for If-Match",
 CREATED_HEADERS = ETAG_HEADER | {"Location": {"description": "where the new resource is read",
                                               "schema": {"type": "string"}}}
 IF_MATCH = {"in": "header", "name": "If-Match", "required": False,
-            "description": 'the version the command expects (the ETag of the last read); 412 if stale',
-            "schema": {"type": "string", "pattern": '^(W/)?"[0-9]+"$|^\\*$'}}
+            "description": 'the version the command expects, as the ETag of the last read ("3"); '
+                           "412 if it is not the current version",
+            "schema": {"type": "string"}}
 IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
                    "description": "a retry with the same key and body returns the first answer",
                    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
