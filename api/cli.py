@@ -146,6 +146,18 @@ def demo() -> None:
         click.echo(line)
 
 
+def _register_subcommands() -> None:
+    from api.cli_audit import audit
+    from api.cli_workflows import COMMANDS as WORKFLOW_COMMANDS
+
+    cli.add_command(audit)
+    for command in WORKFLOW_COMMANDS:
+        cli.add_command(command)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     cli(prog_name="cobuild")
 
