@@ -152,7 +152,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.serve", "--port", "0"], cwd=REPO, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.banner = [self._line(), self._line()]
+        self.banner = [self._line(), self._line(), self._line()]
         self.base_url = self.banner[0].split(" on ", 1)[1].split("/api/v1", 1)[0]
 
     def _line(self) -> str:
