@@ -23,7 +23,7 @@ KIND_LABELS = {
 }
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_REGION = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[0-9]{12}$")  # ASCII only: \d also matches full-width digits
 
 
 def validate_region_code(region_code: str) -> str:

@@ -14,7 +14,7 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+
 from typing import Any, Iterable, Iterator
 
 from projections import scoring
