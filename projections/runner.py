@@ -28,6 +28,9 @@ from projections.store import (
 )
 
 NAME = "facts"
+# Events per transaction while rebuilding: big enough that commits cost nothing, small
+# enough that a runner following the log waits a fraction of a second for the write lock.
+REBUILD_BATCH = 10_000
 
 
 def tracking_name(version: int) -> str:
@@ -62,6 +65,9 @@ class ProjectionRunner:
         self.db = db
         self.batch_size = batch_size
         self.projector = facts.Projector()
+        self.reader = facts.log_reader(app.recorder)
+        self.decode = self.projector.decoder(app.mapper, self.reader)
+        self.topics = self.projector.topics
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -79,8 +85,8 @@ class ProjectionRunner:
                 set_active_version(conn, NAME, version)
             return version
 
-    def _create(self, conn, version: int) -> None:
-        for statement in facts.schema(prefix(version)):
+    def _create(self, conn, version: int, indexed: bool = True) -> None:
+        for statement in facts.schema(prefix(version)) if indexed else facts.tables(prefix(version)):
             conn.execute(statement)
         set_tracked_position(conn, tracking_name(version), 0)
 
@@ -101,26 +107,24 @@ class ProjectionRunner:
 
     # -- applying events ------------------------------------------------------------------
 
-    def _apply_batch(self, conn, version: int) -> int:
+    def _apply_batch(self, conn, version: int, size: int | None = None) -> int:
         """Apply the next batch to ``version`` inside the caller's transaction."""
+        size = size or self.batch_size
         name = tracking_name(version)
         position = tracked_position(conn, name) or 0
         head = self.head()
         if head <= position:
             return 0
-        notifications = self.app.recorder.select_notifications(
-            start=position, limit=self.batch_size, stop=head, topics=self.projector.topics,
-            inclusive_of_start=False)
-        to_event = self.app.mapper.to_domain_event
-        apply = self.projector.apply
+        rows = self.reader.read(position, head, size, self.topics)
+        decode, apply = self.decode, self.projector.apply_fact
         table_prefix = prefix(version)
-        for notification in notifications:
-            apply(conn, table_prefix, to_event(notification), notification.id)
+        for row in rows:
+            apply(conn, table_prefix, decode(row))
         # A short batch means every event up to head that this projection reads is applied;
         # the events in between are for other readers, so the position moves past them too.
-        full = len(notifications) == self.batch_size
-        set_tracked_position(conn, name, notifications[-1].id if full else head)
-        return len(notifications) if full else max(len(notifications), 1)
+        full = len(rows) == size
+        set_tracked_position(conn, name, rows[-1][0] if full else head)
+        return len(rows) if full else max(len(rows), 1)
 
     def catch_up(self) -> int:
         """Apply everything recorded so far to the active version; returns events applied."""
@@ -184,7 +188,12 @@ class ProjectionRunner:
         """Build a new version from position zero beside the serving one, then switch.
 
         Returns the new active version.  A rebuild that was interrupted left its half-built
-        tables behind; they are dropped and the rebuild starts again from zero."""
+        tables behind; they are dropped and the rebuild starts again from zero.
+
+        The new tables are filled without their secondary indexes, in batches of at least
+        ``REBUILD_BATCH`` events, on a connection that does not sync (see
+        ``ProjectionDatabase.unsynced``); the indexes are built in the transaction that
+        switches, so the version serves with all of them."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
             versions = self._versions(conn)
@@ -192,17 +201,21 @@ class ProjectionRunner:
                 if leftover != serving:
                     self._drop(conn, leftover)
             new = max([*versions, serving or 0]) + 1
-            self._create(conn, new)
-        while True:
-            with self.db.write() as conn:
-                done = self._apply_batch(conn, new)
-                if done < self.batch_size:
-                    # Nearly there: finish and switch while holding the write lock, so the
-                    # serving version cannot move ahead of the new one in between.
-                    while self._apply_batch(conn, new):
-                        pass
-                    set_active_version(conn, NAME, new)
-                    break
+            self._create(conn, new, indexed=False)
+        size = max(self.batch_size, REBUILD_BATCH)
+        with self.db.unsynced():
+            while True:
+                with self.db.write() as conn:
+                    if self._apply_batch(conn, new, size) < size:
+                        break
+        with self.db.write() as conn:
+            # Finish and switch while holding the write lock, so the serving version cannot
+            # move ahead of the new one in between.
+            while self._apply_batch(conn, new, size):
+                pass
+            for statement in facts.indexes(prefix(new)):
+                conn.execute(statement)
+            set_active_version(conn, NAME, new)
         with self.db.write() as conn:
             if serving is not None:
                 self._drop(conn, serving)

@@ -19,6 +19,7 @@ from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import reports
+from projections.facts import LogReader, SQLiteLogReader, plain_json
 from projections.runner import ProjectionRunner, prefix
 from projections.store import ProjectionDatabase, active_version
 from tests.projection_support import OPS, START, World
@@ -270,8 +271,19 @@ def test_incremental_equals_rebuild_equals_oracle(tmp_path_factory, seed, count,
         incremental.rebuild()
         assert dump(incremental.db) == dump(fresh.db)
 
-        events = [engine.mapper.to_domain_event(n)
-                  for n in engine.recorder.select_notifications(start=1, limit=1_000_000)]
+        stored = engine.recorder.select_notifications(start=1, limit=1_000_000)
+        # The plain JSON path reads every event exactly as the mapper does.
+        assert plain_json(engine.mapper)
+        reader = fresh.reader
+        assert isinstance(reader, SQLiteLogReader)
+        rows = reader.read(0, len(stored), len(stored), fresh.topics)
+        generic = LogReader(engine.recorder).read(0, len(stored), len(stored), fresh.topics)
+        assert [r[:4] for r in rows] == [r[:4] for r in generic]
+        plain = fresh.projector.decoder(engine.mapper, reader)
+        reference = fresh.projector.decoder(engine.mapper, reader, plain=False)
+        assert [plain(r) for r in rows] == [reference(r) for r in rows]
+
+        events = [engine.mapper.to_domain_event(n) for n in stored]
         span = (world.now - START).days
         for percent, known_offset in windows:
             as_of = local_date(START) + timedelta(days=span * percent // 100)

@@ -34,16 +34,16 @@ CHILD = textwrap.dedent("""
 
     home, db_path, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     runner = ProjectionRunner(open_engine(Settings(home=Path(home))), ProjectionDatabase(db_path), batch)
-    apply, applied = runner.projector.apply, [0]
+    apply, applied = runner.projector.apply_fact, [0]
 
-    def slow_apply(conn, table_prefix, event, position):
-        apply(conn, table_prefix, event, position)
+    def slow_apply(conn, table_prefix, fact):
+        apply(conn, table_prefix, fact)
         applied[0] += 1
         if applied[0] == pause_after:
-            print("MID", position, flush=True)  # inside an open batch transaction
+            print("MID", fact.position, flush=True)  # inside an open batch transaction
             time.sleep(600)
 
-    runner.projector.apply = slow_apply
+    runner.projector.apply_fact = slow_apply
     runner.catch_up()
     print("DONE", flush=True)
 """)
@@ -164,11 +164,11 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     expected = reports.pairings_report(runner.db, w, limit=10_000)
 
     seen_during_rebuild = []
-    original = runner.projector.apply
+    original = runner.projector.apply_fact
 
-    def apply_and_read(conn, table_prefix, event, position):
-        original(conn, table_prefix, event, position)
-        if position % 97 == 0:
+    def apply_and_read(conn, table_prefix, fact):
+        original(conn, table_prefix, fact)
+        if fact.position % 97 == 0:
             # A reader on its own connection meanwhile still gets the complete old version.
             reader = ProjectionDatabase(runner.db.path)
             got = {}
@@ -179,9 +179,9 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
             reader.close()
             seen_during_rebuild.append(got["r"] == expected)
 
-    runner.projector.apply = apply_and_read
+    runner.projector.apply_fact = apply_and_read
     assert runner.rebuild() == 2
-    runner.projector.apply = original
+    runner.projector.apply_fact = original
     assert seen_during_rebuild and all(seen_during_rebuild)
     assert runner.status().active_version == 2
     assert dump(runner.db) == before
