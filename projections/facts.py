@@ -29,7 +29,7 @@ from domain.task import ServiceTask
 from workflows.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event")
+          "commitment_event", "task", "task_event", "horizon")
 
 
 def stamp(moment: datetime) -> str:
@@ -60,8 +60,14 @@ def schema(prefix: str) -> list[str]:
         # The latest income report (highest year, then latest recorded): what coverage reads
         # whenever the report's window sees it, without searching the income table.
         " income_year INTEGER, income_amount TEXT, income_fen INTEGER, income_day TEXT,"
-        " income_at TEXT)",
+        " income_at TEXT,"
+        # How many of its pairings are in force in the latest state (``live_end``): what
+        # coverage reads when the latest state is the state asked about (``horizon``).
+        " live_pairings INTEGER NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
+        f"CREATE INDEX IF NOT EXISTS {p}org_coverage ON {p}org"
+        " (region_code, kind, dissolved_day, live_pairings, income_fen)",
+        f"CREATE INDEX IF NOT EXISTS {p}org_unpaired ON {p}org (live_pairings, region_code)",
         f"CREATE TABLE IF NOT EXISTS {p}income ("
         " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
         " amount TEXT NOT NULL, amount_fen INTEGER NOT NULL, day TEXT NOT NULL,"
@@ -76,7 +82,11 @@ def schema(prefix: str) -> list[str]:
         # pairing ever suspended or renewed (toggles, renewals) also needs pairing_event.
         " accepted_day TEXT, accepted_at TEXT, signatures INTEGER NOT NULL DEFAULT 0,"
         " in_force_day TEXT, in_force_at TEXT, ended_day TEXT, ended_at TEXT,"
-        " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0)",
+        " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0,"
+        # In force in the latest state (all facts seen, whatever their dates): the term end
+        # it runs to, renewals included; NULL otherwise.
+        " live_end TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_live ON {p}pairing (live_end)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_in_force ON {p}pairing (receiver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_in_force ON {p}pairing (giver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver_region ON {p}pairing (receiver_region, id)",
@@ -127,6 +137,9 @@ def schema(prefix: str) -> list[str]:
         " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, giver_id TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_item ON {p}task_event (task_id, position)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
+        # The latest business date of any fact applied (``day``) and the latest income year
+        # reported (``income_year``): up to where the latest state is the state on a date.
+        f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ]
 
 
@@ -431,6 +444,10 @@ class Projector:
 
     def __init__(self) -> None:
         self._regions: dict[tuple[str, str], str] = {}
+        # Versions being filled by a rebuild: their live columns are computed in one go
+        # (``compute_live``) rather than event by event.
+        self.bulk: set[str] = set()
+        self._horizon: dict[str, list] = {}
         self.handlers: dict[type, Handler] = {}
         self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
@@ -481,15 +498,76 @@ class Projector:
         """Apply a decoded event."""
         cls = type(event)
         if cls in self.facts:
+            self.begin(prefix)
             self.apply_fact(conn, prefix, fact_from_event(FIELDS[cls], event, position))
+            self.finish(conn, prefix)
         elif cls in self.handlers:
             self.handlers[cls](conn, prefix, event, position)
 
     def apply_fact(self, conn: sqlite3.Connection, prefix: str, fact: Fact) -> None:
         if fact.type in self.facts:
             self.facts[fact.type](conn, prefix, fact)
+            self._saw(prefix, fact.day)
         else:
             self.handlers[fact.type](conn, prefix, fact.event, fact.position)
+
+    # -- the horizon and the latest state ---------------------------------------------------
+
+    def _saw(self, prefix: str, day: str, income_year: int | None = None) -> None:
+        seen = self._horizon.setdefault(prefix, ["", None])
+        if day > seen[0]:
+            seen[0] = day
+        if income_year is not None and (seen[1] is None or income_year > seen[1]):
+            seen[1] = income_year
+
+    def begin(self, prefix: str) -> None:
+        """Start a batch: forget what an earlier batch that was rolled back saw."""
+        self._horizon.pop(prefix, None)
+
+    def finish(self, conn: sqlite3.Connection, prefix: str) -> None:
+        """End a batch: move the horizon up to what it saw, in its transaction."""
+        seen = self._horizon.pop(prefix, None)
+        if seen is None:
+            return
+        for name, value in (("day", seen[0]), ("income_year", seen[1])):
+            if value is not None and value != "":
+                conn.execute(
+                    f"INSERT INTO {prefix}horizon (name, value) VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET value = CASE WHEN excluded.value > value THEN excluded.value"
+                    " ELSE value END", (name, str(value)))
+
+    # The term end a pairing in force in the latest state runs to; NULL when it is not in
+    # force (proposed, awaiting a signature, ended, or suspended: the later of its
+    # suspensions and resumptions decides).
+    LIVE_END = (
+        "CASE WHEN accepted_day IS NOT NULL AND signatures >= 2 AND ended_day IS NULL"
+        " AND (toggles = 0 OR (SELECT e.kind FROM {p}pairing_event e WHERE e.pairing_id = {t}.id"
+        " AND e.kind IN ('suspended', 'resumed') ORDER BY e.position DESC LIMIT 1) = 'resumed')"
+        " THEN CASE WHEN renewals = 0 THEN term_end ELSE COALESCE((SELECT MAX(e.value)"
+        " FROM {p}pairing_event e WHERE e.pairing_id = {t}.id AND e.kind = 'renewed'), term_end)"
+        " END END")
+
+    def _relive(self, conn, p: str, pairing_id: str) -> None:
+        if p in self.bulk:
+            return
+        row = conn.execute(
+            f"SELECT live_end, {self.LIVE_END.format(p=p, t=p + 'pairing')}, giver_id, receiver_id"
+            f" FROM {p}pairing WHERE id = ?", (pairing_id,)).fetchone()
+        if row is None or row[0] == row[1]:
+            return
+        conn.execute(f"UPDATE {p}pairing SET live_end = ? WHERE id = ?", (row[1], pairing_id))
+        if (row[0] is None) != (row[1] is None):
+            conn.execute(f"UPDATE {p}org SET live_pairings = live_pairings + ? WHERE id IN (?, ?)",
+                         (1 if row[0] is None else -1, row[2], row[3]))
+
+    def compute_live(self, conn, p: str) -> None:
+        """The live columns of a version filled in bulk, from its facts (with its indexes)."""
+        conn.execute(f"UPDATE {p}pairing SET live_end = {self.LIVE_END.format(p=p, t=p + 'pairing')}")
+        conn.execute(
+            f"UPDATE {p}org SET live_pairings ="
+            f" (SELECT COUNT(*) FROM {p}pairing x WHERE x.receiver_id = {p}org.id AND x.live_end IS NOT NULL)"
+            f" + (SELECT COUNT(*) FROM {p}pairing x WHERE x.giver_id = {p}org.id AND x.live_end IS NOT NULL)")
+        self.bulk.discard(p)
 
     def decoder(self, mapper: Any, reader: LogReader,
                 plain: bool = True) -> Callable[[tuple], Fact]:
@@ -547,6 +625,7 @@ class Projector:
             f"UPDATE {p}org SET income_year = ?, income_amount = ?, income_fen = ?,"
             " income_day = ?, income_at = ? WHERE id = ? AND (income_year IS NULL OR income_year <= ?)",
             (f.year, f.amount, fen, f.day, f.at, f.id, f.year))
+        self._saw(p, f.day, f.year)
 
     def organisation_dissolved(self, conn, p, f: Fact) -> None:
         conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",
@@ -588,6 +667,7 @@ class Projector:
             self._transition(conn, p, f, kind, f.day)
             conn.execute(f"UPDATE {p}pairing SET {milestone} WHERE id = ?",
                          (f.day, f.at, f.id) if dated else (f.id,))
+            self._relive(conn, p, f.id)
         return handler
 
     def agreement_signed(self, conn, p, f: Fact) -> None:
@@ -602,10 +682,13 @@ class Projector:
             " in_force_at = CASE WHEN in_force_at IS NULL OR in_force_at < ? THEN ?"
             " ELSE in_force_at END WHERE id = ?",
             (day, day, at, at, f.id))
+        self._saw(p, day)
+        self._relive(conn, p, f.id)
 
     def pairing_renewed(self, conn, p, f: Fact) -> None:
         self._transition(conn, p, f, "renewed", f.day, value=f.term_end)
         conn.execute(f"UPDATE {p}pairing SET renewals = renewals + 1 WHERE id = ?", (f.id,))
+        self._relive(conn, p, f.id)
 
     def activity_recorded(self, conn, p, f: Fact) -> None:
         conn.execute(

@@ -534,6 +534,86 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     Weak: the latest collective income reported for a year up to ``as_of``'s year (a later
     report for the same year corrects an earlier one) is below the rule set's threshold."""
     bounds = region_bounds(region)
+    threshold = int(rules.weak_income_yuan * 100)
+    level = child_level(region)
+    with open_facts(db) as facts:
+        count = _coverage_latest if latest_state_serves(facts, w) else _coverage_exact
+        counts, weak_without, agencies_without = count(facts, w, bounds, threshold, level)
+        details = _org_details(facts, [*weak_without, *agencies_without])
+    rows: dict[str, dict[str, Any]] = {}
+    for key, receiving, paired, unknown, weak, n in counts:
+        row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
+        if receiving:
+            row["villages"] += n
+            row["villages_paired"] += n * paired
+            row["villages_income_unknown"] += n * unknown
+            row["weak_villages"] += n * weak
+            row["weak_villages_paired"] += n * (weak and paired)
+        else:
+            row["agencies"] += n
+            row["agencies_paired"] += n * paired
+    totals = _coverage_row(region or "")
+    for row in rows.values():
+        for name, value in row.items():
+            if name != "region_code":
+                totals[name] += value
+    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
+                  "income_yuan": weak_without[i][1]} for i in weak_without]
+    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
+    for listing in (weak_list, agency_list):
+        listing.sort(key=lambda o: (o["region_code"], o["code"]))
+    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
+            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
+            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
+            "weak_income_yuan": str(rules.weak_income_yuan)}
+
+
+# (region key, receiving, paired, income unknown, weak, how many); weak villages without a
+# pairing: id -> (income year, amount); giving organisations without one: ids.
+CoverageCounts = tuple[list[tuple], dict[str, tuple[int, str]], list[str]]
+
+
+def latest_state_serves(facts: Facts, w: Window) -> bool:
+    """Whether the latest state of the fact store is its state in ``w``: nothing recorded
+    after ``known_at`` is excluded (none given), no fact is dated after ``as_of``, no income
+    is reported for a year after it, and no pairing in force in the latest state has a term
+    that ends before it."""
+    if w.known_at is not None:
+        return False
+    horizon = dict(facts.rows("SELECT name, value FROM {p}horizon"))
+    if horizon.get("day", "") > w.day or int(horizon.get("income_year", 0)) > w.as_of.year:
+        return False
+    (earliest_end,), = facts.rows("SELECT MIN(live_end) FROM {p}pairing")
+    return earliest_end is None or earliest_end >= w.day
+
+
+def _coverage_latest(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
+                     level: int) -> CoverageCounts:
+    """Coverage from the latest state (see ``latest_state_serves``): one pass over the
+    ``org_coverage`` index, and the unpaired organisations from ``org_unpaired``."""
+    region_sql = " AND region_code >= ? AND region_code < ?" if bounds else ""
+    receiving = f"kind IN {RECEIVING_SQL}"
+    counts = facts.rows(
+        f"SELECT substr(region_code, 1, ?), {receiving}, live_pairings > 0, income_fen IS NULL,"
+        " COALESCE(income_fen < ?, 0), COUNT(*) FROM {p}org"
+        " WHERE dissolved_day IS NULL" + region_sql + " GROUP BY 1, 2, 3, 4, 5",
+        [level, threshold, *(bounds or ())])
+    weak_without: dict[str, tuple[int, str]] = {}
+    agencies_without: list[str] = []
+    for org_id, is_receiving, year, amount in facts.rows(
+            f"SELECT id, {receiving}, income_year, income_amount FROM {{p}}org"
+            " WHERE live_pairings = 0 AND dissolved_day IS NULL" + region_sql
+            + f" AND (NOT {receiving} OR income_fen < ?)", [*(bounds or ()), threshold]):
+        if is_receiving:
+            weak_without[org_id] = (year, amount)
+        else:
+            agencies_without.append(org_id)
+    return counts, weak_without, agencies_without
+
+
+def _coverage_exact(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
+                    level: int) -> CoverageCounts:
+    """Coverage for any window, from the facts' dates and recorded times."""
     region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
     # The latest report is the answer whenever the window sees it; otherwise look for the
     # latest one it does see.
@@ -554,52 +634,25 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     in_force, in_force_params = in_force_sql(w)
     pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
                       " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
-    threshold = int(rules.weak_income_yuan * 100)
-    level = child_level(region)
-    rows: dict[str, dict[str, Any]] = {}
-    totals = _coverage_row(region or "")
+    paired_orgs: set[str] = set()
+    for receiver_id, giver_id in facts.rows(
+            "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
+            + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
+        paired_orgs.add(receiver_id)
+        paired_orgs.add(giver_id)
+    counts: dict[tuple, int] = defaultdict(int)
     weak_without: dict[str, tuple[int, str]] = {}
     agencies_without: list[str] = []
-    with open_facts(db) as facts:
-        paired_orgs: set[str] = set()
-        for receiver_id, giver_id in facts.rows(
-                "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
-                + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
-            paired_orgs.add(receiver_id)
-            paired_orgs.add(giver_id)
-        for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
-            paired = org_id in paired_orgs
-            key = region_code[:level]
-            row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
-            receiving = kind in RECEIVING_KINDS
-            weak = fen is not None and fen < threshold
-            if receiving:
-                row["villages"] += 1
-                row["villages_paired"] += paired
-                row["villages_income_unknown"] += fen is None
-                row["weak_villages"] += weak
-                row["weak_villages_paired"] += weak and paired
-            else:
-                row["agencies"] += 1
-                row["agencies_paired"] += paired
-            if receiving and weak and not paired:
-                weak_without[org_id] = (year, amount)
-            elif not receiving and not paired:
-                agencies_without.append(org_id)
-        details = _org_details(facts, [*weak_without, *agencies_without])
-    for row in rows.values():
-        for name, value in row.items():
-            if name != "region_code":
-                totals[name] += value
-    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
-                  "income_yuan": weak_without[i][1]} for i in weak_without]
-    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
-    for listing in (weak_list, agency_list):
-        listing.sort(key=lambda o: (o["region_code"], o["code"]))
-    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
-            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
-            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
-            "weak_income_yuan": str(rules.weak_income_yuan)}
+    for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
+        paired = org_id in paired_orgs
+        receiving = kind in RECEIVING_KINDS
+        weak = fen is not None and fen < threshold
+        counts[(region_code[:level], receiving, paired, fen is None, weak)] += 1
+        if receiving and weak and not paired:
+            weak_without[org_id] = (year, amount)
+        elif not receiving and not paired:
+            agencies_without.append(org_id)
+    return [(*key, n) for key, n in counts.items()], weak_without, agencies_without
 
 
 def _org_details(facts: Facts, ids: list[str]) -> dict[str, dict[str, str]]:

@@ -118,8 +118,10 @@ class ProjectionRunner:
         rows = self.reader.read(position, head, size, self.topics)
         decode, apply = self.decode, self.projector.apply_fact
         table_prefix = prefix(version)
+        self.projector.begin(table_prefix)
         for row in rows:
             apply(conn, table_prefix, decode(row))
+        self.projector.finish(conn, table_prefix)
         # A short batch means every event up to head that this projection reads is applied;
         # the events in between are for other readers, so the position moves past them too.
         full = len(rows) == size
@@ -192,8 +194,9 @@ class ProjectionRunner:
 
         The new tables are filled without their secondary indexes, in batches of at least
         ``REBUILD_BATCH`` events, on a connection that does not sync (see
-        ``ProjectionDatabase.unsynced``); the indexes are built in the transaction that
-        switches, so the version serves with all of them."""
+        ``ProjectionDatabase.unsynced``); the indexes and the latest-state columns
+        (``Projector.compute_live``) are built in the transaction that switches, so the
+        version serves complete."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
             versions = self._versions(conn)
@@ -203,19 +206,24 @@ class ProjectionRunner:
             new = max([*versions, serving or 0]) + 1
             self._create(conn, new, indexed=False)
         size = max(self.batch_size, REBUILD_BATCH)
-        with self.db.unsynced():
-            while True:
-                with self.db.write() as conn:
-                    if self._apply_batch(conn, new, size) < size:
-                        break
-        with self.db.write() as conn:
-            # Finish and switch while holding the write lock, so the serving version cannot
-            # move ahead of the new one in between.
-            while self._apply_batch(conn, new, size):
-                pass
-            for statement in facts.indexes(prefix(new)):
-                conn.execute(statement)
-            set_active_version(conn, NAME, new)
+        self.projector.bulk.add(prefix(new))
+        try:
+            with self.db.unsynced():
+                while True:
+                    with self.db.write() as conn:
+                        if self._apply_batch(conn, new, size) < size:
+                            break
+            with self.db.write() as conn:
+                # Finish and switch while holding the write lock, so the serving version
+                # cannot move ahead of the new one in between.
+                while self._apply_batch(conn, new, size):
+                    pass
+                for statement in facts.indexes(prefix(new)):
+                    conn.execute(statement)
+                self.projector.compute_live(conn, prefix(new))
+                set_active_version(conn, NAME, new)
+        finally:
+            self.projector.bulk.discard(prefix(new))
         with self.db.write() as conn:
             if serving is not None:
                 self._drop(conn, serving)

@@ -195,3 +195,36 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     runner.catch_up()
     assert runner.status().lag == 0
     engine.close()
+
+
+def test_an_event_type_that_upcasts_is_read_through_the_mapper(tmp_path, monkeypatch):
+    from domain.pairing import Pairing
+
+    engine, _ = _history(tmp_path, 600)
+    # As if PairingRenewed had moved to version 2: its stored (version 1) state must go
+    # through the mapper's upcasting, which here moves every renewal to one date.
+    monkeypatch.setattr(Pairing.PairingRenewed, "class_version", 2, raising=False)
+    monkeypatch.setattr(Pairing.PairingRenewed, "upcast_v1_v2", staticmethod(
+        lambda state: state.update(term_end=date(2099, 12, 31))), raising=False)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    with runner.db.read() as conn:
+        renewed = conn.execute("SELECT value FROM v1_pairing_event WHERE kind = 'renewed'").fetchall()
+        accepted = conn.execute("SELECT COUNT(*) FROM v1_pairing_event WHERE kind = 'accepted'").fetchone()
+    assert renewed and set(renewed) == {("2099-12-31",)}
+    assert accepted[0] > 0
+    engine.close()
+
+
+def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_path):
+    from projections.facts import LogReader
+
+    engine, _ = _history(tmp_path, 600)
+    direct = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "direct.sqlite"), 70)
+    direct.catch_up()
+    generic = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "generic.sqlite"), 70)
+    generic.reader = LogReader(engine.recorder)
+    generic.decode = generic.projector.decoder(engine.mapper, generic.reader)
+    generic.catch_up()
+    assert dump(direct.db) == dump(generic.db)
+    engine.close()
