@@ -404,10 +404,14 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
                 region: str | None = None, organisation: str | None = None,
-                cursor: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every visible pairing with its derived status and rule hits, in page order."""
+                cursor: str | None = None, first: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """Every visible pairing with its derived status and rule hits, in page order.
+
+    Pairings are read ``first`` at a time, then twice as many, up to ``CHUNK``: a page that
+    is full early (the first page of the board) reads no more than it shows."""
     where, params = _pairing_filter(w, region, organisation)
     after = _decode_cursor(cursor)
+    size = min(first, CHUNK)
     while True:
         sql = "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
         page_params = list(params)
@@ -415,13 +419,14 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
             sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
             page_params += [after[0], after[0], after[1]]
         sql += " ORDER BY receiver_region, id LIMIT ?"
-        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, CHUNK])]
+        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, size])]
         if not chunk:
             return
         yield from _board_chunk(facts, w, rules, chunk)
-        if len(chunk) < CHUNK:
+        if len(chunk) < size:
             return
         after = (chunk[-1].receiver_region, chunk[-1].id)
+        size = min(size * 2, CHUNK)
 
 
 def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
@@ -472,7 +477,7 @@ def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     status: str | None = None, cursor: str | None = None,
                     limit: int = 50) -> dict[str, Any]:
     with open_facts(db) as facts:
-        items = board_items(facts, w, rules, region, organisation, cursor)
+        items = board_items(facts, w, rules, region, organisation, cursor, first=limit + 1)
         if status:
             items = (i for i in items if i["status"] == status)
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
@@ -483,7 +488,8 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
     with open_facts(db) as facts:
-        items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
+        items = (i for i in board_items(facts, w, rules, region, organisation, cursor,
+                                        first=limit + 1)
                  if any(h["severity"] != "info" for h in i["rule_hits"]))
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 

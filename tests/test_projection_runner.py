@@ -228,3 +228,32 @@ def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_pat
     generic.catch_up()
     assert dump(direct.db) == dump(generic.db)
     engine.close()
+
+
+@pytest.mark.parametrize("report", [reports.pairings_report, reports.inactive_report])
+def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report):
+    from workflows.clock import local_date
+
+    engine = open_engine(Settings(home=tmp_path))
+    world = World(engine, givers=9, villages=9)
+    for i in range(9):
+        world.step("propose", i, i, 0)
+    for op in ["accept"] * 9 + ["sign"] * 18:
+        assert world.step(op, 0, 0, 0)
+    world.advance(200)  # in force, never active: every one is on the inactive list
+    world.flush()
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    w = reports.Window(local_date(world.now))
+    whole = report(runner.db, w, limit=10_000)["items"]
+    for limit in (1, 2, 4):
+        paged, cursor = [], None
+        while True:
+            page = report(runner.db, w, cursor=cursor, limit=limit)
+            paged += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == whole
+    assert len(whole) == 9
+    engine.close()
