@@ -601,7 +601,7 @@ def _coverage_latest(facts: Facts, w: Window, bounds: tuple[str, str] | None, th
     receiving = f"kind IN {RECEIVING_SQL}"
     counts = facts.rows(
         f"SELECT substr(region_code, 1, ?), {receiving}, live_pairings > 0, income_fen IS NULL,"
-        " COALESCE(income_fen < ?, 0), COUNT(*) FROM {p}org"
+        " CASE WHEN income_fen < ? THEN 1 ELSE 0 END, COUNT(*) FROM {p}org"
         " WHERE dissolved_day IS NULL" + region_sql + " GROUP BY 1, 2, 3, 4, 5",
         [level, threshold, *(bounds or ())])
     weak_without: dict[str, tuple[int, str]] = {}

@@ -1,7 +1,9 @@
 """Follows the engine's event log into the fact store, each event applied exactly once.
 
-The SQLite event store cannot be subscribed to, so the runner polls
-``recorder.select_notifications`` from the tracked position.  One batch is one write
+The SQLite event store cannot be subscribed to, so the runner polls the log from the
+tracked position (``facts.log_reader``: the SQLite table directly, else
+``recorder.select_notifications``) and decodes what the fact store reads from the stored
+JSON itself (``Projector.decoder``; the mapper where that is not safe).  One batch is one write
 transaction on the projection database: it reads the active version and its tracked
 position, applies the events after it, and moves the position to the batch's end, all
 committed together.  A runner killed anywhere loses the whole open batch or none of it,
