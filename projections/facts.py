@@ -447,6 +447,9 @@ class Projector:
         # Versions being filled by a rebuild: their live columns are computed in one go
         # (``compute_live``) rather than event by event.
         self.bulk: set[str] = set()
+        # Rows a version being filled in bulk appends to tables nothing reads while applying
+        # (the event tables, commitments, tasks): written per statement at the batch's end.
+        self._appends: dict[str, dict[str, list[tuple]]] = {}
         self._horizon: dict[str, list] = {}
         self.handlers: dict[type, Handler] = {}
         self.facts: dict[type, FactHandler] = {
@@ -523,9 +526,19 @@ class Projector:
     def begin(self, prefix: str) -> None:
         """Start a batch: forget what an earlier batch that was rolled back saw."""
         self._horizon.pop(prefix, None)
+        self._appends.pop(prefix, None)
+
+    def _append(self, conn, p: str, sql: str, params: tuple) -> None:
+        if p in self.bulk:
+            self._appends.setdefault(p, {}).setdefault(sql, []).append(params)
+        else:
+            conn.execute(sql, params)
 
     def finish(self, conn: sqlite3.Connection, prefix: str) -> None:
-        """End a batch: move the horizon up to what it saw, in its transaction."""
+        """End a batch: write its appended rows and move the horizon up to what it saw, in
+        its transaction."""
+        for sql, rows in self._appends.pop(prefix, {}).items():
+            conn.executemany(sql, rows)
         seen = self._horizon.pop(prefix, None)
         if seen is None:
             return
@@ -560,8 +573,38 @@ class Projector:
             conn.execute(f"UPDATE {p}org SET live_pairings = live_pairings + ? WHERE id IN (?, ?)",
                          (1 if row[0] is None else -1, row[2], row[3]))
 
-    def compute_live(self, conn, p: str) -> None:
-        """The live columns of a version filled in bulk, from its facts (with its indexes)."""
+    def complete(self, conn, p: str) -> None:
+        """The columns a version filled in bulk did not keep up event by event, from its
+        facts, as the handlers would have left them (with its indexes): each pairing's
+        milestones, each organisation's latest income report, and the live columns."""
+        last = ("SELECT {key}, {columns}, ROW_NUMBER() OVER (PARTITION BY {key}"
+                " ORDER BY {order}) AS n FROM {table} WHERE {where}")
+        conn.execute(
+            f"UPDATE {p}pairing SET accepted_day = a.day, accepted_at = a.recorded_at FROM ("
+            + last.format(key="pairing_id", columns="day, recorded_at", order="position DESC",
+                          table=f"{p}pairing_event", where="kind = 'accepted'")
+            + f") a WHERE a.n = 1 AND a.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}pairing SET ended_day = a.day, ended_at = a.recorded_at FROM ("
+            + last.format(key="pairing_id", columns="day, recorded_at", order="position DESC",
+                          table=f"{p}pairing_event",
+                          where="kind IN ('declined', 'terminated', 'term_ended')")
+            + f") a WHERE a.n = 1 AND a.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}pairing SET signatures = c.signatures, in_force_day = c.in_force_day,"
+            " in_force_at = c.in_force_at, toggles = c.toggles, renewals = c.renewals FROM ("
+            "SELECT pairing_id, SUM(CASE WHEN kind = 'signed' THEN 1 ELSE 0 END) AS signatures,"
+            " MAX(CASE WHEN kind = 'signed' THEN day END) AS in_force_day,"
+            " MAX(CASE WHEN kind = 'signed' THEN recorded_at END) AS in_force_at,"
+            " SUM(CASE WHEN kind IN ('suspended', 'resumed') THEN 1 ELSE 0 END) AS toggles,"
+            " SUM(CASE WHEN kind = 'renewed' THEN 1 ELSE 0 END) AS renewals"
+            f" FROM {p}pairing_event GROUP BY pairing_id) c WHERE c.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}org SET income_year = i.year, income_amount = i.amount,"
+            " income_fen = i.amount_fen, income_day = i.day, income_at = i.recorded_at FROM ("
+            + last.format(key="org_id", columns="year, amount, amount_fen, day, recorded_at",
+                          order="year DESC, position DESC", table=f"{p}income", where="1 = 1")
+            + f") i WHERE i.n = 1 AND i.org_id = {p}org.id")
         conn.execute(f"UPDATE {p}pairing SET live_end = {self.LIVE_END.format(p=p, t=p + 'pairing')}")
         conn.execute(
             f"UPDATE {p}org SET live_pairings ="
@@ -617,15 +660,18 @@ class Projector:
 
     def income_reported(self, conn, p, f: Fact) -> None:
         fen = int(Decimal(f.amount) * 100)
-        conn.execute(
+        self._saw(p, f.day, f.year)
+        self._append(
+            conn, p,
             f"INSERT INTO {p}income (position, org_id, year, amount, amount_fen, day, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (f.position, f.id, f.year, f.amount, fen, f.day, f.at))
+        if p in self.bulk:
+            return
         conn.execute(
             f"UPDATE {p}org SET income_year = ?, income_amount = ?, income_fen = ?,"
             " income_day = ?, income_at = ? WHERE id = ? AND (income_year IS NULL OR income_year <= ?)",
             (f.year, f.amount, fen, f.day, f.at, f.id, f.year))
-        self._saw(p, f.day, f.year)
 
     def organisation_dissolved(self, conn, p, f: Fact) -> None:
         conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",
@@ -642,10 +688,10 @@ class Projector:
              self._region(conn, p, f.receiver_id), f.term_start, f.term_end, f.day, f.at,
              f.position))
 
-    @staticmethod
-    def _transition(conn, p, f: Fact, kind: str, day: str, side: str | None = None,
+    def _transition(self, conn, p, f: Fact, kind: str, day: str, side: str | None = None,
                     value: str | None = None) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}pairing_event (position, pairing_id, kind, side, day, recorded_at,"
             " value) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (f.position, f.id, kind, side, day, f.at, value))
@@ -665,6 +711,8 @@ class Projector:
 
         def handler(conn, p, f: Fact) -> None:
             self._transition(conn, p, f, kind, f.day)
+            if p in self.bulk:
+                return
             conn.execute(f"UPDATE {p}pairing SET {milestone} WHERE id = ?",
                          (f.day, f.at, f.id) if dated else (f.id,))
             self._relive(conn, p, f.id)
@@ -675,6 +723,9 @@ class Projector:
         # both signatures are visible: the later signing date and the later recording.
         day, at = f.signed_on, f.at
         self._transition(conn, p, f, "signed", day, f.side, day)
+        self._saw(p, day)
+        if p in self.bulk:
+            return
         conn.execute(
             f"UPDATE {p}pairing SET signatures = signatures + 1,"
             " in_force_day = CASE WHEN in_force_day IS NULL OR in_force_day < ? THEN ?"
@@ -682,11 +733,12 @@ class Projector:
             " in_force_at = CASE WHEN in_force_at IS NULL OR in_force_at < ? THEN ?"
             " ELSE in_force_at END WHERE id = ?",
             (day, day, at, at, f.id))
-        self._saw(p, day)
         self._relive(conn, p, f.id)
 
     def pairing_renewed(self, conn, p, f: Fact) -> None:
         self._transition(conn, p, f, "renewed", f.day, value=f.term_end)
+        if p in self.bulk:
+            return
         conn.execute(f"UPDATE {p}pairing SET renewals = renewals + 1 WHERE id = ?", (f.id,))
         self._relive(conn, p, f.id)
 
@@ -719,7 +771,8 @@ class Projector:
         return region
 
     def commitment_made(self, conn, p, f: Fact) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}commitment (id, pairing_id, giver_id, receiver_id, receiver_region,"
             " made_by, category, content, quantity, unit, amount_yuan, due_on, day, recorded_at,"
             " lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -727,9 +780,9 @@ class Projector:
              f.made_by, f.category, f.content, f.quantity, f.unit, f.amount_yuan, f.due_on,
              f.day, f.at, f.lag, f.position))
 
-    @staticmethod
-    def _commitment_event(conn, p, f: Fact, kind: str, day: str, value: str | None) -> None:
-        conn.execute(
+    def _commitment_event(self, conn, p, f: Fact, kind: str, day: str, value: str | None) -> None:
+        self._append(
+            conn, p,
             f"INSERT INTO {p}commitment_event (position, commitment_id, kind, day, recorded_at,"
             " value) VALUES (?, ?, ?, ?, ?, ?)",
             (f.position, f.id, kind, day, f.at, value))
@@ -745,16 +798,17 @@ class Projector:
     # -- service tasks ----------------------------------------------------------------------------
 
     def need_raised(self, conn, p, f: Fact) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}task (id, receiver_id, receiver_region, category, title, wanted_by,"
             " day, recorded_at, lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (f.id, f.receiver_id, self._region(conn, p, f.receiver_id), f.category, f.title,
              f.wanted_by, f.day, f.at, f.lag, f.position))
 
-    @staticmethod
-    def _task_event(conn, p, f: Fact, kind: str, day: str, value: str | None,
+    def _task_event(self, conn, p, f: Fact, kind: str, day: str, value: str | None,
                     giver_id: str | None = None) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}task_event (position, task_id, kind, day, recorded_at, value,"
             " giver_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (f.position, f.id, kind, day, f.at, value, giver_id))

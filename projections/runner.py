@@ -196,8 +196,9 @@ class ProjectionRunner:
 
         The new tables are filled without their secondary indexes, in batches of at least
         ``REBUILD_BATCH`` events, on a connection that does not sync (see
-        ``ProjectionDatabase.unsynced``); the indexes and the latest-state columns
-        (``Projector.compute_live``) are built in the transaction that switches, so the
+        ``ProjectionDatabase.unsynced``), appending rows per statement and leaving the
+        columns that follow from them to the end; those and the indexes
+        (``Projector.complete``) are built in the transaction that switches, so the
         version serves complete."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
@@ -222,7 +223,7 @@ class ProjectionRunner:
                     pass
                 for statement in facts.indexes(prefix(new)):
                     conn.execute(statement)
-                self.projector.compute_live(conn, prefix(new))
+                self.projector.complete(conn, prefix(new))
                 set_active_version(conn, NAME, new)
         finally:
             self.projector.bulk.discard(prefix(new))
