@@ -4,6 +4,7 @@ from __future__ import annotations
 from workflows.clock import Clock
 from workflows.commitments import CommitmentCommands
 from workflows.config import Settings
+from workflows.evaluations import EvaluationCommands
 from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
@@ -12,7 +13,7 @@ from workflows.tasks import TaskCommands
 
 
 class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands,
-             FollowUpCommands, RuleCommands):
+             FollowUpCommands, RuleCommands, EvaluationCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
 
