@@ -15,6 +15,7 @@ import click
 
 from domain.base import Actor
 from domain.errors import DomainError
+from projections.runner import open_runner
 from workflows.config import Settings
 from workflows.engine import open_engine
 from workflows.relay import (
@@ -78,14 +79,16 @@ def rules_publish(file: Path, note: str | None) -> None:
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between rounds.")
 @click.option("--once", is_flag=True, help="Drain what is due now and exit.")
 def worker(interval: float, once: bool) -> None:
-    """Run the scheduler and the policies (and projections, when wired) until stopped."""
+    """Run the scheduler, the policies and the projections until stopped."""
     settings = Settings.from_env()
     engine = open_engine(settings)
-    running = Worker(engine, open_worker_state(settings.home))
+    running = Worker(engine, open_worker_state(settings.home),
+                     followers=[open_runner(engine, settings)])
 
     def report(r: DrainReport) -> None:
         effects = ", ".join(f"{k} ×{v}" for k, v in (r.effects or {}).items())
-        click.echo(f"followed {r.events} events, fired {r.fired} timers{': ' + effects if effects else ''}")
+        click.echo(f"followed {r.events} events, fired {r.fired} timers"
+                   f"{': ' + effects if effects else ''}; projected {r.projected} events")
 
     if once:
         report(running.drain())

@@ -200,6 +200,7 @@ class DrainReport:
     events: int = 0
     fired: int = 0
     effects: dict[str, int] | None = None
+    projected: int = 0  # events the followers (projections) applied
 
 
 class Worker:
@@ -258,7 +259,7 @@ class Worker:
             try:
                 report.events += self.catch_up()
                 for follower in self.followers:
-                    follower.catch_up()
+                    report.projected += follower.catch_up()
                 effect = self.fire_next()
             except ConcurrencyConflict:
                 continue  # someone wrote the same aggregate: reload and reconcile again
@@ -272,7 +273,7 @@ class Worker:
         """Drain every ``interval`` seconds until :meth:`stop`."""
         while not self._stop.is_set():
             report = self.drain()
-            if on_drain is not None and (report.events or report.fired):
+            if on_drain is not None and (report.events or report.fired or report.projected):
                 on_drain(report)
             self._stop.wait(interval)
 
