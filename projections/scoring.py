@@ -156,21 +156,22 @@ def round_snapshot(report: Mapping[str, Any], rule_set_version: int,
             "indicators": indicators, "points": points, "total": total,
             "grade": rules.grade(total)})
     organisations = per_organisation(pairings, names, rules)
+    received = _received(pairings)
     for org in organisations:
-        org["joint_rating_received"] = _received(org["organisation_id"], pairings)
+        org["joint_rating_received"] = received.get(org["organisation_id"])
     return {"year": report["year"], "as_of": report["as_of"], "known_at": report["known_at"],
             "rule_set_version": rule_set_version, "pairings": pairings,
             "organisations": organisations}
 
 
-def _received(org_id: str, pairings: list[dict[str, Any]]) -> dict[str, float] | None:
-    """Mean of what the other sides of an organisation's pairings rated it."""
-    given = []
+def _received(pairings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per organisation, the mean of what the other sides of its pairings rated it."""
+    given: dict[str, list[Mapping[str, int]]] = defaultdict(list)
     for p in pairings:
-        other = "receiver" if p["giver_id"] == org_id else "giver" if p["receiver_id"] == org_id else None
-        rating = p["indicators"]["joint_ratings"].get(other) if other else None
-        if rating:
-            given.append(rating)
-    if not given:
-        return None
-    return {d: round(sum(r[d] for r in given) / len(given), 2) for d in given[0]}
+        ratings = p["indicators"]["joint_ratings"]
+        if "receiver" in ratings:
+            given[p["giver_id"]].append(ratings["receiver"])
+        if "giver" in ratings:
+            given[p["receiver_id"]].append(ratings["giver"])
+    return {org: {d: round(sum(r[d] for r in rs) / len(rs), 2) for d in rs[0]}
+            for org, rs in given.items()}
