@@ -136,7 +136,8 @@ class EvaluationCommands(EngineCore):
         evaluation = self.load(EvaluationRound, round_id, expected_version)
         require_round_scope(actor, evaluation.region)
         if days is None:
-            days = self.rules_version(evaluation.rule_set_version)["publicity_days"]  # type: ignore[attr-defined]
+            rules = self.rules_version(evaluation.rule_set_version)  # type: ignore[attr-defined]
+            days = rules["publicity_days"]
         evaluation.publicise(self.attribution(actor), from_on or self.today(), days)
         return self.commit(evaluation, **{k: v.isoformat() for k, v in evaluation.publicity.items()})
 
