@@ -137,9 +137,8 @@ def demo() -> None:
     """Play a realistic year of pairings through the engine."""
     from workflows.demo import DemoAlreadyLoaded, play_demo_year
 
-    eng = engine()
     try:
-        summary = play_demo_year(eng)
+        summary = play_demo_year(Settings.from_env())
     except DemoAlreadyLoaded as error:
         click.echo(str(error))
         return

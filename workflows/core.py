@@ -19,7 +19,9 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from domain.base import Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
-from workflows.authorisation import OrganisationFacts, may_see, require_no_proxy
+from workflows.authorisation import (
+    OrganisationFacts, may_see, require_acting_for, require_no_proxy,
+)
 from workflows.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
 
@@ -134,13 +136,25 @@ class EngineCore(Application[UUID]):
         """The organisations a record belongs to, for visibility."""
         if isinstance(aggregate, Organisation):
             return [OrganisationFacts(aggregate.id, aggregate.kind, aggregate.region_code)]
-        ids = [getattr(aggregate, name, None) for name in ("giver_id", "receiver_id", "organisation_id")]
+        ids = {getattr(aggregate, name, None)
+               for name in ("giver_id", "receiver_id", "claimer_id", "organisation_id")}
         return [self.organisation_facts(i) for i in ids if i is not None]
 
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
         parties = self.parties(aggregate)
         if parties and not may_see(actor, *parties):
             raise Forbidden("not-in-scope", f"this {aggregate.subject} is outside your organisation or region")
+
+    def load_as_party(self, actor: Actor, cls: type[A], aggregate_id: UUID,
+                      expected_version: int | None = None, occurred_at: datetime | None = None,
+                      on_behalf_of: UUID | None = None) -> tuple[A, Attribution]:
+        """Load a record for a party's act: the actor must see it and may act for the
+        organisation it names; which side may do what is then the aggregate's rule."""
+        aggregate = self.load(cls, aggregate_id, expected_version)
+        self.require_visible(actor, aggregate)
+        by = self.attribution(actor, occurred_at, on_behalf_of)
+        require_acting_for(actor, self.acting_for(by))
+        return aggregate, by
 
     def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
         aggregate = self.load(cls, aggregate_id)

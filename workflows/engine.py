@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from workflows.clock import Clock
+from workflows.commitments import CommitmentCommands
 from workflows.config import Settings
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
+from workflows.tasks import TaskCommands
 
 
-class Engine(PairingCommands, OrganisationCommands, UserCommands):
+class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
 

@@ -6,7 +6,7 @@ import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import SYSTEM, Actor

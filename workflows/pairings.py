@@ -13,6 +13,7 @@ from workflows.authorisation import (
     require_acting_for, require_region, require_role, require_system,
 )
 from workflows.core import EngineCore, Outcome
+from workflows.errors import Forbidden
 
 
 class PairingCommands(EngineCore):
@@ -34,6 +35,8 @@ class PairingCommands(EngineCore):
                 raise WrongState("organisation", "be paired", org.state)
         if actor.role == "agency" or by.on_behalf_of is not None:
             require_acting_for(actor, self.acting_for(by))
+            if by.organisation_id != giver_id:
+                raise Forbidden("own-organisation", "a pairing is proposed for your own organisation as the giver")
         else:
             require_region(actor, self.organisation_facts(giver_id), self.organisation_facts(receiver_id))
         pairing = Pairing.propose(by, giver_id, receiver_id, term_start, term_end, areas)
@@ -65,33 +68,27 @@ class PairingCommands(EngineCore):
 
     # -- acts of a party -----------------------------------------------------------------
 
-    def _as_party(self, actor: Actor, pairing_id: UUID, expected_version: int | None,
-                  occurred_at: datetime | None, on_behalf_of: UUID | None,
-                  ) -> tuple[Pairing, Attribution]:
-        pairing = self.load(Pairing, pairing_id, expected_version)
-        self.require_visible(actor, pairing)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
-        require_acting_for(actor, self.acting_for(by))
-        return pairing, by
-
     def accept_pairing(self, actor: Actor, pairing_id: UUID, occurred_at: datetime | None = None,
                        on_behalf_of: UUID | None = None,
                        expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, occurred_at, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
         pairing.accept(by)
         return self.commit(pairing)
 
     def decline_pairing(self, actor: Actor, pairing_id: UUID, reason: str,
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, occurred_at, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
         pairing.decline(by, reason)
         return self.commit(pairing)
 
     def sign_agreement(self, actor: Actor, pairing_id: UUID, signed_on: date,
                        document_sha256: str | None = None, on_behalf_of: UUID | None = None,
                        expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, None, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, None, on_behalf_of)
         if signed_on > self.today():
             raise InvalidValue("signed_on", "is in the future")
         pairing.sign_agreement(by, signed_on, document_sha256)
@@ -101,7 +98,8 @@ class PairingCommands(EngineCore):
                         occurred_at: datetime, participants: dict[str, int] | None = None,
                         evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, occurred_at, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
         activity_id = uuid4().hex
         pairing.record_activity(by, activity_id, kind, title, participants, evidence_sha256)
         return self.commit(pairing, activity_id=activity_id)
@@ -109,14 +107,16 @@ class PairingCommands(EngineCore):
     def cosign_activity(self, actor: Actor, pairing_id: UUID, activity_id: str,
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, occurred_at, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
         pairing.cosign_activity(by, activity_id)
         return self.commit(pairing, activity_id=activity_id)
 
     def contest_activity(self, actor: Actor, pairing_id: UUID, activity_id: str, reason: str,
                          occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                          expected_version: int | None = None) -> Outcome:
-        pairing, by = self._as_party(actor, pairing_id, expected_version, occurred_at, on_behalf_of)
+        pairing, by = self.load_as_party(
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
         pairing.contest_activity(by, activity_id, reason)
         return self.commit(pairing, activity_id=activity_id)
 

@@ -1,0 +1,27 @@
+# Two commands: `make run` (set up and run cobuild on the embedded default) and
+# `make test` (set up and run the whole test suite).  Each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export COBUILD_HOME ?= $(CURDIR)/var
+
+.PHONY: run test install clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/cobuild init
+	$(BIN)/cobuild demo
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

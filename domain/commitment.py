@@ -1,0 +1,458 @@
+"""公开承诺: a public commitment one side of a pairing makes to the other, and its fulfilment.
+
+Made by either party of a pairing (``made_by``: giver or receiver) for the other, the
+beneficiary. The maker publicises it, reports progress, claims fulfilment or abandons it;
+the beneficiary confirms or disputes the claim. The maker can never confirm its own
+fulfilment, not even by entering data on the beneficiary's behalf. The workflow marks it
+overdue; an evaluation (评诺) closes it.
+
+```
+CommitmentMade ─► draft ─CommitmentPublicised─► public
+public ─ProgressReported / DeadlineExtended─► public
+public ─CommitmentOverdue (workflow)─► overdue
+public/overdue ─FulfilmentClaimed─► claimed ─FulfilmentConfirmed─► fulfilled
+claimed ─FulfilmentDisputed─► the state it was claimed from (public or overdue)
+public/overdue ─CommitmentAbandoned─► not_fulfilled
+fulfilled/not_fulfilled ─CommitmentEvaluated─► evaluated (final)
+```
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import Attribution, CobuildAggregate, require_not_before, require_reason, require_text
+from domain.errors import InvalidValue, NotPermitted
+
+CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter", "org_life",
+              "project", "other")
+CATEGORY_LABELS = {
+    "funds": "资金", "talent": "人才", "information": "信息", "technology": "技术",
+    "practical_matter": "民生实事", "org_life": "组织生活", "project": "项目", "other": "其他",
+}
+SIDES = ("giver", "receiver")
+OUTCOMES = ("kept", "partial", "broken")
+OUTCOME_LABELS = {"kept": "已兑现", "partial": "部分兑现", "broken": "未兑现"}
+
+STATES = ("draft", "public", "overdue", "claimed", "fulfilled", "not_fulfilled", "evaluated")
+FINAL_STATES = ("evaluated",)
+
+MAX_AMOUNT = Decimal("1000000000000")  # a trillion yuan (or units): anything above is a typo
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+# -- value checks (module level so the task aggregate's sibling rules read the same) -----------
+
+def check_uuid(field: str, value: Any) -> UUID:
+    if not isinstance(value, UUID):
+        raise InvalidValue(field, "must be a UUID")
+    return value
+
+
+def check_date(field: str, value: Any) -> date:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidValue(field, "must be a local date (no time of day)")
+    return value
+
+
+def check_datetime(field: str, value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidValue(field, "must be a date and time")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(field, "must carry a UTC offset")
+    return value
+
+
+def check_bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValue(field, "must be true or false")
+    return value
+
+
+def check_text(field: str, value: Any, max_length: int = 2000) -> str:
+    if value is not None and not isinstance(value, str):
+        raise InvalidValue(field, "must be text")
+    return require_text(field, value, max_length)
+
+
+def check_optional_text(field: str, value: Any, max_length: int = 2000) -> str | None:
+    if value is None:
+        return None
+    return check_text(field, value, max_length)
+
+
+def check_reason(value: Any, max_length: int = 2000) -> str:
+    if value is not None and not isinstance(value, str):
+        raise InvalidValue("reason", "must be text")
+    return require_text("reason", require_reason(value), max_length)
+
+
+def check_decimal(field: str, value: Any, *, places: int, positive: bool = False) -> Decimal:
+    """A finite, non-negative (or positive) Decimal with at most ``places`` decimal places."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidValue(field, "must be a finite decimal number")
+    if value < 0 or (positive and value == 0):
+        raise InvalidValue(field, "must be greater than zero" if positive else "must not be negative")
+    if value > MAX_AMOUNT:
+        raise InvalidValue(field, f"must be at most {MAX_AMOUNT}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        raise InvalidValue(field, f"must have at most {places} decimal places")
+    return abs(value) if value == 0 else value  # no "-0"
+
+
+def check_yuan(field: str, value: Any, *, positive: bool = False) -> Decimal:
+    return check_decimal(field, value, places=2, positive=positive)
+
+
+def check_quantity(field: str, value: Any, *, positive: bool = False) -> Decimal:
+    return check_decimal(field, value, places=4, positive=positive)
+
+
+def check_sha256(field: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise InvalidValue(field, "must be a SHA-256 digest: 64 hexadecimal characters")
+    return value.lower()
+
+
+def check_not_after(field: str, value: datetime, later: datetime, what: str) -> None:
+    if value > later:
+        raise InvalidValue(field, f"is dated after the {what} ({later.isoformat()})")
+
+
+def check_not_earlier(field: str, value: datetime | date, earlier: datetime | date | None,
+                      what: str) -> None:
+    """Like ``require_not_before`` for facts that follow (rather than confirm) another."""
+    if earlier is not None and value < earlier:
+        raise InvalidValue(field, f"is dated before the {what} ({earlier.isoformat()})")
+
+
+def refuse_cross_side_representation(by: Attribution, *parties: UUID | None) -> None:
+    """A member of one party never enters facts on behalf of the other party.
+
+    ``on_behalf_of`` exists for a township clerk or a first secretary entering data for a
+    village; a 第一书记 is often seconded from the very agency the village is paired with, so
+    without this rule the agency could confirm its own work by typing for the village.
+    """
+    own, represented = by.actor.organisation_id, by.on_behalf_of
+    known = {p for p in parties if p is not None}
+    if own is not None and represented is not None and own != represented \
+            and own in known and represented in known:
+        raise NotPermitted(
+            "cross-side-representation",
+            "a member of one party cannot act on behalf of the other party",
+        )
+
+
+class PublicCommitment(CobuildAggregate):
+    subject = "commitment"
+
+    @classmethod
+    def make(
+        cls, by: Attribution, pairing_id: UUID, giver_id: UUID, receiver_id: UUID,
+        made_by: str, category: str, content: str, due_on: date,
+        quantity: Decimal | None = None, unit: str | None = None,
+        amount_yuan: Decimal | None = None,
+    ) -> "PublicCommitment":
+        check_uuid("pairing_id", pairing_id)
+        check_uuid("giver_id", giver_id)
+        check_uuid("receiver_id", receiver_id)
+        if giver_id == receiver_id:
+            raise InvalidValue("receiver_id", "giver and receiver must be different organisations")
+        if made_by not in SIDES:
+            raise InvalidValue("made_by", "must be giver or receiver")
+        maker_id = giver_id if made_by == "giver" else receiver_id
+        refuse_cross_side_representation(by, giver_id, receiver_id)
+        if by.organisation_id != maker_id:
+            raise NotPermitted("maker-only", f"a commitment made by the {made_by} is made by that "
+                                             "organisation only")
+        if category not in CATEGORIES:
+            raise InvalidValue("category", f"must be one of {', '.join(CATEGORIES)}")
+        content = check_text("content", content, 2000)
+        check_date("due_on", due_on)
+        check_not_earlier("due_on", due_on, by.occurred_at.date(), "day the commitment is made")
+        if quantity is not None or unit is not None:
+            if quantity is None:
+                raise InvalidValue("quantity", "a unit needs a quantity")
+            if unit is None:
+                raise InvalidValue("unit", "a quantity needs a unit")
+            quantity = check_quantity("quantity", quantity, positive=True)
+            unit = check_text("unit", unit, 20)
+        if amount_yuan is not None:
+            amount_yuan = check_yuan("amount_yuan", amount_yuan, positive=True)
+        if quantity is None and amount_yuan is None:
+            raise InvalidValue("quantity", "a measurable target is required: quantity and unit, "
+                                           "or an amount in yuan")
+        return cls(
+            pairing_id=pairing_id, giver_id=giver_id, receiver_id=receiver_id, made_by=made_by,
+            category=category, content=content, due_on=due_on, quantity=quantity, unit=unit,
+            amount_yuan=amount_yuan, **by.fields(),
+        )
+
+    @event("CommitmentMade")
+    def __init__(
+        self, pairing_id: UUID, giver_id: UUID, receiver_id: UUID, made_by: str, category: str,
+        content: str, due_on: date, quantity: Decimal | None, unit: str | None,
+        amount_yuan: Decimal | None,
+        actor: dict[str, Any], on_behalf_of: UUID | None, occurred_at: datetime,
+    ) -> None:
+        self.pairing_id = pairing_id
+        self.giver_id = giver_id
+        self.receiver_id = receiver_id
+        self.made_by = made_by
+        self.maker_id = giver_id if made_by == "giver" else receiver_id
+        self.beneficiary_id = receiver_id if made_by == "giver" else giver_id
+        self.category = category
+        self.content = content
+        self.quantity = quantity
+        self.unit = unit
+        self.amount_yuan = amount_yuan
+        self.made_at = occurred_at
+        self.due_on = due_on
+        self.original_due_on = due_on
+        self.extensions = 0
+        self.publicised_on: date | None = None
+        self.publicity_channel: str | None = None
+        self.progress_reports = 0
+        self.last_progress_at: datetime | None = None
+        self.achieved_quantity: Decimal | None = None
+        self.achieved_amount_yuan: Decimal | None = None
+        self.was_overdue = False
+        self.marked_overdue_on: date | None = None
+        self.claims = 0
+        self.claimed_at: datetime | None = None
+        self.claimed_from: str | None = None
+        self.claim_note: str | None = None
+        self.claim_evidence_sha256: str | None = None
+        self.disputes = 0
+        self.last_dispute_reason: str | None = None
+        self.fulfilled_at: datetime | None = None
+        self.confirmed_by: dict[str, Any] | None = None
+        self.abandoned_at: datetime | None = None
+        self.abandon_reason: str | None = None
+        self.explained_to_public: bool | None = None
+        self.outcome: str | None = None
+        self.evaluation_reason: str | None = None
+        self.evaluated_at: datetime | None = None
+        self.state = "draft"
+
+    # -- sides -------------------------------------------------------------------------------
+
+    def _require_maker(self, by: Attribution, command: str) -> None:
+        refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
+        if by.organisation_id != self.maker_id:
+            raise NotPermitted("maker-only", f"only the maker ({self.made_by}) may {command}")
+
+    def _require_beneficiary(self, by: Attribution, command: str) -> None:
+        refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
+        if by.organisation_id != self.beneficiary_id:
+            raise NotPermitted("beneficiary-only", f"only the beneficiary may {command}")
+
+    # -- the maker's side --------------------------------------------------------------------
+
+    def publicise(self, by: Attribution, channel: str, publicised_on: date) -> None:
+        self.require_state("publicise", "draft")
+        self._require_maker(by, "publicise")
+        channel = check_text("channel", channel, 100)
+        check_date("publicised_on", publicised_on)
+        check_not_earlier("publicised_on", publicised_on, self.made_at.date(),
+                          "day the commitment was made")
+        self._publicised(channel=channel, publicised_on=publicised_on, **by.fields())
+
+    @event("CommitmentPublicised")
+    def _publicised(self, channel: str, publicised_on: date, actor: dict[str, Any],
+                    on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.publicity_channel = channel
+        self.publicised_on = publicised_on
+        self.state = "public"
+
+    def report_progress(
+        self, by: Attribution, note: str, quantity: Decimal | None = None,
+        amount_yuan: Decimal | None = None, evidence_sha256: str | None = None,
+    ) -> None:
+        """Progress so far: ``quantity``/``amount_yuan`` are what has been achieved to date."""
+        self.require_state("report progress", "public")
+        self._require_maker(by, "report progress")
+        note = check_text("note", note, 2000)
+        if quantity is not None:
+            if self.quantity is None:
+                raise InvalidValue("quantity", "this commitment has no quantity target")
+            quantity = check_quantity("quantity", quantity)
+        if amount_yuan is not None:
+            if self.amount_yuan is None:
+                raise InvalidValue("amount_yuan", "this commitment has no amount target")
+            amount_yuan = check_yuan("amount_yuan", amount_yuan)
+        self._progress_reported(
+            note=note, quantity=quantity, amount_yuan=amount_yuan,
+            evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+        )
+
+    @event("ProgressReported")
+    def _progress_reported(self, note: str, quantity: Decimal | None, amount_yuan: Decimal | None,
+                           evidence_sha256: str | None, actor: dict[str, Any],
+                           on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.progress_reports += 1
+        self.last_progress_at = occurred_at
+        if quantity is not None:
+            self.achieved_quantity = quantity
+        if amount_yuan is not None:
+            self.achieved_amount_yuan = amount_yuan
+
+    def extend_deadline(self, by: Attribution, new_due_on: date, reason: str) -> None:
+        self.require_state("extend the deadline", "public")
+        self._require_maker(by, "extend the deadline")
+        check_date("new_due_on", new_due_on)
+        if new_due_on <= self.due_on:
+            raise InvalidValue("new_due_on", f"must be later than the current due date "
+                                             f"({self.due_on.isoformat()})")
+        self._deadline_extended(previous_due_on=self.due_on, new_due_on=new_due_on,
+                                reason=check_reason(reason), **by.fields())
+
+    @event("DeadlineExtended")
+    def _deadline_extended(self, previous_due_on: date, new_due_on: date, reason: str,
+                           actor: dict[str, Any], on_behalf_of: UUID | None,
+                           occurred_at: datetime) -> None:
+        self.due_on = new_due_on
+        self.extensions += 1
+
+    def claim_fulfilment(self, by: Attribution, note: str | None = None,
+                         evidence_sha256: str | None = None) -> None:
+        self.require_state("claim fulfilment", "public", "overdue")
+        self._require_maker(by, "claim fulfilment")
+        check_not_earlier("occurred_at", by.occurred_at, self.made_at, "commitment")
+        self._fulfilment_claimed(
+            note=check_optional_text("note", note, 2000),
+            evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+        )
+
+    @event("FulfilmentClaimed")
+    def _fulfilment_claimed(self, note: str | None, evidence_sha256: str | None,
+                            actor: dict[str, Any], on_behalf_of: UUID | None,
+                            occurred_at: datetime) -> None:
+        self.claims += 1
+        self.claimed_from = self.state
+        self.claimed_at = occurred_at
+        self.claim_note = note
+        self.claim_evidence_sha256 = evidence_sha256
+        self.state = "claimed"
+
+    def abandon(self, by: Attribution, reason: str, explained_to_public: bool) -> None:
+        self.require_state("abandon", "public", "overdue")
+        self._require_maker(by, "abandon the commitment")
+        reason = check_reason(reason)
+        check_bool("explained_to_public", explained_to_public)
+        self._abandoned(reason=reason, explained_to_public=explained_to_public, **by.fields())
+
+    @event("CommitmentAbandoned")
+    def _abandoned(self, reason: str, explained_to_public: bool, actor: dict[str, Any],
+                   on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.abandoned_at = occurred_at
+        self.abandon_reason = reason
+        self.explained_to_public = explained_to_public
+        self.state = "not_fulfilled"
+
+    # -- the beneficiary's side --------------------------------------------------------------
+
+    def confirm_fulfilment(self, by: Attribution) -> None:
+        self.require_state("confirm fulfilment", "claimed")
+        if self.maker_id in (by.organisation_id, by.actor.organisation_id):
+            raise NotPermitted("own-confirmation",
+                               "the maker can never confirm its own fulfilment")
+        self._require_beneficiary(by, "confirm fulfilment")
+        require_not_before("occurred_at", by.occurred_at, self.claimed_at, "fulfilment claim")
+        self._fulfilment_confirmed(**by.fields())
+
+    @event("FulfilmentConfirmed")
+    def _fulfilment_confirmed(self, actor: dict[str, Any], on_behalf_of: UUID | None,
+                              occurred_at: datetime) -> None:
+        self.fulfilled_at = occurred_at
+        self.confirmed_by = actor
+        self.state = "fulfilled"
+
+    def dispute_fulfilment(self, by: Attribution, reason: str) -> None:
+        self.require_state("dispute fulfilment", "claimed")
+        self._require_beneficiary(by, "dispute fulfilment")
+        reason = check_reason(reason)
+        require_not_before("occurred_at", by.occurred_at, self.claimed_at, "fulfilment claim")
+        self._fulfilment_disputed(reason=reason, back_to=self.claimed_from, **by.fields())
+
+    @event("FulfilmentDisputed")
+    def _fulfilment_disputed(self, reason: str, back_to: str, actor: dict[str, Any],
+                             on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.disputes += 1
+        self.last_dispute_reason = reason
+        self.claimed_at = None
+        self.claimed_from = None
+        self.claim_note = None
+        self.claim_evidence_sha256 = None
+        self.state = back_to
+
+    # -- the workflow and the evaluators -----------------------------------------------------
+
+    def mark_overdue(self, by: Attribution, today: date) -> None:
+        """The workflow's due-date timer: only once the due date has passed."""
+        self.require_state("mark overdue", "public")
+        check_date("today", today)
+        if today <= self.due_on:
+            raise InvalidValue("today", f"the commitment is not overdue until after "
+                                        f"{self.due_on.isoformat()}")
+        self._overdue(due_on=self.due_on, detected_on=today, **by.fields())
+
+    @event("CommitmentOverdue")
+    def _overdue(self, due_on: date, detected_on: date, actor: dict[str, Any],
+                 on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.was_overdue = True
+        self.marked_overdue_on = detected_on
+        self.state = "overdue"
+
+    def evaluate(self, by: Attribution, outcome: str, reason: str | None = None) -> None:
+        """评诺. Role checks (evaluator, supervisor) are the engine's; the maker never rates itself."""
+        self.require_state("evaluate", "fulfilled", "not_fulfilled")
+        refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
+        if self.maker_id in (by.organisation_id, by.actor.organisation_id):
+            raise NotPermitted("own-evaluation", "the maker cannot evaluate its own commitment")
+        if outcome not in OUTCOMES:
+            raise InvalidValue("outcome", f"must be one of {', '.join(OUTCOMES)}")
+        if outcome == "kept" and self.state == "not_fulfilled":
+            raise InvalidValue("outcome", "an abandoned commitment cannot be rated kept")
+        if outcome == "kept":
+            reason = check_optional_text("reason", reason, 2000)
+        else:
+            reason = check_reason(reason)
+        check_not_earlier("occurred_at", by.occurred_at, self.fulfilled_at or self.abandoned_at,
+                          "outcome it evaluates")
+        self._evaluated(outcome=outcome, reason=reason, **by.fields())
+
+    @event("CommitmentEvaluated")
+    def _evaluated(self, outcome: str, reason: str | None, actor: dict[str, Any],
+                   on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        self.outcome = outcome
+        self.evaluation_reason = reason
+        self.evaluated_at = occurred_at
+        self.state = "evaluated"
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def fulfilled_on_time(self) -> bool | None:
+        """Fulfilled, and the accepted claim was made by the *original* due date.
+
+        The claim date counts (a slow confirmation is not the maker's lateness); an extension
+        does not make a late fulfilment punctual.
+        """
+        if self.fulfilled_at is None or self.claimed_at is None:
+            return None
+        return self.claimed_at.date() <= self.original_due_on
+
+    def days_overdue(self, today: date) -> int:
+        """How many days past the (possibly extended) due date, 0 if not past or settled."""
+        if self.state not in ("public", "overdue", "claimed"):
+            return 0
+        return max(0, (today - self.due_on) // timedelta(days=1))

@@ -1,0 +1,131 @@
+"""The ``cobuild`` command line, run in-process on a real data folder."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import cli
+from workflows.config import Settings
+from workflows.engine import open_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("COBUILD_HOME", str(tmp_path / "var"))
+    monkeypatch.delenv("COBUILD_DATABASE_URL", raising=False)
+    monkeypatch.delenv("COBUILD_BOOTSTRAP_TOKEN", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def event_count(tmp_path) -> int:
+    engine = open_engine(Settings(home=tmp_path / "var"))
+    try:
+        return engine.recorder.max_notification_id() or 0
+    finally:
+        engine.close()
+
+
+def test_init_prints_the_first_admin_token_once(run, tmp_path):
+    first = run("init")
+    assert first.exit_code == 0
+    token = first.output.strip().splitlines()[-1]
+    assert len(token) >= 32
+    second = run("init")
+    assert second.exit_code == 0 and token not in second.output
+    assert "already initialised" in second.output
+    engine = open_engine(Settings(home=tmp_path / "var"))
+    assert engine.authenticate(token).role == "admin"
+    engine.close()
+
+
+def test_init_honours_the_bootstrap_token(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("COBUILD_BOOTSTRAP_TOKEN", "automation-token-0123456789")
+    assert run("init").exit_code == 0
+    engine = open_engine(Settings(home=tmp_path / "var"))
+    assert engine.authenticate("automation-token-0123456789").role == "admin"
+    engine.close()
+
+
+def test_orgs_add_and_users_add(run):
+    run("init")
+    added = run("orgs", "add", "--code", "V9", "--name", "石练村党支部", "--kind", "village",
+                "--region-code", "331123101201", "--income-year", "2024", "--income", "26000")
+    assert added.exit_code == 0
+    user = run("users", "add", "--name", "李支书", "--role", "village", "--organisation", "V9")
+    assert user.exit_code == 0 and "token" in user.output
+
+
+def test_bad_input_is_one_line_non_zero_and_writes_nothing(run, tmp_path):
+    run("init")
+    before = event_count(tmp_path)
+    bad = run("orgs", "add", "--code", "V9", "--name", "某村", "--kind", "castle",
+              "--region-code", "331123101201")
+    assert bad.exit_code == 1
+    assert bad.output.startswith("cobuild: kind:") and bad.output.count("\n") == 1
+    bad = run("orgs", "add", "--code", "V9", "--name", "某村", "--kind", "village",
+              "--region-code", "3311")
+    assert bad.exit_code == 1 and "region_code" in bad.output
+    bad = run("users", "add", "--name", "x", "--role", "village", "--organisation", "NOPE")
+    assert bad.exit_code == 1 and "no organisation" in bad.output
+    assert event_count(tmp_path) == before
+
+
+def test_import_reports_every_bad_row_and_imports_none(run, tmp_path):
+    run("init")
+    before = event_count(tmp_path)
+    csv_file = tmp_path / "orgs.csv"
+    csv_file.write_text("code,name,kind,region_code\nA1,县委办,agency,331123000000\n"
+                        "A2,县委宣传部,agency,33112300\nA3,,village,331123101201\n", encoding="utf-8")
+    result = run("orgs", "import", str(csv_file))
+    assert result.exit_code == 1
+    assert "line 3: region_code" in result.output and "line 4: name" in result.output
+    assert event_count(tmp_path) == before
+    csv_file.write_text("code,name,kind,region_code\nA1,县委办,agency,331123000000\n", encoding="utf-8")
+    assert run("orgs", "import", str(csv_file)).output.strip() == "imported 1 organisations"
+
+
+def test_import_refuses_a_file_that_is_not_utf8(run, tmp_path):
+    run("init")
+    csv_file = tmp_path / "gbk.csv"
+    csv_file.write_bytes("code,name,kind,region_code\nA1,县委办,agency,331123000000\n".encode("gbk"))
+    result = run("orgs", "import", str(csv_file))
+    assert result.exit_code == 1 and "UTF-8" in result.output
+
+
+def test_demo_plays_a_year_and_refuses_a_second_time(run, tmp_path):
+    run("init")
+    first = run("demo")
+    assert first.exit_code == 0 and "演示年度 2025" in first.output
+    after_first = event_count(tmp_path)
+    assert after_first > 250
+    second = run("demo")
+    assert second.exit_code == 0 and "already loaded" in second.output
+    assert event_count(tmp_path) == after_first
+
+
+def test_domain_imports_no_framework_io_or_clock():
+    forbidden = {"workflows", "projections", "api", "flask", "kombu", "sqlite3", "psycopg",
+                 "os", "io", "socket", "time", "random", "pathlib", "requests", "urllib"}
+    for path in (ROOT / "domain").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                if isinstance(node, ast.Attribute) and node.attr in ("now", "today", "utcnow"):
+                    pytest.fail(f"{path.name} reads the clock: .{node.attr}")
+                continue
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
