@@ -146,6 +146,15 @@ def demo() -> None:
         click.echo(line)
 
 
+def _register_subcommands() -> None:
+    from api.cli_audit import audit
+
+    cli.add_command(audit)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     cli(prog_name="cobuild")
 

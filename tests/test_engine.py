@@ -246,3 +246,14 @@ def test_party_refusal_from_the_domain_reaches_the_caller(engine, cast):
     with pytest.raises(NotPermitted) as refused:
         engine.cosign_activity(cast.agency, p, a.details["activity_id"])
     assert refused.value.rule == "other-side-cosigns"
+
+
+def test_every_engine_event_gets_a_merkle_leaf_in_the_same_transaction(engine, cast):
+    """Fails if the recorder hook that writes the verifiable log stops firing."""
+    if engine.factory.__class__.__module__ != "eventsourcing.sqlite":
+        pytest.skip("the audited recorder for this store is checked by its own tests")
+    from projections.audit_log import AuditLog
+
+    cast.pairing_in_force()
+    log = AuditLog.from_recorder(engine.recorder)
+    assert log.tree_size() == engine.recorder.max_notification_id()

@@ -101,6 +101,8 @@ class Settings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30",
+                # The verifiable log: Merkle leaves written in the events' own transaction.
+                "APPLICATION_RECORDER_TOPIC": "projections.audit_log:AuditedSQLiteApplicationRecorder",
             }
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         env.update(self.extra_env)

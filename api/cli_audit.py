@@ -1,0 +1,282 @@
+"""``cobuild audit``: checkpoints, whole-store verification, evidence bundles, consistency.
+
+The store is found from ``COBUILD_HOME`` (default ``./var``): events in
+``<home>/events.sqlite``, signing key and signer state in ``<home>/keys/``.  The helper
+functions take paths so they can be called without click; the commands only parse
+arguments and print.  Exit codes everywhere: 0 verified, 1 tampered, 2 cannot check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from projections import merkle, verifier
+from projections.audit_log import AuditLog, connect_sqlite
+from projections.audit_verify import verify_store
+from projections.bundle import BundleError, build_bundle
+from projections.checkpoint import (
+    DEFAULT_ORIGIN,
+    KeyDirectory,
+    Signer,
+    SignerRefused,
+    store_checkpoint_sqlite,
+)
+from projections.verifier import (
+    EXIT_CANNOT_CHECK,
+    EXIT_OK,
+    EXIT_TAMPERED,
+    CannotCheck,
+    Checkpoint,
+    NoteError,
+    VerifierKey,
+    open_checkpoint,
+)
+
+
+def cobuild_home() -> Path:
+    return Path(os.environ.get("COBUILD_HOME", "./var"))
+
+
+def store_path(home: Path) -> Path:
+    return home / "events.sqlite"
+
+
+def keys_path(home: Path) -> Path:
+    return home / "keys"
+
+
+@dataclass
+class Outcome:
+    code: int
+    lines: list[str]
+
+
+def _pinned_key(keys_dir: Path, vkey: str | None) -> VerifierKey:
+    """An explicit --vkey (text or file) wins; otherwise the key directory's public key."""
+    if vkey:
+        p = Path(vkey)
+        return VerifierKey.parse(p.read_text(encoding="utf-8") if p.is_file() else vkey)
+    keys = KeyDirectory(keys_dir)
+    if not keys.vkey_path.is_file():
+        raise CannotCheck(f"no verifier key: give --vkey or create one with `audit checkpoint` ({keys.vkey_path})")
+    return VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
+
+
+def make_checkpoint(db: Path, keys_dir: Path, origin: str | None = None) -> str:
+    """Sign the current tree head (creating the log key on first use) and store it."""
+    keys = KeyDirectory(keys_dir)
+    keys.ensure(origin or os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
+    conn = connect_sqlite(db)
+    try:
+        log = AuditLog.from_connection(conn)
+        return Signer(keys, log, lambda s, r, n: store_checkpoint_sqlite(conn, s, r, n)).sign()
+    finally:
+        conn.close()
+
+
+def run_verify(db: Path, keys_dir: Path, checkpoint_files: Sequence[str] = (), vkey: str | None = None,
+               require_checkpoint: bool = False) -> Outcome:
+    try:
+        key: VerifierKey | None = _pinned_key(keys_dir, vkey)
+    except CannotCheck:
+        if checkpoint_files:
+            raise
+        key = None
+    external: list[tuple[str, Checkpoint]] = []
+    lines: list[str] = []
+    for f in checkpoint_files:
+        try:
+            text = Path(f).read_text(encoding="utf-8")
+        except OSError as e:
+            raise CannotCheck(f"cannot read checkpoint {f}: {e}") from None
+        assert key is not None
+        try:
+            external.append((f"checkpoint {f}", open_checkpoint(text, key)))
+        except NoteError as e:
+            return Outcome(EXIT_TAMPERED, [f"TAMPERED: checkpoint {f}: {e}"])
+    last = KeyDirectory(keys_dir).last_signed() if key is not None else None
+    if last is not None:
+        try:
+            external.append(("signer state", open_checkpoint(last.note, key)))
+        except NoteError as e:
+            return Outcome(EXIT_TAMPERED, [f"TAMPERED: signer state: {e}"])
+    if require_checkpoint and not external:
+        raise CannotCheck("no checkpoint from outside the database (--checkpoint FILE) to check against")
+    if key is None:
+        lines.append("note: no verifier key found, signatures of stored checkpoints not checked")
+    result = verify_store(db, external_checkpoints=external, vkey=key)
+    lines.insert(0, result.summary())
+    lines.extend(f"  {p}" for p in result.problems[1:20])
+    return Outcome(result.exit_code, lines)
+
+
+def export_bundle(db: Path, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None,
+                  include_headers: bool = True) -> dict[str, Any]:
+    """Bundle against the given checkpoint, or against a freshly signed one."""
+    if checkpoint_file:
+        note = Path(checkpoint_file).read_text(encoding="utf-8")
+    else:
+        note = make_checkpoint(db, keys_dir)
+    key = _pinned_key(keys_dir, None)
+    conn = connect_sqlite(db)
+    try:
+        return build_bundle(AuditLog.from_connection(conn), aggregate_id, note, key, include_headers=include_headers)
+    finally:
+        conn.close()
+
+
+def run_consistency(db: Path, keys_dir: Path, old: str, new: str, vkey: str | None = None) -> tuple[int, dict]:
+    """OLD and NEW are checkpoint note files or tree sizes; the proof comes from the store."""
+    conn = connect_sqlite(db)
+    try:
+        log = AuditLog.from_connection(conn)
+        heads = []
+        for arg in (old, new):
+            if arg.isdigit():
+                size, root = log.head(int(arg))
+                heads.append((size, root, "store"))
+            else:
+                key = _pinned_key(keys_dir, vkey)
+                try:
+                    cp = open_checkpoint(Path(arg).read_text(encoding="utf-8"), key)
+                except OSError as e:
+                    raise CannotCheck(f"cannot read {arg}: {e}") from None
+                except NoteError as e:
+                    return EXIT_TAMPERED, {"verified": False, "error": f"checkpoint {arg}: {e}"}
+                heads.append((cp.size, cp.root, arg))
+        (size1, root1, _), (size2, root2, _) = heads
+        current = log.tree_size()
+        if size2 > current:
+            return EXIT_TAMPERED, {"verified": False,
+                                   "error": f"the store has {current} leaves, fewer than tree size {size2}"}
+        proof = log.consistency_proof(size1, size2) if 0 < size1 <= size2 else []
+    except ValueError as e:
+        raise CannotCheck(str(e)) from None
+    finally:
+        conn.close()
+    out = {"from_size": size1, "to_size": size2, "from_root": _b64(root1), "to_root": _b64(root2),
+           "proof": [_b64(p) for p in proof]}
+    try:
+        merkle.verify_consistency(size1, size2, root1, root2, proof)
+    except merkle.ProofError as e:
+        out.update(verified=False, error=str(e))
+        return EXIT_TAMPERED, out
+    out["verified"] = True
+    return EXIT_OK, out
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# ---------------------------------------------------------------- click layer
+
+
+def _paths() -> tuple[Path, Path]:
+    home = cobuild_home()
+    return store_path(home), keys_path(home)
+
+
+def _fail(ctx: click.Context, message: str, code: int = EXIT_CANNOT_CHECK) -> None:
+    prefix = "cannot check" if code == EXIT_CANNOT_CHECK else "TAMPERED"
+    click.echo(f"{prefix}: {message}", err=True)
+    ctx.exit(code)
+
+
+@click.group("audit")
+def audit() -> None:
+    """Verifiable history: checkpoints, verification, evidence bundles."""
+
+
+@audit.command("checkpoint")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the signed note to this file.")
+@click.pass_context
+def checkpoint_cmd(ctx: click.Context, out: str | None) -> None:
+    """Sign the current tree head (refuses if it does not extend the last one signed)."""
+    db, keys = _paths()
+    try:
+        note = make_checkpoint(db, keys)
+    except SignerRefused as e:
+        _fail(ctx, str(e), EXIT_TAMPERED)
+    except (FileNotFoundError, CannotCheck, ValueError) as e:
+        _fail(ctx, str(e))
+    if out:
+        Path(out).write_text(note, encoding="utf-8")
+    click.echo(note, nl=False)
+
+
+@audit.command("verify")
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(dir_okay=False),
+              help="A checkpoint note kept outside the database (repeatable).")
+@click.option("--vkey", help="Pinned verifier key (text or file); default: <COBUILD_HOME>/keys/log.vkey.")
+@click.option("--require-checkpoint", is_flag=True, help="Fail (exit 2) without an external checkpoint.")
+@click.pass_context
+def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], vkey: str | None, require_checkpoint: bool) -> None:
+    """Verify the whole event store against its Merkle log and checkpoints."""
+    db, keys = _paths()
+    try:
+        outcome = run_verify(db, keys, checkpoints, vkey, require_checkpoint)
+    except CannotCheck as e:
+        _fail(ctx, str(e))
+    for line in outcome.lines:
+        click.echo(line)
+    ctx.exit(outcome.code)
+
+
+@audit.command("bundle")
+@click.argument("aggregate_id")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
+              help="Prove against this checkpoint instead of signing a fresh one.")
+@click.option("--headers/--no-headers", default=True, help="Include all log headers to prove completeness.")
+@click.pass_context
+def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None, headers: bool) -> None:
+    """Print the evidence bundle of one aggregate as JSON."""
+    db, keys = _paths()
+    try:
+        bundle = export_bundle(db, keys, aggregate_id, checkpoint, headers)
+    except SignerRefused as e:
+        _fail(ctx, str(e), EXIT_TAMPERED)
+    except (BundleError, NoteError) as e:
+        _fail(ctx, str(e), EXIT_TAMPERED if isinstance(e, NoteError) else EXIT_CANNOT_CHECK)
+    except (FileNotFoundError, CannotCheck, ValueError) as e:
+        _fail(ctx, str(e))
+    json.dump(bundle, sys.stdout, indent=1)
+    click.echo()
+
+
+@audit.command("verify-bundle")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--vkey", help="Pinned verifier key (text or file); default: <COBUILD_HOME>/keys/log.vkey.")
+@click.pass_context
+def verify_bundle_cmd(ctx: click.Context, file: str, vkey: str | None) -> None:
+    """Verify an evidence bundle offline (uses only projections/verifier.py)."""
+    if not vkey:
+        candidate = keys_path(cobuild_home()) / "log.vkey"
+        vkey = str(candidate) if candidate.is_file() else None
+    args = ["bundle", file] + (["--vkey", vkey] if vkey else [])
+    ctx.exit(verifier.run(args))
+
+
+@audit.command("consistency")
+@click.argument("old")
+@click.argument("new")
+@click.option("--vkey", help="Pinned verifier key for checkpoint notes; default: <COBUILD_HOME>/keys/log.vkey.")
+@click.pass_context
+def consistency_cmd(ctx: click.Context, old: str, new: str, vkey: str | None) -> None:
+    """Prove that tree NEW extends tree OLD (checkpoint note files or tree sizes)."""
+    db, keys = _paths()
+    try:
+        code, out = run_consistency(db, keys, old, new, vkey)
+    except (FileNotFoundError, CannotCheck) as e:
+        _fail(ctx, str(e))
+    click.echo(json.dumps(out, indent=1))
+    ctx.exit(code)
