@@ -109,9 +109,8 @@ class Settings:
         return env
 
     def ensure_home(self) -> None:
-        """The data folder holds the SQLite files, the filesystem broker and the lock files."""
-        if self.is_sqlite or self.effective_broker_url.startswith("filesystem:"):
-            self.home.mkdir(parents=True, exist_ok=True)
+        """The data folder: SQLite files, the filesystem broker, lock files, signing keys."""
+        self.home.mkdir(parents=True, exist_ok=True)
         if self.effective_broker_url.startswith("filesystem:"):
             (self.broker_folder / "control").mkdir(parents=True, exist_ok=True)
 
