@@ -148,8 +148,11 @@ def demo() -> None:
 
 def _register_subcommands() -> None:
     from api.cli_audit import audit
+    from api.cli_workflows import COMMANDS as WORKFLOW_COMMANDS
 
     cli.add_command(audit)
+    for command in WORKFLOW_COMMANDS:
+        cli.add_command(command)
 
 
 _register_subcommands()

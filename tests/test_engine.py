@@ -257,3 +257,22 @@ def test_every_engine_event_gets_a_merkle_leaf_in_the_same_transaction(engine, c
     cast.pairing_in_force()
     log = AuditLog.from_recorder(engine.recorder)
     assert log.tree_size() == engine.recorder.max_notification_id()
+
+
+def test_a_batch_writes_its_commands_in_one_transaction(engine, cast):
+    before = count_events(engine)
+    with engine.batch():
+        p = engine.propose_pairing(cast.agency, cast.giver, cast.village, date(2025, 1, 1), date(2026, 1, 1))
+        engine.accept_pairing(cast.villager, p.id)  # sees the proposal made in the batch
+        assert count_events(engine) == before
+    assert count_events(engine) == before + 4  # proposal, slot opened and taken, acceptance
+    assert engine.load(Pairing, p.id).state == "accepted"
+
+
+def test_a_batch_that_raises_writes_nothing(engine, cast):
+    before = count_events(engine)
+    with pytest.raises(WrongState):
+        with engine.batch():
+            p = engine.propose_pairing(cast.agency, cast.giver, cast.village, date(2025, 1, 1), date(2026, 1, 1))
+            engine.sign_agreement(cast.agency, p.id, date(2025, 3, 1))
+    assert count_events(engine) == before

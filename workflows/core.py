@@ -8,9 +8,10 @@ are mixed into :class:`workflows.engine.Engine`.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping, TypeVar
+from typing import Any, Iterator, Mapping, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -65,6 +66,7 @@ class EngineCore(Application[UUID]):
         super().__init__(env)
         self._facts: dict[UUID, OrganisationFacts] = {}
         self._facts_lock = threading.Lock()
+        self._batch = threading.local()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -93,8 +95,9 @@ class EngineCore(Application[UUID]):
     # -- load and save ------------------------------------------------------------------
 
     def load(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+        pending = self._pending()
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = pending[aggregate_id] if aggregate_id in pending else self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(cls.subject, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -104,19 +107,49 @@ class EngineCore(Application[UUID]):
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        return aggregate_id in self._pending() or aggregate_id in self.repository
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Bulk loading: the commands run inside write in one transaction at the end.
+
+        Each command still checks everything it checks alone, and sees what earlier
+        commands of the batch did; nothing is written if the batch raises.
+        """
+        if self._batch.__dict__.get("pending") is not None:
+            raise RuntimeError("batches do not nest")
+        self._batch.pending = {}
+        try:
+            yield
+            aggregates = list(self._batch.pending.values())
+        finally:
+            self._batch.pending = None
+        if aggregates:
+            self._save_all(aggregates)
+
+    def _pending(self) -> dict[UUID, CobuildAggregate]:
+        return self._batch.__dict__.get("pending") or {}
 
     def commit(self, main: CobuildAggregate, *others: CobuildAggregate,
                **details: Any) -> Outcome:
         """Save ``main`` and ``others`` in one transaction; a lost race changes nothing."""
+        pending = self._batch.__dict__.get("pending")
+        if pending is not None:
+            for aggregate in (main, *others):
+                pending[aggregate.id] = aggregate
+            return Outcome(main.id, main.version, main.state, None, details)
+        recordings = self._save_all([main, *others])
+        position = recordings[-1].notification.id if recordings else None
+        return Outcome(main.id, main.version, main.state, position, details)
+
+    def _save_all(self, aggregates: list[CobuildAggregate]) -> list[Any]:
+        main = aggregates[0]
         try:
-            recordings = self.save(main, *others)
+            return self.save(*aggregates)
         except IntegrityError:
             raise ConcurrencyConflict(
                 f"the {main.subject} was changed by someone else at the same time; "
                 "nothing was written: reload and try again") from None
-        position = recordings[-1].notification.id if recordings else None
-        return Outcome(main.id, main.version, main.state, position, details)
 
     # -- organisations as authorisation sees them ----------------------------------------
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 from workflows.clock import Clock
 from workflows.commitments import CommitmentCommands
 from workflows.config import Settings
+from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
+from workflows.rules import RuleCommands
 from workflows.tasks import TaskCommands
 
 
-class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands):
+class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands,
+             FollowUpCommands, RuleCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
 

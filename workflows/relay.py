@@ -1,0 +1,305 @@
+"""The relay: the event log published through kombu, at least once, resumed after a crash.
+
+The event store is the outbox.  The relay reads the log from the position it has saved,
+publishes each event as a versioned JSON integration message on the ``cobuild.events``
+topic exchange (routing key ``<aggregate>.<Event>``, message id = log position), publishes
+reminders and follow-up notices on ``cobuild.notifications``, and only then saves the new
+position.  A crash between publishing and saving publishes the same messages again with the
+same ids; consumers de-duplicate (:class:`Consumer`).
+
+Access tokens never leave the store: their events are skipped (their positions are gaps).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from kombu import Connection, Exchange, Queue
+from kombu.mixins import ConsumerMixin
+
+from workflows.clock import local_date
+from workflows.config import Settings
+from workflows.core import EngineCore
+
+SCHEMA_VERSION = 1
+EVENTS = Exchange("cobuild.events", type="topic", durable=True)
+NOTIFICATIONS = Exchange("cobuild.notifications", type="topic", durable=True)
+RELAY = "relay"
+DEFAULT_CONSUMER = "cobuild.gateway"  # declared by the relay too, so it misses nothing
+_PRIVATE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic",
+                   "actor", "on_behalf_of", "occurred_at"}
+_SKIPPED = {"AccessToken"}
+_SLUGS = {"PublicCommitment": "commitment", "ServiceTask": "task", "FollowUpCase": "followup",
+          "PairingSlot": "pairing_slot", "AccessToken": "access_token", "RuleSet": "ruleset"}
+
+
+def broker_connection(settings: Settings) -> Connection:
+    """kombu connection from COBUILD_BROKER_URL; the filesystem transport lives in the data folder."""
+    url = settings.effective_broker_url
+    if url.startswith("filesystem://"):
+        folder = settings.home / "broker"
+        for sub in ("messages", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return Connection(url, transport_options={
+            "data_folder_in": str(folder / "messages"), "data_folder_out": str(folder / "messages"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False, "processed_folder": str(folder / "processed"),
+        })
+    return Connection(url, transport_options={"confirm_publish": True}
+                      if url.startswith(("amqp", "pyamqp")) else {})
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (date, UUID, Decimal)):
+        return str(value) if not isinstance(value, date) else value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+def _aggregate_of(event: Any) -> str:
+    return type(event).__qualname__.split(".")[0]
+
+
+def slug(aggregate: str) -> str:
+    return _SLUGS.get(aggregate, aggregate.lower())
+
+
+def integration_message(position: int, event: Any) -> dict[str, Any]:
+    """The public contract of one event (``cobuild.event`` version 1), not its stored form."""
+    name = type(event).__name__
+    return {
+        "schema": f"cobuild.event/{SCHEMA_VERSION}",
+        "position": position,
+        "type": name,
+        "aggregate": slug(_aggregate_of(event)),
+        "aggregate_id": str(event.originator_id),
+        "aggregate_version": event.originator_version,
+        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": _json(getattr(event, "occurred_at", None)),
+        "actor": _json(getattr(event, "actor", None)),
+        "on_behalf_of": _json(getattr(event, "on_behalf_of", None)),
+        "data": {k: _json(v) for k, v in vars(event).items() if k not in _PRIVATE_FIELDS},
+    }
+
+
+_RULE_TEXT = {"R1": "止于签约", "R2": "联而不动", "R5": "联而慢动", "R9": "交付逾期未确认",
+              "manual": "督办"}
+
+
+def notice_for(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The notification (for SMS, mail, the provincial platform) an event calls for, if any."""
+    data, kind = message["data"], message["type"]
+    base = {"schema": f"cobuild.notification/{SCHEMA_VERSION}", "position": message["position"],
+            "subject_id": message["aggregate_id"]}
+    if kind == "FollowUpOpened":
+        rule = _RULE_TEXT.get(data["rule"], data["rule"])
+        return {**base, "kind": "followup_opened", "organisation_id": data["responsible_id"],
+                "text": f"督办提醒：{rule}，请及时处理并反馈。", "rule": data["rule"],
+                "severity": data["severity"], "measured": data["measured"]}
+    if kind == "FollowUpUpdated":
+        return {**base, "kind": "followup_escalated", "text": "督办升级：情况未改善，已转为红色预警。",
+                "severity": data["severity"], "measured": data["measured"]}
+    if kind == "FollowUpClosed":
+        return {**base, "kind": "followup_closed", "resolution": data["resolution"],
+                "text": f"督办已办结：{data['reason']}"}
+    return None
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    notices: int = 0
+    position: int = 0
+
+
+class RelayPosition:
+    """Where the relay has published up to, in its own small SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                                     timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS positions "
+                           "(name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+
+    def get(self, name: str = RELAY) -> int:
+        row = self._conn.execute("SELECT position FROM positions WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def save(self, position: int, name: str = RELAY) -> None:
+        self._conn.execute("INSERT INTO positions VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                           "SET position = excluded.position", (name, position))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Relay:
+    def __init__(self, engine: EngineCore, connection: Connection, position: RelayPosition,
+                 batch_size: int = 200,
+                 checkpoint: Callable[[str], None] = lambda where: None,
+                 durable_queues: Iterable[Queue] | None = None) -> None:
+        self.engine = engine
+        self.connection = connection
+        self.position = position
+        self.batch_size = batch_size
+        self.checkpoint = checkpoint
+        self._producer = connection.Producer(serializer="json")
+        self._declared = False
+        self._stop = threading.Event()
+        self._queues = list(queues(DEFAULT_CONSUMER) if durable_queues is None else durable_queues)
+
+    def _publish(self, body: dict[str, Any], exchange: Exchange, routing_key: str,
+                 message_id: str) -> None:
+        self._producer.publish(
+            body, exchange=exchange, routing_key=routing_key, message_id=message_id,
+            delivery_mode=2, declare=[] if self._declared else [EVENTS, NOTIFICATIONS, *self._queues],
+            retry=True, retry_policy={"max_retries": 5, "interval_start": 0,
+                                      "interval_step": 0.5, "interval_max": 2})
+        self._declared = True
+
+    def run_once(self) -> RelayStats:
+        """Publish one batch after the saved position; save the position after it."""
+        stats = RelayStats(position=self.position.get())
+        notifications = self.engine.recorder.select_notifications(
+            start=stats.position, limit=self.batch_size, inclusive_of_start=False)
+        for n in notifications:
+            event = self.engine.mapper.to_domain_event(n)
+            aggregate = _aggregate_of(event)
+            if aggregate not in _SKIPPED:
+                message = integration_message(n.id, event)
+                self._publish(message, EVENTS, f"{message['aggregate']}.{message['type']}", str(n.id))
+                stats.published += 1
+                notice = self._notice(message, event)
+                if notice is not None:
+                    self._publish(notice, NOTIFICATIONS, f"{notice['kind']}", f"notice:{n.id}")
+                    stats.notices += 1
+            stats.position = n.id
+            self.checkpoint("published")
+        if notifications:
+            self.position.save(stats.position)
+            self.checkpoint("saved")
+        return stats
+
+    def _notice(self, message: dict[str, Any], event: Any) -> dict[str, Any] | None:
+        if message["type"] == "TimerFired" and message["data"].get("effect") == "reminded":
+            timer = self.engine.repository.get(event.originator_id, version=event.originator_version)
+            details = timer.details
+            return {"schema": f"cobuild.notification/{SCHEMA_VERSION}", "kind": "reminder",
+                    "position": message["position"], "subject_id": str(timer.subject_id),
+                    "subject_type": timer.subject_type, "organisation_id": details.get("organisation_id"),
+                    "due_on": details.get("due_on"),
+                    "text": f"到期提醒：「{details.get('title')}」将于{details.get('due_on')}到期"
+                            f"（还有{details.get('days_before')}天），请按期完成。",
+                    "reminded_on": local_date(event.occurred_at).isoformat()}
+        return notice_for(message)
+
+    def run_until_idle(self) -> RelayStats:
+        total = RelayStats(position=self.position.get())
+        while True:
+            stats = self.run_once()
+            total.published += stats.published
+            total.notices += stats.notices
+            if stats.position == total.position:
+                return total
+            total.position = stats.position
+
+    def run(self, interval: float = 0.5, report: Callable[[RelayStats], None] | None = None) -> None:
+        while not self._stop.is_set():
+            stats = self.run_until_idle()
+            if report is not None and stats.published:
+                report(stats)
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+# -- consuming --------------------------------------------------------------------------------
+
+class Inbox:
+    """A consumer's record of what it has applied, keyed by message id (its de-duplication)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                                     timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS applied (exchange TEXT NOT NULL, "
+                           "message_id TEXT NOT NULL, routing_key TEXT, body TEXT NOT NULL, "
+                           "PRIMARY KEY (exchange, message_id))")
+
+    def apply(self, exchange: str, message_id: str, routing_key: str, body: str) -> bool:
+        """Record the message; False if it was applied before (a redelivery)."""
+        cursor = self._conn.execute("INSERT OR IGNORE INTO applied VALUES (?, ?, ?, ?)",
+                                    (exchange, message_id, routing_key, body))
+        return cursor.rowcount == 1
+
+    def applied(self, exchange: str) -> list[tuple[str, str]]:
+        return self._conn.execute("SELECT message_id, body FROM applied WHERE exchange = ? "
+                                  "ORDER BY rowid", (exchange,)).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def queues(name: str, events_pattern: str | None = "#", notices: bool = True) -> list[Queue]:
+    bound = []
+    if events_pattern:
+        bound.append(Queue(f"{name}.events", EVENTS, routing_key=events_pattern, durable=True))
+    if notices:
+        bound.append(Queue(f"{name}.notifications", NOTIFICATIONS, routing_key="#", durable=True))
+    return bound
+
+
+class Consumer(ConsumerMixin):
+    """Applies each message once: the inbox insert is the de-duplication, the ack comes after."""
+
+    def __init__(self, connection: Connection, inbox: Inbox, bound: list[Queue],
+                 on_applied: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.connection = connection
+        self.inbox = inbox
+        self.bound = bound
+        self.on_applied = on_applied
+        self.applied = 0
+        self.duplicates = 0
+
+    def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
+        return [consumer_class(queues=self.bound, accept=["json"], callbacks=[self.on_message],
+                               prefetch_count=100)]
+
+    def on_message(self, body: dict[str, Any], message: Any) -> None:
+        message_id = message.properties.get("message_id") or ""
+        routing_key = message.delivery_info.get("routing_key", "")
+        exchange = message.delivery_info.get("exchange", "")
+        if self.inbox.apply(exchange, message_id, routing_key, json.dumps(body, ensure_ascii=False)):
+            self.applied += 1
+            if self.on_applied is not None:
+                self.on_applied(message_id, body)
+        else:
+            self.duplicates += 1
+        message.ack()
+
+    def drain(self, timeout: float = 0.2, idle_rounds: int = 2) -> int:
+        """Consume until the queues have stayed empty ``idle_rounds`` times (tests, CLI --once)."""
+        before, idle = self.applied + self.duplicates, 0
+        with self.Consumer() as (connection, channel, consumers):
+            while idle < idle_rounds:
+                try:
+                    connection.drain_events(timeout=timeout)
+                    idle = 0
+                except TimeoutError:
+                    idle += 1
+        return self.applied + self.duplicates - before
+

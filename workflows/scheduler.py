@@ -1,0 +1,271 @@
+"""The worker: follows the event log, reacts to it, and fires due timers.
+
+Its own state lives in one SQLite file (``<home>/worker.sqlite``): the position it has
+followed the log to, an index of pending timers by due time, and which commitments and
+tasks belong to which pairing.  All of it is derived from the event log and can be
+rebuilt from zero; the timers themselves are events (``domain.timer``).
+
+Why a kill at any moment is safe:
+- an event is indexed (idempotent upserts), then reacted to (a reconciliation that writes
+  nothing the second time), then the position is saved; a kill anywhere in between repeats
+  the event and changes nothing twice;
+- a timer fires in one transaction with its effect; a fired timer is not due any more, so a
+  kill before or after that transaction neither loses nor doubles the firing;
+- timers fire one at a time, each after the follower has caught up, so a restarted worker
+  takes exactly the steps the first one would have taken.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from domain.commitment import PublicCommitment
+from domain.task import ServiceTask
+from domain.timer import Timer
+from workflows.core import EngineCore
+from workflows.errors import ConcurrencyConflict
+from workflows.policies import WorkflowPolicies
+
+FOLLOWER = "policies"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS timers (
+    timer_id TEXT PRIMARY KEY, due_at TEXT NOT NULL, armed_at INTEGER NOT NULL,
+    subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, purpose TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at, armed_at);
+CREATE TABLE IF NOT EXISTS timer_subjects (
+    timer_id TEXT PRIMARY KEY, subject_type TEXT NOT NULL, subject_id TEXT NOT NULL,
+    purpose TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commitment_links (
+    commitment_id TEXT PRIMARY KEY, pairing_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS commitment_links_pairing ON commitment_links (pairing_id);
+CREATE TABLE IF NOT EXISTS task_links (
+    task_id TEXT PRIMARY KEY, receiver_id TEXT NOT NULL, claimer_id TEXT);
+CREATE INDEX IF NOT EXISTS task_links_pair ON task_links (receiver_id, claimer_id);
+"""
+
+
+def _utc_key(moment: datetime) -> str:
+    """A due time as text that sorts in time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+class WorkerState:
+    """The worker's derived state: its followed position, pending timers, subject links."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- position ------------------------------------------------------------------------
+
+    def position(self, name: str = FOLLOWER) -> int:
+        rows = self._read("SELECT position FROM positions WHERE name = ?", (name,))
+        return rows[0][0] if rows else 0
+
+    def save_position(self, name: str, position: int) -> None:
+        self._write([("INSERT INTO positions VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                      "SET position = excluded.position", (name, position))])
+
+    # -- the index -----------------------------------------------------------------------
+
+    def index(self, event: DomainEventProtocol[UUID], position: int) -> None:
+        """Apply what ``event`` (at ``position`` in the log) changes in the index.
+        Idempotent: safe to apply twice."""
+        statements = list(_index_statements(event, position))
+        if statements:
+            self._write(statements)
+
+    def due_timers(self, now: datetime, limit: int = 10) -> list[UUID]:
+        rows = self._read("SELECT timer_id FROM timers WHERE due_at <= ? "
+                          "ORDER BY due_at, armed_at LIMIT ?", (_utc_key(now), limit))
+        return [UUID(r[0]) for r in rows]
+
+    def next_due(self) -> datetime | None:
+        rows = self._read("SELECT MIN(due_at) FROM timers")
+        if not rows or rows[0][0] is None:
+            return None
+        return datetime.fromisoformat(rows[0][0]).replace(tzinfo=timezone.utc)
+
+    def pending_timers(self) -> int:
+        return self._read("SELECT COUNT(*) FROM timers")[0][0]
+
+    def live_subjects(self) -> list[tuple[str, UUID]]:
+        rows = self._read("SELECT DISTINCT subject_type, subject_id FROM timers "
+                          "ORDER BY subject_type, subject_id")
+        return [(r[0], UUID(r[1])) for r in rows]
+
+    def commitments_of(self, pairing_id: UUID) -> list[UUID]:
+        rows = self._read("SELECT commitment_id FROM commitment_links WHERE pairing_id = ? "
+                          "ORDER BY commitment_id", (str(pairing_id),))
+        return [UUID(r[0]) for r in rows]
+
+    def tasks_between(self, giver_id: UUID, receiver_id: UUID) -> list[UUID]:
+        rows = self._read("SELECT task_id FROM task_links WHERE receiver_id = ? AND claimer_id = ? "
+                          "ORDER BY task_id", (str(receiver_id), str(giver_id)))
+        return [UUID(r[0]) for r in rows]
+
+
+def _index_statements(event: DomainEventProtocol[UUID],
+                      position: int) -> Iterable[tuple[str, tuple[Any, ...]]]:
+    """Timers due at the same moment fire in the order they were armed, which is the same
+    in every run of the same history (their ids are not)."""
+    subject = str(event.originator_id)
+    if isinstance(event, (Timer.TimerScheduled, Timer.TimerRescheduled)):
+        if isinstance(event, Timer.TimerScheduled):
+            kind, about, purpose = event.subject_type, str(event.subject_id), event.purpose
+            yield ("INSERT OR IGNORE INTO timer_subjects VALUES (?, ?, ?, ?)",
+                   (subject, kind, about, purpose))
+            yield ("INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(timer_id) DO UPDATE "
+                   "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
+                   (subject, _utc_key(event.due_at), position, kind, about, purpose))
+        else:
+            # a fired or cancelled timer has no row any more: re-arming brings it back
+            yield ("INSERT INTO timers SELECT ?, ?, ?, subject_type, subject_id, purpose FROM "
+                   "timer_subjects WHERE timer_id = ? ON CONFLICT(timer_id) DO UPDATE "
+                   "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
+                   (subject, _utc_key(event.due_at), position, subject))
+    elif isinstance(event, (Timer.TimerFired, Timer.TimerCancelled)):
+        yield ("DELETE FROM timers WHERE timer_id = ?", (subject,))
+    elif isinstance(event, PublicCommitment.CommitmentMade):
+        yield ("INSERT OR IGNORE INTO commitment_links VALUES (?, ?)",
+               (subject, str(event.pairing_id)))
+    elif isinstance(event, ServiceTask.NeedRaised):
+        yield ("INSERT OR IGNORE INTO task_links VALUES (?, ?, NULL)",
+               (subject, str(event.receiver_id)))
+    elif isinstance(event, ServiceTask.TaskClaimed):
+        yield ("UPDATE task_links SET claimer_id = ? WHERE task_id = ?",
+               (str(event.giver_id), subject))
+    elif isinstance(event, ServiceTask.ClaimWithdrawn):
+        yield ("UPDATE task_links SET claimer_id = NULL WHERE task_id = ?", (subject,))
+
+
+class Checkpoint(Protocol):
+    """Called at every point where a kill could land; tests use it to inject crashes."""
+
+    def __call__(self, where: str) -> None: ...
+
+
+def _no_checkpoint(where: str) -> None:
+    return None
+
+
+@dataclass
+class DrainReport:
+    events: int = 0
+    fired: int = 0
+    effects: dict[str, int] | None = None
+
+
+class Worker:
+    """Follows the log, runs the policies, fires due timers; and any extra followers
+    (projections) given, each with a ``catch_up()`` that returns how much it processed."""
+
+    def __init__(self, engine: EngineCore, state: WorkerState,
+                 followers: Iterable[Any] = (), checkpoint: Checkpoint = _no_checkpoint,
+                 batch_size: int = 500) -> None:
+        self.engine = engine
+        self.state = state
+        self.policies = WorkflowPolicies(engine, state)
+        self.followers = list(followers)
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+
+    # -- the follower ----------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """React to every event recorded after the followed position."""
+        processed = 0
+        position = self.state.position(FOLLOWER)
+        while True:
+            notifications = self.engine.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False)
+            if not notifications:
+                return processed
+            for notification in notifications:
+                event = self.engine.mapper.to_domain_event(notification)
+                self.state.index(event, notification.id)
+                self.checkpoint("indexed")
+                self.policies.react(event)
+                self.checkpoint("reacted")
+                self.state.save_position(FOLLOWER, notification.id)
+                self.checkpoint("followed")
+                position = notification.id
+                processed += 1
+
+    # -- the scheduler ---------------------------------------------------------------------
+
+    def fire_next(self) -> str | None:
+        """Fire the earliest due timer.  Returns its effect, or None if none is due."""
+        now = self.engine.clock.now()
+        for timer_id in self.state.due_timers(now):
+            effect = self.policies.fire(timer_id)
+            if effect is not None:
+                self.checkpoint("fired")
+                return effect
+        return None
+
+    def drain(self) -> DrainReport:
+        """Catch up and fire until nothing is left to do at the clock's current time."""
+        report = DrainReport(effects={})
+        while True:
+            try:
+                report.events += self.catch_up()
+                for follower in self.followers:
+                    follower.catch_up()
+                effect = self.fire_next()
+            except ConcurrencyConflict:
+                continue  # someone wrote the same aggregate: reload and reconcile again
+            if effect is None:
+                return report
+            report.fired += 1
+            assert report.effects is not None
+            report.effects[effect] = report.effects.get(effect, 0) + 1
+
+    def run(self, interval: float = 1.0, on_drain: Callable[[DrainReport], None] | None = None) -> None:
+        """Drain every ``interval`` seconds until :meth:`stop`."""
+        while not self._stop.is_set():
+            report = self.drain()
+            if on_drain is not None and (report.events or report.fired):
+                on_drain(report)
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def open_worker_state(home: Path) -> WorkerState:
+    home.mkdir(parents=True, exist_ok=True)
+    return WorkerState(home / "worker.sqlite")
