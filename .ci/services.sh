@@ -11,6 +11,7 @@ PG_ROLE=cobuild
 PG_PASSWORD=cobuild
 PG_DB=cobuild
 AMQP_PORT=5672
+ADMIN_PORT=15672
 
 say() { echo "services: $*" >&2; }
 
@@ -62,24 +63,40 @@ if [ "$(as_postgres psql -p "$pg_port" -qAtc "SELECT 1 FROM pg_database WHERE da
 fi
 
 # --- RabbitMQ -----------------------------------------------------------------------------
-# Loopback only, for both the broker and the Erlang port mapper.
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-export RABBITMQ_NODE_PORT=$AMQP_PORT
+# Loopback only: AMQP, the management API (tests create a virtual host per test through it,
+# as they create a database per test) and the Erlang ports.
+conf=/etc/rabbitmq/rabbitmq.conf
+if ! grep -qs "^management.tcp.ip" "$conf"; then
+    printf '%s\n' "listeners.tcp.local = 127.0.0.1:$AMQP_PORT" \
+        "management.tcp.ip = 127.0.0.1" "management.tcp.port = $ADMIN_PORT" >> "$conf"
+fi
 export ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-if ! rabbitmqctl -q status >/dev/null 2>&1; then
+if ! grep -qs rabbitmq_management /etc/rabbitmq/enabled_plugins; then
+    rabbitmq-plugins enable --offline rabbitmq_management >&2
+fi
+
+admin_answers() {
+    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$ADMIN_PORT/api/', timeout=2)" \
+        >/dev/null 2>&1
+}
+if ! admin_answers; then
+    if rabbitmqctl -q status >/dev/null 2>&1; then
+        say "restarting RabbitMQ with the management API"
+        rabbitmqctl -q stop >&2
+    fi
     say "starting RabbitMQ"
     rabbitmq-server -detached >&2
-    # `await_startup` needs the node to be reachable before it can wait for the boot.
     tries=0
-    until rabbitmqctl -q await_startup --timeout 60 >/dev/null 2>&1; do
+    until admin_answers; do
         tries=$((tries + 1))
-        [ "$tries" -lt 60 ] || { say "RabbitMQ does not answer"; exit 1; }
+        [ "$tries" -lt 120 ] || { say "RabbitMQ does not answer"; exit 1; }
         sleep 1
     done
 fi
 
-say "PostgreSQL on 127.0.0.1:$pg_port, RabbitMQ on 127.0.0.1:$AMQP_PORT"
+say "PostgreSQL on 127.0.0.1:$pg_port, RabbitMQ on 127.0.0.1:$AMQP_PORT (management :$ADMIN_PORT)"
 echo "export COBUILD_TEST_DATABASE_URL=postgresql://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$pg_port/$PG_DB"
 # The default guest account may log in from loopback only, which is all we need here.
 echo "export COBUILD_TEST_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT//"
+echo "export COBUILD_TEST_BROKER_ADMIN_URL=http://guest:guest@127.0.0.1:$ADMIN_PORT"

@@ -12,10 +12,15 @@ purpose and retrying with idempotency keys.  At the end:
 - every process is still running and stops cleanly.
 
 Runs only when both COBUILD_TEST_DATABASE_URL and COBUILD_TEST_BROKER_URL are set
-(``eval "$(.ci/services.sh)"``).
+(``eval "$(.ci/services.sh)"``).  Like the database, the broker is fresh: a RabbitMQ virtual
+host of its own, made through the management API (COBUILD_TEST_BROKER_ADMIN_URL, by default
+the broker's host on port 15672 with its credentials), so nothing another run publishes on
+the shared ``cobuild.events`` exchange can reach this one.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +35,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote, urlparse
 
 import pytest
 
@@ -37,6 +43,7 @@ from tests.support import fresh_settings
 
 DATABASE_URL = os.environ.get("COBUILD_TEST_DATABASE_URL", "")
 BROKER_URL = os.environ.get("COBUILD_TEST_BROKER_URL", "")
+BROKER_ADMIN_URL = os.environ.get("COBUILD_TEST_BROKER_ADMIN_URL", "")
 
 pytestmark = [
     pytest.mark.slow,
@@ -196,22 +203,46 @@ def life_of_a_pairing(http: Http, ledger: Ledger, giver: dict, village: dict, to
 
 # -- broker ----------------------------------------------------------------------------------
 
-def bind_test_queue(name: str):
+@contextlib.contextmanager
+def fresh_vhost(broker_url: str, admin_url: str = ""):
+    """A RabbitMQ virtual host nobody else uses, deleted afterwards; yields its AMQP URL."""
+    amqp = urlparse(broker_url)
+    admin = urlparse(admin_url or f"http://{amqp.username}:{amqp.password}@{amqp.hostname}:15672")
+    auth = base64.b64encode(f"{admin.username}:{admin.password}".encode()).decode()
+    base = f"{admin.scheme}://{admin.hostname}:{admin.port}/api"
+    name = f"cobuild_test_{uuid.uuid4().hex[:12]}"
+
+    def call(method: str, path: str, body: dict | None = None) -> None:
+        request = urllib.request.Request(
+            f"{base}{path}", method=method, data=json.dumps(body or {}).encode(),
+            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).close()
+
+    call("PUT", f"/vhosts/{name}")
+    try:
+        call("PUT", f"/permissions/{name}/{quote(amqp.username or 'guest')}",
+             {"configure": ".*", "write": ".*", "read": ".*"})
+        yield amqp._replace(path=f"/{name}").geturl()
+    finally:
+        call("DELETE", f"/vhosts/{name}")
+
+
+def bind_test_queue(broker_url: str):
     from kombu import Connection, Queue
 
     from workflows.relay import EVENTS
 
-    queue = Queue(name, EVENTS, routing_key="#", durable=True)
-    with Connection(BROKER_URL) as conn:
+    queue = Queue("cobuild.e2e", EVENTS, routing_key="#", durable=True)
+    with Connection(broker_url) as conn:
         queue.bind(conn.default_channel).declare()
     return queue
 
 
-def drain(queue, quiet_seconds: float = 2.0) -> list[tuple[str, dict]]:
+def drain(broker_url: str, queue, quiet_seconds: float = 2.0) -> list[tuple[str, dict]]:
     from kombu import Connection
 
     got: list[tuple[str, dict]] = []
-    with Connection(BROKER_URL) as conn:
+    with Connection(broker_url) as conn:
         bound = queue.bind(conn.default_channel)
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < quiet_seconds:
@@ -225,13 +256,6 @@ def drain(queue, quiet_seconds: float = 2.0) -> list[tuple[str, dict]]:
     return got
 
 
-def delete_queue(queue) -> None:
-    from kombu import Connection
-
-    with Connection(BROKER_URL) as conn:
-        queue.bind(conn.default_channel).delete()
-
-
 # -- the test ----------------------------------------------------------------------------------
 
 def test_processes_under_concurrent_load_lose_nothing_and_publish_everything_once(tmp_path):
@@ -239,18 +263,18 @@ def test_processes_under_concurrent_load_lose_nothing_and_publish_everything_onc
     from workflows.engine import Engine
     from workflows.schema import ensure_schema
 
-    with fresh_settings(tmp_path, DATABASE_URL) as settings:
-        settings = replace(settings, broker_url=BROKER_URL)
+    with fresh_settings(tmp_path, DATABASE_URL) as settings, \
+            fresh_vhost(BROKER_URL, BROKER_ADMIN_URL) as broker_url:
+        settings = replace(settings, broker_url=broker_url)
         env = {**os.environ, **settings.environ(), "PYTHONPATH": str(ROOT),
                "COBUILD_BOOTSTRAP_TOKEN": ADMIN_TOKEN}
         settings.ensure_home()
         processes = Processes(env, tmp_path)
-        queue = bind_test_queue(f"cobuild.e2e-{uuid.uuid4().hex[:12]}")
+        queue = bind_test_queue(broker_url)
         try:
             run(settings, env, processes, queue, Settings, Engine, ensure_schema)
         finally:
             processes.kill_all()
-            delete_queue(queue)
 
 
 def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> None:
@@ -310,11 +334,11 @@ def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> Non
                      if (getattr(engine.mapper.to_domain_event(n), "actor", None) or {}).get("role") == "system"}
     finally:
         engine.close()
-    published = drain(queue, quiet_seconds=3.0)
+    published = drain(settings.broker_url, queue, quiet_seconds=3.0)
     deadline = time.monotonic() + 60
     expected_positions = {n.id for n in stored if not n.topic.startswith("domain.user:AccessToken")}
     while {int(m) for m, _ in published} < expected_positions and time.monotonic() < deadline:
-        published += drain(queue, quiet_seconds=1.0)
+        published += drain(settings.broker_url, queue, quiet_seconds=1.0)
     assert processes.stop("relay") == 0, processes.log("relay")
     assert processes.stop("gunicorn") == 0, processes.log("gunicorn")
 
