@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,30 @@ def test_a_lost_lease_is_noticed_by_check(store):
 def test_role_names_are_checked(store):
     with pytest.raises(ValueError):
         acquire(store, "../relay")
+
+
+def test_a_watched_lease_reports_its_loss_once(store):
+    lost = []
+    noticed = threading.Event()
+    lease = acquire(store, "relay")
+    lease.watch(lambda error: (lost.append(error), noticed.set()), every=0.05)
+    if store.is_postgres:
+        import psycopg
+
+        with psycopg.connect(store.database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (lease.conn.info.backend_pid,))
+    else:
+        lease.path.unlink()
+    assert noticed.wait(10)
+    time.sleep(0.2)
+    assert len(lost) == 1 and isinstance(lost[0], LeadershipLost)
+    lease.close()
+
+
+def test_releasing_a_watched_lease_is_not_a_loss(store):
+    lost = []
+    lease = acquire(store, "relay")
+    watcher = lease.watch(lost.append, every=0.05)
+    lease.close()
+    watcher.join(timeout=5)
+    assert not watcher.is_alive() and lost == []

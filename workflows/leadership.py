@@ -21,9 +21,11 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Callable
 
 from workflows.config import Settings
 
@@ -93,11 +95,34 @@ class Lease(ABC):
     def release(self) -> None:
         self.close()
 
+    def watch(self, on_lost: Callable[[LeadershipLost], None], every: float = 5.0) -> threading.Thread:
+        """Check the lease every ``every`` seconds in the background; call ``on_lost`` once
+        if it is gone, so a process whose loop does not call :meth:`check` stops too."""
+        stop = self._released = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(every):
+                try:
+                    self.check()
+                except LeadershipLost as lost:
+                    if not stop.is_set():
+                        on_lost(lost)
+                    return
+
+        thread = threading.Thread(target=run, name=f"lease-{self.role}", daemon=True)
+        thread.start()
+        return thread
+
     def __enter__(self) -> "Lease":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _stop_watching(self) -> None:
+        released = getattr(self, "_released", None)
+        if released is not None:
+            released.set()
 
 
 def advisory_key(role: str) -> int:
@@ -157,6 +182,7 @@ class PostgresLease(Lease):
 
     def close(self) -> None:
         # Closing the session releases its advisory locks.
+        self._stop_watching()
         self.conn.close()
 
 
@@ -197,6 +223,7 @@ class FileLease(Lease):
             raise LeadershipLost(f"the lock file {self.path} was removed or replaced")
 
     def close(self) -> None:
+        self._stop_watching()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
