@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import fresh_settings
 from workflows.config import Settings
-from workflows.leadership import AlreadyRunning, LeadershipLost, acquire
+from workflows.leadership import AlreadyRunning, LeadershipLost, acquire, holder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,3 +170,14 @@ def test_releasing_a_watched_lease_is_not_a_loss(store):
     lease.close()
     watcher.join(timeout=5)
     assert not watcher.is_alive() and lost == []
+
+
+def test_who_holds_a_role_can_be_asked_without_taking_it(store):
+    assert holder(store, "relay") == ""
+    child = Holder(store, "relay")
+    child.wait_until_held()
+    assert f"pid {child.proc.pid}" in holder(store, "relay")
+    with pytest.raises(AlreadyRunning):
+        acquire(store, "relay")
+    child.stop()
+    assert holder(store, "relay") == ""

@@ -69,6 +69,16 @@ def acquire(settings: Settings, role: str, *, wait: bool = False, timeout: float
     return lease
 
 
+def holder(settings: Settings, role: str) -> str:
+    """Who holds ``role`` now ('' if nobody), for operators and tests; takes nothing on
+    PostgreSQL, and on SQLite only for the instant of a shared-lock probe."""
+    probe: Lease = PostgresLease(settings, role) if settings.is_postgres else FileLease(settings, role)
+    try:
+        return probe.held_by()
+    finally:
+        probe.close()
+
+
 def whoami(role: str) -> str:
     return f"cobuild-{role} pid {os.getpid()} on {socket.gethostname()}"
 
@@ -83,6 +93,10 @@ class Lease(ABC):
     @abstractmethod
     def holder(self) -> str:
         """Who holds the lock, for the refusal message."""
+
+    @abstractmethod
+    def held_by(self) -> str:
+        """Who holds the lock ('' if nobody), without taking it."""
 
     @abstractmethod
     def check(self) -> None:
@@ -171,6 +185,9 @@ class PostgresLease(Lease):
         name, pid, addr = row
         return f"{name or 'unnamed'}, server pid {pid}, from {addr or 'local socket'}"
 
+    def held_by(self) -> str:
+        return self.holder()
+
     def check(self) -> None:
         try:
             row = self.conn.execute(
@@ -211,6 +228,15 @@ class FileLease(Lease):
             return self.path.read_text(encoding="utf-8", errors="replace").strip()
         except FileNotFoundError:
             return ""
+
+    def held_by(self) -> str:
+        assert self.fd is not None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return self.holder() or "unknown"
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        return ""
 
     def check(self) -> None:
         if self.fd is None:
