@@ -40,6 +40,7 @@ from urllib.parse import quote, urlparse
 import pytest
 
 from tests.support import fresh_settings
+from workflows.leadership import holder
 
 DATABASE_URL = os.environ.get("COBUILD_TEST_DATABASE_URL", "")
 BROKER_URL = os.environ.get("COBUILD_TEST_BROKER_URL", "")
@@ -289,6 +290,14 @@ def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> Non
                     "--threads", "4", "-b", f"127.0.0.1:{port}", "--timeout", "120", "api.wsgi:app")
     processes.start("worker", sys.executable, "-c", COBUILD, "worker", "--interval", "0.2")
     processes.start("relay", sys.executable, "-c", COBUILD, "relay", "--interval", "0.2")
+    for _ in range(300):
+        if holder(settings, "relay"):
+            break
+        processes.assert_alive()
+        time.sleep(0.1)
+    assert f"pid {processes.running['relay'].pid}" in holder(settings, "relay")
+    processes.start("standby-relay", sys.executable, "-c", COBUILD, "relay", "--interval", "0.2",
+                    "--standby")
     http = Http(f"http://127.0.0.1:{port}")
     for _ in range(300):
         if http.ready():
@@ -316,11 +325,20 @@ def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> Non
         givers = list(pool.map(lambda i: party(i, "agency"), range(PAIRS)))
         villages = list(pool.map(lambda i: party(i, "village"), range(PAIRS)))
 
+    # The relay runs once per database: a second copy is refused, a standby waits.
+    second = subprocess.run([sys.executable, "-c", COBUILD, "relay", "--once"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "already running" in second.stderr, second.stderr
+
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))  # Asia/Shanghai
     started = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(lambda gv: life_of_a_pairing(http, ledger, gv[0], gv[1], today),
-                      zip(givers, villages)))
+        lives = [pool.submit(life_of_a_pairing, http, ledger, g, v, today) for g, v in zip(givers, villages)]
+        # Mid-load, the active relay stops; the standby takes over from the saved position.
+        time.sleep(1.0)
+        assert processes.stop("relay") == 0, processes.log("relay")
+        for life in lives:
+            life.result()
     elapsed = time.monotonic() - started
     processes.assert_alive()
 
@@ -339,7 +357,7 @@ def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> Non
     expected_positions = {n.id for n in stored if not n.topic.startswith("domain.user:AccessToken")}
     while {int(m) for m, _ in published} < expected_positions and time.monotonic() < deadline:
         published += drain(settings.broker_url, queue, quiet_seconds=1.0)
-    assert processes.stop("relay") == 0, processes.log("relay")
+    assert processes.stop("standby-relay") == 0, processes.log("standby-relay")
     assert processes.stop("gunicorn") == 0, processes.log("gunicorn")
 
     by_position = {n.id: n for n in stored}

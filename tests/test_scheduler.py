@@ -93,7 +93,8 @@ def test_restarted_worker_resumes_without_refiring(engine, cast, clock, settings
 
 def test_cli_worker_once(engine, cast, settings, monkeypatch):
     cast.pairing_in_force()
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(worker_command, ["--once"])
     assert result.exit_code == 0, result.output
     assert "fired 0 timers" in result.output

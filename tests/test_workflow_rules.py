@@ -53,7 +53,8 @@ def test_merging_never_touches_the_defaults():
 
 
 def test_cli_show_and_publish(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     runner = CliRunner()
     shown = runner.invoke(rules, ["show"])
     assert shown.exit_code == 0, shown.output
