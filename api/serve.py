@@ -61,7 +61,8 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | 
               help="Port (0: any free port).")
 @click.option("--threads/--no-threads", default=True, help="Serve requests in threads.")
 @click.option("--workers/--no-workers", "embedded", default=True,
-              help="Run the scheduler and relay in this process (off when they run apart).")
+              help="Run the scheduler, relay and projections in this process (off when they "
+                   "run apart).")
 def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     """Serve the HTTP API with the embedded workers (SQLite under COBUILD_HOME)."""
     settings = Settings.from_env()
@@ -70,11 +71,17 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     app = create_app(engine, settings)
     server = make_server(host, port, app, threaded=threads)
     workers = start_embedded_workers(engine, settings) if embedded else []
+    # Reports catch up before answering anyway; following the log in the background keeps
+    # that catch-up small, so a report rarely pays for the writes before it.
+    projections = app.extensions["cobuild"].projections
+    if embedded:
+        projections.start(interval=0.2)
     base = f"http://{host}:{server.server_port}"
     click.echo(f"cobuild API listening on {base}/api/v1 (docs {base}/api/docs, "
                f"OpenAPI {base}/api/openapi.json)")
     click.echo(f"data folder {settings.home}; admin token {where_token}")
-    click.echo("embedded workers: scheduler and relay" if workers else "no embedded workers")
+    click.echo("embedded workers: scheduler, relay and projections" if workers
+               else "no embedded workers")
     sys.stdout.flush()
 
     def stop(signum: int, frame: object) -> None:
@@ -87,6 +94,7 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     finally:
         for running in workers:
             running.stop()
+        projections.stop()
         server.server_close()
         engine.close()
         click.echo("cobuild API stopped")
