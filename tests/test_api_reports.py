@@ -7,6 +7,7 @@ import csv
 import io
 import uuid
 from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
@@ -266,3 +267,40 @@ def test_an_inclusion_proof_leads_to_the_signed_root(world):
     assert older["checkpoint"] is None and older["tree_size"] == proof["leaf_index"] + 1
     refused = http.get(f"{V}/audit/inclusion?position={accepted}", cast.tokens["outsider"])
     assert refused.status == 403 and refused.json["details"]["rule"] == "not-in-scope"
+
+
+def fields_of(schema_class) -> set[str]:
+    return {f.data_key or name for name, f in schema_class().fields.items()}
+
+
+def test_answers_carry_exactly_the_documented_fields(world):
+    """The views answer the projections' rows as they are; the schemas must name them all."""
+    from api import reports as documented
+
+    engine, cast, ids, http = world("task:delivered")
+    engine.make_commitment(cast.actors["agency"], uuid.UUID(ids["pairing"]), "giver", "talent",
+                           "选派 2 名技术骨干驻村指导", date(2025, 9, 30), quantity=Decimal("2"), unit="人")
+    token = cast.tokens["evaluator"]
+    for name, schema, item_schema in (
+            ("pairings", documented.Board, documented.BoardItem),
+            ("inactive?as_of=2025-12-31", documented.Board, documented.BoardItem),
+            ("commitments", documented.Commitments, documented.CommitmentItem),
+            ("tasks", documented.Tasks, documented.TaskItem),
+            ("evaluation", documented.Evaluation, documented.PairingScore),
+            ("coverage", documented.Coverage, documented.CoverageRow)):
+        answer = http.get(f"{V}/reports/{name}", token).expect(200)
+        assert set(answer) == fields_of(schema), name
+        assert answer["items"], name
+        for item in answer["items"]:
+            assert set(item) == fields_of(item_schema), name
+    hits = http.get(f"{V}/reports/inactive?as_of=2025-12-31", token).expect(200)["items"][0]
+    assert {h["rule"] for h in hits["rule_hits"]} >= {"R3"}
+    for hit in hits["rule_hits"]:
+        assert set(hit) == fields_of(documented.RuleHitSchema)
+    coverage = http.get(f"{V}/reports/coverage", token).expect(200)
+    assert set(coverage["agencies_without_village"][0]) == fields_of(documented.OrganisationRow)
+    evaluation = http.get(f"{V}/reports/evaluation", token).expect(200)
+    assert set(evaluation["organisations"][0]) == fields_of(documented.OrganisationScore)
+    inbox = http.get(f"{V}/reports/inbox", cast.tokens["village"]).expect(200)
+    assert set(inbox) == fields_of(documented.Inbox)
+    assert set(inbox["items"][0]) <= fields_of(documented.InboxItem)
