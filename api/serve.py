@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -40,7 +41,21 @@ def ensure_admin(engine: Engine, home: Path) -> str:
     return f"in {path} (new data folder: the first admin was created)"
 
 
-def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | Relay]:
+@dataclass
+class Embedded:
+    """A worker (scheduler or relay) running in a daemon thread of this process."""
+
+    worker: Worker | Relay
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        # Joined before the engine closes: a worker inside a read must not find the
+        # event store's connections gone.
+        self.worker.stop()
+        self.thread.join()
+
+
+def start_embedded_workers(engine: Engine, settings: Settings) -> list[Embedded]:
     """The scheduler with its policies, and the relay to the broker, as daemon threads.
 
     Each resumes from the position it saved in the data folder, as the separate
@@ -49,10 +64,13 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | 
         Worker(engine, open_worker_state(settings.home)),
         Relay(engine, broker_connection(settings), RelayPosition(settings.home / "relay.sqlite")),
     ]
-    for running, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):
-        threading.Thread(target=running.run, args=(interval,), name=f"cobuild-{name}",
-                         daemon=True).start()
-    return workers
+    running = []
+    for worker, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):
+        thread = threading.Thread(target=worker.run, args=(interval,), name=f"cobuild-{name}",
+                                  daemon=True)
+        thread.start()
+        running.append(Embedded(worker, thread))
+    return running
 
 
 @click.command()
