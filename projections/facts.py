@@ -26,10 +26,11 @@ from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
+from projections import followup_facts
 from workflows.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event", "horizon")
+          "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -140,6 +141,7 @@ def schema(prefix: str) -> list[str]:
         # The latest business date of any fact applied (``day``) and the latest income year
         # reported (``income_year``): up to where the latest state is the state on a date.
         f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        *followup_facts.schema(p),
     ]
 
 
@@ -451,7 +453,7 @@ class Projector:
         # (the event tables, commitments, tasks): written per statement at the batch's end.
         self._appends: dict[str, dict[str, list[tuple]]] = {}
         self._horizon: dict[str, list] = {}
-        self.handlers: dict[type, Handler] = {}
+        self.handlers: dict[type, Handler] = followup_facts.handlers(self._region, day_of, stamp)
         self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,
@@ -759,12 +761,12 @@ class Projector:
 
     # -- public commitments -------------------------------------------------------------------
 
-    def _region(self, conn, p, org_id: str) -> str:
+    def _region(self, conn, p, org_id: Any) -> str:
         # An organisation's region never changes, so it is remembered once read.
-        key = (p, org_id)
+        key = (p, str(org_id))
         region = self._regions.get(key)
         if region is None:
-            row = conn.execute(f"SELECT region_code FROM {p}org WHERE id = ?", (org_id,)).fetchone()
+            row = conn.execute(f"SELECT region_code FROM {p}org WHERE id = ?", (key[1],)).fetchone()
             region = row[0] if row else ""
             if row:
                 self._regions[key] = region
