@@ -409,7 +409,7 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
     """Every visible pairing with its derived status and rule hits, in page order.
 
     Pairings are read ``first`` at a time, then twice as many, up to ``CHUNK``: a page that
-    is full early (the first page of the board) reads no more than it shows."""
+    takes every pairing (the board's) reads no more than it shows."""
     where, params = _pairing_filter(w, region, organisation)
     after = _decode_cursor(cursor)
     size = min(first, CHUNK)
@@ -489,8 +489,8 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
     with open_facts(db) as facts:
-        items = (i for i in board_items(facts, w, rules, region, organisation, cursor,
-                                        first=limit + 1)
+        # How many pairings a page of this list needs is unknown: read them CHUNK at a time.
+        items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
                  if any(h["severity"] != "info" for h in i["rule_hits"]))
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 
