@@ -221,6 +221,7 @@ ENDPOINTS += [
              expect("admin=200 evaluator=200 agency=200 agency2=200 village=200 village2=200 "
                     "*=403")),
     Endpoint("coverage report", "GET", lambda w: f"{V}/reports/coverage", REGIONAL, "in_force"),
+    Endpoint("follow-up report", "GET", lambda w: f"{V}/reports/followups", REGIONAL, "in_force"),
     Endpoint("inbox of V1", "GET", lambda w: f"{V}/reports/inbox?organisation={w.org('V1')}",
              V1_SEEN, "activity"),
     Endpoint("own inbox", "GET", lambda w: f"{V}/reports/inbox",

@@ -152,6 +152,22 @@ def test_coverage_counts_the_region_one_level_down(world):
     assert [a["code"] for a in coverage["agencies_without_village"]] == ["G2"]
 
 
+def test_followups_list_open_cases_by_region_and_age(world):
+    engine, cast, ids, http = world("in_force")
+    pairing = uuid.UUID(ids["pairing"])
+    engine.open_followup(cast.actors["admin"], "pairing", pairing, cast.orgs["G1"],
+                         "半年未见联合活动，请说明")
+    answer = http.get(f"{V}/reports/followups", cast.tokens["evaluator"]).expect(200)
+    assert [(i["subject_id"], i["state"], i["rule"]) for i in answer["items"]] == [
+        (str(pairing), "open", "manual")]
+    assert answer["totals"]["open"] == 1 and answer["totals"]["days_0_30"] == 1
+    http.get(f"{V}/reports/followups", cast.tokens["agency"]).expect(403)
+    exported = http.get(f"{V}/reports/followups?format=csv", cast.tokens["evaluator"])
+    assert exported.status == 200 and exported.content_type == "text/csv"
+    header = exported.content.decode("utf-8").lstrip("\ufeff").splitlines()[0]
+    assert "责任组织" in header and "已开天数" in header
+
+
 # -- pages and files --------------------------------------------------------------------------
 
 def more_pairings(engine, cast, count: int) -> set[str]:
