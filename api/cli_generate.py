@@ -23,7 +23,8 @@ class OneLineErrors(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as error:
-            click.echo(f"cobuild generate: {error.format_message()}", err=True)
+            message = " ".join(error.format_message().split())
+            click.echo(f"cobuild generate: {message}", err=True)
             sys.exit(2)
 
 
