@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/cobuild init
 	$(BIN)/cobuild demo
+	$(BIN)/cobuild serve
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider

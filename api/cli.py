@@ -148,9 +148,12 @@ def demo() -> None:
 
 def _register_subcommands() -> None:
     from api.cli_audit import audit
+    from api.cli_reports import projections, report
     from api.cli_workflows import COMMANDS as WORKFLOW_COMMANDS
+    from api.serve import serve
 
-    cli.add_command(audit)
+    for command in (audit, report, projections, serve):
+        cli.add_command(command)
     for command in WORKFLOW_COMMANDS:
         cli.add_command(command)
 

@@ -64,27 +64,6 @@ class Attribution:
         }
 
 
-def require_reason(reason: str | None) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise InvalidValue("reason", "a reason is required for this transition")
-    return text
-
-
-def require_text(field: str, value: str | None, max_length: int = 2000) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidValue(field, "must not be blank")
-    if len(text) > max_length:
-        raise InvalidValue(field, f"must be at most {max_length} characters")
-    return text
-
-
-def require_not_before(field: str, value: datetime, earlier: datetime | None, what: str) -> None:
-    if earlier is not None and value < earlier:
-        raise InvalidValue(field, f"is dated before the {what} it confirms ({earlier.isoformat()})")
-
-
 class CobuildAggregate(Aggregate):
     """Base for cobuild aggregates: a named lifecycle ``state`` and state guards.
 

@@ -18,15 +18,19 @@ fulfilled/not_fulfilled ─CommitmentEvaluated─► evaluated (final)
 """
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_not_before, require_reason, require_text
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import (
+    check_bool, check_date, check_not_earlier,
+    check_optional_text, check_quantity, check_reason, check_sha256, check_text, check_uuid,
+    check_yuan, refuse_cross_side_representation, require_not_before,
+)
 from domain.errors import InvalidValue, NotPermitted
 
 CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter", "org_life",
@@ -41,115 +45,6 @@ OUTCOME_LABELS = {"kept": "已兑现", "partial": "部分兑现", "broken": "未
 
 STATES = ("draft", "public", "overdue", "claimed", "fulfilled", "not_fulfilled", "evaluated")
 FINAL_STATES = ("evaluated",)
-
-MAX_AMOUNT = Decimal("1000000000000")  # a trillion yuan (or units): anything above is a typo
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-# -- value checks (module level so the task aggregate's sibling rules read the same) -----------
-
-def check_uuid(field: str, value: Any) -> UUID:
-    if not isinstance(value, UUID):
-        raise InvalidValue(field, "must be a UUID")
-    return value
-
-
-def check_date(field: str, value: Any) -> date:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidValue(field, "must be a local date (no time of day)")
-    return value
-
-
-def check_datetime(field: str, value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidValue(field, "must be a date and time")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidValue(field, "must carry a UTC offset")
-    return value
-
-
-def check_bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidValue(field, "must be true or false")
-    return value
-
-
-def check_text(field: str, value: Any, max_length: int = 2000) -> str:
-    if value is not None and not isinstance(value, str):
-        raise InvalidValue(field, "must be text")
-    return require_text(field, value, max_length)
-
-
-def check_optional_text(field: str, value: Any, max_length: int = 2000) -> str | None:
-    if value is None:
-        return None
-    return check_text(field, value, max_length)
-
-
-def check_reason(value: Any, max_length: int = 2000) -> str:
-    if value is not None and not isinstance(value, str):
-        raise InvalidValue("reason", "must be text")
-    return require_text("reason", require_reason(value), max_length)
-
-
-def check_decimal(field: str, value: Any, *, places: int, positive: bool = False) -> Decimal:
-    """A finite, non-negative (or positive) Decimal with at most ``places`` decimal places."""
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise InvalidValue(field, "must be a finite decimal number")
-    if value < 0 or (positive and value == 0):
-        raise InvalidValue(field, "must be greater than zero" if positive else "must not be negative")
-    if value > MAX_AMOUNT:
-        raise InvalidValue(field, f"must be at most {MAX_AMOUNT}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -places:
-        raise InvalidValue(field, f"must have at most {places} decimal places")
-    return abs(value) if value == 0 else value  # no "-0"
-
-
-def check_yuan(field: str, value: Any, *, positive: bool = False) -> Decimal:
-    return check_decimal(field, value, places=2, positive=positive)
-
-
-def check_quantity(field: str, value: Any, *, positive: bool = False) -> Decimal:
-    return check_decimal(field, value, places=4, positive=positive)
-
-
-def check_sha256(field: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _SHA256.match(value):
-        raise InvalidValue(field, "must be a SHA-256 digest: 64 hexadecimal characters")
-    return value.lower()
-
-
-def check_not_after(field: str, value: datetime, later: datetime, what: str) -> None:
-    if value > later:
-        raise InvalidValue(field, f"is dated after the {what} ({later.isoformat()})")
-
-
-def check_not_earlier(field: str, value: datetime | date, earlier: datetime | date | None,
-                      what: str) -> None:
-    """Like ``require_not_before`` for facts that follow (rather than confirm) another."""
-    if earlier is not None and value < earlier:
-        raise InvalidValue(field, f"is dated before the {what} ({earlier.isoformat()})")
-
-
-def refuse_cross_side_representation(by: Attribution, *parties: UUID | None) -> None:
-    """A member of one party never enters facts on behalf of the other party.
-
-    ``on_behalf_of`` exists for a township clerk or a first secretary entering data for a
-    village; a 第一书记 is often seconded from the very agency the village is paired with, so
-    without this rule the agency could confirm its own work by typing for the village.
-    """
-    own, represented = by.actor.organisation_id, by.on_behalf_of
-    known = {p for p in parties if p is not None}
-    if own is not None and represented is not None and own != represented \
-            and own in known and represented in known:
-        raise NotPermitted(
-            "cross-side-representation",
-            "a member of one party cannot act on behalf of the other party",
-        )
-
 
 class PublicCommitment(CobuildAggregate):
     subject = "commitment"
@@ -413,7 +308,8 @@ class PublicCommitment(CobuildAggregate):
         self.state = "overdue"
 
     def evaluate(self, by: Attribution, outcome: str, reason: str | None = None) -> None:
-        """评诺. Role checks (evaluator, supervisor) are the engine's; the maker never rates itself."""
+        """评诺. Role checks (evaluator, supervisor) are the engine's; the maker never rates
+        itself, and a commitment abandoned (not fulfilled) is never rated kept."""
         self.require_state("evaluate", "fulfilled", "not_fulfilled")
         refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
         if self.maker_id in (by.organisation_id, by.actor.organisation_id):
@@ -455,4 +351,4 @@ class PublicCommitment(CobuildAggregate):
         """How many days past the (possibly extended) due date, 0 if not past or settled."""
         if self.state not in ("public", "overdue", "claimed"):
             return 0
-        return max(0, (today - self.due_on) // timedelta(days=1))
+        return max(0, (today - self.due_on).days)

@@ -18,7 +18,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_reason, require_text
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import check_reason, check_text
 from domain.errors import InvalidValue, NotPermitted
 
 SUBJECT_TYPES = ("pairing", "commitment", "task")
@@ -54,7 +55,7 @@ class FollowUpCase(CobuildAggregate):
         return cls(
             id=case_id, subject_type=subject_type, subject_id=subject_id, rule=rule,
             responsible_id=responsible_id, measured=dict(measured or {}), severity=severity,
-            note=require_text("note", note, 2000) if note is not None else None, **by.fields(),
+            note=check_text("note", note, 2000) if note is not None else None, **by.fields(),
         )
 
     @event("FollowUpOpened")
@@ -96,7 +97,7 @@ class FollowUpCase(CobuildAggregate):
                                "only the responsible organisation answers a follow-up case")
         if by.occurred_at < self.opened_at:
             raise InvalidValue("occurred_at", "is before the case was opened")
-        self._responded(text=require_text("text", text, 4000), **by.fields())
+        self._responded(text=check_text("text", text, 4000), **by.fields())
 
     @event("FollowUpResponded")
     def _responded(self, text: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -108,7 +109,7 @@ class FollowUpCase(CobuildAggregate):
         self.require_state("close", *LIVE_STATES)
         if resolution not in RESOLUTIONS:
             raise InvalidValue("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
-        self._closed(resolution=resolution, reason=require_reason(reason), **by.fields())
+        self._closed(resolution=resolution, reason=check_reason(reason), **by.fields())
 
     @event("FollowUpClosed")
     def _closed(self, resolution: str, reason: str, actor: dict[str, Any],

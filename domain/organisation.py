@@ -9,7 +9,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_reason, require_text
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import check_reason, check_text, check_yuan
 from domain.errors import InvalidValue
 
 GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic", "new_social")
@@ -22,7 +23,7 @@ KIND_LABELS = {
 }
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_REGION = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[0-9]{12}$")  # ASCII only: \d also matches full-width digits
 
 
 def validate_region_code(region_code: str) -> str:
@@ -49,7 +50,7 @@ class Organisation(CobuildAggregate):
         if kind not in KINDS:
             raise InvalidValue("kind", f"must be one of {', '.join(KINDS)}")
         return cls(
-            code=code, name=require_text("name", name, 200), kind=kind,
+            code=code, name=check_text("name", name, 200), kind=kind,
             region_code=validate_region_code(region_code), **by.fields(),
         )
 
@@ -75,7 +76,7 @@ class Organisation(CobuildAggregate):
 
     def rename(self, by: Attribution, name: str) -> None:
         self.require_state("rename", "active")
-        self._renamed(name=require_text("name", name, 200), **by.fields())
+        self._renamed(name=check_text("name", name, 200), **by.fields())
 
     @event("OrganisationRenamed")
     def _renamed(self, name: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -88,8 +89,7 @@ class Organisation(CobuildAggregate):
             raise InvalidValue("kind", "collective income is reported for villages and communities only")
         if not isinstance(year, int) or not 1949 <= year <= 2200:
             raise InvalidValue("year", "must be a calendar year")
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-            raise InvalidValue("amount_yuan", "must be a non-negative amount in yuan")
+        amount = check_yuan("amount_yuan", amount)
         self._income_reported(year=year, amount=amount, **by.fields())
 
     @event("CollectiveIncomeReported")
@@ -99,7 +99,7 @@ class Organisation(CobuildAggregate):
 
     def dissolve(self, by: Attribution, reason: str) -> None:
         self.require_state("dissolve", "active")
-        self._dissolved(reason=require_reason(reason), **by.fields())
+        self._dissolved(reason=check_reason(reason), **by.fields())
 
     @event("OrganisationDissolved")
     def _dissolved(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,

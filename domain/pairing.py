@@ -13,9 +13,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import (
-    Attribution, CobuildAggregate, require_not_before, require_reason, require_text,
-)
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import check_reason, check_sha256, check_text, require_not_before
 from domain.errors import InvalidValue, NotPermitted
 
 AREAS = ("organisation", "members", "resources", "activities", "talent", "industry",
@@ -24,17 +23,6 @@ ACTIVITY_KINDS = ("joint_org_life", "visit", "training", "practical_matter", "me
 SIDES = ("giver", "receiver")
 LIVE_STATES = ("proposed", "accepted", "in_force", "suspended")
 FINAL_STATES = ("declined", "terminated", "expired")
-_SHA256_HEX = frozenset("0123456789abcdef")
-
-
-def validate_sha256(field: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _SHA256_HEX:
-        raise InvalidValue(field, "must be 64 lower-case hexadecimal characters")
-    return value
-
-
 class Pairing(CobuildAggregate):
     subject = "pairing"
 
@@ -113,7 +101,7 @@ class Pairing(CobuildAggregate):
     def decline(self, by: Attribution, reason: str) -> None:
         self.require_state("decline", "proposed")
         self._require_side(by, "receiver", "receiver-declines")
-        self._declined(reason=require_reason(reason), **by.fields())
+        self._declined(reason=check_reason(reason), **by.fields())
 
     @event("PairingDeclined")
     def _declined(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -130,7 +118,7 @@ class Pairing(CobuildAggregate):
             raise InvalidValue("signed_on", "is before the pairing was accepted")
         self._agreement_signed(
             side=side, signed_on=signed_on,
-            document_sha256=validate_sha256("document_sha256", document_sha256), **by.fields(),
+            document_sha256=check_sha256("document_sha256", document_sha256), **by.fields(),
         )
 
     @event("AgreementSigned")
@@ -144,7 +132,7 @@ class Pairing(CobuildAggregate):
 
     def suspend(self, by: Attribution, reason: str) -> None:
         self.require_state("suspend", "in_force")
-        self._suspended(reason=require_reason(reason), **by.fields())
+        self._suspended(reason=check_reason(reason), **by.fields())
 
     @event("PairingSuspended")
     def _suspended(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -173,7 +161,7 @@ class Pairing(CobuildAggregate):
 
     def terminate(self, by: Attribution, reason: str) -> None:
         self.require_state("terminate", "in_force", "suspended")
-        self._terminated(reason=require_reason(reason), **by.fields())
+        self._terminated(reason=check_reason(reason), **by.fields())
 
     @event("PairingTerminated")
     def _terminated(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -215,9 +203,9 @@ class Pairing(CobuildAggregate):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100000:
                 raise InvalidValue("participants", f"{key} must be a whole number from 0")
         self._activity_recorded(
-            activity_id=activity_id, kind=kind, title=require_text("title", title, 200),
+            activity_id=activity_id, kind=kind, title=check_text("title", title, 200),
             recorded_by=side, participants=counts,
-            evidence_sha256=validate_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+            evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
         )
 
     @event("ActivityRecorded")
@@ -254,7 +242,7 @@ class Pairing(CobuildAggregate):
 
     def contest_activity(self, by: Attribution, activity_id: str, reason: str) -> None:
         self._pending_activity(by, activity_id, "contest")
-        self._activity_contested(activity_id=activity_id, reason=require_reason(reason),
+        self._activity_contested(activity_id=activity_id, reason=check_reason(reason),
                                  **by.fields())
 
     @event("ActivityContested")

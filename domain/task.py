@@ -26,8 +26,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_not_before
-from domain.commitment import (
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import (
+    require_not_before,
     check_bool, check_date, check_datetime, check_not_after, check_not_earlier,
     check_optional_text, check_reason, check_sha256, check_text, check_uuid, check_yuan,
     refuse_cross_side_representation,
@@ -264,7 +265,8 @@ class ServiceTask(CobuildAggregate):
     # -- the receiver's side -----------------------------------------------------------------
 
     _OWN_ACTS = {
-        "confirm delivery": ("own-confirmation", "the deliverer can never confirm its own delivery"),
+        "confirm delivery": ("own-confirmation",
+                             "the deliverer can never confirm its own delivery"),
         "reject delivery": ("own-confirmation", "the deliverer can never judge its own delivery"),
         "rate satisfaction": ("own-rating", "the deliverer can never rate its own delivery"),
     }
@@ -360,15 +362,15 @@ class ServiceTask(CobuildAggregate):
         if today < reported_on + timedelta(days=window_days):
             raise InvalidValue("today", f"the confirmation window of {window_days} days has not "
                                         f"passed since {reported_on.isoformat()}")
-        self._confirmation_overdue(today=today, window_days=window_days,
+        self._confirmation_overdue(detected_on=today, window_days=window_days,
                                    reported_on=reported_on, **by.fields())
 
     @event("ConfirmationOverdue")
-    def _confirmation_overdue(self, today: date, window_days: int, reported_on: date,
+    def _confirmation_overdue(self, detected_on: date, window_days: int, reported_on: date,
                               actor: dict[str, Any], on_behalf_of: UUID | None,
                               occurred_at: datetime) -> None:
         self.confirmation_overdue = True
-        self.confirmation_overdue_on = today
+        self.confirmation_overdue_on = detected_on
 
     def close(self, by: Attribution) -> None:
         """结项. Either party, or someone acting for no organisation (the workflow, a supervisor)."""

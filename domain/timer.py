@@ -14,7 +14,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import Attribution, CobuildAggregate, require_text
+from domain.base import Attribution, CobuildAggregate
+from domain.checks import check_text
 from domain.errors import InvalidValue
 
 SUBJECT_TYPES = ("commitment", "task", "pairing", "evaluation")
@@ -40,7 +41,7 @@ class Timer(CobuildAggregate):
             raise InvalidValue("subject_type", f"must be one of {', '.join(SUBJECT_TYPES)}")
         return cls(
             id=cls.create_id(subject_id, purpose), subject_type=subject_type,
-            subject_id=subject_id, purpose=require_text("purpose", purpose, 100),
+            subject_id=subject_id, purpose=check_text("purpose", purpose, 100),
             due_at=_require_aware("due_at", due_at), details=dict(details or {}), **by.fields(),
         )
 
@@ -83,7 +84,7 @@ class Timer(CobuildAggregate):
         self.require_state("fire", "scheduled")
         if by.occurred_at < self.due_at:
             raise InvalidValue("occurred_at", f"the timer is not due until {self.due_at.isoformat()}")
-        self._fired(due_at=self.due_at, effect=require_text("effect", effect, 200), **by.fields())
+        self._fired(due_at=self.due_at, effect=check_text("effect", effect, 200), **by.fields())
 
     @event("TimerFired")
     def _fired(self, due_at: datetime, effect: str, actor: dict[str, Any],
@@ -93,7 +94,7 @@ class Timer(CobuildAggregate):
 
     def cancel(self, by: Attribution, reason: str) -> None:
         self.require_state("cancel", "scheduled")
-        self._cancelled(reason=require_text("reason", reason, 200), **by.fields())
+        self._cancelled(reason=check_text("reason", reason, 200), **by.fields())
 
     @event("TimerCancelled")
     def _cancelled(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,

@@ -14,7 +14,8 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import ROLES, Attribution, CobuildAggregate, require_reason, require_text
+from domain.base import ROLES, Attribution, CobuildAggregate
+from domain.checks import check_reason, check_text
 from domain.errors import InvalidValue
 
 ORGANISATION_ROLES = ("agency", "village")
@@ -23,7 +24,7 @@ ROLE_LABELS = {"admin": "组织部", "supervisor": "督办", "agency": "机关�
                "village": "村（社区）", "evaluator": "考核"}
 # A region scope is a prefix of the 12-digit code at a real level: the whole country
 # (empty), province, city, county, township or village.
-_REGION_SCOPE = re.compile(r"^(|\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")
+_REGION_SCOPE = re.compile(r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")
 
 
 def token_digest(token: str) -> str:
@@ -50,7 +51,7 @@ class User(CobuildAggregate):
                 raise InvalidValue("organisation_id", f"is not used for the {role} role")
             if not isinstance(region_code, str) or not _REGION_SCOPE.match(region_code):
                 raise InvalidValue("region_code", "must be a region prefix of 2, 4, 6, 9 or 12 digits (empty for the whole country)")
-        return cls(id=user_id or uuid4(), name=require_text("name", name, 100), role=role,
+        return cls(id=user_id or uuid4(), name=check_text("name", name, 100), role=role,
                    organisation_id=organisation_id, region_code=region_code, **by.fields())
 
     @event("UserRegistered")
@@ -65,7 +66,7 @@ class User(CobuildAggregate):
 
     def deactivate(self, by: Attribution, reason: str) -> None:
         self.require_state("deactivate", "active")
-        self._deactivated(reason=require_reason(reason), **by.fields())
+        self._deactivated(reason=check_reason(reason), **by.fields())
 
     @event("UserDeactivated")
     def _deactivated(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
@@ -93,7 +94,7 @@ class AccessToken(CobuildAggregate):
 
     def revoke(self, by: Attribution, reason: str) -> None:
         self.require_state("revoke", "valid")
-        self._revoked(reason=require_reason(reason), **by.fields())
+        self._revoked(reason=check_reason(reason), **by.fields())
 
     @event("AccessTokenRevoked")
     def _revoked(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,

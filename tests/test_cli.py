@@ -75,6 +75,9 @@ def test_bad_input_is_one_line_non_zero_and_writes_nothing(run, tmp_path):
     bad = run("orgs", "add", "--code", "V9", "--name", "某村", "--kind", "village",
               "--region-code", "3311")
     assert bad.exit_code == 1 and "region_code" in bad.output
+    bad = run("orgs", "add", "--code", "V9", "--name", "某村", "--kind", "village",
+              "--region-code", "３３１１２３１０１２０１")  # full-width digits
+    assert bad.exit_code == 1 and "region_code" in bad.output
     bad = run("users", "add", "--name", "x", "--role", "village", "--organisation", "NOPE")
     assert bad.exit_code == 1 and "no organisation" in bad.output
     assert event_count(tmp_path) == before

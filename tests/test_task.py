@@ -4,57 +4,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
 from domain.errors import DomainError, InvalidValue, NotPermitted, WrongState
 from domain.task import CATEGORIES, FINAL_STATES, LEVELS, STATES, ServiceTask
 from tests.domain_support import (
-    CST, GIVER, RECEIVER, STRANGER, at, by, clerk_for, day, event_names, replay, state_of, system,
+    CST, GIVER, RECEIVER, STRANGER, at, by, clerk_for, day, event_names, raise_need, replay,
+    state_of, system, through_the_store,
 )
+from tests.domain_support import task_in_state as in_state
 
 SHA = "0f" * 32
-
-
-def raise_need(when: datetime | None = None, **overrides: Any) -> ServiceTask:
-    kwargs: dict[str, Any] = dict(receiver_id=RECEIVER, category="infrastructure",
-                                  title="村道路灯维修", details="主路十二盏路灯损坏",
-                                  wanted_by=day(45))
-    kwargs.update(overrides)
-    return ServiceTask.raise_need(by(RECEIVER, when or at(0)), **kwargs)
-
-
-def in_state(state: str, claimer: UUID = GIVER) -> ServiceTask:
-    """A task brought to ``state`` by valid commands (claimed from open by a paired giver)."""
-    t = raise_need()
-    if state == "open":
-        return t
-    if state == "cancelled":
-        t.cancel(by(RECEIVER, at(1)), "需求已由镇里解决")
-        return t
-    if state == "pooled":
-        t.pool(system(at(31)), day(31), window_days=30)
-        return t
-    t.claim(by(claimer, at(1)), claimer, paired_with_receiver=True)
-    if state == "claimed":
-        return t
-    t.plan(by(claimer, at(2)), day(30), Decimal("8000.00"))
-    if state == "planned":
-        return t
-    t.report_delivery(by(claimer, at(10, hours=1)), at(10), Decimal("7600.00"), "已更换",
-                      SHA)
-    if state == "delivered":
-        return t
-    t.confirm_delivery(by(RECEIVER, at(12)))
-    if state == "confirmed":
-        return t
-    t.rate_satisfaction(by(RECEIVER, at(13)), "satisfied", "群众很满意")
-    if state == "rated":
-        return t
-    assert state == "closed"
-    t.close(system(at(14)))
-    return t
 
 
 def refused(t: ServiceTask, error: type[DomainError], command: Callable[[], None]) -> Any:
@@ -206,7 +168,7 @@ class TestConfirmationOverdue:
         assert t.confirmation_overdue_on == day(25)
         ev = t.collect_events()[-1]
         assert type(ev).__name__ == "ConfirmationOverdue"
-        assert (ev.today, ev.window_days, ev.reported_on) == (day(25), 15, day(10))
+        assert (ev.detected_on, ev.window_days, ev.reported_on) == (day(25), 15, day(10))
         error = refused(t, NotPermitted,
                         lambda: t.flag_confirmation_overdue(system(at(26)), day(26), 15))
         assert error.rule == "once-per-delivery"
@@ -607,3 +569,13 @@ def test_time_zones_compare_as_instants() -> None:
     t.confirm_delivery(by(RECEIVER, datetime(2026, 3, 12, 10, 0, tzinfo=timezone.utc)
                           + timedelta(hours=1)))
     assert t.state == "confirmed"
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+@pytest.mark.parametrize("state", STATES)
+def test_through_an_event_store_and_back(state: str, snapshot: bool) -> None:
+    t = in_state(state, STRANGER)
+    if state == "delivered":
+        t.flag_confirmation_overdue(system(at(30)), day(30), 15)
+    back = through_the_store(t, snapshot)
+    assert back == t and back.state == state

@@ -1,0 +1,125 @@
+"""The shapes of values at the edge: text, local dates, moments, amounts, digests.
+
+These check *form* only (a date is a date in a sane range, text is storable, an amount has
+at most two decimals).  Whether a value is allowed is the domain's call, made in the engine.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+# Control characters break CSV/XLSX exports and terminal output; lone surrogates cannot be
+# stored as UTF-8.  Free text keeps line breaks and tabs.
+_FORBIDDEN_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+MAX_AMOUNT = Decimal("1000000000000")  # a trillion yuan: above any programme budget
+
+
+class Text(ma.fields.String):
+    """A line (names, codes) or, with ``multiline=True``, free text (reasons, notes)."""
+
+    def __init__(self, max_length: int = 200, multiline: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(max=max_length))
+        super().__init__(**kwargs)
+        self._forbidden = _FORBIDDEN_TEXT if multiline else _FORBIDDEN_LINE
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self._forbidden.search(text):
+            raise ma.ValidationError("contains control characters or unpaired surrogates")
+        return text
+
+
+class LocalDate(ma.fields.Date):
+    """An ISO 8601 local date (Asia/Shanghai), between 2000 and 2100."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=EARLIEST_DATE, max=LATEST_DATE))
+        kwargs.setdefault("metadata", {}).setdefault("example", "2026-03-01")
+        super().__init__(**kwargs)
+
+
+class Moment(ma.fields.AwareDateTime):
+    """An ISO 8601 time with a UTC offset, between 2000 and 2100 (the engine refuses the future)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "2026-03-01T09:30:00+08:00")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_DATE.year <= moment.year <= LATEST_DATE.year:
+            raise ma.ValidationError("must be between 2000 and 2100")
+        return moment
+
+
+class Amount(ma.fields.Decimal):
+    """Yuan as a decimal string (``"50000.00"``): non-negative, at most two decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "50000.00")
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ma.ValidationError("must be a decimal string in yuan, e.g. \"50000.00\"")
+        if isinstance(value, str) and len(value) > 32:
+            raise ma.ValidationError("is too long for an amount")
+        amount = super()._deserialize(value, attr, data, **kwargs)
+        if amount < 0:
+            raise ma.ValidationError("must not be negative")
+        if amount >= MAX_AMOUNT:
+            raise ma.ValidationError("is implausibly large")
+        if amount.as_tuple().exponent < -2:
+            raise ma.ValidationError("has more than two decimals (fen)")
+        return amount
+
+
+class Sha256(ma.fields.String):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lower-case hex digits"))
+        super().__init__(**kwargs)
+
+
+def region_field(scope: bool = False, **kwargs: Any) -> Text:
+    """A 12-digit 统计用区划代码, or with ``scope`` a prefix of one (ASCII digits only)."""
+    pattern = r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$" if scope else r"^[0-9]{12}$"
+    return Text(max_length=12, validate=validate.Regexp(pattern, error="must be ASCII digits: "
+                + ("a region prefix of 2, 4, 6, 9 or 12 digits" if scope else "12 of them")),
+                **kwargs)
+
+
+def one_of(choices: tuple[str, ...] | list[str], **kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+class Quantity(ma.fields.Decimal):
+    """A measured quantity as a decimal string (``"12.5"``): non-negative, at most 4 decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "12.5")
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 32:
+            raise ma.ValidationError("must be a decimal string, e.g. \"12.5\"")
+        quantity = super()._deserialize(value, attr, data, **kwargs)
+        if quantity < 0 or quantity >= MAX_AMOUNT or quantity.as_tuple().exponent < -4:
+            raise ma.ValidationError("must be from 0 to 10^12 with at most 4 decimals")
+        return quantity
+
+
+class Flag(ma.fields.Boolean):
+    """JSON true or false only (marshmallow would also take 0, 1, "yes" ...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ma.ValidationError("must be true or false")
+        return value

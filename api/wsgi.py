@@ -1,0 +1,8 @@
+"""The WSGI application for production servers: ``gunicorn -w 4 'api.wsgi:app'``.
+
+Settings come from the environment (``COBUILD_HOME``, ``COBUILD_DATABASE_URL``); each worker
+process opens its own engine on the shared store.
+"""
+from api.app import create_app
+
+app = create_app()

@@ -1,0 +1,148 @@
+"""HTTP throughput and latency: a command and a read, on ``cobuild serve`` and under gunicorn.
+
+    PYTHONPATH=. python bench/bench_http.py [--seconds 10] [--connections 8] [--server both]
+
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``).  Each server gets a fresh data folder;
+the load comes from wrk in its own process over loopback.  The command is ``POST /tasks``
+(a village raises a need: one new aggregate per request, so no request loses a race); the
+reads are ``GET /pairings/<id>`` and the pairing's audit history.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+V = "/api/v1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind: str, home: Path, token: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "COBUILD_HOME": str(home), "COBUILD_BOOTSTRAP_TOKEN": token,
+           "PYTHONPATH": str(REPO)}
+    if kind == "embedded":
+        cmd = [sys.executable, "-m", "api.serve", "--port", str(port)]
+    else:
+        # gunicorn workers do not create the first admin: initialise the folder first.
+        subprocess.run([sys.executable, "-c", "from api.serve import ensure_admin; "
+                        "from workflows.config import Settings; from workflows.engine import open_engine; "
+                        "s = Settings.from_env(); ensure_admin(open_engine(s), s.home)"],
+                       env=env, check=True, cwd=REPO)
+        cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
+               f"127.0.0.1:{port}", "--log-level", "warning", "api.wsgi:app"]
+    process = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            requests.get(base + "/api/openapi.json", timeout=10)
+            return process
+        except requests.RequestException:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def setup_world(base: str, token: str) -> dict[str, str]:
+    def post(path: str, body: dict, as_token: str = token) -> dict:
+        r = requests.post(base + V + path, json=body, headers={"Authorization": f"Bearer {as_token}"})
+        r.raise_for_status()
+        return r.json()
+
+    giver = post("/organisations", {"code": "G1", "name": "县财政局机关党委", "kind": "agency",
+                                    "region_code": "331123000000"})["id"]
+    village = post("/organisations", {"code": "V1", "name": "石练村党支部", "kind": "village",
+                                      "region_code": "331123101201"})["id"]
+    agency = post("/users", {"name": "王书记", "role": "agency", "organisation_id": giver})["token"]
+    villager = post("/users", {"name": "李支书", "role": "village", "organisation_id": village})["token"]
+    p = post("/pairings", {"giver_id": giver, "receiver_id": village, "term_start": "2025-01-01",
+                           "term_end": "2027-12-31"}, agency)["id"]
+    post(f"/pairings/{p}/accept", {}, villager)
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+    post(f"/pairings/{p}/sign-agreement", {"signed_on": today}, agency)
+    post(f"/pairings/{p}/sign-agreement", {"signed_on": today}, villager)
+    return {"village": village, "villager": villager, "pairing": p}
+
+
+def wrk(url: str, token: str, seconds: int, connections: int, body: dict | None = None) -> dict:
+    script = ["wrk.headers['Authorization'] = 'Bearer " + token + "'"]
+    if body is not None:
+        script += ["wrk.method = 'POST'", "wrk.headers['Content-Type'] = 'application/json'",
+                   "wrk.body = '" + json.dumps(body, ensure_ascii=False).replace("'", "\\'") + "'"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as handle:
+        handle.write("\n".join(script) + "\n")
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+                          "--latency", "-s", handle.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(handle.name)
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": millis("50%"), "p99_ms": millis("99%"),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def bench(kind: str, seconds: int, connections: int) -> list[tuple[str, dict]]:
+    home = Path(tempfile.mkdtemp(prefix=f"cobuild-bench-{kind}-"))
+    token = secrets.token_urlsafe(24)
+    port = free_port()
+    process = start(kind, home / "var", token, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        world = setup_world(base, token)
+        need = {"receiver_id": world["village"], "category": "health", "title": "巡回义诊"}
+        results = [
+            ("POST /tasks (command)", wrk(base + V + "/tasks", world["villager"], seconds,
+                                          connections, need)),
+            ("GET /pairings/<id> (read)", wrk(base + V + f"/pairings/{world['pairing']}",
+                                              world["villager"], seconds, connections)),
+            ("GET /audit/pairings/<id>/history (read)",
+             wrk(base + V + f"/audit/pairings/{world['pairing']}/history", world["villager"],
+                 seconds, connections)),
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--server", choices=("embedded", "gunicorn", "both"), default="both")
+    args = parser.parse_args()
+    kinds = ("embedded", "gunicorn") if args.server == "both" else (args.server,)
+    print(f"{'server':<22} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for kind in kinds:
+        label = "cobuild serve" if kind == "embedded" else "gunicorn -w 2 --threads 4"
+        for name, r in bench(kind, args.seconds, args.connections):
+            print(f"{label:<22} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
+                  f"{r['p99_ms']:>8.1f} {r['non_2xx']:>8}")
+
+
+if __name__ == "__main__":
+    main()

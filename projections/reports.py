@@ -1,0 +1,886 @@
+"""Reports over the fact store, each answered for a business date and a recorded time.
+
+``Window(as_of, known_at)``: a fact counts when it happened by the end of ``as_of`` (a local
+date) and, if ``known_at`` is given, was recorded by then.  "What did we know on 31 December
+about the state on 31 December" is ``Window(date(Y, 12, 31), known_at=date(Y, 12, 31))``.
+
+Every report reads one consistent snapshot of the active fact tables.  Pages are keyset
+pages in (receiver region, pairing id) order: ``next_cursor`` goes back in as ``cursor``.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from typing import Any, Iterable, Iterator
+
+from projections import scoring
+from projections.items import (
+    COMMITMENT_STATE_LABELS, TASK_STATE_LABELS, CommitmentState, Step, TaskState,
+    commitment_state, task_state,
+)
+from projections.facts import stamp
+from projections.rules import (
+    DEFAULT_RULES, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state, rule_hits,
+)
+from projections.runner import NAME, prefix
+from projections.store import ProjectionDatabase, active_version
+from workflows.clock import start_of_local_day
+
+GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic", "new_social")
+RECEIVING_KINDS = ("village", "community")
+CHUNK = 200
+NEVER = "9999-12-31T23:59:59.999999Z"
+
+
+class ReportError(ValueError):
+    """A report was asked for with parameters it cannot answer (bad cursor, bad region)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    as_of: date
+    known_at: date | datetime | None = None
+
+    @property
+    def day(self) -> str:
+        return self.as_of.isoformat()
+
+    @property
+    def known_before(self) -> str:
+        """Recorded times strictly below this bound are known."""
+        if self.known_at is None:
+            return NEVER
+        if isinstance(self.known_at, datetime):
+            if self.known_at.tzinfo is None:
+                raise ReportError("known_at needs a UTC offset")
+            return stamp(self.known_at + timedelta(microseconds=1))
+        return stamp(start_of_local_day(self.known_at + timedelta(days=1)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"as_of": self.day,
+                "known_at": self.known_at.isoformat() if self.known_at else None}
+
+
+def region_bounds(region: str | None) -> tuple[str, str] | None:
+    """A region prefix as a range, so the region indexes serve it on any database."""
+    if not region:
+        return None
+    if not region.isdigit() or len(region) > 12:
+        raise ReportError("region must be a prefix of a 12-digit division code")
+    return region, region + ":"  # ':' sorts right after '9'
+
+
+class Facts:
+    """One read snapshot of the active fact tables."""
+
+    def __init__(self, conn: sqlite3.Connection, table_prefix: str) -> None:
+        self.conn = conn
+        self.p = table_prefix
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql.replace("{p}", self.p), tuple(params)).fetchall()
+
+
+@contextlib.contextmanager
+def open_facts(db: ProjectionDatabase) -> Iterator[Facts]:
+    with db.read() as conn:
+        version = active_version(conn, NAME)
+        if version is None:
+            raise ReportError("the projections have not been built yet: run `cobuild projections catch-up`")
+        yield Facts(conn, prefix(version))
+
+
+# -- pairing facts as of a window ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PairingRow:
+    id: str
+    giver_id: str
+    receiver_id: str
+    giver_region: str
+    receiver_region: str
+    term_start: str
+    term_end: str
+
+
+PAIRING_COLUMNS = "id, giver_id, receiver_id, giver_region, receiver_region, term_start, term_end"
+
+
+def _in(ids: list[str]) -> str:
+    return "(" + ",".join("?" * len(ids)) + ")"
+
+
+LIFECYCLE_AGGREGATES = (
+    "MAX(CASE WHEN e.kind = 'accepted' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN e.kind = 'signed' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'signed' THEN e.value END),"
+    " MAX(CASE WHEN e.kind = 'declined' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'terminated' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'term_ended' THEN 1 ELSE 0 END),"
+    " MAX(CASE WHEN e.kind = 'suspended' THEN e.position END),"
+    " MAX(CASE WHEN e.kind = 'resumed' THEN e.position END),"
+    " MAX(CASE WHEN e.kind = 'resumed' THEN e.day END),"
+    " MAX(CASE WHEN e.kind = 'renewed' THEN e.value END)")
+
+
+def _lifecycle(p: PairingRow, r: tuple | None) -> Lifecycle:
+    if r is None:
+        return Lifecycle(term_end=date.fromisoformat(p.term_end))
+    term_end = max(p.term_end, r[10] or p.term_end)
+    return Lifecycle(
+        term_end=date.fromisoformat(term_end), accepted=bool(r[1]), signatures=r[2],
+        in_force_on=date.fromisoformat(r[3]) if r[2] >= 2 else None,
+        declined=bool(r[4]), terminated=bool(r[5]), term_ended=bool(r[6]),
+        suspended_seq=r[7], resumed_seq=r[8],
+        resumed_on=date.fromisoformat(r[9]) if r[9] else None)
+
+
+def lifecycles(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
+    """The lifecycle transitions of ``pairings`` (a page of them) visible in the window."""
+    if not pairings:
+        return {}
+    ids = [p.id for p in pairings]
+    rows = facts.rows(
+        "SELECT e.pairing_id, " + LIFECYCLE_AGGREGATES + " FROM {p}pairing_event e"
+        " WHERE e.day <= ? AND e.recorded_at < ? AND e.pairing_id IN " + _in(ids)
+        + " GROUP BY e.pairing_id", [w.day, w.known_before, *ids])
+    by_id = {r[0]: r for r in rows}
+    return {p.id: _lifecycle(p, by_id.get(p.id)) for p in pairings}
+
+
+def _lifecycles_bulk(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
+    out: dict[str, Lifecycle] = {}
+    for start in range(0, len(pairings), 900):
+        out.update(lifecycles(facts, w, pairings[start:start + 900]))
+    return out
+
+
+def signatures_by_side(facts: Facts, w: Window, ids: list[str]) -> dict[str, set[str]]:
+    if not ids:
+        return {}
+    rows = facts.rows(
+        "SELECT pairing_id, side FROM {p}pairing_event WHERE kind = 'signed' AND day <= ?"
+        " AND recorded_at < ? AND pairing_id IN " + _in(ids), [w.day, w.known_before, *ids])
+    out: dict[str, set[str]] = defaultdict(set)
+    for pairing_id, side in rows:
+        out[pairing_id].add(side)
+    return out
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    last_on: date | None = None
+    last_receiver_on: date | None = None
+    joint_org_life: int = 0
+    practical_matters: int = 0
+    cosigned: int = 0
+    backfilled: int = 0
+
+
+COSIGNED = ("day <= ? AND recorded_at < ? AND cosigned_day IS NOT NULL AND cosigned_day <= ?"
+            " AND cosigned_at < ?")
+
+
+def activity_summaries(facts: Facts, w: Window, ids: list[str],
+                       rules: RuleSet) -> dict[str, ActivitySummary]:
+    """Co-signed activities only: contested or unanswered ones never count."""
+    if not ids:
+        return {}
+    year_start = date(w.as_of.year, 1, 1).isoformat()
+    rows = facts.rows(
+        "SELECT pairing_id, MAX(day), MAX(CASE WHEN recorded_by = 'receiver' THEN day END),"
+        " SUM(CASE WHEN kind = 'joint_org_life' AND day >= ? THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN kind = 'practical_matter' AND day >= ? THEN 1 ELSE 0 END),"
+        " COUNT(*), SUM(CASE WHEN lag_days > ? THEN 1 ELSE 0 END)"
+        " FROM {p}activity WHERE " + COSIGNED + " AND pairing_id IN " + _in(ids)
+        + " GROUP BY pairing_id",
+        [year_start, year_start, rules.backfill_days, w.day, w.known_before, w.day,
+         w.known_before, *ids])
+    return {r[0]: ActivitySummary(
+        last_on=date.fromisoformat(r[1]) if r[1] else None,
+        last_receiver_on=date.fromisoformat(r[2]) if r[2] else None,
+        joint_org_life=r[3], practical_matters=r[4], cosigned=r[5], backfilled=r[6])
+        for r in rows}
+
+
+def pairing_facts(life: Lifecycle, activity: ActivitySummary, outcomes: "Outcomes",
+                  as_of: date) -> PairingFacts:
+    return PairingFacts(
+        state=lifecycle_state(life, as_of), in_force_on=life.in_force_on,
+        resumed_on=life.resumed_on, last_activity_on=activity.last_on,
+        last_confirmed_outcome_on=outcomes.last_confirmed_on,
+        first_public_commitment_on=outcomes.first_public_on,
+        last_receiver_initiative_on=_latest(activity.last_receiver_on,
+                                            outcomes.last_receiver_commitment_on),
+        joint_org_life_in_year=activity.joint_org_life,
+        practical_matters_in_year=activity.practical_matters + outcomes.practical_in_year,
+        overdue_since=outcomes.overdue_since,
+        unconfirmed_deliveries=outcomes.unconfirmed_deliveries)
+
+
+def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(facts.rows("SELECT id, name FROM {p}org WHERE id IN " + _in(ids), ids))
+
+
+# -- commitments and tasks as of a window -------------------------------------------------------
+
+COMMITMENT_COLUMNS = ("id, pairing_id, giver_id, receiver_id, receiver_region, made_by, category,"
+                      " content, quantity, unit, amount_yuan, due_on, day, recorded_at, lag_days")
+TASK_COLUMNS = ("id, receiver_id, receiver_region, category, title, wanted_by, day, recorded_at,"
+                " lag_days")
+
+
+@dataclass(frozen=True)
+class CommitmentRow:
+    id: str
+    pairing_id: str
+    giver_id: str
+    receiver_id: str
+    receiver_region: str
+    made_by: str
+    category: str
+    content: str
+    quantity: str | None
+    unit: str | None
+    amount_yuan: str | None
+    due_on: str
+    day: str
+    recorded_at: str
+    lag_days: int
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    receiver_id: str
+    receiver_region: str
+    category: str
+    title: str
+    wanted_by: str | None
+    day: str
+    recorded_at: str
+    lag_days: int
+
+
+def _steps(facts: Facts, w: Window, table: str, key: str, ids: list[str],
+           with_giver: bool = False) -> dict[str, list[Step]]:
+    out: dict[str, list[Step]] = defaultdict(list)
+    columns = f"{key}, kind, day, value" + (", giver_id" if with_giver else "")
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for r in facts.rows(
+                f"SELECT {columns} FROM {{p}}{table} WHERE day <= ? AND recorded_at < ?"
+                f" AND {key} IN " + _in(part) + " ORDER BY position",
+                [w.day, w.known_before, *part]):
+            out[r[0]].append(Step(r[1], date.fromisoformat(r[2]), r[3],
+                                  r[4] if with_giver else None))
+    return out
+
+
+def commitments_where(facts: Facts, w: Window, where: str, params: list[Any],
+                      limit: int | None = None,
+                      ) -> list[tuple[CommitmentRow, CommitmentState]]:
+    rows = [CommitmentRow(*r) for r in facts.rows(
+        "SELECT " + COMMITMENT_COLUMNS + " FROM {p}commitment WHERE day <= ? AND recorded_at < ?"
+        " AND " + where + " ORDER BY receiver_region, id" + (" LIMIT ?" if limit else ""),
+        [w.day, w.known_before, *params, *([limit] if limit else [])])]
+    steps = _steps(facts, w, "commitment_event", "commitment_id", [r.id for r in rows])
+    return [(r, commitment_state(date.fromisoformat(r.due_on), steps.get(r.id, ())))
+            for r in rows]
+
+
+def tasks_where(facts: Facts, w: Window, where: str, params: list[Any],
+                limit: int | None = None,
+                ) -> list[tuple[TaskRow, TaskState]]:
+    rows = [TaskRow(*r) for r in facts.rows(
+        "SELECT " + TASK_COLUMNS + " FROM {p}task WHERE day <= ? AND recorded_at < ?"
+        " AND " + where + " ORDER BY receiver_region, id" + (" LIMIT ?" if limit else ""),
+        [w.day, w.known_before, *params, *([limit] if limit else [])])]
+    steps = _steps(facts, w, "task_event", "task_id", [r.id for r in rows], with_giver=True)
+    return [(r, task_state(steps.get(r.id, ()))) for r in rows]
+
+
+@dataclass
+class Outcomes:
+    """A pairing's commitments and tasks folded into what its rules and board need."""
+
+    commitments: dict[str, int]
+    tasks: dict[str, int]
+    last_confirmed_on: date | None = None
+    first_public_on: date | None = None
+    last_receiver_commitment_on: date | None = None
+    practical_in_year: int = 0
+    overdue_since: tuple[date, ...] = ()
+    unconfirmed_deliveries: tuple[date, ...] = ()
+
+
+def _latest(*days: date | None) -> date | None:
+    present = [d for d in days if d is not None]
+    return max(present) if present else None
+
+
+def pairings_by_parties(chunk: list[PairingRow]) -> dict[tuple[str, str], list[str]]:
+    """A task has no pairing of its own: it belongs to the pairings between its claimer and
+    its receiver (one in force at a time; earlier ones keep their history)."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in chunk:
+        out[(p.giver_id, p.receiver_id)].append(p.id)
+    return out
+
+
+def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Outcomes]:
+    out = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
+    ids = [p.id for p in chunk]
+    year = w.as_of.year
+    overdue: dict[str, list[date]] = defaultdict(list)
+    waiting: dict[str, list[date]] = defaultdict(list)
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for row, c in commitments_where(facts, w, "pairing_id IN " + _in(part), part):
+            o = out[row.pairing_id]
+            o.commitments[c.shown_state(w.as_of)] += 1
+            o.last_confirmed_on = _latest(o.last_confirmed_on, c.fulfilled_on)
+            if c.publicised_on is not None:
+                o.first_public_on = min(filter(None, (o.first_public_on, c.publicised_on)))
+            if row.made_by == "receiver":
+                o.last_receiver_commitment_on = _latest(
+                    o.last_receiver_commitment_on, date.fromisoformat(row.day))
+            if row.category == "practical_matter" and c.fulfilled_on and c.fulfilled_on.year == year:
+                o.practical_in_year += 1
+            if (since := c.overdue_since(w.as_of)) is not None:
+                overdue[row.pairing_id].append(since)
+    by_parties = pairings_by_parties(chunk)
+    receivers = sorted({p.receiver_id for p in chunk})
+    for start in range(0, len(receivers), 900):
+        part = receivers[start:start + 900]
+        for row, t in tasks_where(facts, w, "receiver_id IN " + _in(part), part):
+            for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
+                o = out[pairing_id]
+                o.tasks[t.state] += 1
+                o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
+                if t.confirmed_on and t.confirmed_on.year == year:
+                    o.practical_in_year += 1
+                if t.state == "delivered" and t.delivered_on is not None:
+                    waiting[pairing_id].append(t.delivered_on)
+    for pairing_id, o in out.items():
+        o.overdue_since = tuple(sorted(overdue.get(pairing_id, ())))
+        o.unconfirmed_deliveries = tuple(sorted(waiting.get(pairing_id, ())))
+    return out
+
+
+# -- pairing status board and the inactive list ----------------------------------------------------
+
+def _pairing_filter(w: Window, region: str | None, organisation: str | None,
+                    alias: str = "") -> tuple[str, list]:
+    a = f"{alias}." if alias else ""
+    sql = f"{a}day <= ? AND {a}recorded_at < ?"
+    params: list[Any] = [w.day, w.known_before]
+    bounds = region_bounds(region)
+    if bounds:
+        sql += (f" AND (({a}receiver_region >= ? AND {a}receiver_region < ?)"
+                f" OR ({a}giver_region >= ? AND {a}giver_region < ?))")
+        params += [*bounds, *bounds]
+    if organisation:
+        sql += f" AND ({a}giver_id = ? OR {a}receiver_id = ?)"
+        params += [organisation, organisation]
+    return sql, params
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    region, sep, pairing_id = cursor.partition("|")
+    if not sep:
+        raise ReportError("cursor is not one this report handed out")
+    return region, pairing_id
+
+
+def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
+                region: str | None = None, organisation: str | None = None,
+                cursor: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every visible pairing with its derived status and rule hits, in page order."""
+    where, params = _pairing_filter(w, region, organisation)
+    after = _decode_cursor(cursor)
+    while True:
+        sql = "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+        page_params = list(params)
+        if after:
+            sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+            page_params += [after[0], after[0], after[1]]
+        sql += " ORDER BY receiver_region, id LIMIT ?"
+        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, CHUNK])]
+        if not chunk:
+            return
+        yield from _board_chunk(facts, w, rules, chunk)
+        if len(chunk) < CHUNK:
+            return
+        after = (chunk[-1].receiver_region, chunk[-1].id)
+
+
+def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
+                 chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
+    ids = [p.id for p in chunk]
+    lives = lifecycles(facts, w, chunk)
+    activities = activity_summaries(facts, w, ids, rules)
+    outcomes = pairing_outcomes(facts, w, chunk)
+    names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
+    for p in chunk:
+        life = lives[p.id]
+        activity = activities.get(p.id, ActivitySummary())
+        pf = pairing_facts(life, activity, outcomes[p.id], w.as_of)
+        hits = rule_hits(pf, w.as_of, rules)
+        yield {
+            "pairing_id": p.id, "giver_id": p.giver_id, "giver_name": names.get(p.giver_id, ""),
+            "receiver_id": p.receiver_id, "receiver_name": names.get(p.receiver_id, ""),
+            "region_code": p.receiver_region, "state": pf.state,
+            "status": derived_status(pf.state, hits), "term_start": p.term_start,
+            "term_end": life.term_end.isoformat(),
+            "in_force_on": life.in_force_on.isoformat() if life.in_force_on else None,
+            "last_activity_on": activity.last_on.isoformat() if activity.last_on else None,
+            "cosigned_activities": activity.cosigned,
+            "backfilled_activities": activity.backfilled,
+            "commitments": dict(sorted(outcomes[p.id].commitments.items())),
+            "tasks": dict(sorted(outcomes[p.id].tasks.items())),
+            "rule_hits": [h.as_dict() for h in hits], "rule_set_version": rules.version,
+            "cursor": f"{p.receiver_region}|{p.id}",
+        }
+
+
+def page(items: Iterator[dict[str, Any]], limit: int) -> dict[str, Any]:
+    out: list[dict[str, Any]] = []
+    for item in items:
+        out.append(item)
+        if len(out) == limit + 1:
+            break
+    more = len(out) > limit
+    out = out[:limit]
+    next_cursor = out[-1]["cursor"] if more and out else None
+    for item in out:
+        item.pop("cursor")
+    return {"items": out, "next_cursor": next_cursor}
+
+
+def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None, organisation: str | None = None,
+                    status: str | None = None, cursor: str | None = None,
+                    limit: int = 50) -> dict[str, Any]:
+    with open_facts(db) as facts:
+        items = board_items(facts, w, rules, region, organisation, cursor)
+        if status:
+            items = (i for i in items if i["status"] == status)
+        return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
+
+
+def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None, organisation: str | None = None,
+                    cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
+    with open_facts(db) as facts:
+        items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
+                 if any(h["severity"] != "info" for h in i["rule_hits"]))
+        return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
+
+
+# -- coverage -----------------------------------------------------------------------------------
+
+def in_force_sql(w: Window, a: str = "p") -> tuple[str, list[Any]]:
+    """``lifecycle_state(...) == "in_force"`` as a WHERE clause on the pairing row ``a``.
+
+    The milestone columns decide it for pairings never suspended or renewed; the others
+    look at their visible suspensions (the later of suspended/resumed wins) and renewals.
+    The property tests hold this and ``projections.rules.lifecycle_state`` to one oracle."""
+    sql = (f"{a}.day <= ? AND {a}.recorded_at < ?"
+           f" AND {a}.accepted_day <= ? AND {a}.accepted_at < ?"
+           f" AND {a}.signatures = 2 AND {a}.in_force_day <= ? AND {a}.in_force_at < ?"
+           f" AND NOT ({a}.ended_day IS NOT NULL AND {a}.ended_day <= ? AND {a}.ended_at < ?)"
+           f" AND ({a}.toggles = 0 OR COALESCE((SELECT e.kind FROM {{p}}pairing_event e"
+           f" WHERE e.pairing_id = {a}.id AND e.kind IN ('suspended', 'resumed')"
+           f" AND e.day <= ? AND e.recorded_at < ? ORDER BY e.position DESC LIMIT 1),"
+           f" 'resumed') <> 'suspended')"
+           f" AND (CASE WHEN {a}.renewals = 0 THEN {a}.term_end ELSE COALESCE("
+           f"(SELECT MAX(e.value) FROM {{p}}pairing_event e WHERE e.pairing_id = {a}.id"
+           f" AND e.kind = 'renewed' AND e.day <= ? AND e.recorded_at < ?), {a}.term_end) END)"
+           f" >= ?")
+    return sql, [w.day, w.known_before] * 6 + [w.day]
+
+
+def child_region(region_code: str, region: str | None) -> str:
+    """The next level below ``region`` that ``region_code`` falls in (2/4/6/9/12 digits)."""
+    here = len(region or "")
+    for level in (2, 4, 6, 9, 12):
+        if level > here:
+            return region_code[:level]
+    return region_code
+
+
+def child_level(region: str | None) -> int:
+    return len(child_region("0" * 12, region))
+
+
+RECEIVING_SQL = "('village', 'community')"
+
+
+def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+                    region: str | None = None) -> dict[str, Any]:
+    """Villages, weak villages and giving organisations per region, and who has no pairing.
+
+    Weak: the latest collective income reported for a year up to ``as_of``'s year (a later
+    report for the same year corrects an earlier one) is below the rule set's threshold."""
+    bounds = region_bounds(region)
+    region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
+    # The latest report is the answer whenever the window sees it; otherwise look for the
+    # latest one it does see.
+    fresh = "o.income_year <= ? AND o.income_day <= ? AND o.income_at < ?"
+    latest = ("(SELECT i.{column} FROM {{p}}income i WHERE i.org_id = o.id AND i.year <= ?"
+              " AND i.day <= ? AND i.recorded_at < ? ORDER BY i.year DESC, i.position DESC LIMIT 1)")
+    window = [w.as_of.year, w.day, w.known_before]
+    sql = (
+        "SELECT o.id, o.kind, o.region_code"
+        + "".join(f", CASE WHEN o.income_year IS NULL THEN NULL WHEN {fresh} THEN o.income_{c}"
+                  f" ELSE {latest.format(column=col)} END"
+                  for c, col in (("year", "year"), ("amount", "amount"), ("fen", "amount_fen")))
+        + " FROM {p}org o WHERE o.day <= ? AND o.recorded_at < ?"
+        " AND NOT (o.dissolved_day IS NOT NULL AND o.dissolved_day <= ? AND o.dissolved_at < ?)"
+        + region_sql)
+    params = [*(window * 2) * 3, w.day, w.known_before, w.day, w.known_before,
+              *(bounds or ())]
+    in_force, in_force_params = in_force_sql(w)
+    pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
+                      " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
+    threshold = int(rules.weak_income_yuan * 100)
+    level = child_level(region)
+    rows: dict[str, dict[str, Any]] = {}
+    totals = _coverage_row(region or "")
+    weak_without: dict[str, tuple[int, str]] = {}
+    agencies_without: list[str] = []
+    with open_facts(db) as facts:
+        paired_orgs: set[str] = set()
+        for receiver_id, giver_id in facts.rows(
+                "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
+                + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
+            paired_orgs.add(receiver_id)
+            paired_orgs.add(giver_id)
+        for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
+            paired = org_id in paired_orgs
+            key = region_code[:level]
+            row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
+            receiving = kind in RECEIVING_KINDS
+            weak = fen is not None and fen < threshold
+            if receiving:
+                row["villages"] += 1
+                row["villages_paired"] += paired
+                row["villages_income_unknown"] += fen is None
+                row["weak_villages"] += weak
+                row["weak_villages_paired"] += weak and paired
+            else:
+                row["agencies"] += 1
+                row["agencies_paired"] += paired
+            if receiving and weak and not paired:
+                weak_without[org_id] = (year, amount)
+            elif not receiving and not paired:
+                agencies_without.append(org_id)
+        details = _org_details(facts, [*weak_without, *agencies_without])
+    for row in rows.values():
+        for name, value in row.items():
+            if name != "region_code":
+                totals[name] += value
+    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
+                  "income_yuan": weak_without[i][1]} for i in weak_without]
+    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
+    for listing in (weak_list, agency_list):
+        listing.sort(key=lambda o: (o["region_code"], o["code"]))
+    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
+            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
+            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
+            "weak_income_yuan": str(rules.weak_income_yuan)}
+
+
+def _org_details(facts: Facts, ids: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for org_id, code, name, kind, region_code in facts.rows(
+                "SELECT id, code, name, kind, region_code FROM {p}org WHERE id IN " + _in(part),
+                part):
+            out[org_id] = {"code": code, "name": name, "kind": kind, "region_code": region_code}
+    return out
+
+
+def _coverage_row(region_code: str) -> dict[str, Any]:
+    return {"region_code": region_code, "villages": 0, "villages_paired": 0,
+            "villages_income_unknown": 0, "weak_villages": 0, "weak_villages_paired": 0,
+            "agencies": 0, "agencies_paired": 0}
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    weak = row["weak_villages"]
+    row["weak_coverage"] = round(row["weak_villages_paired"] / weak, 4) if weak else None
+    return row
+
+
+# -- inbox --------------------------------------------------------------------------------------
+
+def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[str, Any]:
+    """What waits on one organisation: answers only it can give."""
+    items: list[dict[str, Any]] = []
+    with open_facts(db) as facts:
+        where, params = _pairing_filter(w, None, organisation)
+        chunk = [PairingRow(*r) for r in facts.rows(
+            "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+            + " ORDER BY receiver_region, id", params)]
+        lives = _lifecycles_bulk(facts, w, chunk)
+        signed = signatures_by_side(facts, w, [p.id for p in chunk])
+        names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
+        live = []
+        for p in chunk:
+            side = "giver" if p.giver_id == organisation else "receiver"
+            other = names.get(p.receiver_id if side == "giver" else p.giver_id, "")
+            state = lifecycle_state(lives[p.id], w.as_of)
+            if state == "proposed" and side == "receiver":
+                items.append(_task("accept_pairing", p, other, p.term_start))
+            elif state == "accepted" and side not in signed.get(p.id, set()):
+                items.append(_task("sign_agreement", p, other, None))
+            elif state == "in_force":
+                live.append((p, side, other))
+        items += _pending_activities(facts, w, live)
+        items += _pending_confirmations(facts, w, organisation)
+    return {"items": items, "organisation_id": organisation, **w.as_dict()}
+
+
+INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
+                "cosign_activity": "确认活动", "confirm_fulfilment": "确认践诺",
+                "confirm_delivery": "确认交付"}
+
+
+def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "label": INBOX_LABELS[kind], "pairing_id": p.id,
+            "counterpart": other, "since": since, **extra}
+
+
+def _pending_activities(facts: Facts, w: Window, live) -> list[dict[str, Any]]:
+    if not live:
+        return []
+    sides = {p.id: (p, side, other) for p, side, other in live}
+    ids = list(sides)
+    out = []
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        rows = facts.rows(
+            "SELECT pairing_id, activity_id, kind, title, recorded_by, day FROM {p}activity"
+            " WHERE day <= ? AND recorded_at < ?"
+            " AND NOT (cosigned_day IS NOT NULL AND cosigned_day <= ? AND cosigned_at < ?)"
+            " AND NOT (contested_day IS NOT NULL AND contested_day <= ? AND contested_at < ?)"
+            " AND pairing_id IN " + _in(part) + " ORDER BY day, activity_id",
+            [w.day, w.known_before, w.day, w.known_before, w.day, w.known_before, *part])
+        for pairing_id, activity_id, kind, title, recorded_by, day in rows:
+            p, side, other = sides[pairing_id]
+            if recorded_by != side:
+                out.append(_task("cosign_activity", p, other, day, activity_id=activity_id,
+                                 activity_kind=kind, title=title))
+    return out
+
+
+def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[dict[str, Any]]:
+    """Claims of fulfilment and deliveries that only this organisation can confirm."""
+    out = []
+    found = commitments_where(facts, w, "(giver_id = ? OR receiver_id = ?)",
+                              [organisation, organisation])
+    for row, c in found:
+        beneficiary = row.receiver_id if row.made_by == "giver" else row.giver_id
+        if c.state == "claimed" and beneficiary == organisation:
+            out.append({"kind": "confirm_fulfilment", "label": INBOX_LABELS["confirm_fulfilment"],
+                        "pairing_id": row.pairing_id, "commitment_id": row.id,
+                        "content": row.content, "since": _d(c.claimed_on)})
+    for row, t in tasks_where(facts, w, "receiver_id = ?", [organisation]):
+        if t.state == "delivered":
+            out.append({"kind": "confirm_delivery", "label": INBOX_LABELS["confirm_delivery"],
+                        "task_id": row.id, "title": row.title, "since": _d(t.delivered_on)})
+    return out
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None,
+                      rules: RuleSet = DEFAULT_RULES, region: str | None = None,
+                      organisation: str | None = None) -> dict[str, Any]:
+    """五好 points per pairing and per organisation for ``year``, from confirmed facts only.
+
+    ``as_of`` defaults to the year's last day; a later ``as_of`` lets confirmations made
+    after the year end count for facts of the year."""
+    w = w or Window(date(year, 12, 31))
+    year_start, year_end = date(year, 1, 1), date(year, 12, 31)
+    until = min(w.as_of, year_end)
+    per_pairing: list[dict[str, Any]] = []
+    with open_facts(db) as facts:
+        where, params = _pairing_filter(w, region, organisation)
+        pairings = [PairingRow(*r) for r in facts.rows(
+            "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
+            + " ORDER BY receiver_region, id", params)]
+        names = org_names(facts, [x for p in pairings for x in (p.giver_id, p.receiver_id)])
+        for start in range(0, len(pairings), 900):
+            chunk = pairings[start:start + 900]
+            lives = lifecycles(facts, w, chunk)
+            yearly = _year_activities(facts, w, [p.id for p in chunk], year_start, year_end)
+            results = _year_outcomes(facts, w, chunk, year)
+            for p in chunk:
+                life = lives[p.id]
+                if life.in_force_on is None or life.in_force_on > until:
+                    continue
+                if lifecycle_state(life, year_start) in ("declined", "terminated", "expired"):
+                    continue
+                inputs = scoring.YearFacts(
+                    in_force_on=life.in_force_on, until=until,
+                    activities=yearly.get(p.id, []), **results.get(p.id, {}))
+                result = scoring.score(inputs, year, rules)
+                per_pairing.append({
+                    "pairing_id": p.id, "giver_id": p.giver_id,
+                    "giver_name": names.get(p.giver_id, ""), "receiver_id": p.receiver_id,
+                    "receiver_name": names.get(p.receiver_id, ""),
+                    "region_code": p.receiver_region, **result})
+    per_org = scoring.per_organisation(per_pairing, names, rules)
+    if organisation:
+        per_org = [o for o in per_org if o["organisation_id"] == organisation]
+    return {"items": per_pairing, "organisations": per_org, "year": year, **w.as_dict(),
+            "rule_set_version": rules.version}
+
+
+def _year_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
+                   year: int) -> dict[str, dict[str, Any]]:
+    """Confirmed commitments and tasks of ``year`` per pairing, as scoring counts them."""
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "commitments_due": 0, "commitments_kept_on_time": 0,
+        "practical_commitments_confirmed": 0, "tasks_claimed": 0, "tasks_confirmed": 0,
+        "satisfaction": ()})
+    ids = [p.id for p in chunk]
+    for row, c in commitments_where(facts, w, "pairing_id IN " + _in(ids), ids):
+        o = out[row.pairing_id]
+        if c.publicised_on is not None and c.original_due_on.year == year:
+            o["commitments_due"] += 1
+            o["commitments_kept_on_time"] += c.kept_on_time
+        if row.category == "practical_matter" and c.fulfilled_on and c.fulfilled_on.year == year:
+            o["practical_commitments_confirmed"] += 1
+    by_parties = pairings_by_parties(chunk)
+    receivers = sorted({p.receiver_id for p in chunk})
+    for row, t in tasks_where(facts, w, "receiver_id IN " + _in(receivers), receivers):
+        if t.claimed_on is None or t.claimed_on.year > year:
+            continue
+        for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
+            o = out[pairing_id]
+            if t.state != "cancelled":
+                o["tasks_claimed"] += 1
+            if t.confirmed_on and t.confirmed_on.year == year:
+                o["tasks_confirmed"] += 1
+                if t.level:
+                    o["satisfaction"] = (*o["satisfaction"], t.level)
+    return out
+
+
+def _year_activities(facts: Facts, w: Window, ids: list[str], start: date,
+                     end: date) -> dict[str, list[scoring.Activity]]:
+    if not ids:
+        return {}
+    rows = facts.rows(
+        "SELECT pairing_id, kind, recorded_by, day, lag_days FROM {p}activity WHERE "
+        + COSIGNED + " AND day >= ? AND day <= ? AND pairing_id IN " + _in(ids),
+        [w.day, w.known_before, w.day, w.known_before, start.isoformat(), end.isoformat(), *ids])
+    out: dict[str, list[scoring.Activity]] = defaultdict(list)
+    for pairing_id, kind, recorded_by, day, lag in rows:
+        out[pairing_id].append(scoring.Activity(kind, recorded_by, date.fromisoformat(day), lag))
+    return out
+
+
+# -- commitment ledger (承诺台账) and task pipeline (项目清单) ----------------------------------------
+
+def _item_filter(region: str | None, organisation: str | None, parties: tuple[str, ...],
+                 cursor: str | None) -> tuple[str, list[Any]]:
+    sql, params = "1 = 1", []
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND receiver_region >= ? AND receiver_region < ?"
+        params += list(bounds)
+    if organisation:
+        sql += " AND (" + " OR ".join(f"{c} = ?" for c in parties) + ")"
+        params += [organisation] * len(parties)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    return sql, params
+
+
+def _page_rows(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    last = items[-1] if more and items else None
+    return {"items": items,
+            "next_cursor": f"{last['region_code']}|{last['id']}" if last else None}
+
+
+def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = None,
+                       organisation: str | None = None, cursor: str | None = None,
+                       limit: int = 500) -> dict[str, Any]:
+    where, params = _item_filter(region, organisation, ("giver_id", "receiver_id"), cursor)
+    with open_facts(db) as facts:
+        found = commitments_where(facts, w, where, params, limit + 1)
+        names = org_names(facts, [x for r, _ in found for x in (r.giver_id, r.receiver_id)])
+    items = []
+    for r, c in found:
+        maker, beneficiary = ((r.giver_id, r.receiver_id) if r.made_by == "giver"
+                              else (r.receiver_id, r.giver_id))
+        state = c.shown_state(w.as_of)
+        items.append({
+            "id": r.id, "pairing_id": r.pairing_id, "region_code": r.receiver_region,
+            "maker_id": maker, "maker_name": names.get(maker, ""),
+            "beneficiary_id": beneficiary, "beneficiary_name": names.get(beneficiary, ""),
+            "category": r.category, "content": r.content, "quantity": r.quantity,
+            "unit": r.unit, "amount_yuan": r.amount_yuan, "made_on": r.day,
+            "publicised_on": _d(c.publicised_on), "original_due_on": _d(c.original_due_on),
+            "due_on": _d(c.due_on), "extensions": c.extensions, "claimed_on": _d(c.claimed_on),
+            "fulfilled_on": _d(c.fulfilled_on), "abandoned_on": _d(c.abandoned_on),
+            "state": state, "state_label": COMMITMENT_STATE_LABELS.get(state, state),
+            "kept_on_time": c.kept_on_time if c.fulfilled_on else None,
+            "days_overdue": (w.as_of - c.due_on).days if c.overdue_since(w.as_of) else 0,
+            "outcome": c.outcome, "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
+        })
+    return {**_page_rows(items, limit), **w.as_dict()}
+
+
+def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
+                 organisation: str | None = None, cursor: str | None = None,
+                 limit: int = 500) -> dict[str, Any]:
+    where, params = _item_filter(region, None, (), cursor)
+    if organisation:
+        where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
+                  " WHERE giver_id = ?))")
+        params += [organisation, organisation]
+    with open_facts(db) as facts:
+        found = tasks_where(facts, w, where, params, limit + 1)
+        if organisation:
+            # Claimed once and withdrawn: no longer this giver's task.
+            found = [(r, t) for r, t in found
+                     if organisation in (r.receiver_id, t.claimer_id)]
+        names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
+    items = [{
+        "id": r.id, "region_code": r.receiver_region, "receiver_id": r.receiver_id,
+        "receiver_name": names.get(r.receiver_id, ""), "category": r.category,
+        "title": r.title, "raised_on": r.day, "wanted_by": r.wanted_by,
+        "claimer_id": t.claimer_id, "claimer_name": names.get(t.claimer_id or "", ""),
+        "claimed_on": _d(t.claimed_on), "due_on": _d(t.due_on),
+        "delivered_on": _d(t.delivered_on), "value_yuan": t.value_yuan,
+        "confirmed_on": _d(t.confirmed_on), "satisfaction": t.level, "state": t.state,
+        "state_label": TASK_STATE_LABELS.get(t.state, t.state),
+        "confirmation_overdue": t.confirmation_overdue, "rejections": t.rejections,
+        "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
+    } for r, t in found]
+    return {**_page_rows(items, limit), **w.as_dict()}
+
+
+def _d(value: date | None) -> str | None:
+    return value.isoformat() if value else None

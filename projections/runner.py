@@ -1,0 +1,224 @@
+"""Follows the engine's event log into the fact store, each event applied exactly once.
+
+The SQLite event store cannot be subscribed to, so the runner polls
+``recorder.select_notifications`` from the tracked position.  One batch is one write
+transaction on the projection database: it reads the active version and its tracked
+position, applies the events after it, and moves the position to the batch's end, all
+committed together.  A runner killed anywhere loses the whole open batch or none of it,
+and the next run starts where the last commit left off.  Writers are serialised by the
+projection database, so two runners (or a runner and a rebuild) never apply the same event.
+
+Rebuilds are blue/green: a new version of the fact tables is filled from position zero
+while the active version keeps serving reads and following the log; once the new version
+has caught up, the switch happens in the same transaction as its last batch.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+
+from projections import facts
+from projections.store import (
+    ProjectionDatabase, active_version, forget_tracking, set_active_version,
+    set_tracked_position, tracked_position,
+)
+
+NAME = "facts"
+
+
+def tracking_name(version: int) -> str:
+    return f"{NAME}@v{version}"
+
+
+def prefix(version: int) -> str:
+    return f"v{version}_"
+
+
+@dataclass(frozen=True)
+class Status:
+    active_version: int | None
+    position: int
+    head: int
+    building: dict[int, int]
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"active_version": self.active_version, "position": self.position,
+                "head": self.head, "lag": self.lag,
+                "building": {f"v{v}": p for v, p in self.building.items()}}
+
+
+class ProjectionRunner:
+    def __init__(self, app: Application[Any], db: ProjectionDatabase,
+                 batch_size: int = 1000) -> None:
+        self.app = app
+        self.db = db
+        self.batch_size = batch_size
+        self.projector = facts.Projector()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.ensure_active()
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def ensure_active(self) -> int:
+        self.db.ensure_schema()
+        with self.db.write() as conn:
+            version = active_version(conn, NAME)
+            if version is None:
+                version = 1
+                self._create(conn, version)
+                set_active_version(conn, NAME, version)
+            return version
+
+    def _create(self, conn, version: int) -> None:
+        for statement in facts.schema(prefix(version)):
+            conn.execute(statement)
+        set_tracked_position(conn, tracking_name(version), 0)
+
+    def _versions(self, conn) -> dict[int, int]:
+        rows = conn.execute("SELECT name, position FROM projection_tracking WHERE name LIKE ?",
+                            (f"{NAME}@v%",)).fetchall()
+        return {int(name.split("@v", 1)[1]): position for name, position in rows}
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def status(self) -> Status:
+        with self.db.read() as conn:
+            version = active_version(conn, NAME)
+            versions = self._versions(conn)
+        position = versions.pop(version, 0) if version is not None else 0
+        return Status(version, position, self.head(), versions)
+
+    # -- applying events ------------------------------------------------------------------
+
+    def _apply_batch(self, conn, version: int) -> int:
+        """Apply the next batch to ``version`` inside the caller's transaction."""
+        name = tracking_name(version)
+        position = tracked_position(conn, name) or 0
+        head = self.head()
+        if head <= position:
+            return 0
+        notifications = self.app.recorder.select_notifications(
+            start=position, limit=self.batch_size, stop=head, topics=self.projector.topics,
+            inclusive_of_start=False)
+        to_event = self.app.mapper.to_domain_event
+        apply = self.projector.apply
+        table_prefix = prefix(version)
+        for notification in notifications:
+            apply(conn, table_prefix, to_event(notification), notification.id)
+        # A short batch means every event up to head that this projection reads is applied;
+        # the events in between are for other readers, so the position moves past them too.
+        full = len(notifications) == self.batch_size
+        set_tracked_position(conn, name, notifications[-1].id if full else head)
+        return len(notifications) if full else max(len(notifications), 1)
+
+    def catch_up(self) -> int:
+        """Apply everything recorded so far to the active version; returns events applied."""
+        applied = 0
+        while True:
+            with self.db.write() as conn:
+                version = active_version(conn, NAME)
+                done = self._apply_batch(conn, version)
+            if done == 0:
+                return applied
+            applied += done
+
+    def position(self) -> int:
+        with self.db.read() as conn:
+            version = active_version(conn, NAME)
+            return tracked_position(conn, tracking_name(version)) or 0
+
+    def wait(self, position: int | None, timeout: float = 10.0, interval: float = 0.02) -> None:
+        """Return once the log up to ``position`` is applied (read-your-writes).
+
+        Without a background thread the caller's own thread catches up."""
+        if position is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if self._thread is None:
+                self.catch_up()
+                continue
+            if self.error is not None:
+                raise self.error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"projections did not reach position {position} in {timeout}s")
+            time.sleep(interval)
+
+    # -- background following -------------------------------------------------------------
+
+    def start(self, interval: float = 0.2) -> None:
+        def follow() -> None:
+            try:
+                while not self._stop.is_set():
+                    self.catch_up()
+                    self._stop.wait(interval)
+            except BaseException as error:  # handed to whoever waits or stops
+                self.error = error
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=follow, name="projections", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self.error is not None:
+            raise self.error
+
+    # -- rebuilding ---------------------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Build a new version from position zero beside the serving one, then switch.
+
+        Returns the new active version.  A rebuild that was interrupted left its half-built
+        tables behind; they are dropped and the rebuild starts again from zero."""
+        with self.db.write() as conn:
+            serving = active_version(conn, NAME)
+            versions = self._versions(conn)
+            for leftover in versions:
+                if leftover != serving:
+                    self._drop(conn, leftover)
+            new = max([*versions, serving or 0]) + 1
+            self._create(conn, new)
+        while True:
+            with self.db.write() as conn:
+                done = self._apply_batch(conn, new)
+                if done < self.batch_size:
+                    # Nearly there: finish and switch while holding the write lock, so the
+                    # serving version cannot move ahead of the new one in between.
+                    while self._apply_batch(conn, new):
+                        pass
+                    set_active_version(conn, NAME, new)
+                    break
+        with self.db.write() as conn:
+            if serving is not None:
+                self._drop(conn, serving)
+        return new
+
+    def _drop(self, conn, version: int) -> None:
+        for statement in facts.drop(prefix(version)):
+            conn.execute(statement)
+        forget_tracking(conn, tracking_name(version))
+
+
+def projection_path(settings: Any) -> Any:
+    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``."""
+    return settings.home / "projections.sqlite"
+
+
+def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:
+    settings.ensure_home()
+    return ProjectionRunner(app, ProjectionDatabase(projection_path(settings)), batch_size)

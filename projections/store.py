@@ -1,0 +1,119 @@
+"""The read side's own database: a thin layer over a DB-API connection.
+
+The SQL the projections write is plain: ``?`` parameters, ``INSERT ... ON CONFLICT``, no
+``INSERT OR REPLACE``, no ``rowid``.  The only SQLite-specific parts are in this module
+(the file, WAL, and ``BEGIN IMMEDIATE`` to serialise writers); a PostgreSQL store needs a
+connection that maps ``?`` to ``%s`` and takes a row lock on ``projection_meta`` instead.
+
+Tables of this module: ``projection_meta`` (which version of the fact tables serves reads)
+and ``projection_tracking`` (the last log position applied to each version).  The fact
+tables themselves are named with a version prefix (``v3_pairing``), so a rebuild can fill
+a new version beside the one that serves.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterator
+
+META_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_meta ("
+    " name TEXT PRIMARY KEY, active_version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS projection_tracking ("
+    " name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+)
+
+
+class ProjectionDatabase:
+    """One SQLite file; a connection per thread; writers serialised by the database."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def ensure_schema(self) -> None:
+        """Create the bookkeeping tables (the runner does this; readers only read)."""
+        with self.write() as conn:
+            for statement in META_DDL:
+                conn.execute(statement)
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            # Rebuilds insert into many indexes at random places: keep them in memory.
+            conn.execute("PRAGMA cache_size=-131072")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its first statement, so what it
+        reads (the active version, the tracking position) cannot change under it."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in it sees one consistent snapshot."""
+        conn = self.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def active_version(conn: sqlite3.Connection, name: str) -> int | None:
+    try:
+        row = conn.execute("SELECT active_version FROM projection_meta WHERE name = ?",
+                           (name,)).fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # nothing was ever built here
+            return None
+        raise
+    return row[0] if row else None
+
+
+def set_active_version(conn: sqlite3.Connection, name: str, version: int) -> None:
+    conn.execute(
+        "INSERT INTO projection_meta (name, active_version) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version",
+        (name, version))
+
+
+def tracked_position(conn: sqlite3.Connection, tracking_name: str) -> int | None:
+    row = conn.execute("SELECT position FROM projection_tracking WHERE name = ?",
+                       (tracking_name,)).fetchone()
+    return row[0] if row else None
+
+
+def set_tracked_position(conn: sqlite3.Connection, tracking_name: str, position: int) -> None:
+    conn.execute(
+        "INSERT INTO projection_tracking (name, position) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        (tracking_name, position))
+
+
+def forget_tracking(conn: sqlite3.Connection, tracking_name: str) -> None:
+    conn.execute("DELETE FROM projection_tracking WHERE name = ?", (tracking_name,))

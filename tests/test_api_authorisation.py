@@ -1,0 +1,296 @@
+"""Every endpoint × every role, and no token, a bad token, a revoked token.
+
+The cast: admin (whole country), a township supervisor over V1 and V2, agency G1 and
+village V1 (the parties of the pairing), agency G2 and village V2 (strangers to it), a
+county evaluator, and a supervisor of another county (``outsider``).  The HTTP layer holds
+no rules: each answer below is the engine's authorisation (403) or a rule of the domain
+(409) or success, reached through HTTP.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import pytest
+
+from api.app import create_app
+from tests.api_support import ROLES, JsonClient, TokenCast, WorldTemplates, rebind
+
+V = "/api/v1"
+START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class World:
+    cast: TokenCast
+    ids: dict[str, Any]
+
+    def org(self, code: str) -> str:
+        return str(self.cast.orgs[code])
+
+
+def expect(spec: str) -> dict[str, int]:
+    """``"admin=200 agency=403 ..."``; ``*=403`` sets every role not named."""
+    table: dict[str, int] = {}
+    default = None
+    for part in spec.split():
+        role, status = part.split("=")
+        if role == "*":
+            default = int(status)
+        else:
+            table[role] = int(status)
+    for role in ROLES:
+        table.setdefault(role, default)
+    assert None not in table.values(), spec
+    return table
+
+
+PARTIES_SEE = expect("admin=200 supervisor=200 agency=200 village=200 evaluator=200 *=403")
+V1_SEEN = expect("admin=200 supervisor=200 village=200 evaluator=200 *=403")
+ADMIN_ONLY = expect("admin=200 *=403")
+ADMIN_CREATES = expect("admin=201 *=403")
+RECEIVER_ACTS = expect("village=200 agency=409 *=403")
+EACH_SIDE = expect("agency=200 village=200 *=403")
+DEPARTMENT = expect("admin=200 supervisor=200 *=403")
+OTHER_SIDE = expect("village=200 agency=409 *=403")
+MAKER_ACTS = expect("agency=200 village=409 *=403")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: Callable[[World], str]
+    expected: dict[str, int]
+    setup: str = "none"
+    body: Callable[[World], Any] = lambda w: None
+
+
+NOW = "2025-03-01T08:30:00+08:00"
+
+ENDPOINTS = [
+    Endpoint("read organisation", "GET", lambda w: f"{V}/organisations/{w.org('V1')}", V1_SEEN),
+    Endpoint("read user", "GET", lambda w: f"{V}/users/{w.cast.users['village']}", V1_SEEN),
+    Endpoint("who am I", "GET", lambda w: f"{V}/users/me", expect("*=200")),
+    Endpoint("read pairing", "GET", lambda w: f"{V}/pairings/{w.ids['pairing']}", PARTIES_SEE,
+             "in_force"),
+    Endpoint("read activity", "GET",
+             lambda w: f"{V}/pairings/{w.ids['pairing']}/activities/{w.ids['activity']}",
+             PARTIES_SEE, "activity"),
+    Endpoint("pairing history", "GET", lambda w: f"{V}/audit/pairings/{w.ids['pairing']}/history",
+             PARTIES_SEE, "proposed"),
+    Endpoint("organisation history", "GET",
+             lambda w: f"{V}/audit/organisations/{w.org('V1')}/history", V1_SEEN),
+    Endpoint("register organisation", "POST", lambda w: f"{V}/organisations", ADMIN_CREATES,
+             body=lambda w: {"code": "V3", "name": "大柘镇大田村党支部", "kind": "village",
+                             "region_code": "331123101203"}),
+    Endpoint("report income", "POST", lambda w: f"{V}/organisations/{w.org('V1')}/income",
+             ADMIN_ONLY, body=lambda w: {"year": 2024, "amount_yuan": "12000.00"}),
+    Endpoint("rename organisation", "POST", lambda w: f"{V}/organisations/{w.org('V1')}/rename",
+             ADMIN_ONLY, body=lambda w: {"name": "大柘镇石练村党总支"}),
+    Endpoint("dissolve organisation", "POST",
+             lambda w: f"{V}/organisations/{w.org('V2')}/dissolve", ADMIN_ONLY,
+             body=lambda w: {"reason": "村庄撤并"}),
+    Endpoint("register user", "POST", lambda w: f"{V}/users", ADMIN_CREATES,
+             body=lambda w: {"name": "张委员", "role": "village", "organisation_id": w.org("V1")}),
+    Endpoint("issue token", "POST", lambda w: f"{V}/users/{w.cast.users['village']}/tokens",
+             ADMIN_CREATES, body=lambda w: {}),
+    Endpoint("revoke token", "POST", lambda w: f"{V}/users/revoke-token",
+             expect("admin=200 village=200 *=403"),
+             body=lambda w: {"token": w.cast.tokens["village"], "reason": "手机遗失"}),
+    Endpoint("propose pairing", "POST", lambda w: f"{V}/pairings",
+             expect("admin=201 supervisor=201 agency=201 *=403"),
+             body=lambda w: {"giver_id": w.org("G1"), "receiver_id": w.org("V1"),
+                             "term_start": "2025-03-01", "term_end": "2027-02-28",
+                             "areas": ["organisation", "industry"]}),
+    Endpoint("accept pairing", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/accept",
+             RECEIVER_ACTS, "proposed", body=lambda w: {}),
+    Endpoint("decline pairing", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/decline",
+             RECEIVER_ACTS, "proposed", body=lambda w: {"reason": "已有结对单位"}),
+    Endpoint("sign agreement", "POST",
+             lambda w: f"{V}/pairings/{w.ids['pairing']}/sign-agreement", EACH_SIDE,
+             "accepted", body=lambda w: {"signed_on": "2025-03-01"}),
+    Endpoint("suspend pairing", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/suspend",
+             DEPARTMENT, "in_force", body=lambda w: {"reason": "整改"}),
+    Endpoint("resume pairing", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/resume",
+             DEPARTMENT, "suspended", body=lambda w: {}),
+    Endpoint("terminate pairing", "POST",
+             lambda w: f"{V}/pairings/{w.ids['pairing']}/terminate", DEPARTMENT,
+             "in_force", body=lambda w: {"reason": "单位撤销"}),
+    Endpoint("renew pairing", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/renew",
+             DEPARTMENT, "in_force", body=lambda w: {"term_end": "2028-12-31"}),
+    Endpoint("record activity", "POST", lambda w: f"{V}/pairings/{w.ids['pairing']}/activities",
+             expect("agency=201 village=201 *=403"), "in_force",
+             body=lambda w: {"kind": "joint_org_life", "title": "联合主题党日",
+                             "occurred_at": NOW, "participants": {"giver": 8, "receiver": 12}}),
+    Endpoint("co-sign activity", "POST",
+             lambda w: f"{V}/pairings/{w.ids['pairing']}/activities/{w.ids['activity']}/cosign",
+             OTHER_SIDE, "activity", body=lambda w: {}),
+    Endpoint("contest activity", "POST",
+             lambda w: f"{V}/pairings/{w.ids['pairing']}/activities/{w.ids['activity']}/contest",
+             OTHER_SIDE, "activity", body=lambda w: {"reason": "当日未开展"}),
+    # commitments: G1 (giver) is the maker, V1 the beneficiary
+    Endpoint("make commitment", "POST", lambda w: f"{V}/commitments",
+             expect("agency=201 village=409 *=403"), "in_force",
+             body=lambda w: {"pairing_id": w.ids["pairing"], "made_by": "giver",
+                             "category": "talent", "content": "选派 2 名技术骨干驻村指导",
+                             "due_on": "2025-09-30", "quantity": "2", "unit": "人"}),
+    Endpoint("read commitment", "GET", lambda w: f"{V}/commitments/{w.ids['commitment']}",
+             PARTIES_SEE, "commitment:draft"),
+    Endpoint("publicise commitment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/publicise", MAKER_ACTS,
+             "commitment:draft", body=lambda w: {"channel": "村务公开栏", "publicised_on": "2025-03-01"}),
+    Endpoint("report progress", "POST", lambda w: f"{V}/commitments/{w.ids['commitment']}/progress",
+             MAKER_ACTS, "commitment:public",
+             body=lambda w: {"note": "首批 2 万元已拨付", "amount_yuan": "20000.00"}),
+    Endpoint("extend deadline", "POST", lambda w: f"{V}/commitments/{w.ids['commitment']}/extend",
+             MAKER_ACTS, "commitment:public",
+             body=lambda w: {"new_due_on": "2026-03-31", "reason": "工程因雨季顺延"}),
+    Endpoint("claim fulfilment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/claim-fulfilment", MAKER_ACTS,
+             "commitment:public", body=lambda w: {"note": "资金已全部到位"}),
+    Endpoint("confirm fulfilment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/confirm", RECEIVER_ACTS,
+             "commitment:claimed", body=lambda w: {}),
+    Endpoint("dispute fulfilment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/dispute", RECEIVER_ACTS,
+             "commitment:claimed", body=lambda w: {"reason": "资金尚未到账"}),
+    Endpoint("abandon commitment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/abandon", MAKER_ACTS,
+             "commitment:public", body=lambda w: {"reason": "项目取消", "explained_to_public": True}),
+    Endpoint("evaluate commitment", "POST",
+             lambda w: f"{V}/commitments/{w.ids['commitment']}/evaluate", DEPARTMENT,
+             "commitment:fulfilled", body=lambda w: {"outcome": "kept"}),
+    Endpoint("commitment history", "GET",
+             lambda w: f"{V}/audit/commitments/{w.ids['commitment']}/history", PARTIES_SEE,
+             "commitment:draft"),
+    # tasks: V1 raises, its partner G1 claims and delivers
+    Endpoint("raise need", "POST", lambda w: f"{V}/tasks",
+             expect("village=201 agency=409 agency2=409 village2=409 *=403"),
+             body=lambda w: {"receiver_id": w.org("V1"), "category": "education",
+                             "title": "留守儿童暑期课堂", "wanted_by": "2025-07-01"}),
+    Endpoint("read task", "GET", lambda w: f"{V}/tasks/{w.ids['task']}", PARTIES_SEE, "task:claimed"),
+    Endpoint("claim task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/claim",
+             expect("agency=200 agency2=409 village=409 village2=409 *=403"), "task:open",
+             body=lambda w: {"giver_id": w.org("G1")}),
+    Endpoint("withdraw claim", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/withdraw-claim",
+             MAKER_ACTS, "task:claimed", body=lambda w: {"reason": "预算未获批"}),
+    Endpoint("plan task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/plan", MAKER_ACTS,
+             "task:claimed", body=lambda w: {"due_on": "2025-06-30", "budget_yuan": "80000.00"}),
+    Endpoint("deliver task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/deliver", MAKER_ACTS,
+             "task:planned", body=lambda w: {"delivered_at": "2025-03-01T09:00:00+08:00", "value_yuan": "78000.00"}),
+    Endpoint("confirm delivery", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/confirm",
+             RECEIVER_ACTS, "task:delivered", body=lambda w: {}),
+    Endpoint("reject delivery", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/reject",
+             RECEIVER_ACTS, "task:delivered", body=lambda w: {"reason": "屋顶仍漏雨"}),
+    Endpoint("rate task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/rate", RECEIVER_ACTS,
+             "task:confirmed", body=lambda w: {"level": "satisfied"}),
+    Endpoint("close task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/close", EACH_SIDE,
+             "task:rated", body=lambda w: {}),
+    Endpoint("cancel task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/cancel",
+             expect("village=200 *=403"),
+             "task:open", body=lambda w: {"reason": "需求已由县里统一解决"}),
+    Endpoint("task history", "GET", lambda w: f"{V}/audit/tasks/{w.ids['task']}/history",
+             PARTIES_SEE, "task:claimed"),
+]
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
+
+
+@pytest.fixture(scope="module")
+def app(templates, tmp_path_factory):
+    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
+    yield create_app(engine, settings)
+    engine.close()
+
+
+@pytest.fixture
+def opened(templates, app, tmp_path):
+    engines = []
+
+    def open_world(setup: str) -> tuple[Any, World]:
+        engine, settings, cast, ids = templates.open(setup, tmp_path / "var")
+        engines.append(engine)
+        rebind(app, engine, settings)
+        return engine, World(cast, ids)
+
+    yield open_world
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
+def http(app):
+    return JsonClient(app.test_client())
+
+
+def call(http: JsonClient, world: World, endpoint: Endpoint, token: str | None):
+    return http.request(endpoint.method, endpoint.path(world), token, json=endpoint.body(world))
+
+
+CELLS = [(e, role) for e in ENDPOINTS for role in ROLES]
+
+
+@pytest.mark.parametrize("endpoint,role", CELLS, ids=[f"{e.name}-{r}" for e, r in CELLS])
+def test_each_role_gets_the_engines_answer(opened, http, endpoint: Endpoint, role: str):
+    engine, world = opened(endpoint.setup)
+    before = engine.recorder.max_notification_id()
+    answer = call(http, world, endpoint, world.cast.tokens[role])
+    expected = endpoint.expected[role]
+    assert answer.status == expected, answer.content
+    if expected >= 400:
+        assert answer.content_type == "application/problem+json"
+        assert answer.json["status"] == expected
+        assert engine.recorder.max_notification_id() == before, "a refusal wrote an event"
+    elif endpoint.method == "POST":
+        assert engine.recorder.max_notification_id() > before
+        if "version" in answer.json:
+            assert answer.header("ETag") == f'"{answer.json["version"]}"'
+
+
+UNAUTHENTICATED = ("none", "bad", "revoked")
+GATES = [(e, who) for e in ENDPOINTS for who in UNAUTHENTICATED]
+
+
+@pytest.mark.parametrize("endpoint,who", GATES, ids=[f"{e.name}-{w}" for e, w in GATES])
+def test_no_valid_token_gets_401_and_changes_nothing(opened, http, endpoint: Endpoint, who: str):
+    engine, world = opened(endpoint.setup)
+    if who == "revoked":
+        token = world.cast.tokens["agency"]
+        engine.revoke_token(world.cast.actors["agency"], token, "离任")
+    else:
+        token = {"none": None, "bad": "not-a-real-token-0123456789"}[who]
+    before = engine.recorder.max_notification_id()
+    answer = call(http, world, endpoint, token)
+    assert answer.status == 401, answer.content
+    assert answer.content_type == "application/problem+json"
+    assert answer.header("WWW-Authenticate").startswith("Bearer")
+    assert engine.recorder.max_notification_id() == before
+
+
+def test_a_supervisor_acts_for_a_village_only_by_naming_it(opened, http):
+    engine, world = opened("proposed")
+    cast, p = world.cast, world.ids["pairing"]
+    path = f"{V}/pairings/{p}/accept"
+    refused = http.post(path, cast.tokens["supervisor"], {})
+    assert refused.status == 403 and refused.json["details"]["rule"] == "on-behalf-required"
+    accepted = http.post(path, cast.tokens["supervisor"], {"on_behalf_of": str(cast.orgs["V1"])})
+    assert accepted.expect(200)["state"] == "accepted"
+    history = http.get(f"{V}/audit/pairings/{p}/history", cast.tokens["evaluator"]).expect(200)
+    accepted_event = history["items"][-1]
+    assert accepted_event["type"] == "PairingAccepted"
+    assert accepted_event["on_behalf_of"] == str(cast.orgs["V1"])
+    assert accepted_event["actor"]["role"] == "supervisor"
+
+
+def test_an_evaluator_cannot_act_even_on_behalf(opened, http):
+    engine, world = opened("proposed")
+    cast, p = world.cast, world.ids["pairing"]
+    answer = http.post(f"{V}/pairings/{p}/accept", cast.tokens["evaluator"],
+                       {"on_behalf_of": str(cast.orgs["V1"])})
+    assert answer.status == 403
+    assert answer.json["type"] == "urn:cobuild:problem:forbidden"

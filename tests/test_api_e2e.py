@@ -1,0 +1,137 @@
+"""End to end through a real ``cobuild serve`` process over loopback.
+
+One pairing's year (2025), entered as it happened: the business times are in the past, as
+when a township clerk keeps the ledger up to date.  The server runs with its embedded
+workers on the real clock, so the workflow may act on the same records meanwhile (mark the
+commitment overdue, pool the need, flag a late confirmation): the client does what a real
+client does with a lost race, and retries with the same Idempotency-Key.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+
+from tests.api_support import JsonClient, ServerProcess
+
+V = "/api/v1"
+
+
+class Client:
+    def __init__(self, http: JsonClient, token: str) -> None:
+        self.http = http
+        self.token = token
+
+    def post(self, path: str, body: dict, status: int = 200) -> dict:
+        key = uuid.uuid4().hex
+        for _ in range(10):
+            answer = self.http.post(V + path, self.token, body, headers={"Idempotency-Key": key})
+            if answer.status == 409 and answer.json["code"] == "conflict":
+                continue  # the embedded workflow saved the same record first
+            return answer.expect(status)
+        raise AssertionError(f"{path}: still conflicting after 10 tries")
+
+    def get(self, path: str) -> dict:
+        return self.http.get(V + path, self.token).expect(200)
+
+
+@pytest.fixture
+def server(tmp_path):
+    admin_token = secrets.token_urlsafe(24)
+    running = ServerProcess(tmp_path / "var", admin_token)
+    yield running, admin_token
+    output = running.stop()
+    assert "Traceback" not in output, output
+
+
+def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
+    running, admin_token = server
+    assert "admin token in" in running.banner[1]
+    assert "scheduler and relay" in running.banner[2]
+    http = JsonClient(base_url=running.base_url)
+    admin = Client(http, admin_token)
+
+    # The organisation department registers both sides and their users.
+    giver = admin.post("/organisations", {"code": "SCJ", "name": "遂昌县财政局机关党委",
+                                          "kind": "agency", "region_code": "331123000000"}, 201)
+    village = admin.post("/organisations", {"code": "SLC", "name": "大柘镇石练村党支部",
+                                            "kind": "village", "region_code": "331123101201"}, 201)
+    admin.post(f"/organisations/{village['id']}/income",
+               {"year": 2024, "amount_yuan": "21000.00"})
+    agency = Client(http, admin.post("/users", {"name": "王书记", "role": "agency",
+                                                "organisation_id": giver["id"]}, 201)["token"])
+    villager = Client(http, admin.post("/users", {"name": "李支书", "role": "village",
+                                                  "organisation_id": village["id"]}, 201)["token"])
+    evaluator = Client(http, admin.post("/users", {"name": "县考核组", "role": "evaluator",
+                                                   "region_code": "331123"}, 201)["token"])
+    assert villager.get("/users/me")["organisation_id"] == village["id"]
+
+    # January: proposal, acceptance, the agreement signed by both sides.
+    pairing = agency.post("/pairings", {
+        "giver_id": giver["id"], "receiver_id": village["id"], "term_start": "2025-01-01",
+        "term_end": "2027-12-31", "areas": ["organisation", "industry", "talent"],
+        "occurred_at": "2025-01-06T10:00:00+08:00"}, 201)
+    p = pairing["id"]
+    assert villager.post(f"/pairings/{p}/accept",
+                         {"occurred_at": "2025-01-10T15:00:00+08:00"})["state"] == "accepted"
+    agency.post(f"/pairings/{p}/sign-agreement", {"signed_on": "2025-01-15"})
+    assert villager.post(f"/pairings/{p}/sign-agreement",
+                         {"signed_on": "2025-01-15"})["state"] == "in_force"
+
+    # A public commitment: made, publicised, progressed, claimed, confirmed by the village.
+    commitment = agency.post("/commitments", {
+        "pairing_id": p, "made_by": "giver", "category": "funds",
+        "content": "资助石练村村道硬化工程 5 万元", "due_on": "2025-10-31",
+        "amount_yuan": "50000.00", "occurred_at": "2025-02-01T09:00:00+08:00"}, 201)
+    c = commitment["id"]
+    agency.post(f"/commitments/{c}/publicise", {"channel": "村务公开栏", "publicised_on": "2025-02-05"})
+    agency.post(f"/commitments/{c}/progress", {"note": "首批 2 万元已拨付", "amount_yuan": "20000.00",
+                                               "occurred_at": "2025-06-10T09:00:00+08:00"})
+    agency.post(f"/commitments/{c}/claim-fulfilment", {"note": "5 万元已全部拨付",
+                                                       "occurred_at": "2025-10-20T09:00:00+08:00"})
+    assert villager.post(f"/commitments/{c}/confirm",
+                         {"occurred_at": "2025-10-25T09:00:00+08:00"})["state"] == "fulfilled"
+
+    # A need of the village, claimed, planned, delivered and confirmed, then rated and closed.
+    task = villager.post("/tasks", {"receiver_id": village["id"], "category": "culture_sports",
+                                    "title": "修缮村文化礼堂屋顶", "wanted_by": "2025-06-30",
+                                    "occurred_at": "2025-03-01T09:00:00+08:00"}, 201)
+    t = task["id"]
+    agency.post(f"/tasks/{t}/claim", {"giver_id": giver["id"],
+                                      "occurred_at": "2025-03-05T09:00:00+08:00"})
+    agency.post(f"/tasks/{t}/plan", {"due_on": "2025-06-30", "budget_yuan": "80000.00",
+                                     "occurred_at": "2025-03-10T09:00:00+08:00"})
+    agency.post(f"/tasks/{t}/deliver", {"delivered_at": "2025-06-20T17:00:00+08:00",
+                                        "value_yuan": "78000.00", "note": "屋顶已修缮"})
+    assert villager.post(f"/tasks/{t}/confirm", {})["state"] == "confirmed"
+    villager.post(f"/tasks/{t}/rate", {"level": "satisfied", "comment": "群众满意"})
+    assert villager.post(f"/tasks/{t}/close", {})["state"] == "closed"
+
+    # Activities every quarter, each co-signed by the other side.
+    for month, kind, title in ((3, "joint_org_life", "联合主题党日"), (6, "training", "电商技能培训"),
+                               (9, "practical_matter", "为民办实事：安装路灯"),
+                               (12, "meeting", "年度共建总结会")):
+        made = agency.post(f"/pairings/{p}/activities", {
+            "kind": kind, "title": title, "occurred_at": f"2025-{month:02d}-18T14:00:00+08:00",
+            "participants": {"giver": 6, "receiver": 15, "masses": 40}}, 201)
+        villager.post(f"/pairings/{p}/activities/{made['activity_id']}/cosign",
+                      {"occurred_at": f"2025-{month:02d}-19T10:00:00+08:00"})
+
+    # The year as the parties and the evaluator read it.
+    read = villager.get(f"/pairings/{p}")
+    assert read["state"] == "in_force"
+    assert [a["status"] for a in read["activities"]] == ["cosigned"] * 4
+    assert evaluator.get(f"/commitments/{c}")["state"] == "fulfilled"
+    assert evaluator.get(f"/tasks/{t}")["state"] == "closed"
+    history = evaluator.get(f"/audit/tasks/{t}/history")["items"]
+    types = [item["type"] for item in history]
+    assert types[0] == "NeedRaised"
+    assert types[-3:] == ["DeliveryConfirmed", "SatisfactionRated", "TaskClosed"]
+    delivered = next(item for item in history if item["type"] == "DeliveryReported")
+    assert delivered["actor"]["organisation_id"] == giver["id"]
+    confirmed = next(item for item in history if item["type"] == "DeliveryConfirmed")
+    assert confirmed["actor"]["organisation_id"] == village["id"]
+    assert confirmed["position"] > delivered["position"]
+    pairing_history = evaluator.get(f"/audit/pairings/{p}/history?limit=3")
+    assert len(pairing_history["items"]) == 3 and pairing_history["next_cursor"] == "3"

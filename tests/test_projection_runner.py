@@ -1,0 +1,197 @@
+"""The runner: exactly once across SIGKILL, read-your-writes, blue/green rebuild."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from projections import reports
+from projections.runner import ProjectionRunner, prefix, tracking_name
+from projections.store import ProjectionDatabase, active_version, tracked_position
+from tests.projection_support import World
+from tests.test_projection_properties import dump, random_steps
+from workflows.config import Settings
+from workflows.engine import open_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from projections.runner import ProjectionRunner
+    from projections.store import ProjectionDatabase
+    from workflows.config import Settings
+    from workflows.engine import open_engine
+
+    home, db_path, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    runner = ProjectionRunner(open_engine(Settings(home=Path(home))), ProjectionDatabase(db_path), batch)
+    apply, applied = runner.projector.apply, [0]
+
+    def slow_apply(conn, table_prefix, event, position):
+        apply(conn, table_prefix, event, position)
+        applied[0] += 1
+        if applied[0] == pause_after:
+            print("MID", position, flush=True)  # inside an open batch transaction
+            time.sleep(600)
+
+    runner.projector.apply = slow_apply
+    runner.catch_up()
+    print("DONE", flush=True)
+""")
+
+
+def _history(home: Path, steps: int, seed: int = 7):
+    engine = open_engine(Settings(home=home))
+    world = World(engine, givers=6, villages=10)
+    for op, a, b, gap, backdate in random_steps(random.Random(seed), steps):
+        world.advance(gap)
+        world.step(op, a, b, backdate)
+        if len(world.events) > 50:
+            world.flush()
+    world.flush()
+    return engine, world
+
+
+def _child(home: Path, db: Path, batch: int, pause_after: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(home), str(db), str(batch), str(pause_after)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _position(db_path: Path) -> int:
+    db = ProjectionDatabase(db_path)
+    try:
+        with db.read() as conn:
+            return tracked_position(conn, tracking_name(active_version(conn, "facts"))) or 0
+    finally:
+        db.close()
+
+
+def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_counts_nothing_twice(tmp_path):
+    engine, _ = _history(tmp_path, 1500)
+    head = engine.recorder.max_notification_id()
+    killed_db = tmp_path / "killed.sqlite"
+    batch = 40
+    positions = []
+    for pause_after in (57, 75, 133):  # never a batch boundary: the kill lands mid-batch
+        child = _child(tmp_path, killed_db, batch, pause_after)
+        line = child.stdout.readline().split()
+        assert line[0] == "MID", line
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        positions.append(_position(killed_db))
+        # What the open batch had applied is gone; the committed position is behind it.
+        assert positions[-1] < int(line[1])
+    assert positions == sorted(positions) and positions[-1] > 0
+    finished = _child(tmp_path, killed_db, batch, 10**9)
+    assert finished.stdout.readline().strip() == "DONE"
+    finished.wait()
+
+    uninterrupted = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "whole.sqlite"), 500)
+    uninterrupted.catch_up()
+    killed = ProjectionDatabase(killed_db)
+    assert _position(killed_db) == head
+    assert dump(killed) == dump(uninterrupted.db)
+    w = reports.Window(date(2026, 6, 30))
+    assert reports.pairings_report(killed, w, limit=10_000) == \
+        reports.pairings_report(uninterrupted.db, w, limit=10_000)
+    engine.close()
+
+
+def test_an_event_applied_twice_is_refused_by_the_fact_store(tmp_path):
+    engine, _ = _history(tmp_path, 40)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    before = dump(runner.db)
+    for notification in engine.recorder.select_notifications(
+            start=1, limit=10_000, topics=runner.projector.topics):
+        event = engine.mapper.to_domain_event(notification)
+        if type(event).__name__ in ("OrganisationRenamed", "ActivityCoSigned",
+                                    "ActivityContested", "OrganisationDissolved"):
+            continue  # updates of a row, guarded by the tracking position alone
+        with pytest.raises(sqlite3.IntegrityError):
+            with runner.db.write() as conn:
+                runner.projector.apply(conn, prefix(1), event, notification.id)
+    assert dump(runner.db) == before
+    engine.close()
+
+
+def test_wait_gives_read_your_writes_with_a_background_runner(engine, cast, settings):
+    from projections.runner import open_runner
+
+    runner = open_runner(engine, settings)
+    runner.start(interval=0.01)
+    try:
+        outcome = engine.propose_pairing(cast.agency, cast.giver, cast.village,
+                                         date(2025, 1, 1), date(2027, 12, 31))
+        runner.wait(outcome.position, timeout=10)
+        items = reports.pairings_report(runner.db, reports.Window(date(2025, 3, 1)))["items"]
+        assert [i["pairing_id"] for i in items] == [str(outcome.id)]
+        # A write the projection does not read (a user) still counts as reached.
+        last = engine.register_user(cast.admin, "新用户", "evaluator", None, "331123")[0]
+        runner.wait(last.position, timeout=10)
+    finally:
+        runner.stop()
+    assert runner.position() == engine.recorder.max_notification_id()
+
+
+def test_wait_without_a_background_runner_catches_up_itself(engine, cast, settings):
+    from projections.runner import open_runner
+
+    runner = open_runner(engine, settings)
+    pairing_id = cast.pairing_in_force()
+    outcome = engine.record_activity(cast.agency, pairing_id, "visit", "走访", engine.clock.now())
+    runner.wait(outcome.position)
+    assert runner.position() >= outcome.position
+
+
+def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
+    engine, world = _history(tmp_path, 600)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"), 50)
+    runner.catch_up()
+    before = dump(runner.db)
+    w = reports.Window(date(2025, 6, 30))
+    expected = reports.pairings_report(runner.db, w, limit=10_000)
+
+    seen_during_rebuild = []
+    original = runner.projector.apply
+
+    def apply_and_read(conn, table_prefix, event, position):
+        original(conn, table_prefix, event, position)
+        if position % 97 == 0:
+            # A reader on its own connection meanwhile still gets the complete old version.
+            reader = ProjectionDatabase(runner.db.path)
+            got = {}
+            thread = threading.Thread(target=lambda: got.update(
+                r=reports.pairings_report(reader, w, limit=10_000)))
+            thread.start()
+            thread.join()
+            reader.close()
+            seen_during_rebuild.append(got["r"] == expected)
+
+    runner.projector.apply = apply_and_read
+    assert runner.rebuild() == 2
+    runner.projector.apply = original
+    assert seen_during_rebuild and all(seen_during_rebuild)
+    assert runner.status().active_version == 2
+    assert dump(runner.db) == before
+    with runner.db.read() as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert not [t for t in tables if t.startswith("v1_")]
+    # After the switch the runner follows the log into the new version.
+    world.advance(1)
+    world.step("propose", 0, 0, 0)
+    world.flush()
+    runner.catch_up()
+    assert runner.status().lag == 0
+    engine.close()
