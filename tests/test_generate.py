@@ -4,6 +4,7 @@ write twice or over other data."""
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -19,8 +20,6 @@ from workflows.engine import open_engine
 from workflows.generate import (
     HEALTH, WEAK_INCOME, Generation, GenerationError, Scale, plan_regions, plan_world, schedule,
 )
-
-import random
 
 
 def notifications(settings: Settings) -> list:

@@ -62,10 +62,11 @@ HEALTH_WEIGHTS = (0.56, 0.14, 0.12, 0.12, 0.06)
 WEAK_INCOME = 30000  # yuan: a village below it is 薄弱村 (also rules' weak_village_income_yuan)
 VILLAGES_PER_TOWNSHIP = 11
 
-# The workflow's cache settings for a single writer: aggregates stay in memory between days
-# instead of being replayed from their events, and the cached object is the one the next
-# command changes (no copy), which is safe because every command checks before it changes
-# anything and a failed day aborts the whole generation.
+# The engine's repository cache, set for generation: aggregates stay in memory between days
+# instead of being replayed from their events (a pairing gathers a hundred events in a year),
+# and the cached object is the one the next command changes, without a copy.  That is safe
+# here because every command checks before it changes anything, a failed day aborts the
+# whole generation, and the generation is the only writer while it runs.
 ENGINE_ENV = {
     "AGGREGATE_CACHE_MAXSIZE": "400000",
     "AGGREGATE_CACHE_FASTFORWARD": "n",
@@ -1068,7 +1069,8 @@ class Generation:
 
     Refuses (:class:`GenerationError`, nothing written) when the store already holds events,
     unless ``force``; and always when the same world is already in it (organisation codes
-    are natural keys).
+    are natural keys).  Nothing else may write to the store while it plays (see
+    ``ENGINE_ENV``): another writer's event makes a day fail with ``ConcurrencyConflict``.
     """
 
     def __init__(self, settings: Settings, scale: Scale, seed: int, force: bool = False) -> None:
