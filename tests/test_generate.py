@@ -159,6 +159,19 @@ def test_the_same_seed_writes_the_same_history(tmp_path):
     assert len(first) > 500
 
 
+def test_two_processes_write_the_same_facts_and_a_sound_merkle_log(tmp_path):
+    def facts(folder: Path, jobs: int) -> list[tuple[str, int, str]]:
+        settings = Settings(home=folder)
+        with Generation(settings, Scale.named("county", 0.1), 6) as run:
+            report = run.play(jobs=jobs)
+        result = verify_store(settings.event_store_path)
+        assert result.ok and result.leaves == result.events == report.events
+        return sorted((n.topic, n.originator_version, str(json.loads(n.state).get("occurred_at")))
+                      for n in notifications(settings))
+
+    assert facts(tmp_path / "one", 1) == facts(tmp_path / "two", 2)
+
+
 def test_refuses_the_same_world_twice_and_other_data_without_force(tmp_path):
     settings = Settings(home=tmp_path / "var")
     small = Scale.named("county", 0.05)

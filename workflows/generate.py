@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import random
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Callable
+from typing import Any, Callable
 from uuid import UUID
 
 from domain.base import SYSTEM, Actor
@@ -808,8 +809,10 @@ class Playback:
         return len(self.world.giving) + len(self.world.villages) + sum(map(len, days))
 
     def run(self, days: list[list[Step]] | None = None) -> None:
-        days = days if days is not None else schedule(self.world)
         self.register()
+        self.play_days(days if days is not None else schedule(self.world))
+
+    def play_days(self, days: list[list[Step]]) -> None:
         start = date(self.world.year, 1, 1)
         for n, steps in enumerate(days):
             if not steps:
@@ -1094,17 +1097,72 @@ class Generation:
             self.engine.close()
             raise
 
+    def play(self, progress: Callable[[int], None] | None = None, jobs: int = 1) -> Report:
+        """Write the world.  With ``jobs`` > 1 the year is played by that many processes,
+        each for the pairings whose index is its number modulo ``jobs``: what they write
+        (pairings, their slots, commitments, tasks) never overlaps, and each reads only
+        the organisations and users registered before they start.  Business dates are the
+        same; only the order in which the processes' days interleave in the log differs."""
+        if not 1 <= jobs <= 16:
+            raise GenerationError("jobs must be from 1 to 16")
+        tick = progress or (lambda n: None)
+        self.playback.progress = tick
+        begin = time.perf_counter()
+        if jobs == 1:
+            self.playback.run(self.days)
+        else:
+            self.playback.register()
+            self.engine.close()  # no SQLite connection may cross a fork
+            try:
+                self._play_in_processes(jobs, tick)
+            finally:
+                self.engine = open_engine(generation_settings(self.settings), self.clock)
+        seconds = time.perf_counter() - begin
+        return Report(self.world, events_in(self.engine) - self.existing,
+                      self.commands, seconds)
+
+    def _play_in_processes(self, jobs: int, tick: Callable[[int], None]) -> None:
+        context = multiprocessing.get_context("fork")
+        messages = context.SimpleQueue()
+        workers = [context.Process(target=self._play_share, args=(k, jobs, messages), daemon=True)
+                   for k in range(jobs)]
+        for worker in workers:
+            worker.start()
+        running, failures = jobs, []
+        while running:
+            message = messages.get()
+            if isinstance(message, int):
+                tick(message)
+            else:
+                running -= 1
+                if message:
+                    failures.append(message)
+        for worker in workers:
+            worker.join()
+        if failures or any(w.exitcode for w in workers):
+            raise GenerationError("generation failed part way; the store holds a partial year: "
+                                  + "; ".join(failures or ["a worker process died"]))
+
+    def _play_share(self, k: int, jobs: int, messages: Any) -> None:
+        """In a worker process: its own engine and clock, its share of every day."""
+        error = ""
+        try:
+            clock = FakeClock(self.clock.now())
+            playback = self.playback
+            playback.engine = open_engine(generation_settings(self.settings), clock)
+            playback.clock = clock
+            playback.progress = messages.put
+            try:
+                playback.play_days([[s for s in steps if s[1] % jobs == k] for steps in self.days])
+            finally:
+                playback.engine.close()
+        except Exception as failure:  # reported to the parent, which refuses the whole run
+            error = f"{type(failure).__name__}: {getattr(failure, 'message', failure)}"
+        messages.put(error)
+
     @property
     def commands(self) -> int:
         return self.playback.commands_planned(self.days)
-
-    def play(self, progress: Callable[[int], None] | None = None) -> Report:
-        self.playback.progress = progress or (lambda n: None)
-        begin = time.perf_counter()
-        self.playback.run(self.days)
-        seconds = time.perf_counter() - begin
-        return Report(self.world, events_in(self.engine) - self.existing,
-                      self.playback.commands, seconds)
 
     def close(self) -> None:
         self.engine.close()
