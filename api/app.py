@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from api import commitments, history, organisations, pairings, tasks, users
+from api import audit, commitments, history, organisations, pairings, reports, tasks, users
 from api.context import bearer_token, engine
 from api.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
 from api.problems import (
@@ -26,12 +26,13 @@ from api.problems import (
     from_unexpected,
 )
 from domain.errors import DomainError
+from projections.runner import ProjectionRunner, open_runner
 from workflows.config import Settings
 from workflows.engine import Engine, open_engine
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
-              history.blp)
+              reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 
@@ -41,6 +42,7 @@ class Services:
     settings: Settings
     idempotency: IdempotencyStore
     owns_engine: bool
+    projections: ProjectionRunner
 
 
 class CobuildApi(flask_smorest.Api):
@@ -90,7 +92,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.extensions["cobuild"] = Services(
         engine, settings, IdempotencyStore(settings.home / "idempotency.sqlite", engine.clock),
-        owns_engine)
+        owns_engine, open_runner(engine, settings))
 
     api = CobuildApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})

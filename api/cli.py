@@ -17,6 +17,7 @@ from domain.base import Actor
 from domain.errors import DomainError
 from workflows.config import ConfigurationError, Settings
 from workflows.engine import Engine, open_engine
+from workflows.schema import migrate
 from workflows.organisations import AlreadyInitialised, ImportRejected
 
 OPERATOR = Actor(user_id="operator", role="admin", region_code="")
@@ -56,6 +57,7 @@ def cli() -> None:
 def init(region: str) -> None:
     """Create the data folder and schema, and print the first admin token once."""
     settings = Settings.from_env()
+    migrate(settings)
     eng = open_engine(settings)
     try:
         token = eng.bootstrap_admin(os.environ.get("COBUILD_BOOTSTRAP_TOKEN") or None, region)
@@ -148,11 +150,13 @@ def demo() -> None:
 
 def _register_subcommands() -> None:
     from api.cli_audit import audit
+    from api.cli_evaluation import evaluation
     from api.cli_reports import projections, report
     from api.cli_workflows import COMMANDS as WORKFLOW_COMMANDS
+    from api.cli_ops import migrate as migrate_command
     from api.serve import serve
 
-    for command in (audit, report, projections, serve):
+    for command in (audit, evaluation, report, projections, serve, migrate_command):
         cli.add_command(command)
     for command in WORKFLOW_COMMANDS:
         cli.add_command(command)

@@ -20,7 +20,8 @@ from workflows.clock import SystemClock, local_date
 from workflows.config import Settings
 from workflows.engine import open_engine
 
-REPORTS = ("pairings", "inactive", "commitments", "tasks", "coverage", "evaluation", "inbox")
+REPORTS = ("pairings", "inactive", "commitments", "tasks", "coverage", "evaluation", "inbox",
+           "followups")
 FORMATS = ("table", "csv", "xlsx", "json")
 
 
@@ -88,7 +89,8 @@ def _organisation_id(runner: ProjectionRunner, value: str | None) -> str | None:
 def report(name: str, as_of: str | None, known_at: str | None, region: str | None,
            organisation: str | None, status: str | None, year: int | None, limit: int | None,
            cursor: str | None, fmt: str, output: str | None) -> None:
-    """Print a report: pairings, inactive, commitments, tasks, coverage, evaluation, inbox."""
+    """Print a report: pairings, inactive, commitments, tasks, coverage, evaluation, inbox,
+    followups."""
     if fmt == "xlsx" and not output:
         raise click.UsageError("--format xlsx needs --output FILE.xlsx")
     runner = _runner()
@@ -124,6 +126,8 @@ def _run(name, runner, rules, w, region, org, status, limit, cursor) -> dict:
         return reports.tasks_report(db, w, region=region, organisation=org, **paging)
     if name == "coverage":
         return reports.coverage_report(db, w, rules, region=region)
+    if name == "followups":
+        return reports.followups_report(db, w, region=region, **paging)
     if org is None:
         raise ReportError("the inbox is one organisation's: give --organisation")
     return reports.inbox_report(db, w, org)

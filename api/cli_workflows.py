@@ -13,8 +13,10 @@ from typing import Any, Callable
 
 import click
 
+from api.cli_ops import SingleCopy
 from domain.base import Actor
 from domain.errors import DomainError
+from projections.runner import open_runner
 from workflows.config import Settings
 from workflows.engine import open_engine
 from workflows.relay import (
@@ -77,29 +79,44 @@ def rules_publish(file: Path, note: str | None) -> None:
 @click.command()
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between rounds.")
 @click.option("--once", is_flag=True, help="Drain what is due now and exit.")
-def worker(interval: float, once: bool) -> None:
-    """Run the scheduler and the policies (and projections, when wired) until stopped."""
+@click.option("--standby", is_flag=True, help="If a worker already runs, wait and take over when it stops.")
+def worker(interval: float, once: bool, standby: bool) -> None:
+    """Run the scheduler, the policies and the projections until stopped."""
     settings = Settings.from_env()
+    with SingleCopy(settings, "scheduler", standby) as copy:
+        _work(settings, interval, once, copy)
+
+
+def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
     engine = open_engine(settings)
-    running = Worker(engine, open_worker_state(settings.home))
+    running = Worker(engine, open_worker_state(settings.home),
+                     followers=[open_runner(engine, settings)])
 
     def report(r: DrainReport) -> None:
         effects = ", ".join(f"{k} ×{v}" for k, v in (r.effects or {}).items())
-        click.echo(f"followed {r.events} events, fired {r.fired} timers{': ' + effects if effects else ''}")
+        click.echo(f"followed {r.events} events, fired {r.fired} timers"
+                   f"{': ' + effects if effects else ''}; projected {r.projected} events")
 
     if once:
         report(running.drain())
         return
     _on_signals(running.stop)
+    copy.guard(running.stop)
     running.run(interval, report)
 
 
 @click.command()
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between polls.")
 @click.option("--once", is_flag=True, help="Publish what is in the log now and exit.")
-def relay(interval: float, once: bool) -> None:
+@click.option("--standby", is_flag=True, help="If a relay already runs, wait and take over when it stops.")
+def relay(interval: float, once: bool, standby: bool) -> None:
     """Publish the event log to cobuild.events and notices to cobuild.notifications."""
     settings = Settings.from_env()
+    with SingleCopy(settings, "relay", standby) as copy:
+        _relay(settings, interval, once, copy)
+
+
+def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
     engine = open_engine(settings)
     running = Relay(engine, broker_connection(settings),
                     RelayPosition(settings.home / "relay.sqlite"))
@@ -112,6 +129,7 @@ def relay(interval: float, once: bool) -> None:
         report(running.run_until_idle())
         return
     _on_signals(running.stop)
+    copy.guard(running.stop)
     running.run(interval, report)
 
 

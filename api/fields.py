@@ -123,3 +123,21 @@ class Flag(ma.fields.Boolean):
         if not isinstance(value, bool):
             raise ma.ValidationError("must be true or false")
         return value
+
+
+class KnownAt(ma.fields.Field):
+    """A recorded-time bound: a local date (the end of that day) or a time with an offset."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).update({
+            "type": "string", "example": "2025-12-31",
+            "description": "only facts recorded by then: a date (the end of that day, "
+                           "Asia/Shanghai) or a time with a UTC offset"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date | datetime:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ma.ValidationError("must be a date like 2025-12-31 or a time with an offset")
+        if len(value) == 10:
+            return LocalDate().deserialize(value)
+        return Moment().deserialize(value)

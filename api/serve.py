@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -40,7 +41,21 @@ def ensure_admin(engine: Engine, home: Path) -> str:
     return f"in {path} (new data folder: the first admin was created)"
 
 
-def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | Relay]:
+@dataclass
+class Embedded:
+    """A worker (scheduler or relay) running in a daemon thread of this process."""
+
+    worker: Worker | Relay
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        # Joined before the engine closes: a worker inside a read must not find the
+        # event store's connections gone.
+        self.worker.stop()
+        self.thread.join()
+
+
+def start_embedded_workers(engine: Engine, settings: Settings) -> list[Embedded]:
     """The scheduler with its policies, and the relay to the broker, as daemon threads.
 
     Each resumes from the position it saved in the data folder, as the separate
@@ -49,10 +64,13 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | 
         Worker(engine, open_worker_state(settings.home)),
         Relay(engine, broker_connection(settings), RelayPosition(settings.home / "relay.sqlite")),
     ]
-    for running, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):
-        threading.Thread(target=running.run, args=(interval,), name=f"cobuild-{name}",
-                         daemon=True).start()
-    return workers
+    running = []
+    for worker, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):
+        thread = threading.Thread(target=worker.run, args=(interval,), name=f"cobuild-{name}",
+                                  daemon=True)
+        thread.start()
+        running.append(Embedded(worker, thread))
+    return running
 
 
 @click.command()
@@ -61,7 +79,8 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[Worker | 
               help="Port (0: any free port).")
 @click.option("--threads/--no-threads", default=True, help="Serve requests in threads.")
 @click.option("--workers/--no-workers", "embedded", default=True,
-              help="Run the scheduler and relay in this process (off when they run apart).")
+              help="Run the scheduler, relay and projections in this process (off when they "
+                   "run apart).")
 def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     """Serve the HTTP API with the embedded workers (SQLite under COBUILD_HOME)."""
     settings = Settings.from_env()
@@ -70,11 +89,17 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     app = create_app(engine, settings)
     server = make_server(host, port, app, threaded=threads)
     workers = start_embedded_workers(engine, settings) if embedded else []
+    # Reports catch up before answering anyway; following the log in the background keeps
+    # that catch-up small, so a report rarely pays for the writes before it.
+    projections = app.extensions["cobuild"].projections
+    if embedded:
+        projections.start(interval=0.2)
     base = f"http://{host}:{server.server_port}"
     click.echo(f"cobuild API listening on {base}/api/v1 (docs {base}/api/docs, "
                f"OpenAPI {base}/api/openapi.json)")
     click.echo(f"data folder {settings.home}; admin token {where_token}")
-    click.echo("embedded workers: scheduler and relay" if workers else "no embedded workers")
+    click.echo("embedded workers: scheduler, relay and projections" if workers
+               else "no embedded workers")
     sys.stdout.flush()
 
     def stop(signum: int, frame: object) -> None:
@@ -87,6 +112,7 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     finally:
         for running in workers:
             running.stop()
+        projections.stop()
         server.server_close()
         engine.close()
         click.echo("cobuild API stopped")

@@ -1,11 +1,16 @@
 """HTTP throughput and latency: a command and a read, on ``cobuild serve`` and under gunicorn.
 
     PYTHONPATH=. python bench/bench_http.py [--seconds 10] [--connections 8] [--server both]
+                                            [--pairings 100]
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``).  Each server gets a fresh data folder;
 the load comes from wrk in its own process over loopback.  The command is ``POST /tasks``
 (a village raises a need: one new aggregate per request, so no request loses a race); the
-reads are ``GET /pairings/<id>`` and the pairing's audit history.
+reads are ``GET /pairings/<id>``, the pairing's audit history, and the report: the first
+page (50 rows) of the inactive list of a county with ``--pairings`` pairings in force, as of
+130 days after they were signed, when every one of them hits R1.  The needs are raised by a
+village of their own, so the report's villages keep a few tasks each, not the thousands the
+command load writes.
 """
 from __future__ import annotations
 
@@ -60,9 +65,11 @@ def start(kind: str, home: Path, token: str, port: int) -> subprocess.Popen:
     raise RuntimeError(f"{kind} server did not start")
 
 
-def setup_world(base: str, token: str) -> dict[str, str]:
+def setup_world(base: str, token: str, pairings: int) -> dict[str, str]:
+    session = requests.Session()
+
     def post(path: str, body: dict, as_token: str = token) -> dict:
-        r = requests.post(base + V + path, json=body, headers={"Authorization": f"Bearer {as_token}"})
+        r = session.post(base + V + path, json=body, headers={"Authorization": f"Bearer {as_token}"})
         r.raise_for_status()
         return r.json()
 
@@ -78,7 +85,22 @@ def setup_world(base: str, token: str) -> dict[str, str]:
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
     post(f"/pairings/{p}/sign-agreement", {"signed_on": today}, agency)
     post(f"/pairings/{p}/sign-agreement", {"signed_on": today}, villager)
-    return {"village": village, "villager": villager, "pairing": p}
+    for n in range(pairings):
+        other = post("/organisations", {"code": f"B{n}", "name": f"第{n}村党支部", "kind": "village",
+                                        "region_code": f"331123{102 + n // 100:03d}{n % 100:03d}"})["id"]
+        q = post("/pairings", {"giver_id": giver, "receiver_id": other, "term_start": "2025-01-01",
+                               "term_end": "2027-12-31"})["id"]
+        post(f"/pairings/{q}/accept", {"on_behalf_of": other})
+        post(f"/pairings/{q}/sign-agreement", {"signed_on": today, "on_behalf_of": giver})
+        post(f"/pairings/{q}/sign-agreement", {"signed_on": today, "on_behalf_of": other})
+    needy = post("/organisations", {"code": "N1", "name": "需求村党支部", "kind": "village",
+                                    "region_code": "331123199001"})["id"]
+    needy_user = post("/users", {"name": "周支书", "role": "village", "organisation_id": needy})["token"]
+    later = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600 + 130 * 86400))
+    return {"village": needy, "villager": needy_user, "pairing": p, "reader": villager,
+            "evaluator": post("/users", {"name": "县考核组", "role": "evaluator",
+                                         "region_code": "331123"})["token"],
+            "report": f"/reports/inactive?as_of={later}"}
 
 
 def wrk(url: str, token: str, seconds: int, connections: int, body: dict | None = None) -> dict:
@@ -104,23 +126,28 @@ def wrk(url: str, token: str, seconds: int, connections: int, body: dict | None 
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
-def bench(kind: str, seconds: int, connections: int) -> list[tuple[str, dict]]:
+def bench(kind: str, seconds: int, connections: int, pairings: int) -> list[tuple[str, dict]]:
     home = Path(tempfile.mkdtemp(prefix=f"cobuild-bench-{kind}-"))
     token = secrets.token_urlsafe(24)
     port = free_port()
     process = start(kind, home / "var", token, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        world = setup_world(base, token)
+        world = setup_world(base, token, pairings)
         need = {"receiver_id": world["village"], "category": "health", "title": "巡回义诊"}
+        report = requests.get(base + V + world["report"], timeout=60,
+                              headers={"Authorization": f"Bearer {world['evaluator']}"}).json()
+        assert len(report["items"]) == min(50, pairings + 1), report
         results = [
             ("POST /tasks (command)", wrk(base + V + "/tasks", world["villager"], seconds,
                                           connections, need)),
             ("GET /pairings/<id> (read)", wrk(base + V + f"/pairings/{world['pairing']}",
-                                              world["villager"], seconds, connections)),
+                                              world["reader"], seconds, connections)),
             ("GET /audit/pairings/<id>/history (read)",
-             wrk(base + V + f"/audit/pairings/{world['pairing']}/history", world["villager"],
+             wrk(base + V + f"/audit/pairings/{world['pairing']}/history", world["reader"],
                  seconds, connections)),
+            ("GET /reports/inactive (report, 50 rows)",
+             wrk(base + V + world["report"], world["evaluator"], seconds, connections)),
         ]
     finally:
         process.terminate()
@@ -134,13 +161,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--server", choices=("embedded", "gunicorn", "both"), default="both")
+    parser.add_argument("--pairings", type=int, default=100,
+                        help="pairings in force besides the first (the report's rows)")
     args = parser.parse_args()
     kinds = ("embedded", "gunicorn") if args.server == "both" else (args.server,)
-    print(f"{'server':<22} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'server':<26} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for kind in kinds:
         label = "cobuild serve" if kind == "embedded" else "gunicorn -w 2 --threads 4"
-        for name, r in bench(kind, args.seconds, args.connections):
-            print(f"{label:<22} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
+        for name, r in bench(kind, args.seconds, args.connections, args.pairings):
+            print(f"{label:<26} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
                   f"{r['p99_ms']:>8.1f} {r['non_2xx']:>8}")
 
 

@@ -4,7 +4,12 @@ Each published version is its own aggregate whose only event is ``RuleSetPublish
 values)``, with an id derived from the version number, so two publishers racing for the
 same version collide and one is refused.  ``values`` is always the complete set (a file
 that names a few keys is merged over the version before), so every version reads alone.
-Version 0 is the built-in defaults and is never recorded.
+Version 0 is the built-in defaults and is never recorded.  A key added to the defaults
+after a version was published reads, in that version, as its default.
+
+These names are the only place the thresholds are named: the rules themselves
+(``projections.rules``) and the workflow's policies read them through
+``projections.rules.RuleSet.from_published``.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from domain.errors import InvalidValue
 
 DEFAULTS: dict[str, Any] = {
     "r1_stuck_at_signing_days": 60,
+    "r1_red_days": 120,
     "r2_inactive_days": 90,
     "r2_red_days": 180,
     "r3_warn_from": "10-01",
@@ -32,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "reminder_days_before": 7,
     "weak_village_income_yuan": 30000,
     "publicity_days": 7,
+    "backfill_days": 30,
+    "targets": {"joint_org_life": 2, "practical_matter": 1},
     "satisfaction": {"satisfied": 100, "basically_satisfied": 75, "dissatisfied": 55},
     "grades": {"excellent": 90, "good": 80, "fair": 60},
     "weights": {"mechanism": 10, "teamwork": 15, "ideology": 10, "development": 35,
@@ -61,6 +69,7 @@ _DAYS = _whole(1, 3660)
 _POINTS = _whole(0, 100)
 CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "r1_stuck_at_signing_days": _DAYS,
+    "r1_red_days": _DAYS,
     "r2_inactive_days": _DAYS,
     "r2_red_days": _DAYS,
     "r3_warn_from": _month_day,
@@ -72,6 +81,8 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "reminder_days_before": _whole(0, 365),
     "weak_village_income_yuan": _whole(0, 1_000_000_000),
     "publicity_days": _whole(1, 90),
+    "backfill_days": _whole(0, 3660),
+    **{f"targets.{k}": _whole(1, 100) for k in DEFAULTS["targets"]},
     **{f"satisfaction.{k}": _POINTS for k in DEFAULTS["satisfaction"]},
     **{f"grades.{k}": _POINTS for k in DEFAULTS["grades"]},
     **{f"weights.{k}": _POINTS for k in DEFAULTS["weights"]},
@@ -107,12 +118,16 @@ def merged_values(changes: Mapping[str, Any], base: Mapping[str, Any] | None = N
 
     Raises :class:`InvalidValue` naming the first wrong key; nothing is merged then.
     """
-    flat = _flatten(base if base is not None else DEFAULTS)
+    flat = _flatten(DEFAULTS)
+    if base is not None:
+        flat.update(_flatten(base))
     for key, value in _flatten(changes).items():
         check = CHECKS.get(key)
         if check is None:
             raise InvalidValue(key, f"is not a rule setting (known: {', '.join(sorted(CHECKS))})")
         flat[key] = check(key, value)
+    if flat["r1_red_days"] <= flat["r1_stuck_at_signing_days"]:
+        raise InvalidValue("r1_red_days", "must be more than r1_stuck_at_signing_days")
     if flat["r2_red_days"] <= flat["r2_inactive_days"]:
         raise InvalidValue("r2_red_days", "must be more than r2_inactive_days")
     weights = [flat[k] for k in CHECKS if k.startswith("weights.")]
@@ -135,7 +150,10 @@ class Rules:
 
     def __getitem__(self, key: str) -> Any:
         head, _, tail = key.partition(".")
-        return self.values[head][tail] if tail else self.values[head]
+        for values in (self.values, DEFAULTS):
+            if head in values and (not tail or tail in values[head]):
+                return values[head][tail] if tail else values[head]
+        raise KeyError(key)
 
 
 DEFAULT_RULES = Rules(0, DEFAULTS)

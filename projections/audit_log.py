@@ -150,6 +150,9 @@ class AuditSQL:
     select_leaf: str = (
         "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf WHERE leaf_index = ?"
     )
+    select_leaf_at: str = (
+        "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf WHERE notification_id = ?"
+    )
     # Found through the events' primary key rather than an index of our own: one index
     # less to write per commit.  A leaf whose event row was deleted is then not
     # exported, which the bundle's completeness headers reveal.
@@ -402,6 +405,13 @@ class AuditLog:
     def leaf(self, index: int) -> LeafRow | None:
         with self._transaction() as c:
             c.execute(self.sql.select_leaf, (index,))
+            row = c.fetchone()
+            return None if row is None else LeafRow(row[0], row[1], bytes(row[2]))
+
+    def leaf_at(self, notification_id: int) -> LeafRow | None:
+        """The leaf of the event at a log position (the id the API and history show)."""
+        with self._transaction() as c:
+            c.execute(self.sql.select_leaf_at, (notification_id,))
             row = c.fetchone()
             return None if row is None else LeafRow(row[0], row[1], bytes(row[2]))
 

@@ -90,6 +90,18 @@ INBOX: list[Column] = [
     field("label", "待办事项"), field("counterpart", "对方"), field("title", "内容"),
     field("since", "自"), field("pairing_id", "结对编号"),
 ]
+FOLLOWUPS: list[Column] = [
+    field("id", "案件编号"), field("responsible_name", "责任组织"), field("region_code", "区划代码"),
+    field("rule_label", "督办事由"),
+    ("severity", "程度", lambda i: SEVERITY_LABELS.get(i["severity"], i["severity"])),
+    field("opened_on", "立案日期"), field("age_days", "已开天数"), field("state_label", "状态"),
+    field("responded_on", "答复日期"),
+]
+FOLLOWUP_REGIONS: list[Column] = [
+    field("region_code", "区划代码"), field("open", "待答复"), field("responded", "已答复"),
+    field("red", "严重"), field("days_0_30", "30天内"), field("days_31_90", "31至90天"),
+    field("days_over_90", "90天以上"),
+]
 
 SHEETS: dict[str, list[tuple[str, str, list[Column]]]] = {
     "pairings": [("items", "结对状态", BOARD)],
@@ -100,6 +112,7 @@ SHEETS: dict[str, list[tuple[str, str, list[Column]]]] = {
                  ("agencies_without_village", "未结对单位", AGENCIES_WITHOUT)],
     "evaluation": [("items", "结对考评", EVALUATION), ("organisations", "组织考评", EVALUATION_ORGS)],
     "inbox": [("items", "待办", INBOX)],
+    "followups": [("items", "督办案件", FOLLOWUPS), ("by_region", "督办按地区", FOLLOWUP_REGIONS)],
 }
 
 

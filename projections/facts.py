@@ -21,10 +21,11 @@ from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
+from projections import followup_facts
 from workflows.clock import local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event")
+          "commitment_event", "task", "task_event", *followup_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -122,6 +123,7 @@ def schema(prefix: str) -> list[str]:
         " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, giver_id TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_item ON {p}task_event (task_id, position)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
+        *followup_facts.schema(p),
     ]
 
 
@@ -179,6 +181,7 @@ class Projector:
             ServiceTask.SatisfactionRated: self.task_step("rated", lambda e: e.level),
             ServiceTask.TaskClosed: self.task_step("closed"),
             ServiceTask.TaskCancelled: self.task_step("cancelled"),
+            **followup_facts.handlers(self._region, day_of, stamp),
         }
         self.topics = tuple(sorted(get_topic(cls) for cls in self.handlers))
 

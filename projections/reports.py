@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from typing import Any, Iterable, Iterator
 
+from domain.followup import RULE_LABELS as FOLLOWUP_RULE_LABELS
 from projections import scoring
 from projections.items import (
     COMMITMENT_STATE_LABELS, TASK_STATE_LABELS, CommitmentState, Step, TaskState,
@@ -884,3 +885,78 @@ def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
 
 def _d(value: date | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# -- follow-up list (督办) ------------------------------------------------------------------------
+
+FOLLOWUP_STATE_LABELS = {"open": "待答复", "responded": "已答复"}
+AGE_BANDS = (("days_0_30", 30), ("days_31_90", 90), ("days_over_90", None))
+
+
+def followups_report(db: ProjectionDatabase, w: Window, region: str | None = None,
+                     cursor: str | None = None, limit: int = 500) -> dict[str, Any]:
+    """Cases open at the end of ``as_of``, by the responsible organisation's region and age.
+
+    A case is open from the day it was opened until the day it was closed; it shows the last
+    severity and whether the responsible organisation has answered, as visible in the window."""
+    bounds = region_bounds(region)
+    sql = ("SELECT id, subject_type, subject_id, rule, responsible_id, responsible_region,"
+           " severity, day FROM {p}followup WHERE day <= ? AND recorded_at < ?"
+           " AND NOT (closed_day IS NOT NULL AND closed_day <= ? AND closed_at < ?)")
+    params: list[Any] = [w.day, w.known_before, w.day, w.known_before]
+    if bounds:
+        sql += " AND responsible_region >= ? AND responsible_region < ?"
+        params += list(bounds)
+    level = child_level(region)
+    by_region: dict[str, dict[str, Any]] = {}
+    items: list[dict[str, Any]] = []
+    after = _decode_cursor(cursor)
+    with open_facts(db) as facts:
+        cases = facts.rows(sql + " ORDER BY responsible_region, id", params)
+        steps = _followup_steps(facts, w, [c[0] for c in cases])
+        for case_id, subject_type, subject_id, rule, responsible, region_code, severity, day in cases:
+            answered, latest = steps.get(case_id, (None, None))
+            age = (w.as_of - date.fromisoformat(day)).days
+            state = "responded" if answered else "open"
+            severity = latest or severity
+            row = by_region.setdefault(region_code[:level], {
+                "region_code": region_code[:level], "open": 0, "responded": 0, "red": 0,
+                **{band: 0 for band, _ in AGE_BANDS}})
+            row[state] += 1
+            row["red"] += severity == "red"
+            row[next(band for band, top in AGE_BANDS if top is None or age <= top)] += 1
+            if after and (region_code, case_id) <= after:
+                continue
+            items.append({
+                "id": case_id, "region_code": region_code, "rule": rule,
+                "rule_label": FOLLOWUP_RULE_LABELS.get(rule, rule), "subject_type": subject_type,
+                "subject_id": subject_id, "responsible_id": responsible, "severity": severity,
+                "state": state, "state_label": FOLLOWUP_STATE_LABELS[state], "opened_on": day,
+                "age_days": age, "responded_on": answered})
+        names = org_names(facts, [i["responsible_id"] for i in items[:limit + 1]])
+    for item in items:
+        item["responsible_name"] = names.get(item["responsible_id"], "")
+    totals = {"region_code": region or "", **{k: sum(r[k] for r in by_region.values())
+                                               for k in ("open", "responded", "red",
+                                                         *(b for b, _ in AGE_BANDS))}}
+    return {**_page_rows(items, limit), "by_region": [r for _, r in sorted(by_region.items())],
+            "totals": totals, **w.as_dict(), "region": region or ""}
+
+
+def _followup_steps(facts: Facts, w: Window,
+                    ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Per case: the day of its first visible answer, and its latest visible severity."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for case_id, kind, day, value in facts.rows(
+                "SELECT case_id, kind, day, value FROM {p}followup_event WHERE day <= ?"
+                " AND recorded_at < ? AND case_id IN " + _in(part) + " ORDER BY position",
+                [w.day, w.known_before, *part]):
+            answered, severity = out.get(case_id, (None, None))
+            if kind == "responded":
+                answered = answered or day
+            else:
+                severity = value
+            out[case_id] = (answered, severity)
+    return out

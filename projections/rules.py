@@ -2,8 +2,9 @@
 
 Nothing here reads a database or a clock: the projections hand in a :class:`PairingFacts`
 built from the facts visible ``as_of`` a business date (and ``known_at`` a recorded time),
-and the workflow policies may hand in facts they built themselves.  Every result names the
-:class:`RuleSet` version it used.
+and the workflow's policies (``workflows.policies``) hand in facts from the worker's own
+index.  Both use these functions and the same :class:`RuleSet`, so a follow-up case opens on
+the day the status board shows the hit.  Every result names the rule-set version it used.
 
 Boundaries, stated once so reports and policies agree (``days`` counts calendar days
 between two local dates, ``(as_of - earlier).days``):
@@ -16,7 +17,8 @@ between two local dates, ``(as_of - earlier).days``):
 - R3 / R4: in force since before the warning date (1 Oct) of ``as_of``'s year and no
   co-signed joint organisational life / no confirmed practical matter in that year; a
   warning from 1 Oct, red on 31 Dec.
-- R5 slow: a commitment overdue ``more than`` ``slow_overdue_days`` (30): 31 days hits.
+- R5 slow: a commitment past its due date and not fulfilled (public, overdue, or claimed
+  but not yet confirmed) ``more than`` ``slow_overdue_days`` (30): 31 days hits.
 - R6 one-way help: in force for a year and nothing initiated by the receiving side in the
   last 365 days (information only).
 - R9 delivery unconfirmed: in force, and a delivery neither confirmed nor rejected ``>= 15``
@@ -27,9 +29,11 @@ Only co-signed activities count; contested or unanswered ones never do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from domain.ruleset import DEFAULT_RULES as PUBLISHED_DEFAULTS
 
 SEVERITIES = ("info", "warning", "red")
 
@@ -49,77 +53,103 @@ DIMENSION_LABELS = {
 }
 
 
+def _month_day(text: str) -> tuple[int, int]:
+    month, day = (int(x) for x in text.split("-"))
+    return month, day
+
+
+# RuleSet field -> how it is read from a published rule set (``domain.ruleset.Rules``).  Every
+# field is here and nowhere else has a number of its own, so the two cannot drift apart.
+PUBLISHED: dict[str, Callable[[Any], Any]] = {
+    "stuck_at_signing_days": lambda r: r["r1_stuck_at_signing_days"],
+    "stuck_at_signing_red_days": lambda r: r["r1_red_days"],
+    "inactive_days": lambda r: r["r2_inactive_days"],
+    "inactive_red_days": lambda r: r["r2_red_days"],
+    "org_life_warn_from": lambda r: _month_day(r["r3_warn_from"]),
+    "practical_warn_from": lambda r: _month_day(r["r4_warn_from"]),
+    "slow_overdue_days": lambda r: r["r5_overdue_days"],
+    "one_way_days": lambda r: round(r["r6_window_months"] * 365 / 12),
+    "unconfirmed_delivery_days": lambda r: r["r9_confirmation_days"],
+    "claim_window_days": lambda r: r["claim_window_days"],
+    "weak_income_yuan": lambda r: Decimal(r["weak_village_income_yuan"]),
+    "publicity_days": lambda r: r["publicity_days"],
+    "backfill_days": lambda r: r["backfill_days"],
+    "satisfied_points": lambda r: r["satisfaction.satisfied"],
+    "basically_satisfied_points": lambda r: r["satisfaction.basically_satisfied"],
+    "dissatisfied_points": lambda r: r["satisfaction.dissatisfied"],
+    "grade_excellent": lambda r: r["grades.excellent"],
+    "grade_good": lambda r: r["grades.good"],
+    "grade_fair": lambda r: r["grades.fair"],
+    "weight_mechanism": lambda r: r["weights.mechanism"],
+    "weight_teamwork": lambda r: r["weights.teamwork"],
+    "weight_ideology": lambda r: r["weights.ideology"],
+    "weight_results": lambda r: r["weights.development"],
+    "weight_response": lambda r: r["weights.public_response"],
+    "weight_records": lambda r: r["weights.record_quality"],
+    "joint_org_life_target": lambda r: r["targets.joint_org_life"],
+    "practical_matter_target": lambda r: r["targets.practical_matter"],
+}
+
+
 @dataclass(frozen=True)
 class RuleSet:
-    """Thresholds and weights (DESIGN §3.7); published rule sets override the defaults."""
+    """Thresholds and weights (DESIGN §3.7) in the names the rules use.
 
-    version: str = "default"
-    stuck_at_signing_days: int = 60
-    stuck_at_signing_red_days: int = 120
-    inactive_days: int = 90
-    inactive_red_days: int = 180
-    annual_warn_month: int = 10
-    annual_warn_day: int = 1
-    slow_overdue_days: int = 30
-    one_way_days: int = 365
-    unconfirmed_delivery_days: int = 15
-    claim_window_days: int = 30
-    weak_income_yuan: Decimal = Decimal("30000")
-    publicity_days: int = 7
-    backfill_days: int = 30
-    satisfied_points: int = 100
-    basically_satisfied_points: int = 75
-    dissatisfied_points: int = 55
-    grade_excellent: int = 90
-    grade_good: int = 80
-    grade_fair: int = 60
-    weight_mechanism: int = 10
-    weight_teamwork: int = 15
-    weight_ideology: int = 10
-    weight_results: int = 35
-    weight_response: int = 20
-    weight_records: int = 10
-    joint_org_life_target: int = 2
-    practical_matter_target: int = 1
+    Always built from a published rule set (:meth:`from_published`; ``DEFAULT_RULES`` from
+    the built-in defaults), so its numbers are the workflow's numbers."""
 
-    @classmethod
-    def from_values(cls, version: str, values: Mapping[str, Any]) -> "RuleSet":
-        """A published rule set: the defaults with the named values replaced."""
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown rule set value(s): {', '.join(unknown)}")
-        converted: dict[str, Any] = {}
-        for name, value in values.items():
-            converted[name] = Decimal(str(value)) if name == "weak_income_yuan" else int(value)
-        return replace(cls(), version=version, **converted)
+    version: str
+    stuck_at_signing_days: int
+    stuck_at_signing_red_days: int
+    inactive_days: int
+    inactive_red_days: int
+    org_life_warn_from: tuple[int, int]
+    practical_warn_from: tuple[int, int]
+    slow_overdue_days: int
+    one_way_days: int
+    unconfirmed_delivery_days: int
+    claim_window_days: int
+    weak_income_yuan: Decimal
+    publicity_days: int
+    backfill_days: int
+    satisfied_points: int
+    basically_satisfied_points: int
+    dissatisfied_points: int
+    grade_excellent: int
+    grade_good: int
+    grade_fair: int
+    weight_mechanism: int
+    weight_teamwork: int
+    weight_ideology: int
+    weight_results: int
+    weight_response: int
+    weight_records: int
+    joint_org_life_target: int
+    practical_matter_target: int
 
     @classmethod
     def from_published(cls, rules: Any) -> "RuleSet":
         """The rule set the workflow publishes (``domain.ruleset.Rules``: a version number and
-        nested values), in the names the reports use."""
-        warn_month, warn_day = (int(x) for x in rules["r3_warn_from"].split("-"))
-        return replace(
-            cls(), version=str(rules.version),
-            stuck_at_signing_days=rules["r1_stuck_at_signing_days"],
-            inactive_days=rules["r2_inactive_days"], inactive_red_days=rules["r2_red_days"],
-            annual_warn_month=warn_month, annual_warn_day=warn_day,
-            slow_overdue_days=rules["r5_overdue_days"],
-            one_way_days=round(rules["r6_window_months"] * 365 / 12),
-            unconfirmed_delivery_days=rules["r9_confirmation_days"],
-            claim_window_days=rules["claim_window_days"],
-            weak_income_yuan=Decimal(rules["weak_village_income_yuan"]),
-            publicity_days=rules["publicity_days"],
-            satisfied_points=rules["satisfaction.satisfied"],
-            basically_satisfied_points=rules["satisfaction.basically_satisfied"],
-            dissatisfied_points=rules["satisfaction.dissatisfied"],
-            grade_excellent=rules["grades.excellent"], grade_good=rules["grades.good"],
-            grade_fair=rules["grades.fair"],
-            weight_mechanism=rules["weights.mechanism"], weight_teamwork=rules["weights.teamwork"],
-            weight_ideology=rules["weights.ideology"],
-            weight_results=rules["weights.development"],
-            weight_response=rules["weights.public_response"],
-            weight_records=rules["weights.record_quality"])
+        nested values), in the names the rules use."""
+        return cls(version=str(rules.version),
+                   **{name: read(rules) for name, read in PUBLISHED.items()})
+
+    @classmethod
+    def from_values(cls, version: str, values: Mapping[str, Any]) -> "RuleSet":
+        """The defaults with the named values replaced (for what-if reports and tests)."""
+        known = {f.name for f in fields(cls)} - {"version"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown rule set value(s): {', '.join(unknown)}")
+        converted: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "weak_income_yuan":
+                converted[name] = Decimal(str(value))
+            elif name.endswith("_warn_from"):
+                converted[name] = tuple(value)
+            else:
+                converted[name] = int(value)
+        return replace(DEFAULT_RULES, version=version, **converted)
 
     def satisfaction_points(self, level: str) -> int | None:
         return {
@@ -140,11 +170,13 @@ class RuleSet:
     def is_weak(self, income: Decimal | None) -> bool:
         return income is not None and income < self.weak_income_yuan
 
-    def warn_date(self, year: int) -> date:
-        return date(year, self.annual_warn_month, self.annual_warn_day)
+    def warn_date(self, rule: str, year: int) -> date:
+        """From when R3 (joint organisational life) or R4 (practical matter) warns in ``year``."""
+        month, day = self.org_life_warn_from if rule == "R3" else self.practical_warn_from
+        return date(year, month, day)
 
 
-DEFAULT_RULES = RuleSet()
+DEFAULT_RULES = replace(RuleSet.from_published(PUBLISHED_DEFAULTS), version="default")
 
 
 @dataclass(frozen=True)
@@ -227,22 +259,32 @@ def stuck_at_signing(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHi
     if days < rules.stuck_at_signing_days:
         return None
     severity = "red" if days >= rules.stuck_at_signing_red_days else "warning"
-    return RuleHit("R1", severity, {"days_since_in_force": days,
-                                    "threshold_days": rules.stuck_at_signing_days})
+    return RuleHit("R1", severity, {
+        "in_force_on": facts.in_force_on.isoformat(), "days_since_in_force": days,
+        "threshold_days": rules.stuck_at_signing_days,
+        "red_days": rules.stuck_at_signing_red_days})
+
+
+def last_active_on(facts: PairingFacts) -> date | None:
+    """What R2 counts from: the latest co-signed activity, confirmed delivery or fulfilment,
+    coming into force or resumption."""
+    marks = [d for d in (facts.last_activity_on, facts.last_confirmed_outcome_on,
+                         facts.in_force_on, facts.resumed_on) if d is not None]
+    return max(marks, default=None)
 
 
 def inactive(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHit | None:
     if facts.state != "in_force" or facts.in_force_on is None:
         return None
-    marks = [d for d in (facts.last_activity_on, facts.last_confirmed_outcome_on,
-                         facts.in_force_on, facts.resumed_on) if d is not None]
-    since = max(marks)
+    since = last_active_on(facts)
+    assert since is not None
     days = _days(as_of, since)
     if days < rules.inactive_days:
         return None
     severity = "red" if days >= rules.inactive_red_days else "warning"
     return RuleHit("R2", severity, {
-        "days_without_activity": days, "threshold_days": rules.inactive_days,
+        "last_active_on": since.isoformat(), "days_without_activity": days,
+        "threshold_days": rules.inactive_days, "red_days": rules.inactive_red_days,
         "last_activity_on": facts.last_activity_on.isoformat() if facts.last_activity_on else None,
     })
 
@@ -251,7 +293,7 @@ def _annual(rule: str, count: int, facts: PairingFacts, as_of: date,
             rules: RuleSet) -> RuleHit | None:
     if facts.state != "in_force" or facts.in_force_on is None or count > 0:
         return None
-    warn_from = rules.warn_date(as_of.year)
+    warn_from = rules.warn_date(rule, as_of.year)
     if as_of < warn_from or facts.in_force_on >= warn_from:
         return None
     severity = "red" if (as_of.month, as_of.day) == (12, 31) else "warning"
@@ -275,6 +317,27 @@ def slow(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHit | None:
     late = sum(1 for due in facts.overdue_since if _days(as_of, due) > rules.slow_overdue_days)
     return RuleHit("R5", "warning", {"max_days_overdue": worst, "commitments_overdue": late,
                                      "threshold_days": rules.slow_overdue_days})
+
+
+def next_change(facts: PairingFacts, as_of: date, rules: RuleSet,
+                among: tuple[str, ...] = ("R1", "R2", "R5")) -> date | None:
+    """The first day after ``as_of`` on which a hit of ``among`` can start or turn red
+    without a new fact: where the workflow's next inactivity check is due."""
+    if facts.state != "in_force" or facts.in_force_on is None:
+        return None
+    candidates: list[date] = []
+    if "R1" in among and facts.last_activity_on is None and facts.first_public_commitment_on is None:
+        candidates += [facts.in_force_on + timedelta(days=rules.stuck_at_signing_days),
+                       facts.in_force_on + timedelta(days=rules.stuck_at_signing_red_days)]
+    if "R2" in among:
+        since = last_active_on(facts)
+        assert since is not None
+        candidates += [since + timedelta(days=rules.inactive_days),
+                       since + timedelta(days=rules.inactive_red_days)]
+    if "R5" in among:
+        candidates += [due + timedelta(days=rules.slow_overdue_days + 1)
+                       for due in facts.overdue_since]
+    return min((d for d in candidates if d > as_of), default=None)
 
 
 def one_way(facts: PairingFacts, as_of: date, rules: RuleSet) -> RuleHit | None:

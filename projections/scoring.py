@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 from projections.rules import DIMENSION_LABELS, RuleSet
 
@@ -103,3 +103,75 @@ def per_organisation(per_pairing: list[dict[str, Any]], names: dict[str, str],
                     "pairings": len(items), "points": points, "total": total,
                     "grade": rules.grade(total)})
     return out
+
+
+# -- an evaluation round's snapshot ----------------------------------------------------------------
+
+SURVEY_LEVELS = ("satisfied", "basically_satisfied", "dissatisfied")
+
+
+def survey_points(counts: Mapping[str, int], rules: RuleSet) -> float | None:
+    """Mean conversion of a satisfaction survey (不了解 not counted), or None if nobody
+    answered a counted level."""
+    answered = sum(counts.get(level, 0) for level in SURVEY_LEVELS)
+    if not answered:
+        return None
+    total = sum(counts.get(level, 0) * (rules.satisfaction_points(level) or 0)
+                for level in SURVEY_LEVELS)
+    return total / answered
+
+
+def round_snapshot(report: Mapping[str, Any], rule_set_version: int,
+                   satisfaction: Mapping[str, Mapping[str, int]],
+                   ratings: Mapping[str, Mapping[str, Mapping[str, int]]],
+                   rules: RuleSet) -> dict[str, Any]:
+    """What an evaluation round freezes: the evaluation report's per-pairing results with the
+    round's own inputs folded in, and each organisation's mean.
+
+    - 群众反映好 (``response``) comes from the round's satisfaction survey of the pairing
+      when one was recorded (``satisfaction`` conversion, 不了解 not counted); without a
+      survey it keeps the satisfaction ratings of the pairing's confirmed tasks.
+    - Joint ratings (结果联评) are recorded beside the points, as what each side said about
+      the other, and never move points or grades: the rule set weighs confirmed outcomes.
+    """
+    pairings = []
+    names: dict[str, str] = {}
+    for item in report["items"]:
+        pairing_id = item["pairing_id"]
+        points, indicators = dict(item["points"]), dict(item["indicators"])
+        survey = satisfaction.get(pairing_id)
+        if survey is not None:
+            mean = survey_points(survey, rules)
+            points["response"] = (round(rules.weight_response * mean / 100, 2)
+                                  if mean is not None else 0.0)
+            indicators["survey"] = dict(survey)
+        indicators["joint_ratings"] = {side: dict(s) for side, s in ratings.get(pairing_id, {}).items()}
+        total = round(sum(points.values()), 2)
+        names[item["giver_id"]] = item.get("giver_name", "")
+        names[item["receiver_id"]] = item.get("receiver_name", "")
+        pairings.append({
+            "pairing_id": pairing_id, "giver_id": item["giver_id"],
+            "giver_name": item.get("giver_name", ""), "receiver_id": item["receiver_id"],
+            "receiver_name": item.get("receiver_name", ""), "region_code": item["region_code"],
+            "indicators": indicators, "points": points, "total": total,
+            "grade": rules.grade(total)})
+    organisations = per_organisation(pairings, names, rules)
+    received = _received(pairings)
+    for org in organisations:
+        org["joint_rating_received"] = received.get(org["organisation_id"])
+    return {"year": report["year"], "as_of": report["as_of"], "known_at": report["known_at"],
+            "rule_set_version": rule_set_version, "pairings": pairings,
+            "organisations": organisations}
+
+
+def _received(pairings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per organisation, the mean of what the other sides of its pairings rated it."""
+    given: dict[str, list[Mapping[str, int]]] = defaultdict(list)
+    for p in pairings:
+        ratings = p["indicators"]["joint_ratings"]
+        if "receiver" in ratings:
+            given[p["giver_id"]].append(ratings["receiver"])
+        if "giver" in ratings:
+            given[p["receiver_id"]].append(ratings["giver"])
+    return {org: {d: round(sum(r[d] for r in rs) / len(rs), 2) for d in rs[0]}
+            for org, rs in given.items()}

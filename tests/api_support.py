@@ -17,6 +17,7 @@ import requests
 
 from api.app import Services
 from api.idempotency import IdempotencyStore
+from projections.runner import open_runner
 from tests.support import COUNTY
 from workflows.clock import FakeClock
 from workflows.config import Settings
@@ -270,4 +271,4 @@ def rebind(app: Any, engine: Engine, settings: Settings) -> None:
     every schema, which costs more than a whole test)."""
     app.extensions["cobuild"] = Services(
         engine, settings, IdempotencyStore(settings.home / "idempotency.sqlite", engine.clock),
-        owns_engine=False)
+        owns_engine=False, projections=open_runner(engine, settings))

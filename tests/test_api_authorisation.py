@@ -8,6 +8,7 @@ no rules: each answer below is the engine's authorisation (403) or a rule of the
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from api.app import create_app
+from api.history import event_positions
 from tests.api_support import ROLES, JsonClient, TokenCast, WorldTemplates, rebind
 
 V = "/api/v1"
@@ -55,6 +57,9 @@ EACH_SIDE = expect("agency=200 village=200 *=403")
 DEPARTMENT = expect("admin=200 supervisor=200 *=403")
 OTHER_SIDE = expect("village=200 agency=409 *=403")
 MAKER_ACTS = expect("agency=200 village=409 *=403")
+EVERYONE = expect("*=200")
+REGIONAL = expect("admin=200 supervisor=200 evaluator=200 outsider=200 *=403")
+AUDITORS_IN_SCOPE = expect("admin=200 supervisor=200 evaluator=200 *=403")
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,44 @@ ENDPOINTS = [
              PARTIES_SEE, "task:claimed"),
 ]
 
+
+def first_position(w: World, key: str) -> int:
+    return min(event_positions(w.cast.engine, uuid.UUID(w.ids[key])).values())
+
+
+# Reports answer every role, each with the rows in its scope (tests/test_api_reports.py
+# checks which rows); a filter outside the scope is refused.
+ENDPOINTS += [
+    *(Endpoint(f"report {name}", "GET", (lambda n: lambda w: f"{V}/reports/{n}")(name), EVERYONE,
+               "in_force")
+      for name in ("pairings", "inactive", "commitments", "tasks", "evaluation")),
+    Endpoint("report as CSV", "GET", lambda w: f"{V}/reports/commitments?format=csv", EVERYONE,
+             "commitment:public"),
+    Endpoint("report of another organisation", "GET",
+             lambda w: f"{V}/reports/pairings?organisation={w.org('G1')}",
+             expect("agency=200 admin=200 supervisor=200 evaluator=200 outsider=200 *=403"),
+             "in_force"),
+    Endpoint("report beyond your region", "GET", lambda w: f"{V}/reports/tasks?region=331123",
+             expect("admin=200 evaluator=200 agency=200 agency2=200 village=200 village2=200 "
+                    "*=403")),
+    Endpoint("coverage report", "GET", lambda w: f"{V}/reports/coverage", REGIONAL, "in_force"),
+    Endpoint("inbox of V1", "GET", lambda w: f"{V}/reports/inbox?organisation={w.org('V1')}",
+             V1_SEEN, "activity"),
+    Endpoint("own inbox", "GET", lambda w: f"{V}/reports/inbox",
+             expect("agency=200 agency2=200 village=200 village2=200 *=422")),
+    # The verifiable log: log-wide proofs for the regional roles, bundles like histories.
+    Endpoint("latest checkpoint", "GET", lambda w: f"{V}/audit/checkpoint", REGIONAL),
+    Endpoint("verifier key", "GET", lambda w: f"{V}/audit/vkey", EVERYONE),
+    Endpoint("consistency proof", "GET", lambda w: f"{V}/audit/consistency?from=1", REGIONAL),
+    Endpoint("inclusion proof", "GET",
+             lambda w: f"{V}/audit/inclusion?position={first_position(w, 'pairing')}",
+             AUDITORS_IN_SCOPE, "in_force"),
+    Endpoint("pairing bundle", "GET", lambda w: f"{V}/audit/pairings/{w.ids['pairing']}/bundle",
+             PARTIES_SEE, "in_force"),
+    Endpoint("task bundle", "GET",
+             lambda w: f"{V}/audit/tasks/{w.ids['task']}/bundle?headers=false", PARTIES_SEE,
+             "task:delivered"),
+]
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory):

@@ -54,6 +54,14 @@ def proposal(w: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
+def report(query: str) -> Callable[[dict[str, Any]], str]:
+    return lambda w: f"{V}/reports/{query}"
+
+
+def audit(query: str) -> Callable[[dict[str, Any]], str]:
+    return lambda w: f"{V}/audit/{query}"
+
+
 ACTIVITY = {"kind": "visit", "title": "走访", "occurred_at": NOW}
 ORG = {"code": "V9", "name": "新村党支部", "kind": "village", "region_code": "331123101209"}
 
@@ -190,6 +198,46 @@ CASES = [
         "invalid-fields", method="GET"),
     Bad("unknown query parameter", lambda w: f"{V}/audit/pairings/{w['pairing']}/history?colour=red",
         422, "invalid-fields", method="GET"),
+    # reports
+    *(Bad(name, report(query), status, code, method="GET") for name, query, status, code in (
+        ("report as of a date that does not exist", "pairings?as_of=2025-02-30", 422, "invalid-fields"),
+        ("report as of a word", "inactive?as_of=yesterday", 422, "invalid-fields"),
+        ("report as of year 9999", "commitments?as_of=9999-12-31", 422, "invalid-fields"),
+        ("report as of a time", "tasks?as_of=2025-03-01T08:00:00%2B08:00", 422, "invalid-fields"),
+        ("known_at without an offset", "pairings?known_at=2025-03-01T08:00:00", 422, "invalid-fields"),
+        ("known_at a word", "pairings?known_at=soon", 422, "invalid-fields"),
+        ("report in PDF", "commitments?format=pdf", 422, "invalid-fields"),
+        ("cursor not handed out", "pairings?cursor=abc", 422, "invalid-fields"),
+        ("cursor with SQL", "tasks?cursor=1%27%20OR%201%3D1--", 422, "invalid-fields"),
+        ("page of zero rows", "inactive?limit=0", 422, "invalid-fields"),
+        ("JSON page too long", "commitments?limit=5000", 422, "invalid-fields"),
+        ("region with letters", "pairings?region=33ab", 422, "invalid-fields"),
+        ("organisation not a UUID", "tasks?organisation=G1", 422, "invalid-fields"),
+        ("evaluation of 1999", "evaluation?year=1999", 422, "invalid-fields"),
+        ("paging a one-page report", "coverage?limit=10", 422, "invalid-fields"),
+        ("unknown status", "pairings?status=sleeping", 422, "invalid-fields"),
+        ("unknown report", "leaderboard", 404, "not-found"),
+        ("unknown report parameter", "pairings?sort=score", 422, "invalid-fields"),
+    )),
+    Bad("inbox of an unknown organisation", report(f"inbox?organisation={uuid.UUID(int=7)}"), 404,
+        "not-found", method="GET", who="supervisor"),
+    # the verifiable log
+    Bad("consistency backwards", audit("consistency?from=5&to=3"), 422, "invalid-fields",
+        method="GET", who="evaluator"),
+    Bad("consistency beyond the log", audit("consistency?from=1&to=999999"), 422,
+        "invalid-fields", method="GET", who="evaluator"),
+    Bad("consistency without from", audit("consistency"), 422, "invalid-fields", method="GET",
+        who="evaluator"),
+    Bad("inclusion of no event", audit("inclusion?position=999999"), 404, "not-found",
+        method="GET", who="evaluator"),
+    Bad("inclusion in a tree too small", audit("inclusion?position=20&size=2"), 422,
+        "invalid-fields", method="GET", who="evaluator"),
+    Bad("bundle of an unknown kind", lambda w: f"{V}/audit/spaceships/{w['pairing']}/bundle",
+        404, "not-found", method="GET", who="evaluator"),
+    Bad("bundle headers maybe", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=maybe",
+        422, "invalid-fields", method="GET", who="evaluator"),
+    Bad("bundle of an unknown pairing", lambda w: f"{V}/audit/pairings/{uuid.UUID(int=7)}/bundle",
+        404, "not-found", method="GET", who="evaluator"),
 ]
 
 

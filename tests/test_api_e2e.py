@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from projections.verifier import VerifierKey, verify_bundle
 from tests.api_support import JsonClient, ServerProcess
 
 V = "/api/v1"
@@ -48,7 +49,7 @@ def server(tmp_path):
 def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     running, admin_token = server
     assert "admin token in" in running.banner[1]
-    assert "scheduler and relay" in running.banner[2]
+    assert "scheduler, relay and projections" in running.banner[2]
     http = JsonClient(base_url=running.base_url)
     admin = Client(http, admin_token)
 
@@ -135,3 +136,58 @@ def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     assert confirmed["position"] > delivered["position"]
     pairing_history = evaluator.get(f"/audit/pairings/{p}/history?limit=3")
     assert len(pairing_history["items"]) == 3 and pairing_history["next_cursor"] == "3"
+
+    # A second village paired the same way, then left alone after one activity in March.
+    quiet_village = admin.post("/organisations", {"code": "HYC", "name": "大柘镇黄岩村党支部",
+                                                  "kind": "village",
+                                                  "region_code": "331123101202"}, 201)
+    villager2 = Client(http, admin.post("/users", {"name": "陈支书", "role": "village",
+                                                   "organisation_id": quiet_village["id"]},
+                                        201)["token"])
+    quiet = agency.post("/pairings", {
+        "giver_id": giver["id"], "receiver_id": quiet_village["id"], "term_start": "2025-02-01",
+        "term_end": "2027-12-31", "occurred_at": "2025-02-01T10:00:00+08:00"}, 201)["id"]
+    villager2.post(f"/pairings/{quiet}/accept", {"occurred_at": "2025-02-03T10:00:00+08:00"})
+    agency.post(f"/pairings/{quiet}/sign-agreement", {"signed_on": "2025-02-05"})
+    villager2.post(f"/pairings/{quiet}/sign-agreement", {"signed_on": "2025-02-05"})
+    once = agency.post(f"/pairings/{quiet}/activities", {
+        "kind": "visit", "title": "走访慰问", "occurred_at": "2025-03-10T14:00:00+08:00"}, 201)
+    villager2.post(f"/pairings/{quiet}/activities/{once['activity_id']}/cosign",
+                   {"occurred_at": "2025-03-11T10:00:00+08:00"})
+
+    # The status board after the year, read straight after the writes (the report catches
+    # the projections up to the log first): the worked pairing is active, the other is not.
+    year_end = {i["pairing_id"]: i for i in
+                evaluator.get("/reports/pairings?as_of=2025-12-31")["items"]}
+    assert set(year_end) == {p, quiet}
+    worked = year_end[p]
+    assert worked["status"] == "active"
+    assert worked["last_activity_on"] == "2025-12-18" and worked["cosigned_activities"] == 4
+    assert worked["commitments"] == {"fulfilled": 1}
+    # A delivery report is dated when it is entered (today), and its confirmation cannot be
+    # dated before it: as of the year end the village had not yet confirmed, and R9 says so
+    # without changing the status.  As of today the task is closed.
+    assert worked["tasks"] == {"delivered": 1}
+    assert [h["rule"] for h in worked["rule_hits"]] == ["R9"]
+    today = {i["pairing_id"]: i for i in evaluator.get("/reports/pairings")["items"]}
+    assert today[p]["tasks"] == {"closed": 1}
+    assert year_end[quiet]["status"] == "paired_but_inactive"
+
+    # 92 days after the only co-signed activity: R2 (联而不动) names the days it measured.
+    june = evaluator.get("/reports/inactive?as_of=2025-06-10")["items"]
+    assert [i["pairing_id"] for i in june] == [quiet]
+    r2 = [h for h in june[0]["rule_hits"] if h["rule"] == "R2"]
+    assert r2 == [{"rule": "R2", "severity": "warning", "measured": {
+        "days_without_activity": 92, "threshold_days": 90, "last_activity_on": "2025-03-10"}}]
+    assert evaluator.get("/reports/inactive?as_of=2025-06-07")["items"] == []  # 89 days
+
+    # The village sees its own pairing only; the ledger exports with Chinese headers.
+    assert [i["pairing_id"] for i in villager.get("/reports/pairings?as_of=2025-12-31")["items"]] == [p]
+    ledger = http.get(V + "/reports/commitments?format=csv&as_of=2025-12-31", evaluator.token)
+    assert ledger.status == 200 and ledger.content.decode("utf-8").startswith("\ufeff承诺编号")
+
+    # The task's evidence bundle from the running server verifies offline.
+    key = http.get(V + "/audit/vkey", evaluator.token).content.decode()
+    bundle = evaluator.get(f"/audit/tasks/{t}/bundle")
+    report = verify_bundle(bundle, VerifierKey.parse(key))
+    assert report.ok, report.problems

@@ -39,6 +39,8 @@ def role_for(path: str, method: str) -> str:
     """The role most likely to get past authorisation, so the engine's rules get exercised."""
     if path.startswith(("/api/v1/organisations", "/api/v1/users")):
         return "admin"
+    if path.startswith(("/api/v1/reports", "/api/v1/audit")):
+        return "evaluator"
     if path.startswith("/api/v1/tasks") and method == "POST" and path.endswith(("tasks", "confirm", "reject", "rate", "cancel")):
         return "village"
     return "agency"

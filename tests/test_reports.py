@@ -158,7 +158,8 @@ def test_cli_reports_and_projection_commands(engine, cast, settings, monkeypatch
     from api.cli_reports import projections, report
 
     cast.pairing_in_force()
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     cli = CliRunner()
     out = cli.invoke(report, ["pairings", "--as-of", "2025-03-01", "--format", "json"])
     assert out.exit_code == 0, out.output

@@ -6,8 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from domain.ruleset import merged_values
 from projections.rules import (
-    DEFAULT_RULES, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state, rule_hits,
+    DEFAULT_RULES, PUBLISHED, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state,
+    next_change, rule_hits,
 )
 
 SIGNED = date(2025, 1, 10)
@@ -131,5 +133,38 @@ def test_the_rule_set_the_workflow_publishes_reads_as_the_reports_rule_set():
     stricter = Rules(3, merged_values({"r2_inactive_days": 60, "r3_warn_from": "09-15",
                                        "weak_village_income_yuan": 50000}))
     rules = RuleSet.from_published(stricter)
-    assert (rules.version, rules.inactive_days, rules.warn_date(2025), rules.weak_income_yuan) == \
+    assert (rules.version, rules.inactive_days, rules.warn_date("R3", 2025), rules.weak_income_yuan) == \
         ("3", 60, date(2025, 9, 15), 50000)
+
+
+def test_every_threshold_the_reports_use_is_read_from_the_published_rules():
+    """Change any published key (but the workflow's own reminder lead time) and the reports'
+    rule set changes: there is no second copy of a number to drift."""
+    from domain.ruleset import CHECKS, DEFAULTS, Rules, _flatten, _nest
+
+    assert set(PUBLISHED) == {f.name for f in dataclasses.fields(RuleSet)} - {"version"}
+    base = RuleSet.from_published(Rules(1, DEFAULTS))
+    for key in sorted(set(CHECKS) - {"reminder_days_before"}):
+        flat = _flatten(DEFAULTS)
+        flat[key] = "09-15" if key.endswith("_warn_from") else flat[key] + 1
+        changed = RuleSet.from_published(Rules(1, _nest(flat)))
+        assert changed != base, key
+
+
+def test_a_version_published_before_a_key_existed_reads_its_default():
+    from domain.ruleset import Rules
+
+    old = Rules(1, {k: v for k, v in merged_values({}).items() if k not in ("r1_red_days", "targets")})
+    assert old["r1_red_days"] == 120 and old["targets.joint_org_life"] == 2
+    assert merged_values({"r2_inactive_days": 60}, old.values)["r1_red_days"] == 120
+
+
+def test_the_next_change_is_where_r1_r2_or_r5_next_starts_or_turns_red():
+    quiet = in_force()
+    assert next_change(quiet, SIGNED, DEFAULT_RULES) == SIGNED + timedelta(days=60)
+    assert next_change(quiet, SIGNED + timedelta(days=60), DEFAULT_RULES) == SIGNED + timedelta(days=90)
+    active = in_force(last_activity_on=date(2025, 3, 1), overdue_since=(date(2025, 3, 10),))
+    assert next_change(active, date(2025, 3, 11), DEFAULT_RULES) == date(2025, 4, 10)
+    assert next_change(active, date(2025, 4, 10), DEFAULT_RULES) == date(2025, 5, 30)
+    assert next_change(PairingFacts(state="suspended", in_force_on=SIGNED), SIGNED,
+                       DEFAULT_RULES) is None

@@ -25,7 +25,7 @@ def facts(**kw) -> PairingFacts:
 def test_r1_hits_on_day_60_unless_anything_happened():
     assert inactivity_hits(facts(), DEFAULT_RULES, date(2025, 4, 29)) == {}
     hit = inactivity_hits(facts(), DEFAULT_RULES, date(2025, 4, 30))["R1"]
-    assert hit.measured["days_since_signing"] == 60
+    assert hit.measured["days_since_in_force"] == 60
     assert "R1" not in inactivity_hits(facts(first_public_commitment_on=date(2025, 3, 5)),
                                        DEFAULT_RULES, date(2025, 5, 30))
 
@@ -44,7 +44,7 @@ def test_r5_is_more_than_30_days_overdue_and_names_the_maker():
               overdue_commitments=((c, date(2025, 6, 1), maker),))
     assert "R5" not in inactivity_hits(f, DEFAULT_RULES, date(2025, 7, 1))
     hit = inactivity_hits(f, DEFAULT_RULES, date(2025, 7, 2))["R5"]
-    assert hit.responsible_id == maker and hit.measured["days_overdue"] == 31
+    assert hit.responsible_id == maker and hit.measured["max_days_overdue"] == 31
     assert next_inactivity_check(f, DEFAULT_RULES, date(2025, 6, 20)) == date(2025, 7, 2)
 
 
@@ -93,7 +93,8 @@ def test_restarted_worker_resumes_without_refiring(engine, cast, clock, settings
 
 def test_cli_worker_once(engine, cast, settings, monkeypatch):
     cast.pairing_in_force()
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(worker_command, ["--once"])
     assert result.exit_code == 0, result.output
     assert "fired 0 timers" in result.output

@@ -53,7 +53,8 @@ def test_merging_never_touches_the_defaults():
 
 
 def test_cli_show_and_publish(settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     runner = CliRunner()
     shown = runner.invoke(rules, ["show"])
     assert shown.exit_code == 0, shown.output
@@ -77,3 +78,26 @@ def test_cli_show_and_publish(settings, tmp_path, monkeypatch):
     shown = runner.invoke(rules, ["show"]).output
     assert "version 1" in shown and "r2_red_days = 120" in shown
     assert "r2_inactive_days = 90" in runner.invoke(rules, ["show", "--version", "0"]).output
+
+
+def test_the_worker_counts_r2_from_a_resumption_like_the_reports(engine, cast, clock, settings):
+    """R2 counts from the latest of co-signed activity, confirmed outcome, coming into force
+    and resumption: a pairing resumed after a long suspension gets its full 90 days."""
+    from domain.pairing import Pairing
+    from tests.workflow_support import cosigned_activity
+    from workflows.scheduler import Worker, open_worker_state
+
+    worker = Worker(engine, open_worker_state(settings.home))
+    pairing_id = cast.pairing_in_force()
+    cosigned_activity(engine, cast.agency, cast.villager, pairing_id, "结对见面会")
+    engine.suspend_pairing(cast.supervisor, pairing_id, "村两委换届")
+    worker.drain()
+    clock.advance(days=100)
+    engine.resume_pairing(cast.supervisor, pairing_id)
+    assert worker.drain().effects == {}
+    clock.advance(days=89)
+    assert worker.drain().effects == {}
+    clock.advance(days=1)
+    assert worker.drain().effects == {"R2 flagged": 1}
+    flag = engine.load(Pairing, pairing_id).flags["R2"]["measured"]
+    assert (flag["last_active_on"], flag["days_without_activity"]) == ("2025-06-09", 90)

@@ -3,6 +3,10 @@
 ``COBUILD_HOME`` (default ``./var``) holds the embedded SQLite files, the filesystem broker
 and the signing keys.  ``COBUILD_DATABASE_URL`` selects PostgreSQL with a ``postgresql://``
 URL; ``COBUILD_BROKER_URL`` selects the broker (kombu URL).
+
+On PostgreSQL the pool and lock settings of ``eventsourcing.postgres`` can be tuned with its
+own variables (``POSTGRES_POOL_SIZE``, ``POSTGRES_MAX_OVERFLOW``, ``POSTGRES_LOCK_TIMEOUT`` ...),
+and TLS with libpq's (``PGSSLMODE``, ``PGSSLROOTCERT``): both are read from the environment.
 """
 from __future__ import annotations
 
@@ -23,6 +27,10 @@ class Settings:
     database_url: str = ""
     broker_url: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Whether constructing the engine may create its tables.  Processes that start
+    # side by side on PostgreSQL must not (their CREATE statements race); they run with
+    # this off once ``workflows.schema`` has created the schema.
+    create_tables: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -39,12 +47,46 @@ class Settings:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
     @property
+    def is_sqlite(self) -> bool:
+        return not self.is_postgres
+
+    @property
     def event_store_path(self) -> Path:
         return self.home / "events.sqlite"
 
     @property
     def effective_broker_url(self) -> str:
-        return self.broker_url or "filesystem://"
+        url = self.broker_url or "filesystem://"
+        if not url.startswith(BROKER_SCHEMES):
+            raise ConfigurationError(
+                f"COBUILD_BROKER_URL must start with one of {', '.join(BROKER_SCHEMES)}, not {url!r}")
+        return url
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home / "broker"
+
+    def broker_transport_options(self) -> dict[str, object]:
+        """kombu ``transport_options`` for the configured broker."""
+        url = self.effective_broker_url
+        if url.startswith("filesystem:"):
+            folder = str(self.broker_folder)
+            return {"data_folder_in": folder, "data_folder_out": folder,
+                    "control_folder": str(self.broker_folder / "control")}
+        if url.startswith(("amqp", "pyamqp")):
+            # A message the broker did not take raises instead of vanishing, so the relay
+            # advances its position only past messages RabbitMQ has accepted.
+            return {"confirm_publish": True}
+        return {}
+
+    def environ(self) -> dict[str, str]:
+        """The ``COBUILD_*`` variables that give another process these settings."""
+        env = {"COBUILD_HOME": str(self.home)}
+        if self.database_url:
+            env["COBUILD_DATABASE_URL"] = self.database_url
+        if self.broker_url:
+            env["COBUILD_BROKER_URL"] = self.broker_url
+        return env
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` settings for the engine's event store."""
@@ -62,18 +104,30 @@ class Settings:
                 # The verifiable log: Merkle leaves written in the events' own transaction.
                 "APPLICATION_RECORDER_TOPIC": "projections.audit_log:AuditedSQLiteApplicationRecorder",
             }
+        env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         env.update(self.extra_env)
         return env
 
     def ensure_home(self) -> None:
-        if not self.is_postgres or not self.database_url:
-            self.home.mkdir(parents=True, exist_ok=True)
+        """The data folder: SQLite files, the filesystem broker, lock files, signing keys."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.effective_broker_url.startswith("filesystem:"):
+            (self.broker_folder / "control").mkdir(parents=True, exist_ok=True)
+
+
+BROKER_SCHEMES = ("filesystem://", "memory://", "amqp://", "amqps://", "pyamqp://")
 
 
 def postgres_env(url: str) -> dict[str, str]:
     parts = urlparse(url)
     if not parts.hostname or not parts.path.strip("/"):
         raise ConfigurationError("COBUILD_DATABASE_URL needs a host and a database name")
+    if parts.query:
+        # eventsourcing.postgres takes host, port, user, password and name only; anything
+        # else in the URL would be silently dropped, so say where it goes instead.
+        raise ConfigurationError(
+            "COBUILD_DATABASE_URL takes no ?options; set libpq's variables instead "
+            "(PGSSLMODE, PGSSLROOTCERT, PGAPPNAME ...)")
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": unquote(parts.path.strip("/")),

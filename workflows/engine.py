@@ -4,6 +4,8 @@ from __future__ import annotations
 from workflows.clock import Clock
 from workflows.commitments import CommitmentCommands
 from workflows.config import Settings
+from workflows.evaluations import EvaluationCommands
+from workflows.schema import ensure_schema
 from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
@@ -12,11 +14,11 @@ from workflows.tasks import TaskCommands
 
 
 class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands,
-             FollowUpCommands, RuleCommands):
+             FollowUpCommands, RuleCommands, EvaluationCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
 
 def open_engine(settings: Settings | None = None, clock: Clock | None = None) -> Engine:
     settings = settings or Settings.from_env()
     settings.ensure_home()
-    return Engine(env=settings.eventsourcing_env(), clock=clock)
+    return Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)

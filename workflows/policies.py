@@ -5,7 +5,8 @@ out which timers, flags and follow-up cases *should* exist, and write only the d
 Running a reaction twice therefore writes nothing the second time, which is what makes a
 worker that is killed between writing and recording its position safe to restart.
 
-The rules R1, R2 and R5 are pure functions of a pairing's :class:`PairingFacts` and a date.
+The rules R1, R2 and R5 are the ones the reports use (``projections.rules``), fed with the
+facts the worker finds through its own index (``workflows.scheduler.WorkerState``).
 """
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ from eventsourcing.domain import DomainEventProtocol
 
 from domain.base import SYSTEM, Attribution, CobuildAggregate
 from domain.commitment import PublicCommitment
+from domain.evaluation import EvaluationRound
 from domain.followup import RULE_LABELS, FollowUpCase
 from domain.pairing import Pairing, PairingSlot
-from domain.ruleset import RuleSet, Rules
+from domain.ruleset import RuleSet as PublishedRuleSet
+from domain.ruleset import Rules
 from domain.task import ServiceTask
 from domain.timer import Timer
+from projections import rules as rules_of_pairings
+from projections.rules import RuleSet
 from workflows.clock import local_date, start_of_local_day
 from workflows.core import EngineCore
 from workflows.errors import NotFound
@@ -30,30 +35,38 @@ from workflows.errors import NotFound
 A = TypeVar("A", bound=CobuildAggregate)
 
 PAIRING_RULES = ("R1", "R2", "R5")
+# A commitment in these states past its due date is late (claimed counts until confirmed).
+OPEN_COMMITMENT_STATES = ("public", "overdue", "claimed")
 
 
 # -- the inactivity rules ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class PairingFacts:
-    """What R1, R2 and R5 look at: dates of confirmed outcomes and overdue commitments."""
+    """What R1, R2 and R5 look at, as the worker finds it, with who answers for a hit."""
 
     pairing_id: UUID
     giver_id: UUID
     in_force: bool
     in_force_since: date | None
+    resumed_on: date | None = None
     last_cosigned_activity_on: date | None = None
     last_confirmed_delivery_on: date | None = None
     last_confirmed_fulfilment_on: date | None = None
     first_public_commitment_on: date | None = None
-    # (commitment id, due date, maker id) of every commitment in the overdue state
+    # (commitment id, due date, maker id) of every commitment past due and not fulfilled
     overdue_commitments: tuple[tuple[UUID, date, UUID], ...] = ()
 
-    @property
-    def last_active_on(self) -> date | None:
-        dates = [d for d in (self.last_cosigned_activity_on, self.last_confirmed_delivery_on,
-                             self.last_confirmed_fulfilment_on, self.in_force_since) if d]
-        return max(dates) if dates else None
+    def for_rules(self) -> rules_of_pairings.PairingFacts:
+        outcomes = [d for d in (self.last_confirmed_delivery_on,
+                                self.last_confirmed_fulfilment_on) if d]
+        return rules_of_pairings.PairingFacts(
+            state="in_force" if self.in_force else "not_in_force",
+            in_force_on=self.in_force_since, resumed_on=self.resumed_on,
+            last_activity_on=self.last_cosigned_activity_on,
+            last_confirmed_outcome_on=max(outcomes, default=None),
+            first_public_commitment_on=self.first_public_commitment_on,
+            overdue_since=tuple(due for _, due, _ in self.overdue_commitments))
 
 
 @dataclass(frozen=True)
@@ -64,56 +77,30 @@ class Hit:
     responsible_id: UUID
 
 
-def _days(later: date, earlier: date) -> int:
-    return (later - earlier).days
-
-
 def inactivity_hits(facts: PairingFacts, rules: Rules, today: date) -> dict[str, Hit]:
-    """The rules among R1, R2, R5 that hit the pairing on ``today``."""
-    if not facts.in_force or facts.in_force_since is None:
-        return {}
+    """The rules among R1, R2, R5 that hit the pairing on ``today`` (``projections.rules``
+    decides; this adds who answers for the hit and, for R5, which commitment is the worst)."""
+    ruleset = RuleSet.from_published(rules)
+    pairing = facts.for_rules()
     hits: dict[str, Hit] = {}
-    since = facts.in_force_since
-    r1 = rules["r1_stuck_at_signing_days"]
-    if (facts.last_cosigned_activity_on is None and facts.first_public_commitment_on is None
-            and _days(today, since) >= r1):
-        hits["R1"] = Hit("R1", "warning", {
-            "signed_on": since.isoformat(), "days_since_signing": _days(today, since),
-            "threshold_days": r1, "rule_set_version": rules.version,
-        }, facts.giver_id)
-    last = facts.last_active_on or since
-    idle, r2, red = _days(today, last), rules["r2_inactive_days"], rules["r2_red_days"]
-    if idle >= r2:
-        hits["R2"] = Hit("R2", "red" if idle >= red else "warning", {
-            "last_active_on": last.isoformat(), "days_without_activity": idle,
-            "threshold_days": r2, "red_days": red, "rule_set_version": rules.version,
-        }, facts.giver_id)
-    r5 = rules["r5_overdue_days"]
-    late = sorted((c for c in facts.overdue_commitments if _days(today, c[1]) > r5),
-                  key=lambda c: (c[1], str(c[0])))
-    if late:
-        worst_id, worst_due, maker_id = late[0]
-        hits["R5"] = Hit("R5", "warning", {
-            "commitment_id": str(worst_id), "due_on": worst_due.isoformat(),
-            "days_overdue": _days(today, worst_due), "overdue_commitments": len(late),
-            "threshold_days": r5, "rule_set_version": rules.version,
-        }, maker_id)
+    for rule in (rules_of_pairings.stuck_at_signing, rules_of_pairings.inactive,
+                 rules_of_pairings.slow):
+        hit = rule(pairing, today, ruleset)
+        if hit is None:
+            continue
+        measured, responsible = {**hit.measured, "rule_set_version": rules.version}, facts.giver_id
+        if hit.rule == "R5":
+            worst_id, worst_due, responsible = min(
+                facts.overdue_commitments, key=lambda c: (c[1], str(c[0])))
+            measured.update(commitment_id=str(worst_id), due_on=worst_due.isoformat())
+        hits[hit.rule] = Hit(hit.rule, hit.severity, measured, responsible)
     return hits
 
 
 def next_inactivity_check(facts: PairingFacts, rules: Rules, today: date) -> date | None:
     """The first day after ``today`` on which the hits could change without a new event."""
-    if not facts.in_force or facts.in_force_since is None:
-        return None
-    since, last = facts.in_force_since, facts.last_active_on or facts.in_force_since
-    candidates = [last + timedelta(days=rules["r2_inactive_days"]),
-                  last + timedelta(days=rules["r2_red_days"])]
-    if facts.last_cosigned_activity_on is None and facts.first_public_commitment_on is None:
-        candidates.append(since + timedelta(days=rules["r1_stuck_at_signing_days"]))
-    candidates += [due + timedelta(days=rules["r5_overdue_days"] + 1)
-                   for _, due, _ in facts.overdue_commitments]
-    future = [d for d in candidates if d > today]
-    return min(future) if future else None
+    return rules_of_pairings.next_change(facts.for_rules(), today, RuleSet.from_published(rules),
+                                         PAIRING_RULES)
 
 
 # -- one unit of work: everything a reaction changes is saved in one transaction ----------------
@@ -122,6 +109,7 @@ class Links(Protocol):
     """The worker's index of which commitments and tasks belong to which pairing."""
 
     def commitments_of(self, pairing_id: UUID) -> list[UUID]: ...
+    def resumed_on(self, pairing_id: UUID) -> date | None: ...
     def tasks_between(self, giver_id: UUID, receiver_id: UUID) -> list[UUID]: ...
 
 
@@ -206,7 +194,11 @@ class WorkflowPolicies:
                     pairing_id = self.pairing_between(task.claimer_id, task.receiver_id)
                     if pairing_id is not None:
                         self.sync_pairing(step, pairing_id)
-        elif isinstance(event, RuleSet.Event):
+        elif isinstance(event, EvaluationRound.Event):
+            evaluation = step.get(EvaluationRound, subject_id)
+            if evaluation is not None:
+                self.sync_evaluation(step, evaluation)
+        elif isinstance(event, PublishedRuleSet.Event):
             self.resync_all(step)
         return step.commit()
 
@@ -264,6 +256,13 @@ class WorkflowPolicies:
             self.close_case(step, FollowUpCase.create_id(t.id, "R9", f"delivery-{t.deliveries}"),
                             "resolved", "接收方已确认或退回交付")
 
+    def sync_evaluation(self, step: Step, evaluation: EvaluationRound) -> None:
+        """The publicity period ends the day after its last day (公示期满)."""
+        publicity = evaluation.publicity if evaluation.state == "publicised" else None
+        self.arm(step, "evaluation", evaluation.id, "publicity",
+                 publicity["until"] + timedelta(days=1) if publicity else None,
+                 {"until": publicity["until"].isoformat()} if publicity else None)
+
     # -- pairings -----------------------------------------------------------------------------
 
     def pairing_facts(self, step: Step, pairing: Pairing) -> PairingFacts:
@@ -278,7 +277,7 @@ class WorkflowPolicies:
                 fulfilled.append(local_date(c.fulfilled_at))
             if c.publicised_on is not None:
                 publicised.append(c.publicised_on)
-            if c.state == "overdue":
+            if c.state in OPEN_COMMITMENT_STATES and step.today > c.due_on:
                 overdue.append((c.id, c.due_on, c.maker_id))
         delivered = []
         for task_id in self.links.tasks_between(pairing.giver_id, pairing.receiver_id):
@@ -288,7 +287,7 @@ class WorkflowPolicies:
         in_force = pairing.state == "in_force" and not pairing.expired_on(step.today)
         return PairingFacts(
             pairing_id=pairing.id, giver_id=pairing.giver_id, in_force=in_force,
-            in_force_since=pairing.in_force_since,
+            in_force_since=pairing.in_force_since, resumed_on=self.links.resumed_on(pairing.id),
             last_cosigned_activity_on=max(activities, default=None),
             last_confirmed_delivery_on=max(delivered, default=None),
             last_confirmed_fulfilment_on=max(fulfilled, default=None),
@@ -409,6 +408,14 @@ class WorkflowPolicies:
         t = step.get(ServiceTask, timer.subject_id)
         if t is not None and t.state == "planned":
             step.effects.append("reminded")
+
+    def _fire_evaluation_publicity(self, step: Step, timer: Timer) -> None:
+        evaluation = step.get(EvaluationRound, timer.subject_id)
+        if (evaluation is not None and evaluation.state == "publicised"
+                and evaluation.publicity is not None
+                and step.today > evaluation.publicity["until"]):
+            evaluation.end_publicity(step.by, step.today)
+            step.effects.append("publicity ended")
 
     def _fire_pairing_check(self, step: Step, timer: Timer) -> None:
         self.sync_pairing(step, timer.subject_id, arm_check=False)

@@ -37,7 +37,8 @@ _PRIVATE_FIELDS = {"originator_id", "originator_version", "timestamp", "originat
                    "actor", "on_behalf_of", "occurred_at"}
 _SKIPPED = {"AccessToken"}
 _SLUGS = {"PublicCommitment": "commitment", "ServiceTask": "task", "FollowUpCase": "followup",
-          "PairingSlot": "pairing_slot", "AccessToken": "access_token", "RuleSet": "ruleset"}
+          "PairingSlot": "pairing_slot", "AccessToken": "access_token", "RuleSet": "ruleset",
+          "EvaluationRound": "evaluation"}
 
 
 def broker_connection(settings: Settings) -> Connection:

@@ -1,8 +1,8 @@
 """The worker: follows the event log, reacts to it, and fires due timers.
 
 Its own state lives in one SQLite file (``<home>/worker.sqlite``): the position it has
-followed the log to, an index of pending timers by due time, and which commitments and
-tasks belong to which pairing.  All of it is derived from the event log and can be
+followed the log to, an index of pending timers by due time, which commitments and
+tasks belong to which pairing, and when each pairing last resumed after a suspension.  All of it is derived from the event log and can be
 rebuilt from zero; the timers themselves are events (``domain.timer``).
 
 Why a kill at any moment is safe:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 from uuid import UUID
@@ -27,8 +27,10 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.commitment import PublicCommitment
+from domain.pairing import Pairing
 from domain.task import ServiceTask
 from domain.timer import Timer
+from workflows.clock import local_date
 from workflows.core import EngineCore
 from workflows.errors import ConcurrencyConflict
 from workflows.policies import WorkflowPolicies
@@ -50,6 +52,8 @@ CREATE INDEX IF NOT EXISTS commitment_links_pairing ON commitment_links (pairing
 CREATE TABLE IF NOT EXISTS task_links (
     task_id TEXT PRIMARY KEY, receiver_id TEXT NOT NULL, claimer_id TEXT);
 CREATE INDEX IF NOT EXISTS task_links_pair ON task_links (receiver_id, claimer_id);
+CREATE TABLE IF NOT EXISTS pairing_resumptions (
+    pairing_id TEXT PRIMARY KEY, resumed_on TEXT NOT NULL);
 """
 
 
@@ -131,6 +135,12 @@ class WorkerState:
                           "ORDER BY commitment_id", (str(pairing_id),))
         return [UUID(r[0]) for r in rows]
 
+    def resumed_on(self, pairing_id: UUID) -> date | None:
+        """The latest resumption after a suspension (R2 counts from it)."""
+        rows = self._read("SELECT resumed_on FROM pairing_resumptions WHERE pairing_id = ?",
+                          (str(pairing_id),))
+        return date.fromisoformat(rows[0][0]) if rows else None
+
     def tasks_between(self, giver_id: UUID, receiver_id: UUID) -> list[UUID]:
         rows = self._read("SELECT task_id FROM task_links WHERE receiver_id = ? AND claimer_id = ? "
                           "ORDER BY task_id", (str(receiver_id), str(giver_id)))
@@ -169,6 +179,10 @@ def _index_statements(event: DomainEventProtocol[UUID],
                (str(event.giver_id), subject))
     elif isinstance(event, ServiceTask.ClaimWithdrawn):
         yield ("UPDATE task_links SET claimer_id = NULL WHERE task_id = ?", (subject,))
+    elif isinstance(event, Pairing.PairingResumed):
+        yield ("INSERT INTO pairing_resumptions VALUES (?, ?) ON CONFLICT(pairing_id) DO UPDATE "
+               "SET resumed_on = MAX(resumed_on, excluded.resumed_on)",
+               (subject, local_date(event.occurred_at).isoformat()))
 
 
 class Checkpoint(Protocol):
@@ -186,6 +200,7 @@ class DrainReport:
     events: int = 0
     fired: int = 0
     effects: dict[str, int] | None = None
+    projected: int = 0  # events the followers (projections) applied
 
 
 class Worker:
@@ -244,7 +259,7 @@ class Worker:
             try:
                 report.events += self.catch_up()
                 for follower in self.followers:
-                    follower.catch_up()
+                    report.projected += follower.catch_up()
                 effect = self.fire_next()
             except ConcurrencyConflict:
                 continue  # someone wrote the same aggregate: reload and reconcile again
@@ -258,7 +273,7 @@ class Worker:
         """Drain every ``interval`` seconds until :meth:`stop`."""
         while not self._stop.is_set():
             report = self.drain()
-            if on_drain is not None and (report.events or report.fired):
+            if on_drain is not None and (report.events or report.fired or report.projected):
                 on_drain(report)
             self._stop.wait(interval)
 
