@@ -73,7 +73,8 @@ def test_the_board_turns_inactive_ninety_days_after_the_last_cosigned_activity(w
     (item,) = late["items"]
     assert item["status"] == "paired_but_inactive"
     assert item["rule_hits"] == [{"rule": "R2", "severity": "warning", "measured": {
-        "days_without_activity": 90, "threshold_days": 90, "last_activity_on": "2025-03-01"}}]
+        "days_without_activity": 90, "threshold_days": 90, "red_days": 180,
+        "last_active_on": "2025-03-01", "last_activity_on": "2025-03-01"}}]
     inactive = http.get(f"{V}/reports/inactive?as_of=2025-05-30", cast.tokens["evaluator"])
     assert [i["pairing_id"] for i in inactive.expect(200)["items"]] == [p]
     assert http.get(f"{V}/reports/inactive?as_of=2025-05-29",
