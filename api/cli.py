@@ -151,12 +151,13 @@ def demo() -> None:
 def _register_subcommands() -> None:
     from api.cli_audit import audit
     from api.cli_evaluation import evaluation
+    from api.cli_generate import generate
     from api.cli_reports import projections, report
     from api.cli_workflows import COMMANDS as WORKFLOW_COMMANDS
     from api.cli_ops import migrate as migrate_command
     from api.serve import serve
 
-    for command in (audit, evaluation, report, projections, serve, migrate_command):
+    for command in (audit, evaluation, generate, report, projections, serve, migrate_command):
         cli.add_command(command)
     for command in WORKFLOW_COMMANDS:
         cli.add_command(command)

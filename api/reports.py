@@ -248,6 +248,40 @@ class Coverage(Paged):
     weak_income_yuan = ma.fields.String(required=True)
 
 
+class FollowUpItem(ma.Schema):
+    id = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    rule = ma.fields.String(required=True)
+    rule_label = ma.fields.String(required=True)
+    subject_type = ma.fields.String(required=True)
+    subject_id = ma.fields.String(required=True)
+    responsible_id = ma.fields.String(required=True)
+    responsible_name = ma.fields.String(required=True)
+    severity = ma.fields.String(required=True)
+    state = one_of(("open", "responded"), required=True)
+    state_label = ma.fields.String(required=True)
+    opened_on = day(required=True, allow_none=False)
+    age_days = ma.fields.Integer(required=True)
+    responded_on = day(required=True)
+
+
+class FollowUpRegion(ma.Schema):
+    region_code = ma.fields.String(required=True)
+    open = ma.fields.Integer(required=True)
+    responded = ma.fields.Integer(required=True)
+    red = ma.fields.Integer(required=True)
+    days_0_30 = ma.fields.Integer(required=True)
+    days_31_90 = ma.fields.Integer(required=True)
+    days_over_90 = ma.fields.Integer(required=True)
+
+
+class FollowUps(Paged):
+    items = ma.fields.List(ma.fields.Nested(FollowUpItem), required=True)
+    by_region = ma.fields.List(ma.fields.Nested(FollowUpRegion), required=True)
+    totals = ma.fields.Nested(FollowUpRegion, required=True)
+    region = ma.fields.String(required=True)
+
+
 POINTS = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), required=True,
                         metadata={"description": "points per 五好 dimension"})
 
@@ -460,6 +494,16 @@ def coverage(query: dict[str, Any]) -> Any:
     asked = ask(query)
     return answer("coverage", asked, lambda: read.coverage_report(
         asked.db, asked.window, asked.rules, region=asked.region))
+
+
+@report("/followups", PagedQuery, FollowUps, "Open follow-up cases by region and age (督办)")
+def followups(query: dict[str, Any]) -> Any:
+    """Follow-up cases open at the end of ``as_of``, by the responsible organisation's region
+    and age.  For admins, supervisors and evaluators."""
+    require_role(actor(), "regional-report", *REGION_ROLES)
+    asked = ask(query)
+    return answer("followups", asked, lambda: read.followups_report(
+        asked.db, asked.window, region=asked.region, cursor=asked.cursor, limit=asked.limit))
 
 
 @report("/evaluation", EvaluationQuery, Evaluation, "Annual evaluation (结对考评)")

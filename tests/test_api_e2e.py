@@ -178,7 +178,8 @@ def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     assert [i["pairing_id"] for i in june] == [quiet]
     r2 = [h for h in june[0]["rule_hits"] if h["rule"] == "R2"]
     assert r2 == [{"rule": "R2", "severity": "warning", "measured": {
-        "days_without_activity": 92, "threshold_days": 90, "last_activity_on": "2025-03-10"}}]
+        "days_without_activity": 92, "threshold_days": 90, "red_days": 180,
+        "last_active_on": "2025-03-10", "last_activity_on": "2025-03-10"}}]
     assert evaluator.get("/reports/inactive?as_of=2025-06-07")["items"] == []  # 89 days
 
     # The village sees its own pairing only; the ledger exports with Chinese headers.

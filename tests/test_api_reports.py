@@ -6,34 +6,20 @@ import base64
 import csv
 import io
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
-from api.app import create_app
 from api.history import event_positions
 from projections import verifier
 from projections.merkle import leaf_hash
-from tests.api_support import JsonClient, WorldTemplates, rebind
+from tests.api_support import JsonClient, rebind
 from tests.support import COUNTY
 from workflows.clock import SystemClock
 
 V = "/api/v1"
-START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
-
-
-@pytest.fixture(scope="module")
-def app(templates, tmp_path_factory):
-    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
-    yield create_app(engine, settings)
-    engine.close()
 
 
 @pytest.fixture
@@ -73,7 +59,8 @@ def test_the_board_turns_inactive_ninety_days_after_the_last_cosigned_activity(w
     (item,) = late["items"]
     assert item["status"] == "paired_but_inactive"
     assert item["rule_hits"] == [{"rule": "R2", "severity": "warning", "measured": {
-        "days_without_activity": 90, "threshold_days": 90, "last_activity_on": "2025-03-01"}}]
+        "days_without_activity": 90, "threshold_days": 90, "red_days": 180,
+        "last_active_on": "2025-03-01", "last_activity_on": "2025-03-01"}}]
     inactive = http.get(f"{V}/reports/inactive?as_of=2025-05-30", cast.tokens["evaluator"])
     assert [i["pairing_id"] for i in inactive.expect(200)["items"]] == [p]
     assert http.get(f"{V}/reports/inactive?as_of=2025-05-29",
@@ -150,6 +137,22 @@ def test_coverage_counts_the_region_one_level_down(world):
     assert coverage["totals"]["villages"] == 2 and coverage["totals"]["villages_paired"] == 1
     assert coverage["totals"]["agencies"] == 2 and coverage["totals"]["agencies_paired"] == 1
     assert [a["code"] for a in coverage["agencies_without_village"]] == ["G2"]
+
+
+def test_followups_list_open_cases_by_region_and_age(world):
+    engine, cast, ids, http = world("in_force")
+    pairing = uuid.UUID(ids["pairing"])
+    engine.open_followup(cast.actors["admin"], "pairing", pairing, cast.orgs["G1"],
+                         "半年未见联合活动，请说明")
+    answer = http.get(f"{V}/reports/followups", cast.tokens["evaluator"]).expect(200)
+    assert [(i["subject_id"], i["state"], i["rule"]) for i in answer["items"]] == [
+        (str(pairing), "open", "manual")]
+    assert answer["totals"]["open"] == 1 and answer["totals"]["days_0_30"] == 1
+    http.get(f"{V}/reports/followups", cast.tokens["agency"]).expect(403)
+    exported = http.get(f"{V}/reports/followups?format=csv", cast.tokens["evaluator"])
+    assert exported.status == 200 and exported.content_type == "text/csv"
+    header = exported.content.decode("utf-8").lstrip("\ufeff").splitlines()[0]
+    assert "责任组织" in header and "已开天数" in header
 
 
 # -- pages and files --------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from tests.support import COUNTY
 
 def test_a_round_from_the_command_line(engine, cast, settings, monkeypatch):
     cast.pairing_in_force()
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     cli = CliRunner()
 
     def run(*args: str, command=evaluation, ok: bool = True) -> str:
