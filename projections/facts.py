@@ -155,6 +155,21 @@ def indexes(prefix: str) -> list[str]:
     return [s for s in schema(prefix) if s.startswith("CREATE INDEX")]
 
 
+# What this version of the code added to the fact tables: a version built by an older one
+# lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
+LATEST_ADDITIONS = ("SELECT name FROM {p}horizon", "SELECT live_end FROM {p}pairing",
+                    "SELECT live_pairings FROM {p}org")
+
+
+def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
+    for probe in LATEST_ADDITIONS:
+        try:
+            conn.execute(probe.format(p=prefix) + " LIMIT 0").fetchall()
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
 def drop(prefix: str) -> list[str]:
     return [f"DROP TABLE IF EXISTS {prefix}{table}" for table in TABLES]
 

@@ -78,6 +78,8 @@ class ProjectionRunner:
     # -- versions ----------------------------------------------------------------------------
 
     def ensure_active(self) -> int:
+        """The active version, created if there is none and rebuilt if an older version of
+        this code built it (its tables lack what the reports now read)."""
         self.db.ensure_schema()
         with self.db.write() as conn:
             version = active_version(conn, NAME)
@@ -85,7 +87,8 @@ class ProjectionRunner:
                 version = 1
                 self._create(conn, version)
                 set_active_version(conn, NAME, version)
-            return version
+            current = facts.is_current(conn, prefix(version))
+        return version if current else self.rebuild()
 
     def _create(self, conn, version: int, indexed: bool = True) -> None:
         for statement in facts.schema(prefix(version)) if indexed else facts.tables(prefix(version)):

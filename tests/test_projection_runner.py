@@ -257,3 +257,16 @@ def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report)
         assert paged == whole
     assert len(whole) == 9
     engine.close()
+
+
+def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(tmp_path):
+    engine, _ = _history(tmp_path, 300)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    before = dump(runner.db)
+    with runner.db.write() as conn:  # as the fact tables were before the horizon
+        conn.execute("DROP TABLE v1_horizon")
+    reopened = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    assert reopened.status().active_version == 2
+    assert dump(reopened.db) == before
+    engine.close()
