@@ -55,7 +55,7 @@ def bench_relay(n: int, rate: float) -> None:
     settings = Settings(home=home)
     engine = open_engine(settings)
     cast = Cast.create(engine)
-    relay = Relay(engine, broker_connection(settings), RelayPosition(home / "relay.sqlite"))
+    relay = Relay(engine, broker_connection(settings), RelayPosition(settings))
     relay.run_until_idle()
     lags: list[float] = []
     original = relay._publish
@@ -96,7 +96,7 @@ def bench_relay(n: int, rate: float) -> None:
           f"in {elapsed:.2f}s; lag p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
 
     # raw throughput: a backlog published as fast as the relay can
-    backlog = Relay(engine, broker_connection(settings), RelayPosition(home / "relay2.sqlite"))
+    backlog = Relay(engine, broker_connection(settings), RelayPosition(settings, "backlog"))
     started = time.perf_counter()
     stats = backlog.run_until_idle()
     elapsed = time.perf_counter() - started
