@@ -167,9 +167,14 @@ def ensure_schema(settings: Settings) -> Settings:
     """
     applied = applied_versions(settings)
     missing = pending(settings, applied)
-    if missing:
-        if applied:
+    if missing and applied:
+        # Part of the steps may be the work in progress of a process creating a fresh
+        # database's schema (or of `cobuild migrate`): wait for it before judging.
+        with acquire(settings, "migrate", wait=True, timeout=MIGRATE_TIMEOUT, poll=0.2):
+            missing = pending(settings)
+        if missing:
             raise SchemaOutdated(missing)
+    elif missing:
         migrate(settings)
     return replace(settings, create_tables=False) if settings.is_postgres else settings
 
