@@ -89,7 +89,7 @@ def worker(interval: float, once: bool, standby: bool) -> None:
 
 def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
     engine = open_engine(settings)
-    running = Worker(engine, open_worker_state(settings.home),
+    running = Worker(engine, open_worker_state(settings),
                      followers=[open_runner(engine, settings)])
 
     def report(r: DrainReport) -> None:

@@ -33,7 +33,7 @@ def bench_timers(n: int) -> None:
     clock = FakeClock(datetime(2025, 3, 1, 1, tzinfo=timezone.utc))
     engine = open_engine(Settings(home=home), clock)
     cast = Cast.create(engine)
-    worker = Worker(engine, open_worker_state(home))
+    worker = Worker(engine, open_worker_state(Settings(home=home)))
     for i in range(n):
         engine.commit(ServiceTask.raise_need(engine.attribution(cast.villager), cast.village,
                                              "infrastructure", f"需求{i}"))

@@ -29,7 +29,7 @@ def day_of(event) -> int:
 
 @pytest.fixture
 def year(engine, clock, settings, broker, tmp_path):
-    worker = Worker(engine, open_worker_state(settings.home))
+    worker = Worker(engine, open_worker_state(settings))
     inbox = Inbox(settings, "gateway")
     consumer = Consumer(Connection(broker), inbox, queues("gateway"))
     with consumer.Consumer():

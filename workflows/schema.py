@@ -26,7 +26,8 @@ from workflows.config import Settings
 from workflows.leadership import acquire
 
 # Modules whose import registers steps, in the order their stores depend on each other.
-STEP_MODULES: tuple[str, ...] = ("workflows.schema", "api.idempotency", "workflows.relay")
+STEP_MODULES: tuple[str, ...] = ("workflows.schema", "api.idempotency", "workflows.relay",
+                                  "workflows.scheduler")
 
 MIGRATE_TIMEOUT = 600.0  # seconds a second `cobuild migrate` waits for the first
 
