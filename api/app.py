@@ -91,7 +91,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         },
     )
     app.extensions["cobuild"] = Services(
-        engine, settings, IdempotencyStore(settings.home / "idempotency.sqlite", engine.clock),
+        engine, settings, IdempotencyStore(settings, engine.clock),
         owns_engine, open_runner(engine, settings))
 
     api = CobuildApi(app)

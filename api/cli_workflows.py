@@ -89,7 +89,7 @@ def worker(interval: float, once: bool, standby: bool) -> None:
 
 def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
     engine = open_engine(settings)
-    running = Worker(engine, open_worker_state(settings.home),
+    running = Worker(engine, open_worker_state(settings),
                      followers=[open_runner(engine, settings)])
 
     def report(r: DrainReport) -> None:
@@ -119,7 +119,7 @@ def relay(interval: float, once: bool, standby: bool) -> None:
 def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
     engine = open_engine(settings)
     running = Relay(engine, broker_connection(settings),
-                    RelayPosition(settings.home / "relay.sqlite"))
+                    RelayPosition(settings))
 
     def report(stats: RelayStats) -> None:
         click.echo(f"published {stats.published} events and {stats.notices} notices "
@@ -142,7 +142,7 @@ def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) ->
 def consume(name: str, pattern: str, once: bool) -> None:
     """Consume messages once each (de-duplicated by message id) and print them."""
     settings = Settings.from_env()
-    inbox = Inbox(settings.home / f"consumer-{name}.sqlite")
+    inbox = Inbox(settings, name)
 
     def show(message_id: str, body: dict[str, Any]) -> None:
         kind = body.get("type") or body.get("kind")

@@ -1,8 +1,8 @@
 """Idempotency-Key on POST: a retry with the same key and body gets the first answer back.
 
-Records live in a small table of their own SQLite file under ``COBUILD_HOME``, so they
-survive restarts and are shared by every worker process on the host.  The SQL is plain
-SQL-92 apart from the ``?`` placeholders, so the same table works on PostgreSQL.
+Records live in the side store ``idempotency`` (:class:`workflows.sqlstore.SqlStore`): the
+PostgreSQL database in production, so every process on every host sees the same keys, or
+``COBUILD_HOME/idempotency.sqlite`` embedded.  They survive restarts either way.
 
 Only successful answers are kept.  A refused command wrote nothing, so running its retry
 again is safe and gives the client an up-to-date answer (a lost race becomes a success).
@@ -11,33 +11,44 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from api.problems import Problem
+from workflows import schema
 from workflows.clock import Clock
+from workflows.config import Settings
+from workflows.sqlstore import Cursor, SqlStore
 
 TTL = timedelta(hours=24)
 # A claim whose request never finished (the process died) is released after this long.
 CLAIM_TIMEOUT = timedelta(seconds=60)
 KEPT_HEADERS = ("Content-Type", "ETag", "Location")
 
+# The table name and columns are those the SQLite file had before the store moved, so an
+# existing idempotency.sqlite keeps its records (the step's CREATE finds the table there).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency_keys (
-    principal VARCHAR(64) NOT NULL,
-    idempotency_key VARCHAR(255) NOT NULL,
-    fingerprint CHAR(64) NOT NULL,
-    created_at VARCHAR(32) NOT NULL,
-    status INTEGER,
+    principal TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status BIGINT,
     headers TEXT,
     body TEXT,
     PRIMARY KEY (principal, idempotency_key)
-)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)
 """
-INDEX = "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)"
+
+
+@schema.step("idempotency", 1, "Idempotency-Key records of the HTTP API")
+def _create(settings: Settings) -> None:
+    store = SqlStore(settings, "idempotency", pool_size=1)
+    try:
+        store.script(SCHEMA)
+    finally:
+        store.close()
 
 
 @dataclass(frozen=True)
@@ -62,76 +73,66 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, path: Path, clock: Clock) -> None:
-        self.path = path
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.store = SqlStore(settings, "idempotency")
         self.clock = clock
-        self._local = threading.local()
         self._purged_at: datetime | None = None
-        with self._connection() as conn:
-            conn.execute(SCHEMA)
-            conn.execute(INDEX)
-
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
 
     def begin(self, principal: str, key: str, print_: str) -> StoredAnswer | None:
-        """Claim the key for this request, or return the answer already given for it."""
+        """Claim the key for this request, or return the answer already given for it.
+
+        The look and the claim are one transaction, and the store's writers take turns, so
+        of two requests racing with one key exactly one claims it.
+        """
         now = self.clock.now()
-        conn = self._connection()
-        self._purge(conn, now)
-        for _ in range(3):
-            try:
-                conn.execute(
+        with self.store.write() as cur:
+            self._purge(cur, now)
+            row = cur.execute(
+                "SELECT fingerprint, created_at, status, headers, body FROM idempotency_keys"
+                " WHERE principal = ? AND idempotency_key = ?", (principal, key)).fetchone()
+            if row is not None:
+                created = datetime.strptime(row[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+                stale_claim = row[2] is None and now - created > CLAIM_TIMEOUT
+                if now - created > TTL or stale_claim:
+                    cur.execute("DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?",
+                                (principal, key))
+                    row = None
+            if row is None:
+                cur.execute(
                     "INSERT INTO idempotency_keys (principal, idempotency_key, fingerprint, created_at)"
                     " VALUES (?, ?, ?, ?)", (principal, key, print_, _stamp(now)))
                 return None
-            except sqlite3.IntegrityError:
-                row = conn.execute(
-                    "SELECT fingerprint, created_at, status, headers, body FROM idempotency_keys"
-                    " WHERE principal = ? AND idempotency_key = ?", (principal, key)).fetchone()
-            if row is None:
-                continue  # released meanwhile: claim again
-            stored_print, created_at, status, headers, body = row
-            created = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-            stale_claim = status is None and now - created > CLAIM_TIMEOUT
-            if now - created > TTL or stale_claim:
-                conn.execute("DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"
-                             " AND created_at = ?", (principal, key, created_at))
-                continue
-            if stored_print != print_:
-                raise Problem(422, "idempotency-key-reused",
-                              "this Idempotency-Key was already used for a different request")
-            if status is None:
-                raise Problem(409, "idempotency-key-in-use",
-                              "a request with this Idempotency-Key is still being processed",
-                              headers={"Retry-After": "1"})
-            return StoredAnswer(status, json.loads(headers), body)
-        raise Problem(409, "idempotency-key-in-use", "the Idempotency-Key is contended; retry",
-                      headers={"Retry-After": "1"})
+        stored_print, _, status, headers, body = row
+        if stored_print != print_:
+            raise Problem(422, "idempotency-key-reused",
+                          "this Idempotency-Key was already used for a different request")
+        if status is None:
+            raise Problem(409, "idempotency-key-in-use",
+                          "a request with this Idempotency-Key is still being processed",
+                          headers={"Retry-After": "1"})
+        return StoredAnswer(status, json.loads(headers), body)
 
     def finish(self, principal: str, key: str, answer: StoredAnswer) -> None:
-        self._connection().execute(
-            "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?"
-            " WHERE principal = ? AND idempotency_key = ?",
-            (answer.status, json.dumps(answer.headers), answer.body, principal, key))
+        with self.store.write() as cur:
+            cur.execute(
+                "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?"
+                " WHERE principal = ? AND idempotency_key = ?",
+                (answer.status, json.dumps(answer.headers), answer.body, principal, key))
 
     def release(self, principal: str, key: str) -> None:
-        self._connection().execute(
-            "DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"
-            " AND status IS NULL", (principal, key))
+        with self.store.write() as cur:
+            cur.execute("DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"
+                        " AND status IS NULL", (principal, key))
 
     def count(self) -> int:
-        return self._connection().execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0]
+        with self.store.read() as cur:
+            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0]
 
-    def _purge(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def close(self) -> None:
+        self.store.close()
+
+    def _purge(self, cur: Cursor, now: datetime) -> None:
         if self._purged_at is not None and now - self._purged_at < CLAIM_TIMEOUT:
             return
         self._purged_at = now
-        conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (_stamp(now - TTL),))
+        cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (_stamp(now - TTL),))

@@ -61,8 +61,8 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[Embedded]
     Each resumes from the position it saved in the data folder, as the separate
     ``cobuild worker`` and ``cobuild relay`` processes of a production install do."""
     workers: list[Worker | Relay] = [
-        Worker(engine, open_worker_state(settings.home)),
-        Relay(engine, broker_connection(settings), RelayPosition(settings.home / "relay.sqlite")),
+        Worker(engine, open_worker_state(settings)),
+        Relay(engine, broker_connection(settings), RelayPosition(settings)),
     ]
     running = []
     for worker, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):

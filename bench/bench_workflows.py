@@ -33,7 +33,7 @@ def bench_timers(n: int) -> None:
     clock = FakeClock(datetime(2025, 3, 1, 1, tzinfo=timezone.utc))
     engine = open_engine(Settings(home=home), clock)
     cast = Cast.create(engine)
-    worker = Worker(engine, open_worker_state(home))
+    worker = Worker(engine, open_worker_state(Settings(home=home)))
     for i in range(n):
         engine.commit(ServiceTask.raise_need(engine.attribution(cast.villager), cast.village,
                                              "infrastructure", f"需求{i}"))
@@ -55,7 +55,7 @@ def bench_relay(n: int, rate: float) -> None:
     settings = Settings(home=home)
     engine = open_engine(settings)
     cast = Cast.create(engine)
-    relay = Relay(engine, broker_connection(settings), RelayPosition(home / "relay.sqlite"))
+    relay = Relay(engine, broker_connection(settings), RelayPosition(settings))
     relay.run_until_idle()
     lags: list[float] = []
     original = relay._publish
@@ -96,7 +96,7 @@ def bench_relay(n: int, rate: float) -> None:
           f"in {elapsed:.2f}s; lag p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
 
     # raw throughput: a backlog published as fast as the relay can
-    backlog = Relay(engine, broker_connection(settings), RelayPosition(home / "relay2.sqlite"))
+    backlog = Relay(engine, broker_connection(settings), RelayPosition(settings, "backlog"))
     started = time.perf_counter()
     stats = backlog.run_until_idle()
     elapsed = time.perf_counter() - started

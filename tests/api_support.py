@@ -273,5 +273,5 @@ def rebind(app: Any, engine: Engine, settings: Settings) -> None:
     """Point an app built once per module at a fresh engine (building an app documents
     every schema, which costs more than a whole test)."""
     app.extensions["cobuild"] = Services(
-        engine, settings, IdempotencyStore(settings.home / "idempotency.sqlite", engine.clock),
+        engine, settings, IdempotencyStore(settings, engine.clock),
         owns_engine=False, projections=open_runner(engine, settings))

@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 
 from api.app import create_app
-from api.idempotency import IdempotencyStore, fingerprint
+from api.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from domain.pairing import Pairing
 from tests.api_support import JsonClient
 from workflows.clock import FakeClock
@@ -164,7 +164,7 @@ class TestIdempotency:
 
     def test_a_key_still_in_flight_answers_409(self, world):
         engine, settings, cast, _, http = world()
-        store = IdempotencyStore(settings.home / "idempotency.sqlite", engine.clock)
+        store = IdempotencyStore(settings, engine.clock)
         path = f"{V}/pairings"
         body = ('{"giver_id": "%s", "receiver_id": "%s", "term_start": "2025-03-01", '
                 '"term_end": "2027-02-28"}' % (cast.orgs["G1"], cast.orgs["V2"]))
@@ -208,3 +208,67 @@ class TestDocuments:
         assert assets and all(a.startswith("/api/_assets/swagger-ui/") for a in assets), assets
         for asset in assets:
             assert http.get(asset).status == 200, asset
+
+
+class TestIdempotencyStore:
+    """The store itself, on the suite's database (PostgreSQL when the suite runs there)."""
+
+    @pytest.fixture
+    def stores(self, settings, clock):
+        from workflows.schema import ensure_schema
+
+        ensure_schema(settings)
+        opened = []
+
+        def open_store():
+            opened.append(IdempotencyStore(settings, clock))
+            return opened[-1]
+
+        yield open_store
+        for store in opened:
+            store.close()
+
+    def test_a_claim_is_seen_by_another_process_store_and_its_answer_replayed(self, settings, stores):
+        first, second = stores(), stores()
+        assert first.begin("u1", "k1", "print-a") is None
+        with pytest.raises(Exception, match="still being processed"):
+            second.begin("u1", "k1", "print-a")
+        with pytest.raises(Exception, match="different request"):
+            second.begin("u1", "k1", "print-b")
+        first.finish("u1", "k1", StoredAnswer(201, {"ETag": '"1"'}, '{"id": "x"}'))
+        assert second.begin("u1", "k1", "print-a") == StoredAnswer(201, {"ETag": '"1"'}, '{"id": "x"}')
+        assert second.begin("u2", "k1", "print-a") is None  # keys are per principal
+        assert second.count() == 2
+        # On PostgreSQL the records are in the database, not in a file on this host.
+        assert (settings.home / "idempotency.sqlite").exists() is not settings.is_postgres
+
+    def test_of_requests_racing_with_one_key_exactly_one_claims_it(self, stores):
+        racers = [stores() for _ in range(6)]
+        gate = threading.Barrier(len(racers))
+        claimed, refused = [], []
+
+        def race(store):
+            gate.wait()
+            try:
+                claimed.append(store.begin("u1", "race", "print-a"))
+            except Exception as problem:
+                refused.append(problem)
+
+        threads = [threading.Thread(target=race, args=(s,)) for s in racers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert claimed == [None] and len(refused) == len(racers) - 1
+        assert racers[0].count() == 1
+
+    def test_a_released_or_expired_key_can_be_claimed_again(self, stores, clock):
+        store = stores()
+        assert store.begin("u1", "k", "print-a") is None
+        store.release("u1", "k")
+        assert store.begin("u1", "k", "print-b") is None
+        store.finish("u1", "k", StoredAnswer(200, {}, "{}"))
+        store.release("u1", "k")  # a finished answer is not released
+        assert store.begin("u1", "k", "print-b") == StoredAnswer(200, {}, "{}")
+        clock.advance(hours=25)
+        assert store.begin("u1", "k", "print-c") is None

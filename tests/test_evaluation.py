@@ -77,7 +77,7 @@ def test_a_round_from_opening_to_final_grades(engine, cast, clock, settings, sco
     objection = engine.raise_evaluation_objection(cast.villager2, r.id, "活动台账漏记一次", pairing_id=b)
     engine.resolve_evaluation_objection(cast.evaluator, r.id, objection.details["objection_id"],
                                         "dismissed", "台账经核实无误")
-    worker = Worker(engine, open_worker_state(settings.home))
+    worker = Worker(engine, open_worker_state(settings))
     worker.drain()
     clock.advance(days=7)
     assert worker.drain().effects == {"publicity ended": 1}
@@ -171,7 +171,7 @@ def test_an_upheld_objection_reopens_the_round_and_cancels_the_publicity_timer(
     r = opened(engine, cast)
     engine.compute_evaluation(cast.admin, r.id, scorer)
     engine.publicise_evaluation(cast.admin, r.id, days=3)
-    worker = Worker(engine, open_worker_state(settings.home))
+    worker = Worker(engine, open_worker_state(settings))
     worker.drain()
     clock.advance(days=2)
     objection = engine.raise_evaluation_objection(cast.villager, r.id, "满意度调查漏报", pairing_id=a)
@@ -202,7 +202,7 @@ def test_finalising_waits_for_every_objection(engine, cast, clock, settings, sco
     engine.publicise_evaluation(cast.admin, r.id)
     objection = engine.raise_evaluation_objection(cast.supervisor, r.id, "村里反映分数偏低",
                                                   on_behalf_of=cast.village)
-    worker = Worker(engine, open_worker_state(settings.home))
+    worker = Worker(engine, open_worker_state(settings))
     clock.advance(days=7)
     worker.drain()
     with pytest.raises(WrongState):

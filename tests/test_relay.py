@@ -20,6 +20,32 @@ class Crash(BaseException):
 
 
 @pytest.fixture
+def opened():
+    """Positions and inboxes a test opens, closed after it (a pool left to the collector
+    warns on PostgreSQL)."""
+    stores = []
+    yield stores
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def positions(settings, opened):
+    def position(name: str = "relay") -> RelayPosition:
+        opened.append(RelayPosition(settings, name))
+        return opened[-1]
+    return position
+
+
+@pytest.fixture
+def inboxes(settings, opened):
+    def inbox(name: str = "gateway") -> Inbox:
+        opened.append(Inbox(settings, name))
+        return opened[-1]
+    return inbox
+
+
+@pytest.fixture
 def broker():
     yield "memory://"
     memory.Channel.queues.clear()
@@ -35,10 +61,10 @@ def bound_consumer(url_or_connection, inbox: Inbox, name: str = "gateway") -> Co
 
 
 def test_crash_between_publishing_and_saving_republishes_and_the_consumer_applies_once(
-        engine, cast, broker, tmp_path):
-    inbox = Inbox(tmp_path / "inbox.sqlite")
+        engine, cast, broker, positions, inboxes):
+    inbox = inboxes()
     consumer = bound_consumer(broker, inbox)
-    position = RelayPosition(tmp_path / "relay.sqlite")
+    position = positions()
     last = engine.recorder.max_notification_id()
 
     def crash_after_publishing(where: str) -> None:
@@ -50,7 +76,7 @@ def test_crash_between_publishing_and_saving_republishes_and_the_consumer_applie
         crashing.run_once()
     assert position.get() == 0  # published message 1, never saved that it did
 
-    relay = Relay(engine, Connection(broker), RelayPosition(tmp_path / "relay.sqlite"))
+    relay = Relay(engine, Connection(broker), positions())
     stats = relay.run_until_idle()
     assert stats.position == last
     consumer.drain()
@@ -60,16 +86,17 @@ def test_crash_between_publishing_and_saving_republishes_and_the_consumer_applie
     assert relay.run_until_idle().published == 0
 
 
-def test_messages_are_versioned_json_with_topic_routing(engine, cast, broker, tmp_path):
+def test_messages_are_versioned_json_with_topic_routing(
+        engine, cast, broker, settings, positions, inboxes):
     pairing_id = cast.pairing_in_force()
-    inbox = Inbox(tmp_path / "inbox.sqlite")
+    inbox = inboxes()
     consumer = Consumer(Connection(broker), inbox, queues("pairings", events_pattern="pairing.*",
                                                           notices=False))
     with consumer.Consumer():
         pass
-    Relay(engine, Connection(broker), RelayPosition(tmp_path / "relay.sqlite")).run_until_idle()
+    Relay(engine, Connection(broker), positions()).run_until_idle()
     consumer.drain()
-    applied = inbox._conn.execute("SELECT message_id, routing_key, body FROM applied").fetchall()
+    applied = inbox.messages()
     assert [rk for _, rk, _ in applied] == ["pairing.PairingProposed", "pairing.PairingAccepted",
                                             "pairing.AgreementSigned", "pairing.AgreementSigned"]
     message_id, _, body = applied[-1]
@@ -81,35 +108,105 @@ def test_messages_are_versioned_json_with_topic_routing(engine, cast, broker, tm
     assert message["actor"]["role"] == "village"
 
 
-def test_access_tokens_never_leave_the_store(engine, cast, broker, tmp_path):
-    inbox = Inbox(tmp_path / "inbox.sqlite")
+def test_access_tokens_never_leave_the_store(
+        engine, cast, broker, settings, positions, inboxes):
+    inbox = inboxes()
     consumer = bound_consumer(broker, inbox)
-    stats = Relay(engine, Connection(broker), RelayPosition(tmp_path / "relay.sqlite")).run_until_idle()
+    stats = Relay(engine, Connection(broker), positions()).run_until_idle()
     consumer.drain()
     tokens = [n.id for n in engine.recorder.select_notifications(start=1, limit=1000)
               if ":AccessToken." in n.topic]
     assert tokens and stats.position == engine.recorder.max_notification_id()
-    keys = [rk for (rk,) in inbox._conn.execute("SELECT routing_key FROM applied")]
+    keys = [rk for _, rk, _ in inbox.messages()]
     assert len(keys) == stats.position - len(tokens)
     assert not [k for k in keys if k.startswith("access_token.")]
 
 
-def test_filesystem_transport_carries_messages_across_processes(engine, cast, settings, tmp_path):
+def test_filesystem_transport_carries_messages_across_processes(
+        engine, cast, settings, positions, inboxes):
     """The default broker: a relay in this process, a consumer in another one."""
-    inbox_path = tmp_path / "inbox.sqlite"
-    consumer = bound_consumer(broker_connection(settings), Inbox(inbox_path))
+    consumer = bound_consumer(broker_connection(settings), inboxes())
     del consumer
-    relay = Relay(engine, broker_connection(settings), RelayPosition(tmp_path / "relay.sqlite"))
+    relay = Relay(engine, broker_connection(settings), positions())
     published = relay.run_until_idle().published
     script = textwrap.dedent(f"""
-        from pathlib import Path
         from workflows.config import Settings
         from workflows.relay import Consumer, Inbox, broker_connection, queues
-        settings = Settings(home=Path({str(settings.home)!r}))
-        consumer = Consumer(broker_connection(settings), Inbox({str(inbox_path)!r}), queues("gateway"))
+        settings = Settings.from_env({settings.environ()!r})
+        consumer = Consumer(broker_connection(settings), Inbox(settings, "gateway"), queues("gateway"))
         consumer.drain(timeout=0.5)
         print(consumer.applied)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True)
     assert int(out.stdout.strip()) == published
+
+
+def test_position_and_inbox_live_in_the_deployments_database(
+        engine, cast, broker, settings, positions, inboxes):
+    """A relay or consumer restarted (on PostgreSQL: on any host) resumes from the store."""
+    inbox = inboxes()
+    consumer = bound_consumer(broker, inbox)
+    last = Relay(engine, Connection(broker), positions()).run_until_idle().position
+    consumer.drain()
+    assert positions().get() == last
+    assert positions("another-publisher").get() == 0
+    restarted = inboxes()
+    assert len(restarted.messages()) == len(inbox.messages()) > 0
+    assert not restarted.apply("cobuild.events", "1", "x", "{}")  # still a duplicate
+    assert inboxes("other-consumer").apply("cobuild.events", "1", "x", "{}")
+    home_files = {p.name for p in settings.home.glob("*.sqlite")}
+    assert ({"relay.sqlite", "consumer.sqlite"} & home_files) == (
+        set() if settings.is_postgres else {"relay.sqlite", "consumer.sqlite"})
+
+
+def test_consumers_racing_on_one_message_apply_it_once(settings, engine, inboxes):
+    import threading
+
+    racers = [inboxes() for _ in range(6)]
+    gate = threading.Barrier(len(racers))
+    results = []
+
+    def apply(inbox):
+        gate.wait()
+        results.append(inbox.apply("cobuild.events", "42", "pairing.PairingProposed", "{}"))
+
+    threads = [threading.Thread(target=apply, args=(i,)) for i in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 5 + [True]
+
+
+def test_an_upgraded_sqlite_home_keeps_its_relay_position_and_inboxes(tmp_path):
+    """The files of the release before the stores moved onto SqlStore are carried over."""
+    import sqlite3
+
+    from workflows.config import Settings
+    from workflows.schema import migrate
+
+    settings = Settings(home=tmp_path / "var")
+    settings.ensure_home()
+    old = sqlite3.connect(settings.home / "relay.sqlite")
+    old.execute("CREATE TABLE positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+    old.execute("INSERT INTO positions VALUES ('relay', 57)")
+    old.commit()
+    old.close()
+    old = sqlite3.connect(settings.home / "consumer-cobuild.gateway.sqlite")
+    old.execute("CREATE TABLE applied (exchange TEXT NOT NULL, message_id TEXT NOT NULL, "
+                "routing_key TEXT, body TEXT NOT NULL, PRIMARY KEY (exchange, message_id))")
+    old.executemany("INSERT INTO applied VALUES (?, ?, ?, ?)",
+                    [("cobuild.events", "2", "a.B", "{}"), ("cobuild.events", "1", "a.A", "{}")])
+    old.commit()
+    old.close()
+    migrate(settings)
+    position, inbox = RelayPosition(settings), Inbox(settings, "cobuild.gateway")
+    try:
+        assert position.get() == 57
+        assert [m for m, _, _ in inbox.messages()] == ["2", "1"]
+        assert not inbox.apply("cobuild.events", "1", "a.A", "{}")
+        assert inbox.apply("cobuild.events", "3", "a.C", "{}")
+    finally:
+        position.close()
+        inbox.close()

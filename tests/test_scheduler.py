@@ -69,7 +69,7 @@ def test_a_timer_fires_once_per_arming():
 
 
 def test_arming_twice_writes_nothing_the_second_time(engine, cast, settings):
-    policies = WorkflowPolicies(engine, WorkerState(settings.home / "w.sqlite"))
+    policies = WorkflowPolicies(engine, WorkerState(settings))
     pairing_id = cast.pairing_in_force()
     for _ in range(2):
         step = policies.step()
@@ -81,14 +81,54 @@ def test_arming_twice_writes_nothing_the_second_time(engine, cast, settings):
 
 def test_restarted_worker_resumes_without_refiring(engine, cast, clock, settings):
     cast.pairing_in_force()
-    first = Worker(engine, open_worker_state(settings.home))
+    first = Worker(engine, open_worker_state(settings))
     first.drain()
     clock.advance(days=61)
     assert first.drain().effects == {"R1 flagged": 1}
     first.state.close()
-    again = Worker(engine, open_worker_state(settings.home))
+    again = Worker(engine, open_worker_state(settings))
     report = again.drain()
     assert (report.events, report.fired) == (0, 0)
+    assert again.state.position() == engine.recorder.max_notification_id()
+    # On PostgreSQL the state is in the database: a worker on another host resumes from it.
+    assert (settings.home / "worker.sqlite").exists() is not settings.is_postgres
+    again.state.close()
+
+
+def test_an_upgraded_sqlite_home_keeps_the_workers_index(engine, cast, clock, tmp_path):
+    """worker.sqlite of the release before the move (unprefixed tables) is carried over,
+    so the upgraded worker neither re-follows the log nor loses a pending timer."""
+    import shutil
+    import sqlite3
+
+    from workflows.config import Settings
+    from workflows.schema import migrate
+
+    settings = Settings(home=tmp_path / "old")
+    settings.ensure_home()
+    cast.pairing_in_force()
+    current = Settings(home=tmp_path / "current")
+    migrate(current)
+    state = open_worker_state(current)
+    Worker(engine, state).drain()
+    pending, position = state.pending_timers(), state.position()
+    state.close()
+    assert pending and position
+    # Rebuild the earlier release's file from the current one's rows.
+    shutil.copy(current.home / "worker.sqlite", settings.home / "worker.sqlite")
+    old = sqlite3.connect(settings.home / "worker.sqlite")
+    for table in ("position", "timers", "timer_subjects", "commitment_links", "task_links",
+                  "pairing_resumptions"):
+        old.execute(f"ALTER TABLE worker_{table} RENAME TO {'positions' if table == 'position' else table}")
+    old.commit()
+    old.close()
+    migrate(settings)
+    upgraded = open_worker_state(settings)
+    try:
+        assert (upgraded.pending_timers(), upgraded.position()) == (pending, position)
+        assert upgraded.due_timers(clock.now()) == []
+    finally:
+        upgraded.close()
 
 
 def test_cli_worker_once(engine, cast, settings, monkeypatch):

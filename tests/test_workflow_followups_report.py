@@ -18,7 +18,7 @@ from workflows.scheduler import Worker, open_worker_state
 
 def test_open_cases_by_region_and_age(engine, cast, clock, settings, monkeypatch):
     runner = open_runner(engine, settings)
-    worker = Worker(engine, open_worker_state(settings.home), followers=[runner])
+    worker = Worker(engine, open_worker_state(settings), followers=[runner])
     pairing = cast.pairing_in_force()
     for _ in range(95):
         clock.advance(days=1)

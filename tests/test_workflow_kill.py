@@ -31,7 +31,7 @@ def run_year(home: Path, kill_rate: float, seed: int) -> tuple[list, int]:
                 raise Killed(where)
 
         def start() -> Worker:
-            return Worker(engine, open_worker_state(settings.home), checkpoint=checkpoint)
+            return Worker(engine, open_worker_state(settings), checkpoint=checkpoint)
 
         worker = start()
 

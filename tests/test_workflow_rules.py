@@ -87,7 +87,7 @@ def test_the_worker_counts_r2_from_a_resumption_like_the_reports(engine, cast, c
     from tests.workflow_support import cosigned_activity
     from workflows.scheduler import Worker, open_worker_state
 
-    worker = Worker(engine, open_worker_state(settings.home))
+    worker = Worker(engine, open_worker_state(settings))
     pairing_id = cast.pairing_in_force()
     cosigned_activity(engine, cast.agency, cast.villager, pairing_id, "结对见面会")
     engine.suspend_pairing(cast.supervisor, pairing_id, "村两委换届")

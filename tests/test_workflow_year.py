@@ -29,12 +29,13 @@ def day_of(event) -> int:
 
 @pytest.fixture
 def year(engine, clock, settings, broker, tmp_path):
-    worker = Worker(engine, open_worker_state(settings.home))
-    inbox = Inbox(tmp_path / "inbox.sqlite")
+    worker = Worker(engine, open_worker_state(settings))
+    inbox = Inbox(settings, "gateway")
     consumer = Consumer(Connection(broker), inbox, queues("gateway"))
     with consumer.Consumer():
         pass  # declares and binds the gateway's queues before anything is published
-    relay = Relay(engine, Connection(broker), RelayPosition(tmp_path / "relay.sqlite"))
+    position = RelayPosition(settings)
+    relay = Relay(engine, Connection(broker), position)
     fired = []
 
     def drain() -> None:
@@ -47,7 +48,9 @@ def year(engine, clock, settings, broker, tmp_path):
 
     played = play_year(engine, clock, drain)
     consumer.drain()
-    return played, fired, inbox
+    yield played, fired, inbox
+    position.close()
+    inbox.close()
 
 
 def test_every_timer_fires_on_its_day(year):

@@ -7,6 +7,10 @@ reminders and follow-up notices on ``cobuild.notifications``, and only then save
 position.  A crash between publishing and saving publishes the same messages again with the
 same ids; consumers de-duplicate (:class:`Consumer`).
 
+The relay's position and the consumers' inboxes are side stores (:class:`SqlStore` ``relay``
+and ``consumer``): tables of the PostgreSQL database in production, ``relay.sqlite`` and
+``consumer.sqlite`` in ``COBUILD_HOME`` embedded.
+
 Access tokens never leave the store: their events are skipped (their positions are gaps).
 """
 from __future__ import annotations
@@ -17,16 +21,17 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
+from workflows import schema
 from workflows.clock import local_date
 from workflows.config import Settings
 from workflows.core import EngineCore
+from workflows.sqlstore import SqlStore
 
 SCHEMA_VERSION = 1
 EVENTS = Exchange("cobuild.events", type="topic", durable=True)
@@ -126,25 +131,44 @@ class RelayStats:
 
 
 class RelayPosition:
-    """Where the relay has published up to, in its own small SQLite file."""
+    """Where the relay (or another publisher, by ``name``) has published up to."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
-                                     timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS positions "
-                           "(name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+    def __init__(self, settings: Settings, name: str = RELAY) -> None:
+        self.store = SqlStore(settings, "relay", pool_size=1)
+        self.name = name
 
-    def get(self, name: str = RELAY) -> int:
-        row = self._conn.execute("SELECT position FROM positions WHERE name = ?", (name,)).fetchone()
+    def get(self) -> int:
+        with self.store.read() as cur:
+            row = cur.execute("SELECT position FROM relay_position WHERE name = ?",
+                              (self.name,)).fetchone()
         return row[0] if row else 0
 
-    def save(self, position: int, name: str = RELAY) -> None:
-        self._conn.execute("INSERT INTO positions VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                           "SET position = excluded.position", (name, position))
+    def save(self, position: int) -> None:
+        with self.store.write() as cur:
+            cur.execute("INSERT INTO relay_position (name, position) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                        (self.name, position))
 
     def close(self) -> None:
-        self._conn.close()
+        self.store.close()
+
+
+@schema.step("relay", 1, "the relay's published position")
+def _relay_schema(settings: Settings) -> None:
+    store = SqlStore(settings, "relay", pool_size=1)
+    try:
+        store.script("CREATE TABLE IF NOT EXISTS relay_position "
+                     "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        if not store.postgres:
+            # relay.sqlite of an earlier release kept the position in table `positions`.
+            with store.write() as cur:
+                if cur.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                               "AND name = 'positions'").fetchone()[0]:
+                    cur.execute("INSERT INTO relay_position (name, position) "
+                                "SELECT name, position FROM positions WHERE true "
+                                "ON CONFLICT (name) DO NOTHING")
+    finally:
+        store.close()
 
 
 class Relay:
@@ -231,28 +255,79 @@ class Relay:
 # -- consuming --------------------------------------------------------------------------------
 
 class Inbox:
-    """A consumer's record of what it has applied, keyed by message id (its de-duplication)."""
+    """A consumer's record of what it has applied, keyed by message id (its de-duplication).
 
-    def __init__(self, path: Path | str) -> None:
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
-                                     timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS applied (exchange TEXT NOT NULL, "
-                           "message_id TEXT NOT NULL, routing_key TEXT, body TEXT NOT NULL, "
-                           "PRIMARY KEY (exchange, message_id))")
+    Every consumer's inbox is in the one ``consumer`` store, told apart by ``consumer`` (its
+    queue name), so a consumer restarted on another host finds what it applied.
+    """
+
+    def __init__(self, settings: Settings, consumer: str) -> None:
+        self.store = SqlStore(settings, "consumer", pool_size=1)
+        self.consumer = consumer
 
     def apply(self, exchange: str, message_id: str, routing_key: str, body: str) -> bool:
         """Record the message; False if it was applied before (a redelivery)."""
-        cursor = self._conn.execute("INSERT OR IGNORE INTO applied VALUES (?, ?, ?, ?)",
-                                    (exchange, message_id, routing_key, body))
-        return cursor.rowcount == 1
+        with self.store.write() as cur:
+            # The store's writers take turns, so the next sequence number is ours alone.
+            (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM consumer_inbox "
+                                 "WHERE consumer = ?", (self.consumer,)).fetchone()
+            cur.execute("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, routing_key, "
+                        "body) VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",
+                        (self.consumer, exchange, message_id, seq, routing_key, body))
+            return cur.rowcount == 1
+
+    def messages(self, exchange: str | None = None) -> list[tuple[str, str, str]]:
+        """``(message_id, routing_key, body)`` in the order they were applied."""
+        sql = "SELECT message_id, routing_key, body FROM consumer_inbox WHERE consumer = ?"
+        params: tuple[str, ...] = (self.consumer,)
+        if exchange is not None:
+            sql, params = sql + " AND exchange = ?", params + (exchange,)
+        with self.store.read() as cur:
+            return cur.execute(sql + " ORDER BY seq", params).fetchall()
 
     def applied(self, exchange: str) -> list[tuple[str, str]]:
-        return self._conn.execute("SELECT message_id, body FROM applied WHERE exchange = ? "
-                                  "ORDER BY rowid", (exchange,)).fetchall()
+        return [(message_id, body) for message_id, _, body in self.messages(exchange)]
 
     def close(self) -> None:
-        self._conn.close()
+        self.store.close()
+
+
+@schema.step("consumer", 1, "the consumers' inboxes (de-duplication by message id)")
+def _consumer_schema(settings: Settings) -> None:
+    store = SqlStore(settings, "consumer", pool_size=1)
+    try:
+        store.script("CREATE TABLE IF NOT EXISTS consumer_inbox (consumer TEXT NOT NULL, "
+                     "exchange TEXT NOT NULL, message_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+                     "routing_key TEXT, body TEXT NOT NULL, "
+                     "PRIMARY KEY (consumer, exchange, message_id))")
+        if not store.postgres:
+            _adopt_sqlite_inboxes(settings, store)
+    finally:
+        store.close()
+
+
+def _adopt_sqlite_inboxes(settings: Settings, store: SqlStore) -> None:
+    """An earlier release kept each consumer's inbox in ``consumer-<queue>.sqlite``: carry
+    its records over, so a message applied before the upgrade is still a duplicate after."""
+    for path in sorted(settings.home.glob("consumer-*.sqlite")):
+        consumer = path.name[len("consumer-"):-len(".sqlite")]
+        legacy = sqlite3.connect(path)
+        try:
+            rows = legacy.execute("SELECT exchange, message_id, routing_key, body FROM applied "
+                                  "ORDER BY rowid").fetchall()
+        except sqlite3.OperationalError:
+            rows = []  # not an inbox file
+        finally:
+            legacy.close()
+        with store.write() as cur:
+            (last,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM consumer_inbox WHERE consumer = ?",
+                                  (consumer,)).fetchone()
+            cur.executemany("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, "
+                            "routing_key, body) VALUES (?, ?, ?, ?, ?, ?) "
+                            "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",
+                            [(consumer, e, m, last + i, rk, b)
+                             for i, (e, m, rk, b) in enumerate(rows, start=1)])
 
 
 def queues(name: str, events_pattern: str | None = "#", notices: bool = True) -> list[Queue]:

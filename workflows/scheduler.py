@@ -1,9 +1,11 @@
 """The worker: follows the event log, reacts to it, and fires due timers.
 
-Its own state lives in one SQLite file (``<home>/worker.sqlite``): the position it has
-followed the log to, an index of pending timers by due time, which commitments and
-tasks belong to which pairing, and when each pairing last resumed after a suspension.  All of it is derived from the event log and can be
-rebuilt from zero; the timers themselves are events (``domain.timer``).
+Its own state is the side store ``worker`` (:class:`SqlStore`: tables ``worker_*`` of the
+PostgreSQL database in production, ``<home>/worker.sqlite`` embedded): the position it has
+followed the log to, an index of pending timers by due time, which commitments and tasks
+belong to which pairing, and when each pairing last resumed after a suspension.  All of it
+is derived from the event log and can be rebuilt from zero; the timers themselves are
+events (``domain.timer``).
 
 Why a kill at any moment is safe:
 - an event is indexed (idempotent upserts), then reacted to (a reconciliation that writes
@@ -16,11 +18,9 @@ Why a kill at any moment is safe:
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 from uuid import UUID
 
@@ -30,31 +30,65 @@ from domain.commitment import PublicCommitment
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from domain.timer import Timer
+from workflows import schema
 from workflows.clock import local_date
+from workflows.config import Settings
 from workflows.core import EngineCore
 from workflows.errors import ConcurrencyConflict
 from workflows.policies import WorkflowPolicies
+from workflows.sqlstore import SqlStore
 
 FOLLOWER = "policies"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS timers (
-    timer_id TEXT PRIMARY KEY, due_at TEXT NOT NULL, armed_at INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS worker_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS worker_timers (
+    timer_id TEXT PRIMARY KEY, due_at TEXT NOT NULL, armed_at BIGINT NOT NULL,
     subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, purpose TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at, armed_at);
-CREATE TABLE IF NOT EXISTS timer_subjects (
+CREATE INDEX IF NOT EXISTS worker_timers_due ON worker_timers (due_at, armed_at);
+CREATE TABLE IF NOT EXISTS worker_timer_subjects (
     timer_id TEXT PRIMARY KEY, subject_type TEXT NOT NULL, subject_id TEXT NOT NULL,
     purpose TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS commitment_links (
+CREATE TABLE IF NOT EXISTS worker_commitment_links (
     commitment_id TEXT PRIMARY KEY, pairing_id TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS commitment_links_pairing ON commitment_links (pairing_id);
-CREATE TABLE IF NOT EXISTS task_links (
+CREATE INDEX IF NOT EXISTS worker_commitment_links_pairing ON worker_commitment_links (pairing_id);
+CREATE TABLE IF NOT EXISTS worker_task_links (
     task_id TEXT PRIMARY KEY, receiver_id TEXT NOT NULL, claimer_id TEXT);
-CREATE INDEX IF NOT EXISTS task_links_pair ON task_links (receiver_id, claimer_id);
-CREATE TABLE IF NOT EXISTS pairing_resumptions (
-    pairing_id TEXT PRIMARY KEY, resumed_on TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS worker_task_links_pair ON worker_task_links (receiver_id, claimer_id);
+CREATE TABLE IF NOT EXISTS worker_pairing_resumptions (
+    pairing_id TEXT PRIMARY KEY, resumed_on TEXT NOT NULL)
 """
+
+# worker.sqlite of an earlier release: its tables, unprefixed, and the columns they share.
+_LEGACY = {
+    "positions": ("worker_position", "name, position", "name"),
+    "timers": ("worker_timers", "timer_id, due_at, armed_at, subject_type, subject_id, purpose",
+               "timer_id"),
+    "timer_subjects": ("worker_timer_subjects", "timer_id, subject_type, subject_id, purpose",
+                       "timer_id"),
+    "commitment_links": ("worker_commitment_links", "commitment_id, pairing_id", "commitment_id"),
+    "task_links": ("worker_task_links", "task_id, receiver_id, claimer_id", "task_id"),
+    "pairing_resumptions": ("worker_pairing_resumptions", "pairing_id, resumed_on", "pairing_id"),
+}
+
+
+@schema.step("worker", 1, "the worker's followed position, timer index and subject links")
+def _worker_schema(settings: Settings) -> None:
+    store = SqlStore(settings, "worker", pool_size=1)
+    try:
+        store.script(_SCHEMA)
+        if store.postgres:
+            return
+        # Carry the earlier release's index over, so the upgraded worker does not re-follow
+        # the whole log (which would be safe, only slow).
+        with store.write() as cur:
+            for old, (new, columns, key) in _LEGACY.items():
+                if cur.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (old,)).fetchone()[0]:
+                    cur.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {old} "
+                                f"WHERE true ON CONFLICT ({key}) DO NOTHING")
+    finally:
+        store.close()
 
 
 def _utc_key(moment: datetime) -> str:
@@ -65,41 +99,29 @@ def _utc_key(moment: datetime) -> str:
 class WorkerState:
     """The worker's derived state: its followed position, pending timers, subject links."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                     timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, settings: Settings) -> None:
+        self.store = SqlStore(settings, "worker", pool_size=2)
 
     def close(self) -> None:
-        self._conn.close()
+        self.store.close()
 
     def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    self._conn.execute(sql, params)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self.store.write() as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self.store.read() as cur:
+            return cur.execute(sql, params).fetchall()
 
     # -- position ------------------------------------------------------------------------
 
     def position(self, name: str = FOLLOWER) -> int:
-        rows = self._read("SELECT position FROM positions WHERE name = ?", (name,))
+        rows = self._read("SELECT position FROM worker_position WHERE name = ?", (name,))
         return rows[0][0] if rows else 0
 
     def save_position(self, name: str, position: int) -> None:
-        self._write([("INSERT INTO positions VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+        self._write([("INSERT INTO worker_position (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
                       "SET position = excluded.position", (name, position))])
 
     # -- the index -----------------------------------------------------------------------
@@ -112,37 +134,37 @@ class WorkerState:
             self._write(statements)
 
     def due_timers(self, now: datetime, limit: int = 10) -> list[UUID]:
-        rows = self._read("SELECT timer_id FROM timers WHERE due_at <= ? "
+        rows = self._read("SELECT timer_id FROM worker_timers WHERE due_at <= ? "
                           "ORDER BY due_at, armed_at LIMIT ?", (_utc_key(now), limit))
         return [UUID(r[0]) for r in rows]
 
     def next_due(self) -> datetime | None:
-        rows = self._read("SELECT MIN(due_at) FROM timers")
+        rows = self._read("SELECT MIN(due_at) FROM worker_timers")
         if not rows or rows[0][0] is None:
             return None
         return datetime.fromisoformat(rows[0][0]).replace(tzinfo=timezone.utc)
 
     def pending_timers(self) -> int:
-        return self._read("SELECT COUNT(*) FROM timers")[0][0]
+        return self._read("SELECT COUNT(*) FROM worker_timers")[0][0]
 
     def live_subjects(self) -> list[tuple[str, UUID]]:
-        rows = self._read("SELECT DISTINCT subject_type, subject_id FROM timers "
+        rows = self._read("SELECT DISTINCT subject_type, subject_id FROM worker_timers "
                           "ORDER BY subject_type, subject_id")
         return [(r[0], UUID(r[1])) for r in rows]
 
     def commitments_of(self, pairing_id: UUID) -> list[UUID]:
-        rows = self._read("SELECT commitment_id FROM commitment_links WHERE pairing_id = ? "
+        rows = self._read("SELECT commitment_id FROM worker_commitment_links WHERE pairing_id = ? "
                           "ORDER BY commitment_id", (str(pairing_id),))
         return [UUID(r[0]) for r in rows]
 
     def resumed_on(self, pairing_id: UUID) -> date | None:
         """The latest resumption after a suspension (R2 counts from it)."""
-        rows = self._read("SELECT resumed_on FROM pairing_resumptions WHERE pairing_id = ?",
+        rows = self._read("SELECT resumed_on FROM worker_pairing_resumptions WHERE pairing_id = ?",
                           (str(pairing_id),))
         return date.fromisoformat(rows[0][0]) if rows else None
 
     def tasks_between(self, giver_id: UUID, receiver_id: UUID) -> list[UUID]:
-        rows = self._read("SELECT task_id FROM task_links WHERE receiver_id = ? AND claimer_id = ? "
+        rows = self._read("SELECT task_id FROM worker_task_links WHERE receiver_id = ? AND claimer_id = ? "
                           "ORDER BY task_id", (str(receiver_id), str(giver_id)))
         return [UUID(r[0]) for r in rows]
 
@@ -155,33 +177,40 @@ def _index_statements(event: DomainEventProtocol[UUID],
     if isinstance(event, (Timer.TimerScheduled, Timer.TimerRescheduled)):
         if isinstance(event, Timer.TimerScheduled):
             kind, about, purpose = event.subject_type, str(event.subject_id), event.purpose
-            yield ("INSERT OR IGNORE INTO timer_subjects VALUES (?, ?, ?, ?)",
+            yield ("INSERT INTO worker_timer_subjects (timer_id, subject_type, subject_id, purpose) "
+                   "VALUES (?, ?, ?, ?) ON CONFLICT (timer_id) DO NOTHING",
                    (subject, kind, about, purpose))
-            yield ("INSERT INTO timers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(timer_id) DO UPDATE "
+            yield ("INSERT INTO worker_timers (timer_id, due_at, armed_at, subject_type, subject_id, "
+                   "purpose) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (timer_id) DO UPDATE "
                    "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
                    (subject, _utc_key(event.due_at), position, kind, about, purpose))
         else:
             # a fired or cancelled timer has no row any more: re-arming brings it back
-            yield ("INSERT INTO timers SELECT ?, ?, ?, subject_type, subject_id, purpose FROM "
-                   "timer_subjects WHERE timer_id = ? ON CONFLICT(timer_id) DO UPDATE "
+            yield ("INSERT INTO worker_timers (timer_id, due_at, armed_at, subject_type, subject_id, "
+                   "purpose) SELECT timer_id, ?, ?, subject_type, subject_id, purpose FROM "
+                   "worker_timer_subjects WHERE timer_id = ? ON CONFLICT (timer_id) DO UPDATE "
                    "SET due_at = excluded.due_at, armed_at = excluded.armed_at",
-                   (subject, _utc_key(event.due_at), position, subject))
+                   (_utc_key(event.due_at), position, subject))
     elif isinstance(event, (Timer.TimerFired, Timer.TimerCancelled)):
-        yield ("DELETE FROM timers WHERE timer_id = ?", (subject,))
+        yield ("DELETE FROM worker_timers WHERE timer_id = ?", (subject,))
     elif isinstance(event, PublicCommitment.CommitmentMade):
-        yield ("INSERT OR IGNORE INTO commitment_links VALUES (?, ?)",
+        yield ("INSERT INTO worker_commitment_links (commitment_id, pairing_id) VALUES (?, ?) "
+               "ON CONFLICT (commitment_id) DO NOTHING",
                (subject, str(event.pairing_id)))
     elif isinstance(event, ServiceTask.NeedRaised):
-        yield ("INSERT OR IGNORE INTO task_links VALUES (?, ?, NULL)",
+        yield ("INSERT INTO worker_task_links (task_id, receiver_id, claimer_id) VALUES (?, ?, NULL) "
+               "ON CONFLICT (task_id) DO NOTHING",
                (subject, str(event.receiver_id)))
     elif isinstance(event, ServiceTask.TaskClaimed):
-        yield ("UPDATE task_links SET claimer_id = ? WHERE task_id = ?",
+        yield ("UPDATE worker_task_links SET claimer_id = ? WHERE task_id = ?",
                (str(event.giver_id), subject))
     elif isinstance(event, ServiceTask.ClaimWithdrawn):
-        yield ("UPDATE task_links SET claimer_id = NULL WHERE task_id = ?", (subject,))
+        yield ("UPDATE worker_task_links SET claimer_id = NULL WHERE task_id = ?", (subject,))
     elif isinstance(event, Pairing.PairingResumed):
-        yield ("INSERT INTO pairing_resumptions VALUES (?, ?) ON CONFLICT(pairing_id) DO UPDATE "
-               "SET resumed_on = MAX(resumed_on, excluded.resumed_on)",
+        # Keeps the latest: an older resumption replayed must not move it back.
+        yield ("INSERT INTO worker_pairing_resumptions (pairing_id, resumed_on) VALUES (?, ?) "
+               "ON CONFLICT (pairing_id) DO UPDATE SET resumed_on = excluded.resumed_on "
+               "WHERE worker_pairing_resumptions.resumed_on < excluded.resumed_on",
                (subject, local_date(event.occurred_at).isoformat()))
 
 
@@ -281,6 +310,5 @@ class Worker:
         self._stop.set()
 
 
-def open_worker_state(home: Path) -> WorkerState:
-    home.mkdir(parents=True, exist_ok=True)
-    return WorkerState(home / "worker.sqlite")
+def open_worker_state(settings: Settings) -> WorkerState:
+    return WorkerState(settings)

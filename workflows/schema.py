@@ -26,7 +26,8 @@ from workflows.config import Settings
 from workflows.leadership import acquire
 
 # Modules whose import registers steps, in the order their stores depend on each other.
-STEP_MODULES: tuple[str, ...] = ("workflows.schema",)
+STEP_MODULES: tuple[str, ...] = ("workflows.schema", "api.idempotency", "workflows.relay",
+                                  "workflows.scheduler")
 
 MIGRATE_TIMEOUT = 600.0  # seconds a second `cobuild migrate` waits for the first
 
@@ -167,9 +168,14 @@ def ensure_schema(settings: Settings) -> Settings:
     """
     applied = applied_versions(settings)
     missing = pending(settings, applied)
-    if missing:
-        if applied:
+    if missing and applied:
+        # Part of the steps may be the work in progress of a process creating a fresh
+        # database's schema (or of `cobuild migrate`): wait for it before judging.
+        with acquire(settings, "migrate", wait=True, timeout=MIGRATE_TIMEOUT, poll=0.2):
+            missing = pending(settings)
+        if missing:
             raise SchemaOutdated(missing)
+    elif missing:
         migrate(settings)
     return replace(settings, create_tables=False) if settings.is_postgres else settings
 
