@@ -181,3 +181,25 @@ def _event_store(settings: Settings) -> None:
     from workflows.engine import Engine
 
     Engine(env=settings.eventsourcing_env()).close()
+
+
+# -- the verifiable log ------------------------------------------------------------------
+
+@step("audit", 1, "Merkle log tables (audit_leaf, audit_node, audit_checkpoint) and leaves for earlier events")
+def _audit_log(settings: Settings) -> None:
+    # Constructing the engine with CREATE_TABLE=y creates the audit tables through its
+    # audited recorder, on either database.  A PostgreSQL store that was written before
+    # the recorder was audited then gets leaves for its events, in notification order.
+    from workflows.engine import Engine
+
+    engine = Engine(env=settings.eventsourcing_env())
+    try:
+        if settings.is_postgres:
+            import psycopg
+
+            from projections.audit_postgres import backfill
+
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                backfill(conn, engine.recorder.audit_sql)
+    finally:
+        engine.close()
