@@ -184,11 +184,15 @@ class AuditSQL:
 SQLITE_SQL = AuditSQL()
 
 
-def postgres_sql(events_table: str = "cobuild_events") -> AuditSQL:
+# eventsourcing names the table after the application: ``Engine`` -> ``engine_events``.
+# The tests check the engine's recorder uses this name, so the CLI can find it without one.
+POSTGRES_EVENTS_TABLE = "engine_events"
+
+
+def postgres_sql(events_table: str = POSTGRES_EVENTS_TABLE) -> AuditSQL:
     """PostgreSQL statements for the application whose events are in ``events_table``.
 
-    The events table name comes from the application's name (``Cobuild`` ->
-    ``cobuild_events``); the audit tables have fixed names, one audited log per database.
+    The audit tables have fixed names: one audited log per database.
     """
     t = events_table
     return AuditSQL(
