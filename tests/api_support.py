@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +26,9 @@ from workflows.engine import Engine, open_engine
 REPO = Path(__file__).resolve().parent.parent
 ROLES = ("admin", "supervisor", "agency", "agency2", "village", "village2", "evaluator",
          "outsider")
+
+# Business time at which the API tests' worlds start.
+API_START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
 
 
 @dataclass

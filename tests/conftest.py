@@ -40,3 +40,21 @@ def engine(settings, clock) -> Engine:
 @pytest.fixture
 def cast(engine: Engine) -> Cast:
     return Cast.create(engine)
+
+
+# -- the HTTP API's worlds: built once per module from templates, opened per test ------------
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    from tests.api_support import API_START, WorldTemplates
+
+    return WorldTemplates(tmp_path_factory.mktemp("worlds"), API_START)
+
+
+@pytest.fixture(scope="module")
+def app(templates, tmp_path_factory):
+    from api.app import create_app
+
+    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
+    yield create_app(engine, settings)
+    engine.close()

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pytest
 
-from api.app import create_app
 from api.history import event_positions
-from tests.api_support import ROLES, JsonClient, TokenCast, WorldTemplates, rebind
+from tests.api_support import ROLES, JsonClient, TokenCast, rebind
 
 V = "/api/v1"
-START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -239,18 +236,6 @@ ENDPOINTS += [
              lambda w: f"{V}/audit/tasks/{w.ids['task']}/bundle?headers=false", PARTIES_SEE,
              "task:delivered"),
 ]
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
-
-
-@pytest.fixture(scope="module")
-def app(templates, tmp_path_factory):
-    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
-    yield create_app(engine, settings)
-    engine.close()
-
 
 @pytest.fixture
 def opened(templates, app, tmp_path):

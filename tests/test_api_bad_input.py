@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pytest
 
-from api.app import create_app
-from tests.api_support import JsonClient, WorldTemplates, rebind
+from tests.api_support import JsonClient, rebind
 
 V = "/api/v1"
-START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
 NOW = "2025-03-01T08:30:00+08:00"
 JSON = {"Content-Type": "application/json"}
 
@@ -239,18 +236,6 @@ CASES = [
     Bad("bundle of an unknown pairing", lambda w: f"{V}/audit/pairings/{uuid.UUID(int=7)}/bundle",
         404, "not-found", method="GET", who="evaluator"),
 ]
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
-
-
-@pytest.fixture(scope="module")
-def app(templates, tmp_path_factory):
-    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
-    yield create_app(engine, settings)
-    engine.close()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timezone
 from uuid import UUID
 
 import pytest
@@ -12,17 +11,12 @@ import pytest
 from api.app import create_app
 from api.idempotency import IdempotencyStore, fingerprint
 from domain.pairing import Pairing
-from tests.api_support import JsonClient, WorldTemplates
+from tests.api_support import JsonClient
 from workflows.clock import FakeClock
 from workflows.engine import Engine
 
 V = "/api/v1"
-START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
+from tests.api_support import API_START as START
 
 
 @pytest.fixture

@@ -6,34 +6,20 @@ import base64
 import csv
 import io
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
-from api.app import create_app
 from api.history import event_positions
 from projections import verifier
 from projections.merkle import leaf_hash
-from tests.api_support import JsonClient, WorldTemplates, rebind
+from tests.api_support import JsonClient, rebind
 from tests.support import COUNTY
 from workflows.clock import SystemClock
 
 V = "/api/v1"
-START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    return WorldTemplates(tmp_path_factory.mktemp("worlds"), START)
-
-
-@pytest.fixture(scope="module")
-def app(templates, tmp_path_factory):
-    engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
-    yield create_app(engine, settings)
-    engine.close()
 
 
 @pytest.fixture
