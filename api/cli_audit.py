@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from projections.checkpoint import (
     KeyDirectory,
     Signer,
     SignerRefused,
+    store_checkpoint_postgres,
     store_checkpoint_sqlite,
 )
 from projections.verifier import (
@@ -60,10 +60,6 @@ def _is_postgres(db: Store) -> bool:
     return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
 
 
-def _store_checkpoint_pg(conn: Any, sql: Any, size: int, root: bytes, note: str) -> None:
-    conn.execute(sql.insert_checkpoint, (size, root, note, time.time()))
-
-
 @contextmanager
 def open_log(db: Store) -> Iterator[tuple[AuditLog, Callable[[int, bytes, str], None]]]:
     """The store's log and how to record a signed checkpoint in it."""
@@ -79,7 +75,7 @@ def open_log(db: Store) -> Iterator[tuple[AuditLog, Callable[[int, bytes, str], 
             raise CannotCheck(f"cannot connect to the PostgreSQL store: {e}") from None
         try:
             yield (AuditLog(postgres_snapshot(conn), sql),
-                   lambda s, r, n: _store_checkpoint_pg(conn, sql, s, r, n))
+                   lambda s, r, n: store_checkpoint_postgres(conn, s, r, n, sql))
         finally:
             conn.close()
         return

@@ -26,9 +26,10 @@ Storage (three append-only tables, plus ``audit_checkpoint`` filled by the signe
   (``merkle.node_key``), about two rows per event.
 
 The SQL lives in :class:`AuditSQL` and the tree logic in :class:`AuditAppender` and
-:class:`AuditLog`, which only need a DB-API style cursor, so a PostgreSQL recorder can
-reuse them with its own statements (``%s`` placeholders, ``bytea``/``bigint``) by
-overriding ``_fetch_ids_after_insert_events`` instead of ``_insert_events``.
+:class:`AuditLog`, which only need a DB-API style cursor, so the PostgreSQL recorder
+(``projections.audit_postgres``) reuses them with :func:`postgres_sql`'s statements
+(``%s`` placeholders, ``bytea``/``bigint``), hooked at ``_fetch_ids_after_insert_events``
+instead of ``_insert_events``.
 """
 
 from __future__ import annotations

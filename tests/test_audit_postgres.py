@@ -21,7 +21,6 @@ from api.cli_audit import audit, export_bundle, make_checkpoint, run_verify
 from projections import verifier
 from projections.audit_log import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
 from projections.audit_verify import verify_store
-from projections.checkpoint import KeyDirectory
 from tests.support import Cast
 from workflows.engine import Engine, open_engine
 from workflows.schema import migrate
