@@ -168,9 +168,16 @@ def ensure_schema(settings: Settings) -> Settings:
     applied = applied_versions(settings)
     missing = pending(settings, applied)
     if missing:
-        if applied:
-            raise SchemaOutdated(missing)
-        migrate(settings)
+        # Look again under the lease: a process starting while another applies the first
+        # install's steps would otherwise see them half applied and call the schema outdated.
+        settings.ensure_home()
+        with acquire(settings, "migrate", wait=True, timeout=MIGRATE_TIMEOUT, poll=0.2):
+            applied = applied_versions(settings)
+            missing = pending(settings, applied)
+        if missing:
+            if applied:
+                raise SchemaOutdated(missing)
+            migrate(settings)
     return replace(settings, create_tables=False) if settings.is_postgres else settings
 
 
