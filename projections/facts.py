@@ -7,14 +7,19 @@ recorded it, UTC).  Reports filter ``day <= as_of`` and ``recorded_at < known_be
 derive states and rule hits for that date (``projections.rules``).
 
 Times are stored as text that sorts in time order: local dates as ``YYYY-MM-DD`` and
-recorded times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC.
+recorded times as ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` in UTC.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Callable
+from uuid import UUID
 
+from eventsourcing.persistence import JSONTranscoder, Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from domain.commitment import PublicCommitment
@@ -22,10 +27,10 @@ from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import followup_facts
-from workflows.clock import local_date
+from workflows.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event", *followup_facts.TABLES)
+          "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -56,8 +61,14 @@ def schema(prefix: str) -> list[str]:
         # The latest income report (highest year, then latest recorded): what coverage reads
         # whenever the report's window sees it, without searching the income table.
         " income_year INTEGER, income_amount TEXT, income_fen INTEGER, income_day TEXT,"
-        " income_at TEXT)",
+        " income_at TEXT,"
+        # How many of its pairings are in force in the latest state (``live_end``): what
+        # coverage reads when the latest state is the state asked about (``horizon``).
+        " live_pairings INTEGER NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
+        f"CREATE INDEX IF NOT EXISTS {p}org_coverage ON {p}org"
+        " (region_code, kind, dissolved_day, live_pairings, income_fen)",
+        f"CREATE INDEX IF NOT EXISTS {p}org_unpaired ON {p}org (live_pairings, region_code)",
         f"CREATE TABLE IF NOT EXISTS {p}income ("
         " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
         " amount TEXT NOT NULL, amount_fen INTEGER NOT NULL, day TEXT NOT NULL,"
@@ -72,7 +83,11 @@ def schema(prefix: str) -> list[str]:
         # pairing ever suspended or renewed (toggles, renewals) also needs pairing_event.
         " accepted_day TEXT, accepted_at TEXT, signatures INTEGER NOT NULL DEFAULT 0,"
         " in_force_day TEXT, in_force_at TEXT, ended_day TEXT, ended_at TEXT,"
-        " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0)",
+        " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0,"
+        # In force in the latest state (all facts seen, whatever their dates): the term end
+        # it runs to, renewals included; NULL otherwise.
+        " live_end TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_live ON {p}pairing (live_end)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_in_force ON {p}pairing (receiver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_in_force ON {p}pairing (giver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver_region ON {p}pairing (receiver_region, id)",
@@ -123,23 +138,338 @@ def schema(prefix: str) -> list[str]:
         " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, giver_id TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_item ON {p}task_event (task_id, position)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
+        # The latest business date of any fact applied (``day``) and the latest income year
+        # reported (``income_year``): up to where the latest state is the state on a date.
+        f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         *followup_facts.schema(p),
     ]
+
+
+def tables(prefix: str) -> list[str]:
+    return [s for s in schema(prefix) if not s.startswith("CREATE INDEX")]
+
+
+def indexes(prefix: str) -> list[str]:
+    """The secondary indexes: only reads need them, so a rebuild creates them after filling
+    its tables (one sort per index instead of an insert at a random place per row)."""
+    return [s for s in schema(prefix) if s.startswith("CREATE INDEX")]
+
+
+# What this version of the code added to the fact tables: a version built by an older one
+# lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
+LATEST_ADDITIONS = ("SELECT name FROM {p}horizon", "SELECT live_end FROM {p}pairing",
+                    "SELECT live_pairings FROM {p}org")
+
+
+def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
+    for probe in LATEST_ADDITIONS:
+        try:
+            conn.execute(probe.format(p=prefix) + " LIMIT 0").fetchall()
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 def drop(prefix: str) -> list[str]:
     return [f"DROP TABLE IF EXISTS {prefix}{table}" for table in TABLES]
 
 
+# -- decoding: stored events to facts ------------------------------------------------------------
+#
+# The mapper turns a stored event into a domain object: JSON with a Python hook per object,
+# then a UUID, a datetime or a Decimal per field, upcasting, and the object itself.  The
+# fact tables want a handful of those fields again as text.  So for the event types they
+# read, the stored JSON is parsed plainly and the fields are taken straight from it
+# (``Fact``); the mapper remains the path for everything else: an event type with a
+# ``class_version`` above 1 (its stored state may need upcasting), a value of an unexpected
+# shape, a transcoder that does not write the plain JSON checked by ``plain_json``, and the
+# handlers in ``Projector.handlers`` that take the decoded event itself.  Both paths give the
+# same ``Fact``; the property tests compare them event by event.
+
+TEXT, INT, UUID_HEX, DATE, NUMBER, DAY = "text", "int", "uuid", "date", "number", "day"
+
+
+class Fact:
+    """An event as the fact tables read it: ``type`` (its class), ``position``, ``id`` (the
+    originator, hyphenated), ``day`` (local date it happened), ``at`` (``stamp`` of when it
+    was recorded), ``lag`` (days between) and the fields of its ``FIELDS`` spec as text:
+    ids hyphenated, dates ISO, amounts ``str(Decimal)``, ``DAY`` fields as local dates."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fact) and self.__dict__ == other.__dict__
+
+    def __repr__(self) -> str:
+        return f"Fact({self.__dict__!r})"
+
+
+class NotPlain(ValueError):
+    """A stored value the plain path does not read; the mapper decodes the event instead."""
+
+
+def _from_event(kind: str, value: Any) -> Any:
+    if value is None or kind in (TEXT, INT):
+        return value
+    if kind == UUID_HEX or kind == NUMBER:
+        return str(value)
+    if kind == DATE:
+        return value.isoformat()
+    return day_of(value)  # DAY
+
+
+# Asia/Shanghai is a fixed whole-hour offset, so a UTC time's local date depends on its hour
+# alone and can be looked up by hour.
+_HOURLY = (isinstance(LOCAL_TZ, timezone)
+           and LOCAL_TZ.utcoffset(None) % timedelta(hours=1) == timedelta(0))
+
+
+def hyphenated(hex32: str) -> str:
+    """``str(UUID(hex32))`` for the 32 lower-case hex digits ``UUID.hex`` writes."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+class PlainDecoder:
+    """Reads the ``FIELDS`` of an event from the stored JSON without the mapper."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, tuple[date, str]] = {}
+
+    def local(self, text: str) -> tuple[date, str]:
+        if _HOURLY and text.endswith("+00:00"):
+            key = text[:13]
+            found = self._days.get(key)
+            if found is None:
+                if len(self._days) > 100_000:
+                    self._days.clear()
+                day = local_date(datetime.fromisoformat(key + ":00:00+00:00"))
+                found = self._days[key] = (day, day.isoformat())
+            return found
+        day = local_date(datetime.fromisoformat(text))
+        return day, day.isoformat()
+
+    @staticmethod
+    def stamp(text: str) -> str:
+        """``stamp`` of the stored ISO text, without building the datetime when it is UTC."""
+        if text.endswith("+00:00"):
+            if len(text) == 32:  # YYYY-MM-DDTHH:MM:SS.ffffff+00:00
+                return text
+            if len(text) == 25:  # no microseconds
+                return text[:19] + ".000000+00:00"
+        return stamp(datetime.fromisoformat(text))
+
+    @staticmethod
+    def _tagged(raw: Any, name: str) -> str:
+        if type(raw) is dict and len(raw) == 2 and raw.get("_type_") == name:
+            data = raw["_data_"]
+            if type(data) is str:
+                return data
+        raise NotPlain(name)
+
+    def value(self, kind: str, raw: Any) -> Any:
+        if kind == INT:
+            if type(raw) is int:
+                return raw
+        elif kind == UUID_HEX:
+            h = self._tagged(raw, "uuid_hex")
+            if len(h) == 32:
+                return hyphenated(h)
+        elif kind == DATE:
+            return self._tagged(raw, "date")
+        elif kind == NUMBER:
+            if type(raw) is int:
+                return str(raw)
+            return self._tagged(raw, "decimal_str")
+        elif kind == DAY:
+            return self.local(self._tagged(raw, "datetime_iso"))[1]
+        raise NotPlain(kind)
+
+    def fact(self, cls: type, spec: tuple[tuple[str, str], ...], position: int,
+             originator_id: str, state: dict) -> Fact:
+        tagged, local = self._tagged, self.local
+        happened, day = local(tagged(state["occurred_at"], "datetime_iso"))
+        at = tagged(state["timestamp"], "datetime_iso")
+        values = {"type": cls, "position": position, "id": originator_id, "day": day,
+                  "at": self.stamp(at), "lag": (local(at)[0] - happened).days}
+        for name, kind in spec:
+            raw = state[name]
+            if raw is None or (kind == TEXT and type(raw) is str):
+                values[name] = raw
+            else:
+                values[name] = self.value(kind, raw)
+        fact = object.__new__(Fact)
+        fact.__dict__ = values
+        return fact
+
+
+def _json_loader() -> Callable[[bytes], Any]:
+    """Plain JSON parsing of stored bytes: orjson when installed (about twice as fast),
+    else the standard library's C scanner called directly.  Either refuses what it cannot
+    read exactly (orjson: NaN, integers beyond 64 bits) with a ValueError, which sends the
+    event to the mapper."""
+    try:
+        import orjson
+    except ImportError:
+        scan = json.JSONDecoder().scan_once
+
+        def loads(data: bytes) -> Any:
+            text = data.decode("utf8")
+            value, end = scan(text, 0)
+            if end != len(text):
+                raise NotPlain("trailing data")
+            return value
+        return loads
+    return orjson.loads
+
+
+def fact_from_event(spec: dict[str, str], event: Any, position: int) -> Fact:
+    values = {"type": type(event), "position": position, "id": str(event.originator_id),
+              "day": day_of(event.occurred_at), "at": stamp(event.timestamp),
+              "lag": lag_days(event)}
+    for name, kind in spec.items():
+        values[name] = _from_event(kind, getattr(event, name))
+    return Fact(**values)
+
+
+# -- reading the log ---------------------------------------------------------------------------
+
+class LogReader:
+    """The events after a position, as rows ``(position, originator id as text, topic,
+    stored state, source)``; ``notification(row)`` is the library's notification of a row,
+    for the mapper.  This one reads through ``select_notifications`` (any event store)."""
+
+    def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
+
+    def read(self, after: int, stop: int, limit: int, topics: tuple[str, ...]) -> list[tuple]:
+        return [(n.id, str(n.originator_id), n.topic, n.state, n)
+                for n in self.recorder.select_notifications(
+                    start=after, limit=limit, stop=stop, topics=topics, inclusive_of_start=False)]
+
+    def notification(self, row: tuple) -> Any:
+        return row[4]
+
+
+class SQLiteLogReader(LogReader):
+    """The same rows straight from the SQLite event table: the query
+    ``select_notifications`` runs, without a notification object and a UUID per event."""
+
+    def read(self, after: int, stop: int, limit: int, topics: tuple[str, ...]) -> list[tuple]:
+        recorder = self.recorder
+        sql = (f"SELECT rowid, originator_id, topic, state, originator_version"
+               f" FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ?"
+               f" AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?")
+        with recorder.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None  # plain tuples: the library's rows are sqlite3.Row
+            cursor.execute(sql, (after, stop, *topics, limit))
+            rows = cursor.fetchall()
+        if recorder.datastore.originator_id_type != "uuid":
+            return [(r[0], r[1], r[2], r[3], r) for r in rows]
+        return [(r[0], f"{o[:8]}-{o[8:12]}-{o[12:16]}-{o[16:20]}-{o[20:]}" if len(o := r[1]) == 32
+                 else str(UUID(o)), r[2], r[3], r) for r in rows]
+
+    def notification(self, row: tuple) -> Any:
+        r = row[4]
+        return Notification(id=r[0], originator_id=self.recorder.convert_originator_id(r[1]),
+                            originator_version=r[4], topic=r[2], state=r[3])
+
+
+def log_reader(recorder: Any) -> LogReader:
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return SQLiteLogReader(recorder)
+    return LogReader(recorder)
+
+
+_SAMPLES = (("uuid_hex", UUID(int=2**127 + 5), "80000000000000000000000000000005"),
+            ("decimal_str", Decimal("12.50"), "12.50"),
+            ("datetime_iso", datetime(2024, 5, 6, 7, 8, 9, 10, tzinfo=timezone.utc),
+             "2024-05-06T07:08:09.000010+00:00"),
+            ("date", date(2024, 5, 6), "2024-05-06"))
+
+
+def plain_json(mapper: Any) -> bool:
+    """Whether the mapper writes the JSON the plain path reads: the library's JSON
+    transcoder with these names for these types, encoded as these texts."""
+    transcoder = getattr(mapper, "transcoder", None)
+    if type(transcoder) is not JSONTranscoder:
+        return False
+    names = transcoder.names
+    return all(name in names and names[name].encode(value) == text
+               and names[name].decode(text) == value for name, value, text in _SAMPLES)
+
+
 Handler = Callable[[sqlite3.Connection, str, Any, int], None]
+FactHandler = Callable[[sqlite3.Connection, str, Fact], None]
+
+# The fields of each event type the fact tables read, besides the common ones of ``Fact``.
+FIELDS: dict[type, dict[str, str]] = {
+    Organisation.OrganisationRegistered: {"code": TEXT, "name": TEXT, "kind": TEXT,
+                                          "region_code": TEXT},
+    Organisation.OrganisationRenamed: {"name": TEXT},
+    Organisation.CollectiveIncomeReported: {"year": INT, "amount": NUMBER},
+    Organisation.OrganisationDissolved: {},
+    Pairing.PairingProposed: {"giver_id": UUID_HEX, "receiver_id": UUID_HEX, "term_start": DATE,
+                              "term_end": DATE},
+    Pairing.PairingAccepted: {},
+    Pairing.PairingDeclined: {},
+    Pairing.AgreementSigned: {"side": TEXT, "signed_on": DATE},
+    Pairing.PairingSuspended: {},
+    Pairing.PairingResumed: {},
+    Pairing.PairingRenewed: {"term_end": DATE},
+    Pairing.PairingTerminated: {},
+    Pairing.TermEnded: {},
+    Pairing.ActivityRecorded: {"activity_id": TEXT, "kind": TEXT, "recorded_by": TEXT,
+                               "title": TEXT},
+    Pairing.ActivityCoSigned: {"activity_id": TEXT},
+    Pairing.ActivityContested: {"activity_id": TEXT},
+    PublicCommitment.CommitmentMade: {
+        "pairing_id": UUID_HEX, "giver_id": UUID_HEX, "receiver_id": UUID_HEX, "made_by": TEXT,
+        "category": TEXT, "content": TEXT, "quantity": NUMBER, "unit": TEXT,
+        "amount_yuan": NUMBER, "due_on": DATE},
+    PublicCommitment.CommitmentPublicised: {"publicised_on": DATE},
+    PublicCommitment.ProgressReported: {},
+    PublicCommitment.DeadlineExtended: {"new_due_on": DATE},
+    PublicCommitment.CommitmentOverdue: {},
+    PublicCommitment.FulfilmentClaimed: {},
+    PublicCommitment.FulfilmentDisputed: {"back_to": TEXT},
+    PublicCommitment.FulfilmentConfirmed: {},
+    PublicCommitment.CommitmentAbandoned: {},
+    PublicCommitment.CommitmentEvaluated: {"outcome": TEXT},
+    ServiceTask.NeedRaised: {"receiver_id": UUID_HEX, "category": TEXT, "title": TEXT,
+                             "wanted_by": DATE},
+    ServiceTask.TaskClaimed: {"giver_id": UUID_HEX},
+    ServiceTask.ClaimWithdrawn: {"back_to": TEXT},
+    ServiceTask.NeedPooled: {},
+    ServiceTask.TaskPlanned: {"due_on": DATE},
+    ServiceTask.DeliveryReported: {"delivered_at": DAY, "value_yuan": NUMBER},
+    ServiceTask.DeliveryConfirmed: {},
+    ServiceTask.DeliveryRejected: {},
+    ServiceTask.ConfirmationOverdue: {},
+    ServiceTask.SatisfactionRated: {"level": TEXT},
+    ServiceTask.TaskClosed: {},
+    ServiceTask.TaskCancelled: {},
+}
 
 
 class Projector:
-    """Applies one decoded event to the fact tables of one version (``prefix``)."""
+    """Applies one event to the fact tables of one version (``prefix``).
+
+    ``facts`` holds a handler per event type of ``FIELDS``, taking a :class:`Fact`;
+    ``handlers`` may hold handlers that take the decoded event and its position instead."""
 
     def __init__(self) -> None:
         self._regions: dict[tuple[str, str], str] = {}
-        self.handlers: dict[type, Handler] = {
+        # Versions being filled by a rebuild: their live columns are computed in one go
+        # (``compute_live``) rather than event by event.
+        self.bulk: set[str] = set()
+        # Rows a version being filled in bulk appends to tables nothing reads while applying
+        # (the event tables, commitments, tasks): written per statement at the batch's end.
+        self._appends: dict[str, dict[str, list[tuple]]] = {}
+        self._horizon: dict[str, list] = {}
+        self.handlers: dict[type, Handler] = followup_facts.handlers(self._region, day_of, stamp)
+        self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,
             Organisation.CollectiveIncomeReported: self.income_reported,
@@ -159,85 +489,229 @@ class Projector:
             PublicCommitment.CommitmentMade: self.commitment_made,
             PublicCommitment.CommitmentPublicised: self.commitment_publicised,
             PublicCommitment.ProgressReported: self.commitment_step("progress"),
-            PublicCommitment.DeadlineExtended: self.commitment_step(
-                "extended", lambda e: e.new_due_on.isoformat()),
+            PublicCommitment.DeadlineExtended: self.commitment_step("extended", "new_due_on"),
             PublicCommitment.CommitmentOverdue: self.commitment_step("overdue"),
             PublicCommitment.FulfilmentClaimed: self.commitment_step("claimed"),
-            PublicCommitment.FulfilmentDisputed: self.commitment_step(
-                "disputed", lambda e: e.back_to),
+            PublicCommitment.FulfilmentDisputed: self.commitment_step("disputed", "back_to"),
             PublicCommitment.FulfilmentConfirmed: self.commitment_step("confirmed"),
             PublicCommitment.CommitmentAbandoned: self.commitment_step("abandoned"),
-            PublicCommitment.CommitmentEvaluated: self.commitment_step(
-                "evaluated", lambda e: e.outcome),
+            PublicCommitment.CommitmentEvaluated: self.commitment_step("evaluated", "outcome"),
             ServiceTask.NeedRaised: self.need_raised,
             ServiceTask.TaskClaimed: self.task_claimed,
-            ServiceTask.ClaimWithdrawn: self.task_step("withdrawn", lambda e: e.back_to),
+            ServiceTask.ClaimWithdrawn: self.task_step("withdrawn", "back_to"),
             ServiceTask.NeedPooled: self.task_step("pooled"),
-            ServiceTask.TaskPlanned: self.task_step("planned", lambda e: e.due_on.isoformat()),
+            ServiceTask.TaskPlanned: self.task_step("planned", "due_on"),
             ServiceTask.DeliveryReported: self.delivery_reported,
             ServiceTask.DeliveryConfirmed: self.task_step("confirmed"),
             ServiceTask.DeliveryRejected: self.task_step("rejected"),
             ServiceTask.ConfirmationOverdue: self.task_step("confirmation_overdue"),
-            ServiceTask.SatisfactionRated: self.task_step("rated", lambda e: e.level),
+            ServiceTask.SatisfactionRated: self.task_step("rated", "level"),
             ServiceTask.TaskClosed: self.task_step("closed"),
             ServiceTask.TaskCancelled: self.task_step("cancelled"),
-            **followup_facts.handlers(self._region, day_of, stamp),
         }
-        self.topics = tuple(sorted(get_topic(cls) for cls in self.handlers))
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted({get_topic(cls) for cls in (*self.facts, *self.handlers)}))
 
     def apply(self, conn: sqlite3.Connection, prefix: str, event: Any, position: int) -> None:
-        handler = self.handlers.get(type(event))
-        if handler is not None:
-            handler(conn, prefix, event, position)
+        """Apply a decoded event."""
+        cls = type(event)
+        if cls in self.facts:
+            self.begin(prefix)
+            self.apply_fact(conn, prefix, fact_from_event(FIELDS[cls], event, position))
+            self.finish(conn, prefix)
+        elif cls in self.handlers:
+            self.handlers[cls](conn, prefix, event, position)
+
+    def apply_fact(self, conn: sqlite3.Connection, prefix: str, fact: Fact) -> None:
+        if fact.type in self.facts:
+            self.facts[fact.type](conn, prefix, fact)
+            self._saw(prefix, fact.day)
+        else:
+            self.handlers[fact.type](conn, prefix, fact.event, fact.position)
+
+    # -- the horizon and the latest state ---------------------------------------------------
+
+    def _saw(self, prefix: str, day: str, income_year: int | None = None) -> None:
+        seen = self._horizon.setdefault(prefix, ["", None])
+        if day > seen[0]:
+            seen[0] = day
+        if income_year is not None and (seen[1] is None or income_year > seen[1]):
+            seen[1] = income_year
+
+    def begin(self, prefix: str) -> None:
+        """Start a batch: forget what an earlier batch that was rolled back saw."""
+        self._horizon.pop(prefix, None)
+        self._appends.pop(prefix, None)
+
+    def _append(self, conn, p: str, sql: str, params: tuple) -> None:
+        if p in self.bulk:
+            self._appends.setdefault(p, {}).setdefault(sql, []).append(params)
+        else:
+            conn.execute(sql, params)
+
+    def finish(self, conn: sqlite3.Connection, prefix: str) -> None:
+        """End a batch: write its appended rows and move the horizon up to what it saw, in
+        its transaction."""
+        for sql, rows in self._appends.pop(prefix, {}).items():
+            conn.executemany(sql, rows)
+        seen = self._horizon.pop(prefix, None)
+        if seen is None:
+            return
+        for name, value in (("day", seen[0]), ("income_year", seen[1])):
+            if value is not None and value != "":
+                conn.execute(
+                    f"INSERT INTO {prefix}horizon (name, value) VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET value = CASE WHEN excluded.value > value THEN excluded.value"
+                    " ELSE value END", (name, str(value)))
+
+    # The term end a pairing in force in the latest state runs to; NULL when it is not in
+    # force (proposed, awaiting a signature, ended, or suspended: the later of its
+    # suspensions and resumptions decides).
+    LIVE_END = (
+        "CASE WHEN accepted_day IS NOT NULL AND signatures >= 2 AND ended_day IS NULL"
+        " AND (toggles = 0 OR (SELECT e.kind FROM {p}pairing_event e WHERE e.pairing_id = {t}.id"
+        " AND e.kind IN ('suspended', 'resumed') ORDER BY e.position DESC LIMIT 1) = 'resumed')"
+        " THEN CASE WHEN renewals = 0 THEN term_end ELSE COALESCE((SELECT MAX(e.value)"
+        " FROM {p}pairing_event e WHERE e.pairing_id = {t}.id AND e.kind = 'renewed'), term_end)"
+        " END END")
+
+    def _relive(self, conn, p: str, pairing_id: str) -> None:
+        if p in self.bulk:
+            return
+        row = conn.execute(
+            f"SELECT live_end, {self.LIVE_END.format(p=p, t=p + 'pairing')}, giver_id, receiver_id"
+            f" FROM {p}pairing WHERE id = ?", (pairing_id,)).fetchone()
+        if row is None or row[0] == row[1]:
+            return
+        conn.execute(f"UPDATE {p}pairing SET live_end = ? WHERE id = ?", (row[1], pairing_id))
+        if (row[0] is None) != (row[1] is None):
+            conn.execute(f"UPDATE {p}org SET live_pairings = live_pairings + ? WHERE id IN (?, ?)",
+                         (1 if row[0] is None else -1, row[2], row[3]))
+
+    def complete(self, conn, p: str) -> None:
+        """The columns a version filled in bulk did not keep up event by event, from its
+        facts, as the handlers would have left them (with its indexes): each pairing's
+        milestones, each organisation's latest income report, and the live columns."""
+        last = ("SELECT {key}, {columns}, ROW_NUMBER() OVER (PARTITION BY {key}"
+                " ORDER BY {order}) AS n FROM {table} WHERE {where}")
+        conn.execute(
+            f"UPDATE {p}pairing SET accepted_day = a.day, accepted_at = a.recorded_at FROM ("
+            + last.format(key="pairing_id", columns="day, recorded_at", order="position DESC",
+                          table=f"{p}pairing_event", where="kind = 'accepted'")
+            + f") a WHERE a.n = 1 AND a.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}pairing SET ended_day = a.day, ended_at = a.recorded_at FROM ("
+            + last.format(key="pairing_id", columns="day, recorded_at", order="position DESC",
+                          table=f"{p}pairing_event",
+                          where="kind IN ('declined', 'terminated', 'term_ended')")
+            + f") a WHERE a.n = 1 AND a.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}pairing SET signatures = c.signatures, in_force_day = c.in_force_day,"
+            " in_force_at = c.in_force_at, toggles = c.toggles, renewals = c.renewals FROM ("
+            "SELECT pairing_id, SUM(CASE WHEN kind = 'signed' THEN 1 ELSE 0 END) AS signatures,"
+            " MAX(CASE WHEN kind = 'signed' THEN day END) AS in_force_day,"
+            " MAX(CASE WHEN kind = 'signed' THEN recorded_at END) AS in_force_at,"
+            " SUM(CASE WHEN kind IN ('suspended', 'resumed') THEN 1 ELSE 0 END) AS toggles,"
+            " SUM(CASE WHEN kind = 'renewed' THEN 1 ELSE 0 END) AS renewals"
+            f" FROM {p}pairing_event GROUP BY pairing_id) c WHERE c.pairing_id = {p}pairing.id")
+        conn.execute(
+            f"UPDATE {p}org SET income_year = i.year, income_amount = i.amount,"
+            " income_fen = i.amount_fen, income_day = i.day, income_at = i.recorded_at FROM ("
+            + last.format(key="org_id", columns="year, amount, amount_fen, day, recorded_at",
+                          order="year DESC, position DESC", table=f"{p}income", where="1 = 1")
+            + f") i WHERE i.n = 1 AND i.org_id = {p}org.id")
+        conn.execute(f"UPDATE {p}pairing SET live_end = {self.LIVE_END.format(p=p, t=p + 'pairing')}")
+        conn.execute(
+            f"UPDATE {p}org SET live_pairings ="
+            f" (SELECT COUNT(*) FROM {p}pairing x WHERE x.receiver_id = {p}org.id AND x.live_end IS NOT NULL)"
+            f" + (SELECT COUNT(*) FROM {p}pairing x WHERE x.giver_id = {p}org.id AND x.live_end IS NOT NULL)")
+        self.bulk.discard(p)
+
+    def decoder(self, mapper: Any, reader: LogReader,
+                plain: bool = True) -> Callable[[tuple], Fact]:
+        """A function from a row of ``reader`` to its :class:`Fact`.  ``plain=False`` decodes
+        every event with the mapper (the reference the plain path is tested against)."""
+        direct: dict[str, tuple[type, tuple[tuple[str, str], ...]]] = {}
+        if plain and plain_json(mapper):
+            for cls in self.facts:
+                if getattr(cls, "class_version", 1) == 1:
+                    direct[get_topic(cls)] = (cls, tuple(FIELDS[cls].items()))
+        cipher, compressor = mapper.cipher, mapper.compressor
+        fact = PlainDecoder().fact
+        loads = _json_loader()
+
+        def via_mapper(row: tuple) -> Fact:
+            event = mapper.to_domain_event(reader.notification(row))
+            cls = type(event)
+            if cls in self.facts:
+                return fact_from_event(FIELDS[cls], event, row[0])
+            return Fact(type=cls, position=row[0], event=event)
+
+        def decode(row: tuple) -> Fact:
+            found = direct.get(row[2])
+            if found is None:
+                return via_mapper(row)
+            state = row[3]
+            if cipher:
+                state = cipher.decrypt(state)
+            if compressor:
+                state = compressor.decompress(state)
+            try:
+                return fact(found[0], found[1], row[0], row[1], loads(state))
+            except (KeyError, TypeError, ValueError, StopIteration):  # NotPlain is a ValueError
+                return via_mapper(row)
+        return decode
 
     # -- organisations ---------------------------------------------------------------------
 
-    def organisation_registered(self, conn, p, e, position) -> None:
+    def organisation_registered(self, conn, p, f: Fact) -> None:
         conn.execute(
             f"INSERT INTO {p}org (id, code, name, kind, region_code, day, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (str(e.originator_id), e.code, e.name, e.kind, e.region_code,
-             day_of(e.occurred_at), stamp(e.timestamp)))
+            (f.id, f.code, f.name, f.kind, f.region_code, f.day, f.at))
 
-    def organisation_renamed(self, conn, p, e, position) -> None:
-        conn.execute(f"UPDATE {p}org SET name = ? WHERE id = ?", (e.name, str(e.originator_id)))
+    def organisation_renamed(self, conn, p, f: Fact) -> None:
+        conn.execute(f"UPDATE {p}org SET name = ? WHERE id = ?", (f.name, f.id))
 
-    def income_reported(self, conn, p, e, position) -> None:
-        conn.execute(
+    def income_reported(self, conn, p, f: Fact) -> None:
+        fen = int(Decimal(f.amount) * 100)
+        self._saw(p, f.day, f.year)
+        self._append(
+            conn, p,
             f"INSERT INTO {p}income (position, org_id, year, amount, amount_fen, day, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (position, str(e.originator_id), e.year, str(e.amount), int(e.amount * 100),
-             day_of(e.occurred_at), stamp(e.timestamp)))
+            (f.position, f.id, f.year, f.amount, fen, f.day, f.at))
+        if p in self.bulk:
+            return
         conn.execute(
             f"UPDATE {p}org SET income_year = ?, income_amount = ?, income_fen = ?,"
             " income_day = ?, income_at = ? WHERE id = ? AND (income_year IS NULL OR income_year <= ?)",
-            (e.year, str(e.amount), int(e.amount * 100), day_of(e.occurred_at),
-             stamp(e.timestamp), str(e.originator_id), e.year))
+            (f.year, f.amount, fen, f.day, f.at, f.id, f.year))
 
-    def organisation_dissolved(self, conn, p, e, position) -> None:
+    def organisation_dissolved(self, conn, p, f: Fact) -> None:
         conn.execute(f"UPDATE {p}org SET dissolved_day = ?, dissolved_at = ? WHERE id = ?",
-                     (day_of(e.occurred_at), stamp(e.timestamp), str(e.originator_id)))
+                     (f.day, f.at, f.id))
 
     # -- pairings ----------------------------------------------------------------------------
 
-    def pairing_proposed(self, conn, p, e, position) -> None:
-        regions = {org: self._region(conn, p, org) for org in (str(e.giver_id), str(e.receiver_id))}
+    def pairing_proposed(self, conn, p, f: Fact) -> None:
         conn.execute(
             f"INSERT INTO {p}pairing (id, giver_id, receiver_id, giver_region, receiver_region,"
             " term_start, term_end, day, recorded_at, position) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(e.originator_id), str(e.giver_id), str(e.receiver_id),
-             regions.get(str(e.giver_id), ""), regions.get(str(e.receiver_id), ""),
-             e.term_start.isoformat(), e.term_end.isoformat(), day_of(e.occurred_at),
-             stamp(e.timestamp), position))
+            (f.id, f.giver_id, f.receiver_id, self._region(conn, p, f.giver_id),
+             self._region(conn, p, f.receiver_id), f.term_start, f.term_end, f.day, f.at,
+             f.position))
 
-    @staticmethod
-    def _transition(conn, p, e, position, kind: str, day: str, side: str | None = None,
+    def _transition(self, conn, p, f: Fact, kind: str, day: str, side: str | None = None,
                     value: str | None = None) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}pairing_event (position, pairing_id, kind, side, day, recorded_at,"
             " value) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (position, str(e.originator_id), kind, side, day, stamp(e.timestamp), value))
+            (f.position, f.id, kind, side, day, f.at, value))
 
     MILESTONES = {
         "accepted": "accepted_day = ?, accepted_at = ?",
@@ -248,50 +722,56 @@ class Projector:
         "resumed": "toggles = toggles + 1",
     }
 
-    def transition(self, kind: str) -> Handler:
+    def transition(self, kind: str) -> FactHandler:
         milestone = self.MILESTONES[kind]
+        dated = "?" in milestone
 
-        def handler(conn, p, e, position) -> None:
-            day, at = day_of(e.occurred_at), stamp(e.timestamp)
-            self._transition(conn, p, e, position, kind, day)
-            params = (day, at) if "?" in milestone else ()
+        def handler(conn, p, f: Fact) -> None:
+            self._transition(conn, p, f, kind, f.day)
+            if p in self.bulk:
+                return
             conn.execute(f"UPDATE {p}pairing SET {milestone} WHERE id = ?",
-                         (*params, str(e.originator_id)))
+                         (f.day, f.at, f.id) if dated else (f.id,))
+            self._relive(conn, p, f.id)
         return handler
 
-    def agreement_signed(self, conn, p, e, position) -> None:
+    def agreement_signed(self, conn, p, f: Fact) -> None:
         # The agreement's business date is the signing date written on it.  In force once
         # both signatures are visible: the later signing date and the later recording.
-        day, at = e.signed_on.isoformat(), stamp(e.timestamp)
-        self._transition(conn, p, e, position, "signed", day, e.side, day)
+        day, at = f.signed_on, f.at
+        self._transition(conn, p, f, "signed", day, f.side, day)
+        self._saw(p, day)
+        if p in self.bulk:
+            return
         conn.execute(
             f"UPDATE {p}pairing SET signatures = signatures + 1,"
             " in_force_day = CASE WHEN in_force_day IS NULL OR in_force_day < ? THEN ?"
             " ELSE in_force_day END,"
             " in_force_at = CASE WHEN in_force_at IS NULL OR in_force_at < ? THEN ?"
             " ELSE in_force_at END WHERE id = ?",
-            (day, day, at, at, str(e.originator_id)))
+            (day, day, at, at, f.id))
+        self._relive(conn, p, f.id)
 
-    def pairing_renewed(self, conn, p, e, position) -> None:
-        self._transition(conn, p, e, position, "renewed", day_of(e.occurred_at),
-                         value=e.term_end.isoformat())
-        conn.execute(f"UPDATE {p}pairing SET renewals = renewals + 1 WHERE id = ?",
-                     (str(e.originator_id),))
+    def pairing_renewed(self, conn, p, f: Fact) -> None:
+        self._transition(conn, p, f, "renewed", f.day, value=f.term_end)
+        if p in self.bulk:
+            return
+        conn.execute(f"UPDATE {p}pairing SET renewals = renewals + 1 WHERE id = ?", (f.id,))
+        self._relive(conn, p, f.id)
 
-    def activity_recorded(self, conn, p, e, position) -> None:
+    def activity_recorded(self, conn, p, f: Fact) -> None:
         conn.execute(
             f"INSERT INTO {p}activity (pairing_id, activity_id, kind, recorded_by, title, day,"
             " recorded_at, lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(e.originator_id), e.activity_id, e.kind, e.recorded_by, e.title,
-             day_of(e.occurred_at), stamp(e.timestamp), lag_days(e), position))
+            (f.id, f.activity_id, f.kind, f.recorded_by, f.title, f.day, f.at, f.lag,
+             f.position))
 
-    def activity_answered(self, answer: str) -> Handler:
-        def handler(conn, p, e, position) -> None:
+    def activity_answered(self, answer: str) -> FactHandler:
+        def handler(conn, p, f: Fact) -> None:
             conn.execute(
                 f"UPDATE {p}activity SET {answer}_day = ?, {answer}_at = ? "
                 "WHERE pairing_id = ? AND activity_id = ?",
-                (day_of(e.occurred_at), stamp(e.timestamp), str(e.originator_id),
-                 e.activity_id))
+                (f.day, f.at, f.id, f.activity_id))
         return handler
 
     # -- public commitments -------------------------------------------------------------------
@@ -307,66 +787,62 @@ class Projector:
                 self._regions[key] = region
         return region
 
-    def commitment_made(self, conn, p, e, position) -> None:
-        conn.execute(
+    def commitment_made(self, conn, p, f: Fact) -> None:
+        self._append(
+            conn, p,
             f"INSERT INTO {p}commitment (id, pairing_id, giver_id, receiver_id, receiver_region,"
             " made_by, category, content, quantity, unit, amount_yuan, due_on, day, recorded_at,"
             " lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(e.originator_id), str(e.pairing_id), str(e.giver_id), str(e.receiver_id),
-             self._region(conn, p, e.receiver_id), e.made_by, e.category, e.content,
-             _text(e.quantity), e.unit, _text(e.amount_yuan), e.due_on.isoformat(),
-             day_of(e.occurred_at), stamp(e.timestamp), lag_days(e), position))
+            (f.id, f.pairing_id, f.giver_id, f.receiver_id, self._region(conn, p, f.receiver_id),
+             f.made_by, f.category, f.content, f.quantity, f.unit, f.amount_yuan, f.due_on,
+             f.day, f.at, f.lag, f.position))
 
-    @staticmethod
-    def _commitment_event(conn, p, e, position, kind: str, day: str, value: str | None) -> None:
-        conn.execute(
+    def _commitment_event(self, conn, p, f: Fact, kind: str, day: str, value: str | None) -> None:
+        self._append(
+            conn, p,
             f"INSERT INTO {p}commitment_event (position, commitment_id, kind, day, recorded_at,"
             " value) VALUES (?, ?, ?, ?, ?, ?)",
-            (position, str(e.originator_id), kind, day, stamp(e.timestamp), value))
+            (f.position, f.id, kind, day, f.at, value))
 
-    def commitment_publicised(self, conn, p, e, position) -> None:
-        self._commitment_event(conn, p, e, position, "publicised", e.publicised_on.isoformat(),
-                               e.publicised_on.isoformat())
+    def commitment_publicised(self, conn, p, f: Fact) -> None:
+        self._commitment_event(conn, p, f, "publicised", f.publicised_on, f.publicised_on)
 
-    def commitment_step(self, kind: str, value: Callable[[Any], str] | None = None) -> Handler:
-        def handler(conn, p, e, position) -> None:
-            self._commitment_event(conn, p, e, position, kind, day_of(e.occurred_at),
-                                   value(e) if value else None)
+    def commitment_step(self, kind: str, field: str | None = None) -> FactHandler:
+        def handler(conn, p, f: Fact) -> None:
+            self._commitment_event(conn, p, f, kind, f.day, getattr(f, field) if field else None)
         return handler
 
     # -- service tasks ----------------------------------------------------------------------------
 
-    def need_raised(self, conn, p, e, position) -> None:
-        conn.execute(
+    def need_raised(self, conn, p, f: Fact) -> None:
+        self._append(
+            conn, p,
             f"INSERT INTO {p}task (id, receiver_id, receiver_region, category, title, wanted_by,"
             " day, recorded_at, lag_days, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(e.originator_id), str(e.receiver_id), self._region(conn, p, e.receiver_id),
-             e.category, e.title, iso(e.wanted_by), day_of(e.occurred_at), stamp(e.timestamp),
-             lag_days(e), position))
+            (f.id, f.receiver_id, self._region(conn, p, f.receiver_id), f.category, f.title,
+             f.wanted_by, f.day, f.at, f.lag, f.position))
 
-    @staticmethod
-    def _task_event(conn, p, e, position, kind: str, day: str, value: str | None,
+    def _task_event(self, conn, p, f: Fact, kind: str, day: str, value: str | None,
                     giver_id: str | None = None) -> None:
-        conn.execute(
+        self._append(
+            conn, p,
             f"INSERT INTO {p}task_event (position, task_id, kind, day, recorded_at, value,"
             " giver_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (position, str(e.originator_id), kind, day, stamp(e.timestamp), value, giver_id))
+            (f.position, f.id, kind, day, f.at, value, giver_id))
 
-    def task_claimed(self, conn, p, e, position) -> None:
-        self._task_event(conn, p, e, position, "claimed", day_of(e.occurred_at), None,
-                         str(e.giver_id))
+    def task_claimed(self, conn, p, f: Fact) -> None:
+        self._task_event(conn, p, f, "claimed", f.day, None, f.giver_id)
 
-    def delivery_reported(self, conn, p, e, position) -> None:
+    def delivery_reported(self, conn, p, f: Fact) -> None:
         # The delivery's business date is when it was delivered, not when it was reported.
-        self._task_event(conn, p, e, position, "delivered", day_of(e.delivered_at),
-                         _text(e.value_yuan))
+        self._task_event(conn, p, f, "delivered", f.delivered_at, f.value_yuan)
 
-    def task_step(self, kind: str, value: Callable[[Any], str] | None = None) -> Handler:
-        def handler(conn, p, e, position) -> None:
-            self._task_event(conn, p, e, position, kind, day_of(e.occurred_at),
-                             value(e) if value else None)
+    def task_step(self, kind: str, field: str | None = None) -> FactHandler:
+        def handler(conn, p, f: Fact) -> None:
+            self._task_event(conn, p, f, kind, f.day, getattr(f, field) if field else None)
         return handler
 
 
 def _text(value: Any) -> str | None:
+    """For handlers of decoded events (``Projector.handlers``): an amount as text."""
     return None if value is None else str(value)

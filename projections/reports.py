@@ -405,10 +405,14 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
                 region: str | None = None, organisation: str | None = None,
-                cursor: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every visible pairing with its derived status and rule hits, in page order."""
+                cursor: str | None = None, first: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """Every visible pairing with its derived status and rule hits, in page order.
+
+    Pairings are read ``first`` at a time, then twice as many, up to ``CHUNK``: a page that
+    takes every pairing (the board's) reads no more than it shows."""
     where, params = _pairing_filter(w, region, organisation)
     after = _decode_cursor(cursor)
+    size = min(first, CHUNK)
     while True:
         sql = "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
         page_params = list(params)
@@ -416,13 +420,14 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
             sql += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
             page_params += [after[0], after[0], after[1]]
         sql += " ORDER BY receiver_region, id LIMIT ?"
-        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, CHUNK])]
+        chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, size])]
         if not chunk:
             return
         yield from _board_chunk(facts, w, rules, chunk)
-        if len(chunk) < CHUNK:
+        if len(chunk) < size:
             return
         after = (chunk[-1].receiver_region, chunk[-1].id)
+        size = min(size * 2, CHUNK)
 
 
 def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
@@ -473,7 +478,7 @@ def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     status: str | None = None, cursor: str | None = None,
                     limit: int = 50) -> dict[str, Any]:
     with open_facts(db) as facts:
-        items = board_items(facts, w, rules, region, organisation, cursor)
+        items = board_items(facts, w, rules, region, organisation, cursor, first=limit + 1)
         if status:
             items = (i for i in items if i["status"] == status)
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
@@ -484,6 +489,7 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
     with open_facts(db) as facts:
+        # How many pairings a page of this list needs is unknown: read them CHUNK at a time.
         items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
                  if any(h["severity"] != "info" for h in i["rule_hits"]))
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
@@ -535,6 +541,86 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     Weak: the latest collective income reported for a year up to ``as_of``'s year (a later
     report for the same year corrects an earlier one) is below the rule set's threshold."""
     bounds = region_bounds(region)
+    threshold = int(rules.weak_income_yuan * 100)
+    level = child_level(region)
+    with open_facts(db) as facts:
+        count = _coverage_latest if latest_state_serves(facts, w) else _coverage_exact
+        counts, weak_without, agencies_without = count(facts, w, bounds, threshold, level)
+        details = _org_details(facts, [*weak_without, *agencies_without])
+    rows: dict[str, dict[str, Any]] = {}
+    for key, receiving, paired, unknown, weak, n in counts:
+        row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
+        if receiving:
+            row["villages"] += n
+            row["villages_paired"] += n * paired
+            row["villages_income_unknown"] += n * unknown
+            row["weak_villages"] += n * weak
+            row["weak_villages_paired"] += n * (weak and paired)
+        else:
+            row["agencies"] += n
+            row["agencies_paired"] += n * paired
+    totals = _coverage_row(region or "")
+    for row in rows.values():
+        for name, value in row.items():
+            if name != "region_code":
+                totals[name] += value
+    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
+                  "income_yuan": weak_without[i][1]} for i in weak_without]
+    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
+    for listing in (weak_list, agency_list):
+        listing.sort(key=lambda o: (o["region_code"], o["code"]))
+    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
+            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
+            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
+            "weak_income_yuan": str(rules.weak_income_yuan)}
+
+
+# (region key, receiving, paired, income unknown, weak, how many); weak villages without a
+# pairing: id -> (income year, amount); giving organisations without one: ids.
+CoverageCounts = tuple[list[tuple], dict[str, tuple[int, str]], list[str]]
+
+
+def latest_state_serves(facts: Facts, w: Window) -> bool:
+    """Whether the latest state of the fact store is its state in ``w``: nothing recorded
+    after ``known_at`` is excluded (none given), no fact is dated after ``as_of``, no income
+    is reported for a year after it, and no pairing in force in the latest state has a term
+    that ends before it."""
+    if w.known_at is not None:
+        return False
+    horizon = dict(facts.rows("SELECT name, value FROM {p}horizon"))
+    if horizon.get("day", "") > w.day or int(horizon.get("income_year", 0)) > w.as_of.year:
+        return False
+    (earliest_end,), = facts.rows("SELECT MIN(live_end) FROM {p}pairing")
+    return earliest_end is None or earliest_end >= w.day
+
+
+def _coverage_latest(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
+                     level: int) -> CoverageCounts:
+    """Coverage from the latest state (see ``latest_state_serves``): one pass over the
+    ``org_coverage`` index, and the unpaired organisations from ``org_unpaired``."""
+    region_sql = " AND region_code >= ? AND region_code < ?" if bounds else ""
+    receiving = f"kind IN {RECEIVING_SQL}"
+    counts = facts.rows(
+        f"SELECT substr(region_code, 1, ?), {receiving}, live_pairings > 0, income_fen IS NULL,"
+        " CASE WHEN income_fen < ? THEN 1 ELSE 0 END, COUNT(*) FROM {p}org"
+        " WHERE dissolved_day IS NULL" + region_sql + " GROUP BY 1, 2, 3, 4, 5",
+        [level, threshold, *(bounds or ())])
+    weak_without: dict[str, tuple[int, str]] = {}
+    agencies_without: list[str] = []
+    for org_id, is_receiving, year, amount in facts.rows(
+            f"SELECT id, {receiving}, income_year, income_amount FROM {{p}}org"
+            " WHERE live_pairings = 0 AND dissolved_day IS NULL" + region_sql
+            + f" AND (NOT {receiving} OR income_fen < ?)", [*(bounds or ()), threshold]):
+        if is_receiving:
+            weak_without[org_id] = (year, amount)
+        else:
+            agencies_without.append(org_id)
+    return counts, weak_without, agencies_without
+
+
+def _coverage_exact(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
+                    level: int) -> CoverageCounts:
+    """Coverage for any window, from the facts' dates and recorded times."""
     region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
     # The latest report is the answer whenever the window sees it; otherwise look for the
     # latest one it does see.
@@ -555,52 +641,25 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     in_force, in_force_params = in_force_sql(w)
     pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
                       " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
-    threshold = int(rules.weak_income_yuan * 100)
-    level = child_level(region)
-    rows: dict[str, dict[str, Any]] = {}
-    totals = _coverage_row(region or "")
+    paired_orgs: set[str] = set()
+    for receiver_id, giver_id in facts.rows(
+            "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
+            + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
+        paired_orgs.add(receiver_id)
+        paired_orgs.add(giver_id)
+    counts: dict[tuple, int] = defaultdict(int)
     weak_without: dict[str, tuple[int, str]] = {}
     agencies_without: list[str] = []
-    with open_facts(db) as facts:
-        paired_orgs: set[str] = set()
-        for receiver_id, giver_id in facts.rows(
-                "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
-                + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
-            paired_orgs.add(receiver_id)
-            paired_orgs.add(giver_id)
-        for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
-            paired = org_id in paired_orgs
-            key = region_code[:level]
-            row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
-            receiving = kind in RECEIVING_KINDS
-            weak = fen is not None and fen < threshold
-            if receiving:
-                row["villages"] += 1
-                row["villages_paired"] += paired
-                row["villages_income_unknown"] += fen is None
-                row["weak_villages"] += weak
-                row["weak_villages_paired"] += weak and paired
-            else:
-                row["agencies"] += 1
-                row["agencies_paired"] += paired
-            if receiving and weak and not paired:
-                weak_without[org_id] = (year, amount)
-            elif not receiving and not paired:
-                agencies_without.append(org_id)
-        details = _org_details(facts, [*weak_without, *agencies_without])
-    for row in rows.values():
-        for name, value in row.items():
-            if name != "region_code":
-                totals[name] += value
-    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
-                  "income_yuan": weak_without[i][1]} for i in weak_without]
-    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
-    for listing in (weak_list, agency_list):
-        listing.sort(key=lambda o: (o["region_code"], o["code"]))
-    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
-            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
-            **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
-            "weak_income_yuan": str(rules.weak_income_yuan)}
+    for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
+        paired = org_id in paired_orgs
+        receiving = kind in RECEIVING_KINDS
+        weak = fen is not None and fen < threshold
+        counts[(region_code[:level], receiving, paired, fen is None, weak)] += 1
+        if receiving and weak and not paired:
+            weak_without[org_id] = (year, amount)
+        elif not receiving and not paired:
+            agencies_without.append(org_id)
+    return [(*key, n) for key, n in counts.items()], weak_without, agencies_without
 
 
 def _org_details(facts: Facts, ids: list[str]) -> dict[str, dict[str, str]]:

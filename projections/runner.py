@@ -1,7 +1,9 @@
 """Follows the engine's event log into the fact store, each event applied exactly once.
 
-The SQLite event store cannot be subscribed to, so the runner polls
-``recorder.select_notifications`` from the tracked position.  One batch is one write
+The SQLite event store cannot be subscribed to, so the runner polls the log from the
+tracked position (``facts.log_reader``: the SQLite table directly, else
+``recorder.select_notifications``) and decodes what the fact store reads from the stored
+JSON itself (``Projector.decoder``; the mapper where that is not safe).  One batch is one write
 transaction on the projection database: it reads the active version and its tracked
 position, applies the events after it, and moves the position to the batch's end, all
 committed together.  A runner killed anywhere loses the whole open batch or none of it,
@@ -28,6 +30,9 @@ from projections.store import (
 )
 
 NAME = "facts"
+# Events per transaction while rebuilding: big enough that commits cost nothing, small
+# enough that a runner following the log waits a fraction of a second for the write lock.
+REBUILD_BATCH = 10_000
 
 
 def tracking_name(version: int) -> str:
@@ -62,6 +67,9 @@ class ProjectionRunner:
         self.db = db
         self.batch_size = batch_size
         self.projector = facts.Projector()
+        self.reader = facts.log_reader(app.recorder)
+        self.decode = self.projector.decoder(app.mapper, self.reader)
+        self.topics = self.projector.topics
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -70,6 +78,8 @@ class ProjectionRunner:
     # -- versions ----------------------------------------------------------------------------
 
     def ensure_active(self) -> int:
+        """The active version, created if there is none and rebuilt if an older version of
+        this code built it (its tables lack what the reports now read)."""
         self.db.ensure_schema()
         with self.db.write() as conn:
             version = active_version(conn, NAME)
@@ -77,10 +87,11 @@ class ProjectionRunner:
                 version = 1
                 self._create(conn, version)
                 set_active_version(conn, NAME, version)
-            return version
+            current = facts.is_current(conn, prefix(version))
+        return version if current else self.rebuild()
 
-    def _create(self, conn, version: int) -> None:
-        for statement in facts.schema(prefix(version)):
+    def _create(self, conn, version: int, indexed: bool = True) -> None:
+        for statement in facts.schema(prefix(version)) if indexed else facts.tables(prefix(version)):
             conn.execute(statement)
         set_tracked_position(conn, tracking_name(version), 0)
 
@@ -101,26 +112,26 @@ class ProjectionRunner:
 
     # -- applying events ------------------------------------------------------------------
 
-    def _apply_batch(self, conn, version: int) -> int:
+    def _apply_batch(self, conn, version: int, size: int | None = None) -> int:
         """Apply the next batch to ``version`` inside the caller's transaction."""
+        size = size or self.batch_size
         name = tracking_name(version)
         position = tracked_position(conn, name) or 0
         head = self.head()
         if head <= position:
             return 0
-        notifications = self.app.recorder.select_notifications(
-            start=position, limit=self.batch_size, stop=head, topics=self.projector.topics,
-            inclusive_of_start=False)
-        to_event = self.app.mapper.to_domain_event
-        apply = self.projector.apply
+        rows = self.reader.read(position, head, size, self.topics)
+        decode, apply = self.decode, self.projector.apply_fact
         table_prefix = prefix(version)
-        for notification in notifications:
-            apply(conn, table_prefix, to_event(notification), notification.id)
+        self.projector.begin(table_prefix)
+        for row in rows:
+            apply(conn, table_prefix, decode(row))
+        self.projector.finish(conn, table_prefix)
         # A short batch means every event up to head that this projection reads is applied;
         # the events in between are for other readers, so the position moves past them too.
-        full = len(notifications) == self.batch_size
-        set_tracked_position(conn, name, notifications[-1].id if full else head)
-        return len(notifications) if full else max(len(notifications), 1)
+        full = len(rows) == size
+        set_tracked_position(conn, name, rows[-1][0] if full else head)
+        return len(rows) if full else max(len(rows), 1)
 
     def catch_up(self) -> int:
         """Apply everything recorded so far to the active version; returns events applied."""
@@ -184,7 +195,14 @@ class ProjectionRunner:
         """Build a new version from position zero beside the serving one, then switch.
 
         Returns the new active version.  A rebuild that was interrupted left its half-built
-        tables behind; they are dropped and the rebuild starts again from zero."""
+        tables behind; they are dropped and the rebuild starts again from zero.
+
+        The new tables are filled without their secondary indexes, in batches of at least
+        ``REBUILD_BATCH`` events, on a connection that does not sync (see
+        ``ProjectionDatabase.unsynced``), appending rows per statement and leaving the
+        columns that follow from them to the end; those and the indexes
+        (``Projector.complete``) are built in the transaction that switches, so the
+        version serves complete."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
             versions = self._versions(conn)
@@ -192,17 +210,26 @@ class ProjectionRunner:
                 if leftover != serving:
                     self._drop(conn, leftover)
             new = max([*versions, serving or 0]) + 1
-            self._create(conn, new)
-        while True:
+            self._create(conn, new, indexed=False)
+        size = max(self.batch_size, REBUILD_BATCH)
+        self.projector.bulk.add(prefix(new))
+        try:
+            with self.db.unsynced():
+                while True:
+                    with self.db.write() as conn:
+                        if self._apply_batch(conn, new, size) < size:
+                            break
             with self.db.write() as conn:
-                done = self._apply_batch(conn, new)
-                if done < self.batch_size:
-                    # Nearly there: finish and switch while holding the write lock, so the
-                    # serving version cannot move ahead of the new one in between.
-                    while self._apply_batch(conn, new):
-                        pass
-                    set_active_version(conn, NAME, new)
-                    break
+                # Finish and switch while holding the write lock, so the serving version
+                # cannot move ahead of the new one in between.
+                while self._apply_batch(conn, new, size):
+                    pass
+                for statement in facts.indexes(prefix(new)):
+                    conn.execute(statement)
+                self.projector.complete(conn, prefix(new))
+                set_active_version(conn, NAME, new)
+        finally:
+            self.projector.bulk.discard(prefix(new))
         with self.db.write() as conn:
             if serving is not None:
                 self._drop(conn, serving)

@@ -68,6 +68,21 @@ class ProjectionDatabase:
         conn.execute("COMMIT")
 
     @contextlib.contextmanager
+    def unsynced(self) -> Iterator[None]:
+        """This thread's transactions commit without waiting for the disk (a rebuild's).
+
+        A process killed meanwhile loses nothing committed (WAL); only an operating-system
+        crash or power cut may lose or damage recent pages.  What is written here is a
+        version that does not serve yet, and the whole file is derived from the event log:
+        such damage costs a rebuild (or deleting the file and catching up), never a fact."""
+        conn = self.connection()
+        conn.execute("PRAGMA synchronous=OFF")
+        try:
+            yield
+        finally:
+            conn.execute("PRAGMA synchronous=NORMAL")
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query in it sees one consistent snapshot."""
         conn = self.connection()

@@ -9,7 +9,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
@@ -19,6 +18,7 @@ from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import reports
+from projections.facts import LogReader, SQLiteLogReader, plain_json
 from projections.runner import ProjectionRunner, prefix
 from projections.store import ProjectionDatabase, active_version
 from tests.projection_support import OPS, START, World
@@ -240,6 +240,32 @@ def projected(db: ProjectionDatabase, as_of: date, known: datetime | None) -> di
     return {"board": board, "coverage": coverage, "commitments": shown}
 
 
+def horizon_day(db: ProjectionDatabase) -> date:
+    with reports.open_facts(db) as facts:
+        day = dict(facts.rows("SELECT name, value FROM {p}horizon")).get("day")
+    return date.fromisoformat(day) if day else local_date(START)
+
+
+def assert_coverage_agrees(db: ProjectionDatabase, w: reports.Window) -> bool:
+    """Coverage counted from the latest state equals the exact count, for the whole store
+    and a township, whenever the latest state serves ``w``; returns whether it did."""
+    with reports.open_facts(db) as facts:
+        served = reports.latest_state_serves(facts, w)
+        if served:
+            for region in (None, "331123", "331123101"):
+                bounds = reports.region_bounds(region)
+                level = reports.child_level(region)
+                latest = reports._coverage_latest(facts, w, bounds, 3_000_000, level)
+                exact = reports._coverage_exact(facts, w, bounds, 3_000_000, level)
+                assert _counts(latest[0]) == _counts(exact[0])
+                assert latest[1] == exact[1] and sorted(latest[2]) == sorted(exact[2])
+    return served
+
+
+def _counts(rows: list[tuple]) -> dict[tuple, int]:
+    return {tuple(int(x) if isinstance(x, (bool, int)) else x for x in r[:5]): r[5] for r in rows}
+
+
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32), count=st.integers(10, 160),
@@ -270,8 +296,19 @@ def test_incremental_equals_rebuild_equals_oracle(tmp_path_factory, seed, count,
         incremental.rebuild()
         assert dump(incremental.db) == dump(fresh.db)
 
-        events = [engine.mapper.to_domain_event(n)
-                  for n in engine.recorder.select_notifications(start=1, limit=1_000_000)]
+        stored = engine.recorder.select_notifications(start=1, limit=1_000_000)
+        # The plain JSON path reads every event exactly as the mapper does.
+        assert plain_json(engine.mapper)
+        reader = fresh.reader
+        assert isinstance(reader, SQLiteLogReader)
+        rows = reader.read(0, len(stored), len(stored), fresh.topics)
+        generic = LogReader(engine.recorder).read(0, len(stored), len(stored), fresh.topics)
+        assert [r[:4] for r in rows] == [r[:4] for r in generic]
+        plain = fresh.projector.decoder(engine.mapper, reader)
+        reference = fresh.projector.decoder(engine.mapper, reader, plain=False)
+        assert [plain(r) for r in rows] == [reference(r) for r in rows]
+
+        events = [engine.mapper.to_domain_event(n) for n in stored]
         span = (world.now - START).days
         for percent, known_offset in windows:
             as_of = local_date(START) + timedelta(days=span * percent // 100)
@@ -284,5 +321,12 @@ def test_incremental_equals_rebuild_equals_oracle(tmp_path_factory, seed, count,
                 event(f"status {status}")
                 for rule, severity in hits:
                     event(f"hit {rule} {severity}")
+
+        # From the horizon on, coverage read from the latest state equals the exact one.
+        for as_of in (horizon_day(incremental.db), local_date(world.now) + timedelta(days=1)):
+            served = assert_coverage_agrees(incremental.db, reports.Window(as_of))
+            event(f"latest state serves: {served}")
+            if served:
+                assert projected(incremental.db, as_of, None) == oracle(events, as_of, None)
     finally:
         engine.close()

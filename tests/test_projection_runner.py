@@ -34,16 +34,16 @@ CHILD = textwrap.dedent("""
 
     home, db_path, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     runner = ProjectionRunner(open_engine(Settings(home=Path(home))), ProjectionDatabase(db_path), batch)
-    apply, applied = runner.projector.apply, [0]
+    apply, applied = runner.projector.apply_fact, [0]
 
-    def slow_apply(conn, table_prefix, event, position):
-        apply(conn, table_prefix, event, position)
+    def slow_apply(conn, table_prefix, fact):
+        apply(conn, table_prefix, fact)
         applied[0] += 1
         if applied[0] == pause_after:
-            print("MID", position, flush=True)  # inside an open batch transaction
+            print("MID", fact.position, flush=True)  # inside an open batch transaction
             time.sleep(600)
 
-    runner.projector.apply = slow_apply
+    runner.projector.apply_fact = slow_apply
     runner.catch_up()
     print("DONE", flush=True)
 """)
@@ -164,11 +164,11 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     expected = reports.pairings_report(runner.db, w, limit=10_000)
 
     seen_during_rebuild = []
-    original = runner.projector.apply
+    original = runner.projector.apply_fact
 
-    def apply_and_read(conn, table_prefix, event, position):
-        original(conn, table_prefix, event, position)
-        if position % 97 == 0:
+    def apply_and_read(conn, table_prefix, fact):
+        original(conn, table_prefix, fact)
+        if fact.position % 97 == 0:
             # A reader on its own connection meanwhile still gets the complete old version.
             reader = ProjectionDatabase(runner.db.path)
             got = {}
@@ -179,9 +179,9 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
             reader.close()
             seen_during_rebuild.append(got["r"] == expected)
 
-    runner.projector.apply = apply_and_read
+    runner.projector.apply_fact = apply_and_read
     assert runner.rebuild() == 2
-    runner.projector.apply = original
+    runner.projector.apply_fact = original
     assert seen_during_rebuild and all(seen_during_rebuild)
     assert runner.status().active_version == 2
     assert dump(runner.db) == before
@@ -194,4 +194,79 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     world.flush()
     runner.catch_up()
     assert runner.status().lag == 0
+    engine.close()
+
+
+def test_an_event_type_that_upcasts_is_read_through_the_mapper(tmp_path, monkeypatch):
+    from domain.pairing import Pairing
+
+    engine, _ = _history(tmp_path, 600)
+    # As if PairingRenewed had moved to version 2: its stored (version 1) state must go
+    # through the mapper's upcasting, which here moves every renewal to one date.
+    monkeypatch.setattr(Pairing.PairingRenewed, "class_version", 2, raising=False)
+    monkeypatch.setattr(Pairing.PairingRenewed, "upcast_v1_v2", staticmethod(
+        lambda state: state.update(term_end=date(2099, 12, 31))), raising=False)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    with runner.db.read() as conn:
+        renewed = conn.execute("SELECT value FROM v1_pairing_event WHERE kind = 'renewed'").fetchall()
+        accepted = conn.execute("SELECT COUNT(*) FROM v1_pairing_event WHERE kind = 'accepted'").fetchone()
+    assert renewed and set(renewed) == {("2099-12-31",)}
+    assert accepted[0] > 0
+    engine.close()
+
+
+def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_path):
+    from projections.facts import LogReader
+
+    engine, _ = _history(tmp_path, 600)
+    direct = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "direct.sqlite"), 70)
+    direct.catch_up()
+    generic = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "generic.sqlite"), 70)
+    generic.reader = LogReader(engine.recorder)
+    generic.decode = generic.projector.decoder(engine.mapper, generic.reader)
+    generic.catch_up()
+    assert dump(direct.db) == dump(generic.db)
+    engine.close()
+
+
+@pytest.mark.parametrize("report", [reports.pairings_report, reports.inactive_report])
+def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report):
+    from workflows.clock import local_date
+
+    engine = open_engine(Settings(home=tmp_path))
+    world = World(engine, givers=9, villages=9)
+    for i in range(9):
+        world.step("propose", i, i, 0)
+    for op in ["accept"] * 9 + ["sign"] * 18:
+        assert world.step(op, 0, 0, 0)
+    world.advance(200)  # in force, never active: every one is on the inactive list
+    world.flush()
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    w = reports.Window(local_date(world.now))
+    whole = report(runner.db, w, limit=10_000)["items"]
+    for limit in (1, 2, 4):
+        paged, cursor = [], None
+        while True:
+            page = report(runner.db, w, cursor=cursor, limit=limit)
+            paged += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == whole
+    assert len(whole) == 9
+    engine.close()
+
+
+def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(tmp_path):
+    engine, _ = _history(tmp_path, 300)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner.catch_up()
+    before = dump(runner.db)
+    with runner.db.write() as conn:  # as the fact tables were before the horizon
+        conn.execute("DROP TABLE v1_horizon")
+    reopened = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    assert reopened.status().active_version == 2
+    assert dump(reopened.db) == before
     engine.close()
