@@ -1,7 +1,8 @@
 """``cobuild audit``: checkpoints, whole-store verification, evidence bundles, consistency.
 
-The store is found from ``COBUILD_HOME`` (default ``./var``): events in
-``<home>/events.sqlite``, signing key and signer state in ``<home>/keys/``.  The helper
+The store is found as the engine finds it: ``COBUILD_DATABASE_URL`` (a ``postgresql://``
+URL) or else ``<COBUILD_HOME>/events.sqlite`` (``COBUILD_HOME`` defaults to ``./var``);
+signing key and signer state in ``<home>/keys/``.  ``db`` below is that file path or URL.  The helper
 functions take paths so they can be called without click; the commands only parse
 arguments and print.  Exit codes everywhere: 0 verified, 1 tampered, 2 cannot check.
 """
@@ -12,7 +13,8 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from projections.checkpoint import (
     KeyDirectory,
     Signer,
     SignerRefused,
+    store_checkpoint_postgres,
     store_checkpoint_sqlite,
 )
 from projections.verifier import (
@@ -48,6 +51,39 @@ def cobuild_home() -> Path:
 
 def store_path(home: Path) -> Path:
     return home / "events.sqlite"
+
+
+Store = Path | str  # a SQLite file, or a postgresql:// URL
+
+
+def _is_postgres(db: Store) -> bool:
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+@contextmanager
+def open_log(db: Store) -> Iterator[tuple[AuditLog, Callable[[int, bytes, str], None]]]:
+    """The store's log and how to record a signed checkpoint in it."""
+    if _is_postgres(db):
+        import psycopg
+
+        from projections.audit_postgres import connect_postgres, postgres_snapshot, postgres_sql
+
+        sql = postgres_sql()
+        try:
+            conn = connect_postgres(str(db))
+        except psycopg.Error as e:
+            raise CannotCheck(f"cannot connect to the PostgreSQL store: {e}") from None
+        try:
+            yield (AuditLog(postgres_snapshot(conn), sql),
+                   lambda s, r, n: store_checkpoint_postgres(conn, s, r, n, sql))
+        finally:
+            conn.close()
+        return
+    conn = connect_sqlite(db)
+    try:
+        yield AuditLog.from_connection(conn), lambda s, r, n: store_checkpoint_sqlite(conn, s, r, n)
+    finally:
+        conn.close()
 
 
 def keys_path(home: Path) -> Path:
@@ -71,19 +107,15 @@ def _pinned_key(keys_dir: Path, vkey: str | None) -> VerifierKey:
     return VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
 
 
-def make_checkpoint(db: Path, keys_dir: Path, origin: str | None = None) -> str:
+def make_checkpoint(db: Store, keys_dir: Path, origin: str | None = None) -> str:
     """Sign the current tree head (creating the log key on first use) and store it."""
     keys = KeyDirectory(keys_dir)
     keys.ensure(origin or os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
-    conn = connect_sqlite(db)
-    try:
-        log = AuditLog.from_connection(conn)
-        return Signer(keys, log, lambda s, r, n: store_checkpoint_sqlite(conn, s, r, n)).sign()
-    finally:
-        conn.close()
+    with open_log(db) as (log, store):
+        return Signer(keys, log, store).sign()
 
 
-def run_verify(db: Path, keys_dir: Path, checkpoint_files: Sequence[str] = (), vkey: str | None = None,
+def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), vkey: str | None = None,
                require_checkpoint: bool = False) -> Outcome:
     try:
         key: VerifierKey | None = _pinned_key(keys_dir, vkey)
@@ -119,7 +151,7 @@ def run_verify(db: Path, keys_dir: Path, checkpoint_files: Sequence[str] = (), v
     return Outcome(result.exit_code, lines)
 
 
-def export_bundle(db: Path, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None,
+def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None,
                   include_headers: bool = True) -> dict[str, Any]:
     """Bundle against the given checkpoint, or against a freshly signed one."""
     if checkpoint_file:
@@ -127,42 +159,36 @@ def export_bundle(db: Path, keys_dir: Path, aggregate_id: str, checkpoint_file: 
     else:
         note = make_checkpoint(db, keys_dir)
     key = _pinned_key(keys_dir, None)
-    conn = connect_sqlite(db)
-    try:
-        return build_bundle(AuditLog.from_connection(conn), aggregate_id, note, key, include_headers=include_headers)
-    finally:
-        conn.close()
+    with open_log(db) as (log, _):
+        return build_bundle(log, aggregate_id, note, key, include_headers=include_headers)
 
 
-def run_consistency(db: Path, keys_dir: Path, old: str, new: str, vkey: str | None = None) -> tuple[int, dict]:
+def run_consistency(db: Store, keys_dir: Path, old: str, new: str, vkey: str | None = None) -> tuple[int, dict]:
     """OLD and NEW are checkpoint note files or tree sizes; the proof comes from the store."""
-    conn = connect_sqlite(db)
     try:
-        log = AuditLog.from_connection(conn)
-        heads = []
-        for arg in (old, new):
-            if arg.isdigit():
-                size, root = log.head(int(arg))
-                heads.append((size, root, "store"))
-            else:
-                key = _pinned_key(keys_dir, vkey)
-                try:
-                    cp = open_checkpoint(Path(arg).read_text(encoding="utf-8"), key)
-                except OSError as e:
-                    raise CannotCheck(f"cannot read {arg}: {e}") from None
-                except NoteError as e:
-                    return EXIT_TAMPERED, {"verified": False, "error": f"checkpoint {arg}: {e}"}
-                heads.append((cp.size, cp.root, arg))
-        (size1, root1, _), (size2, root2, _) = heads
-        current = log.tree_size()
-        if size2 > current:
-            return EXIT_TAMPERED, {"verified": False,
-                                   "error": f"the store has {current} leaves, fewer than tree size {size2}"}
-        proof = log.consistency_proof(size1, size2) if 0 < size1 <= size2 else []
+        with open_log(db) as (log, _):
+            heads = []
+            for arg in (old, new):
+                if arg.isdigit():
+                    size, root = log.head(int(arg))
+                    heads.append((size, root, "store"))
+                else:
+                    key = _pinned_key(keys_dir, vkey)
+                    try:
+                        cp = open_checkpoint(Path(arg).read_text(encoding="utf-8"), key)
+                    except OSError as e:
+                        raise CannotCheck(f"cannot read {arg}: {e}") from None
+                    except NoteError as e:
+                        return EXIT_TAMPERED, {"verified": False, "error": f"checkpoint {arg}: {e}"}
+                    heads.append((cp.size, cp.root, arg))
+            (size1, root1, _), (size2, root2, _) = heads
+            current = log.tree_size()
+            if size2 > current:
+                return EXIT_TAMPERED, {"verified": False,
+                                       "error": f"the store has {current} leaves, fewer than tree size {size2}"}
+            proof = log.consistency_proof(size1, size2) if 0 < size1 <= size2 else []
     except ValueError as e:
         raise CannotCheck(str(e)) from None
-    finally:
-        conn.close()
     out = {"from_size": size1, "to_size": size2, "from_root": _b64(root1), "to_root": _b64(root2),
            "proof": [_b64(p) for p in proof]}
     try:
@@ -181,8 +207,13 @@ def _b64(data: bytes) -> str:
 # ---------------------------------------------------------------- click layer
 
 
-def _paths() -> tuple[Path, Path]:
+def _paths() -> tuple[Store, Path]:
     home = cobuild_home()
+    url = os.environ.get("COBUILD_DATABASE_URL", "")
+    if _is_postgres(url):
+        return url, keys_path(home)
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):]), keys_path(home)
     return store_path(home), keys_path(home)
 
 

@@ -26,9 +26,10 @@ Storage (three append-only tables, plus ``audit_checkpoint`` filled by the signe
   (``merkle.node_key``), about two rows per event.
 
 The SQL lives in :class:`AuditSQL` and the tree logic in :class:`AuditAppender` and
-:class:`AuditLog`, which only need a DB-API style cursor, so a PostgreSQL recorder can
-reuse them with its own statements (``%s`` placeholders, ``bytea``/``bigint``) by
-overriding ``_fetch_ids_after_insert_events`` instead of ``_insert_events``.
+:class:`AuditLog`, which only need a DB-API style cursor, so the PostgreSQL recorder
+(``projections.audit_postgres``) reuses them with :func:`postgres_sql`'s statements
+(``%s`` placeholders, ``bytea``/``bigint``), hooked at ``_fetch_ids_after_insert_events``
+instead of ``_insert_events``.
 """
 
 from __future__ import annotations
@@ -167,12 +168,81 @@ class AuditSQL:
     select_state: str = "SELECT state FROM stored_events WHERE rowid = ?"
     insert_checkpoint: str = "INSERT OR IGNORE INTO audit_checkpoint VALUES (?, ?, ?, ?)"
     select_checkpoints: str = "SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size"
+    # Whole-store verification: every event row as (notification id, originator id as
+    # 32 lowercase hex digits or text, version, topic, state), in notification order.
+    scan_events: str = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid"
+    scan_leaves: str = "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf ORDER BY leaf_index"
+    scan_nodes: str = "SELECT id, hash FROM audit_node ORDER BY id"
+    events_table: str = "stored_events"
+    placeholder: str = "?"
+    # PostgreSQL keeps originator ids in a uuid column, SQLite as text in either spelling.
+    uuid_ids: bool = False
 
     def marks(self, n: int) -> str:
-        return ",".join("?" * n)
+        return ",".join([self.placeholder] * n)
 
 
 SQLITE_SQL = AuditSQL()
+
+
+# eventsourcing names the table after the application: ``Engine`` -> ``engine_events``.
+# The tests check the engine's recorder uses this name, so the CLI can find it without one.
+POSTGRES_EVENTS_TABLE = "engine_events"
+
+
+def postgres_sql(events_table: str = POSTGRES_EVENTS_TABLE) -> AuditSQL:
+    """PostgreSQL statements for the application whose events are in ``events_table``.
+
+    The audit tables have fixed names: one audited log per database.
+    """
+    t = events_table
+    return AuditSQL(
+        create=(
+            "CREATE TABLE IF NOT EXISTS audit_leaf ("
+            "leaf_index bigint PRIMARY KEY, "
+            "notification_id bigint NOT NULL UNIQUE, "
+            "leaf_input bytea NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS audit_node (id bigint PRIMARY KEY, hash bytea NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS audit_checkpoint ("
+            "tree_size bigint PRIMARY KEY, root bytea NOT NULL, note text NOT NULL, "
+            "created_at double precision NOT NULL)",
+            # Accident guards, as on SQLite: the database owner can drop them, so the real
+            # protection stays the checkpoints held outside the database.
+            "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END$$",
+            *(
+                f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
+                for table in ("audit_leaf", "audit_node", "audit_checkpoint")
+            ),
+        ),
+        select_size="SELECT MAX(leaf_index) FROM audit_leaf",
+        insert_leaf="INSERT INTO audit_leaf VALUES (%s, %s, %s)",
+        insert_node="INSERT INTO audit_node VALUES (%s, %s)",
+        select_nodes="SELECT id, hash FROM audit_node WHERE id IN ({marks})",
+        select_leaf="SELECT leaf_index, notification_id, leaf_input FROM audit_leaf WHERE leaf_index = %s",
+        select_leaf_at="SELECT leaf_index, notification_id, leaf_input FROM audit_leaf WHERE notification_id = %s",
+        select_leaves_for=(
+            "SELECT l.leaf_index, l.notification_id, l.leaf_input "
+            f"FROM {t} e JOIN audit_leaf l ON l.notification_id = e.notification_id "
+            "WHERE e.originator_id = %s AND l.leaf_index < %s ORDER BY l.leaf_index"
+        ),
+        select_headers=(
+            "SELECT leaf_input FROM audit_leaf WHERE leaf_index >= %s AND leaf_index < %s ORDER BY leaf_index"
+        ),
+        select_state=f"SELECT state FROM {t} WHERE notification_id = %s",
+        insert_checkpoint="INSERT INTO audit_checkpoint VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        select_checkpoints="SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size",
+        scan_events=(
+            "SELECT notification_id, replace(originator_id::text, '-', ''), originator_version, topic, state "
+            f"FROM {t} ORDER BY notification_id"
+        ),
+        scan_leaves="SELECT leaf_index, notification_id, leaf_input FROM audit_leaf ORDER BY leaf_index",
+        scan_nodes="SELECT id, hash FROM audit_node ORDER BY id",
+        events_table=t,
+        placeholder="%s",
+        uuid_ids=True,
+    )
 
 
 # ---------------------------------------------------------------- append (write path)
@@ -348,8 +418,14 @@ class AuditLog:
         self.sql = sql
 
     @classmethod
-    def from_recorder(cls, recorder: SQLiteApplicationRecorder) -> AuditLog:
-        return cls(lambda: recorder.datastore.transaction(commit=False), getattr(recorder, "audit_sql", SQLITE_SQL))
+    def from_recorder(cls, recorder: Any) -> AuditLog:
+        """The log of an engine's recorder (audited SQLite or PostgreSQL)."""
+        sql = getattr(recorder, "audit_sql", SQLITE_SQL)
+        if sql.uuid_ids:
+            from projections.audit_postgres import recorder_snapshot
+
+            return cls(recorder_snapshot(recorder), sql)
+        return cls(lambda: recorder.datastore.transaction(commit=False), sql)
 
     @classmethod
     def from_connection(cls, conn: sqlite3.Connection) -> AuditLog:
@@ -422,7 +498,14 @@ class AuditLog:
 
     def _leaves_for(self, c: Any, originator_id: UUID | str, size: int) -> list[LeafRow]:
         keys, canonical = _lookup_keys(originator_id)
-        c.execute(self.sql.select_leaves_for, (keys[0], keys[-1], size))
+        if self.sql.uuid_ids:
+            try:
+                as_uuid = UUID(canonical)
+            except ValueError:
+                return []  # not a UUID, so no event of a uuid-keyed store has it
+            c.execute(self.sql.select_leaves_for, (as_uuid, size))
+        else:
+            c.execute(self.sql.select_leaves_for, (keys[0], keys[-1], size))
         rows = [LeafRow(r[0], r[1], bytes(r[2])) for r in c.fetchall()]
         return [r for r in rows if r.leaf.originator_id == canonical]
 

@@ -1,4 +1,4 @@
-"""Whole-store verification of a SQLite event store against its Merkle log.
+"""Whole-store verification of an event store (SQLite or PostgreSQL) against its Merkle log.
 
 One sequential pass re-derives every leaf from the event row it names and rebuilds the
 tree; a second pass compares the stored perfect nodes with the rebuilt ones; then every
@@ -18,6 +18,10 @@ aggregate and version:
 A store rewritten consistently (events, leaves, nodes, and its checkpoint table
 emptied) passes the internal checks; only a checkpoint kept outside the database
 catches it.  The result therefore says how many external checkpoints were used.
+
+The checks are the same on both databases; only the statements that read the rows
+(``AuditSQL.scan_*``) differ, and PostgreSQL reads them through server-side cursors in
+one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import struct
+import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from projections import merkle
-from projections.audit_log import LEAF_TAG, connect_sqlite, leaf_prefix
+from projections.audit_log import LEAF_TAG, SQLITE_SQL, AuditSQL, connect_sqlite, leaf_prefix
 from projections.verifier import (
     EXIT_OK,
     EXIT_TAMPERED,
@@ -165,7 +171,10 @@ def _leaf_identity(leaf_input: bytes) -> tuple[str | None, int | None]:
     return leaf.originator_id, leaf.originator_version
 
 
-def _rows(cursor: sqlite3.Cursor) -> Iterable[tuple]:
+Scan = Callable[[str], Any]  # runs a query, returns a cursor to fetchmany() from
+
+
+def _rows(cursor: Any) -> Iterable[tuple]:
     while True:
         batch = cursor.fetchmany(_BATCH)
         if not batch:
@@ -184,8 +193,10 @@ def verify_store(
 
     ``external_checkpoints`` are (label, checkpoint) pairs already opened against the
     pinned key.  The database's own checkpoints are checked too; their signatures only
-    if ``vkey`` is given.
+    if ``vkey`` is given.  ``db_path`` is a SQLite file or a ``postgresql://`` URL.
     """
+    if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
+        return _verify_postgres(db_path, external_checkpoints, vkey, max_problems)
     try:
         conn = connect_sqlite(db_path)
     except (FileNotFoundError, sqlite3.Error) as e:
@@ -196,14 +207,40 @@ def verify_store(
         missing = {"stored_events", "audit_leaf", "audit_node"} - tables
         if missing:
             raise CannotCheck(f"{db_path} is not an audited event store (missing {', '.join(sorted(missing))})")
-        return _verify(conn, external_checkpoints, vkey, max_problems, "audit_checkpoint" in tables)
+        return _verify(lambda q: conn.cursor().execute(q), SQLITE_SQL, external_checkpoints, vkey, max_problems,
+                       "audit_checkpoint" in tables)
     except sqlite3.DatabaseError as e:
         raise CannotCheck(f"cannot read {db_path}: {e}") from None
     finally:
         conn.close()
 
 
-def _verify(conn: sqlite3.Connection, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
+def _verify_postgres(url: str, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
+                     max_problems: int) -> VerifyResult:
+    import psycopg
+
+    from projections.audit_postgres import postgres_sql
+
+    sql = postgres_sql()
+    names = itertools.count()
+
+    try:
+        with psycopg.connect(url) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            present = {t for t in (sql.events_table, "audit_leaf", "audit_node", "audit_checkpoint")
+                       if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is not None}
+            missing = {sql.events_table, "audit_leaf", "audit_node"} - present
+            if missing:
+                raise CannotCheck(f"the database is not an audited event store (missing {', '.join(sorted(missing))})")
+            # Server-side cursors: the scans stream instead of loading the store into memory.
+            return _verify(lambda q: conn.cursor(name=f"audit_scan_{next(names)}").execute(q), sql, external,
+                           vkey, max_problems, "audit_checkpoint" in present)
+    except psycopg.Error as e:
+        raise CannotCheck(f"cannot read the PostgreSQL store: {e}") from None
+
+
+def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
             max_problems: int, has_checkpoint_table: bool) -> VerifyResult:
     problems = _Problems(max_problems)
     result = VerifyResult(external_checkpoints=len(external))
@@ -212,14 +249,10 @@ def _verify(conn: sqlite3.Connection, external: Sequence[tuple[str, Checkpoint]]
     pack_u64 = _U64.pack
     unpack_u64 = _U64.unpack_from
 
-    ev_cur = conn.cursor()
-    ev_cur.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid")
-    events = iter(_rows(ev_cur))
+    events = iter(_rows(scan(sql.scan_events)))
     row = next(events, None)
     events_seen = 0
 
-    leaf_cur = conn.cursor()
-    leaf_cur.execute("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf ORDER BY leaf_index")
     # The hot loop is inlined (frontier append, prefix building) because whole-store
     # verification must run at >= 100k events/s in pure Python.
     head_uuid = _HEAD_UUID.pack
@@ -228,7 +261,7 @@ def _verify(conn: sqlite3.Connection, external: Sequence[tuple[str, Checkpoint]]
     expected_index = 0
     last_nid = 0
     tag_len = _TAG_LEN
-    for leaf_index, nid_col, leaf_input in _rows(leaf_cur):
+    for leaf_index, nid_col, leaf_input in _rows(scan(sql.scan_leaves)):
         position = leaf_index
         if leaf_index != expected_index:
             problems.add(position, f"leaf indices not dense: expected {expected_index}, found {leaf_index}")
@@ -297,10 +330,10 @@ def _verify(conn: sqlite3.Connection, external: Sequence[tuple[str, Checkpoint]]
     result.leaves = n
     result.events = events_seen
 
-    result.nodes = _check_nodes(conn, levels, n, problems)
+    result.nodes = _check_nodes(scan, sql, levels, n, problems)
     checkpoints: list[tuple[str, Checkpoint]] = list(external)
     if has_checkpoint_table:
-        checkpoints += _stored_checkpoints(conn, vkey, problems)
+        checkpoints += _stored_checkpoints(scan, sql, vkey, problems)
     result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
     result.problems = sorted(problems.items, key=lambda p: p.position)
     return result
@@ -343,10 +376,9 @@ def _expected_nodes(levels: list[bytearray], n: int) -> tuple[list[int], bytearr
     return ids, blob
 
 
-def _nodes_match(conn: sqlite3.Connection, levels: list[bytearray], n: int) -> bool:
+def _nodes_match(scan: Scan, sql: AuditSQL, levels: list[bytearray], n: int) -> bool:
     ids, blob = _expected_nodes(levels, n)
-    cur = conn.cursor()
-    cur.execute("SELECT id, hash FROM audit_node ORDER BY id")
+    cur = scan(sql.scan_nodes)
     pos = 0
     while True:
         rows = cur.fetchmany(65536)
@@ -360,11 +392,10 @@ def _nodes_match(conn: sqlite3.Connection, levels: list[bytearray], n: int) -> b
         pos += k
 
 
-def _check_nodes(conn: sqlite3.Connection, levels: list[bytearray], n: int, problems: _Problems) -> int:
-    if _nodes_match(conn, levels, n):
+def _check_nodes(scan: Scan, sql: AuditSQL, levels: list[bytearray], n: int, problems: _Problems) -> int:
+    if _nodes_match(scan, sql, levels, n):
         return merkle.perfect_node_count(n)
-    cur = conn.cursor()
-    cur.execute("SELECT id, hash FROM audit_node ORDER BY id")
+    cur = scan(sql.scan_nodes)
     coords = merkle.node_coords
     count = 0
     for key, stored in _rows(cur):
@@ -379,7 +410,7 @@ def _check_nodes(conn: sqlite3.Connection, levels: list[bytearray], n: int, prob
             problems.add(index << level, f"stored tree node (level {level}, index {index}) {covers} differs "
                                          "from the hash recomputed from the leaves")
     if count != merkle.perfect_node_count(n):
-        present = {r[0] for r in conn.execute("SELECT id FROM audit_node")}
+        present = {r[0] for r in _rows(scan(sql.scan_nodes))}
         for level in range(len(levels)):
             for index in range(n >> level):
                 if merkle.node_key(level, index) not in present:
@@ -389,10 +420,10 @@ def _check_nodes(conn: sqlite3.Connection, levels: list[bytearray], n: int, prob
     return count
 
 
-def _stored_checkpoints(conn: sqlite3.Connection, vkey: VerifierKey | None,
+def _stored_checkpoints(scan: Scan, sql: AuditSQL, vkey: VerifierKey | None,
                         problems: _Problems) -> list[tuple[str, Checkpoint]]:
     out = []
-    for size, root, note in conn.execute("SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size"):
+    for size, root, note in _rows(scan(sql.select_checkpoints)):
         label = f"stored checkpoint size {size}"
         if vkey is not None:
             try:

@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from projections import merkle
-from projections.audit_log import SQLITE_SQL, AuditLog
+from projections.audit_log import SQLITE_SQL, AuditLog, AuditSQL, postgres_sql
 from projections.verifier import Checkpoint, NoteError, VerifierKey, note_key_id, open_checkpoint
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "checkpoint_body",
     "open_checkpoint",
     "sign_note",
+    "store_checkpoint_postgres",
     "store_checkpoint_sqlite",
     "verifier_key_string",
 ]
@@ -170,6 +172,11 @@ class KeyDirectory:
 
 def store_checkpoint_sqlite(conn: sqlite3.Connection, size: int, root: bytes, note: str) -> None:
     conn.execute(SQLITE_SQL.insert_checkpoint, (size, root, note, time.time()))
+
+
+def store_checkpoint_postgres(conn: Any, size: int, root: bytes, note: str, sql: AuditSQL | None = None) -> None:
+    """``conn``: an autocommit psycopg connection to the store."""
+    conn.execute((sql or postgres_sql()).insert_checkpoint, (size, root, note, time.time()))
 
 
 class Signer:

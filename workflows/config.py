@@ -92,6 +92,8 @@ class Settings:
         """The ``eventsourcing`` settings for the engine's event store."""
         if self.is_postgres:
             env = postgres_env(self.database_url)
+            # The verifiable log, as on SQLite: leaves written in the events' transaction.
+            env["APPLICATION_RECORDER_TOPIC"] = "projections.audit_postgres:AuditedPostgresApplicationRecorder"
         elif self.database_url and not self.database_url.startswith("sqlite:"):
             raise ConfigurationError(
                 f"COBUILD_DATABASE_URL must be postgresql://... or sqlite:///PATH, not {self.database_url!r}")

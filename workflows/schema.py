@@ -168,15 +168,17 @@ def ensure_schema(settings: Settings) -> Settings:
     """
     applied = applied_versions(settings)
     missing = pending(settings, applied)
-    if missing and applied:
-        # Part of the steps may be the work in progress of a process creating a fresh
-        # database's schema (or of `cobuild migrate`): wait for it before judging.
+    if missing:
+        # Look again under the lease: a process starting while another applies the first
+        # install's steps would otherwise see them half applied and call the schema outdated.
+        settings.ensure_home()
         with acquire(settings, "migrate", wait=True, timeout=MIGRATE_TIMEOUT, poll=0.2):
-            missing = pending(settings)
+            applied = applied_versions(settings)
+            missing = pending(settings, applied)
         if missing:
-            raise SchemaOutdated(missing)
-    elif missing:
-        migrate(settings)
+            if applied:
+                raise SchemaOutdated(missing)
+            migrate(settings)
     return replace(settings, create_tables=False) if settings.is_postgres else settings
 
 
@@ -187,3 +189,25 @@ def _event_store(settings: Settings) -> None:
     from workflows.engine import Engine
 
     Engine(env=settings.eventsourcing_env()).close()
+
+
+# -- the verifiable log ------------------------------------------------------------------
+
+@step("audit", 1, "Merkle log tables (audit_leaf, audit_node, audit_checkpoint) and leaves for earlier events")
+def _audit_log(settings: Settings) -> None:
+    # Constructing the engine with CREATE_TABLE=y creates the audit tables through its
+    # audited recorder, on either database.  A PostgreSQL store that was written before
+    # the recorder was audited then gets leaves for its events, in notification order.
+    from workflows.engine import Engine
+
+    engine = Engine(env=settings.eventsourcing_env())
+    try:
+        if settings.is_postgres:
+            import psycopg
+
+            from projections.audit_postgres import backfill
+
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                backfill(conn, engine.recorder.audit_sql)
+    finally:
+        engine.close()
