@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 
 class ConfigurationError(ValueError):
-    pass
+    """A setting cobuild cannot use (a database or broker URL it would misread)."""
 
 
 @dataclass(frozen=True)
