@@ -12,7 +12,6 @@ import threading
 import uuid
 from dataclasses import replace
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -24,6 +23,9 @@ from projections.audit_verify import verify_store
 from tests.support import Cast
 from workflows.engine import Engine, open_engine
 from workflows.schema import migrate
+
+if os.environ.get("COBUILD_TEST_DATABASE_URL"):
+    import psycopg  # the `postgres` extra: absent where the suite runs on SQLite only
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COBUILD_TEST_DATABASE_URL"),
                                 reason="needs COBUILD_TEST_DATABASE_URL (PostgreSQL)")
