@@ -41,7 +41,7 @@ class Item(Aggregate):
 
 
 class Bench(Application[UUID]):
-    pass
+    """A plain application: the recorder under test comes from its env."""
 
 
 def make_app(db: Path, audited: bool) -> Bench:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import Application
@@ -15,6 +15,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.base import SYSTEM, Actor, Attribution
 from domain.commitment import PublicCommitment
+from domain.errors import DomainError, WrongState
 from domain.task import ServiceTask
 
 PAIRING = UUID("0b8c5a5e-6c3e-4f59-9d0e-3f1d2a6b7c80")
@@ -193,3 +194,33 @@ def through_the_store(aggregate: Any, snapshot: bool = False) -> Any:
         assert app.snapshots is not None
         assert list(app.snapshots.get(aggregate.id))
     return app.repository.get(aggregate.id)
+
+
+def attempt_command(aggregate: Any, history: list[Any], allowed: dict[str, Any],
+                    edges: dict[str, Any], command: str, call: Callable[[], None],
+                    may_succeed: bool) -> bool:
+    """Run one command of a state machine test and check what a refusal or an acceptance
+    must mean: a refusal changes nothing (and a wrong-state refusal names state and command);
+    an acceptance follows an edge of the lifecycle and records exactly one next event."""
+    before_state, before, version = aggregate.state, state_of(aggregate), aggregate.version
+    try:
+        call()
+    except WrongState as error:
+        assert before_state not in allowed[command]
+        assert (error.state, error.command) == (before_state, command)
+        accepted = False
+    except DomainError:
+        accepted = False
+    else:
+        accepted = True
+    if not accepted:
+        assert state_of(aggregate) == before and aggregate.version == version
+        assert not aggregate.pending_events
+        return False
+    assert before_state in allowed[command], f"{command} accepted in {before_state}"
+    assert may_succeed, f"{command} accepted from a side that may not do it"
+    (new,) = aggregate.collect_events()
+    assert (before_state, aggregate.state) in edges[type(new).__name__]
+    assert new.originator_version == version + 1
+    history.append(new)
+    return True

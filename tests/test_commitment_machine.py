@@ -20,10 +20,10 @@ from hypothesis.stateful import (
 
 from domain.base import Attribution
 from domain.commitment import FINAL_STATES, STATES, PublicCommitment
-from domain.errors import DomainError, WrongState
 from tests.domain_support import (
+    attempt_command,
     GIVER, PAIRING, RECEIVER, STRANGER, at, by, clerk_for, commitment_in_state, day, replay,
-    state_of, system,
+    system,
 )
 
 # The diagram of DESIGN §3.3, written out independently of the aggregate.
@@ -124,29 +124,11 @@ class CommitmentMachine(RuleBasedStateMachine):
 
     def attempt(self, command: str, call: Callable[[], None], *, may_succeed: bool = True,
                 step: int = 0) -> bool:
-        before_state, before, version = self.c.state, state_of(self.c), self.c.version
-        try:
-            call()
-        except WrongState as error:
-            assert before_state not in ALLOWED[command]
-            assert (error.state, error.command) == (before_state, command)
-            accepted = False
-        except DomainError:
-            accepted = False
-        else:
-            accepted = True
-        if not accepted:
-            assert state_of(self.c) == before and self.c.version == version
-            assert not self.c.pending_events
+        if not attempt_command(self.c, self.history, ALLOWED, EDGES, command, call,
+                               may_succeed):
             return False
-        assert before_state in ALLOWED[command], f"{command} accepted in {before_state}"
-        assert may_succeed, f"{command} accepted from a side that may not do it"
-        (new,) = self.c.collect_events()
-        assert (before_state, self.c.state) in EDGES[type(new).__name__]
-        assert new.originator_version == version + 1
-        self.history.append(new)
         event(f"reached {self.c.state}")
-        self.clock += step  # the next step is measured from this event, before or after it
+        self.clock += step  # the next step is measured from this event
         return True
 
     # -- rules -------------------------------------------------------------------------------

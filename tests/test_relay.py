@@ -16,7 +16,7 @@ from workflows.relay import (
 
 
 class Crash(BaseException):
-    pass
+    """A process dying between two steps (not an Exception, so nothing catches it)."""
 
 
 @pytest.fixture
