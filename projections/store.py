@@ -176,7 +176,11 @@ class PostgresProjectionDatabase(ProjectionDatabase):
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         with self.store.write(synchronous_commit=not getattr(self._local, "unsynced", False)) as cur:
-            yield cur
+            # Pipeline mode: statements whose results nobody reads (most of a batch's inserts
+            # and updates) go to the server without waiting for each answer; a fetch or the
+            # commit waits for what is pending, and an error surfaces by the commit at latest.
+            with cur.raw.connection.pipeline():
+                yield cur
 
     @contextlib.contextmanager
     def unsynced(self) -> Iterator[None]:
