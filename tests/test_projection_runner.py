@@ -281,3 +281,25 @@ def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(setting
     assert reopened.status().active_version == 2
     assert dump(reopened.db) == before
     engine.close()
+
+
+def test_migrate_creates_the_bookkeeping_and_the_first_runner_builds_from_the_log(settings):
+    from projections.runner import open_runner
+    from workflows import schema
+
+    assert "projections" in [s.component for s in schema.migrate(settings)]
+    db = ProjectionDatabase.for_settings(settings)
+    try:
+        with db.read() as conn:
+            assert table_columns(conn, "projection_meta") == {"name", "active_version"}
+            assert table_columns(conn, "projection_tracking") == {"name", "position"}
+            assert active_version(conn, "facts") is None
+    finally:
+        db.close()
+    engine, _ = _history(settings, 200)
+    runner = open_runner(engine, settings)
+    runner.catch_up()
+    status = runner.status()
+    assert (status.active_version, status.position) == (1, engine.recorder.max_notification_id())
+    runner.db.close()
+    engine.close()
