@@ -49,8 +49,6 @@ def _projections_schema(settings: Settings) -> None:
 class ProjectionDatabase:
     """One SQLite file; a connection per thread; writers serialised by the database."""
 
-    postgres = False
-
     @staticmethod
     def for_settings(settings: Settings) -> "ProjectionDatabase":
         """The fact store of the deployment ``settings`` describe."""
@@ -142,8 +140,6 @@ class PostgresProjectionDatabase(ProjectionDatabase):
     byte (``COLLATE "C"``), as in SQLite: a database created with a linguistic collation
     (en_US) ignores ``:`` and ``-``, which would break region ranges (``region + ":"``) and
     keyset cursors."""
-
-    postgres = True
 
     def __init__(self, settings: Settings, pool_size: int = 8) -> None:
         self.store = SqlStore(settings, "projections", pool_size=pool_size)
