@@ -114,3 +114,25 @@ def test_signers_started_together_from_cron_all_sign_and_the_checkpoints_only_gr
     assert len(stored) >= 1 and sizes == sorted(sizes)
     signed = sorted(int(out.splitlines()[1]) for _, out, _ in results)
     assert set(signed) == set(sizes)
+
+
+def test_the_api_signs_under_the_same_lease_and_answers_503_while_another_signer_holds_it(
+        settings, engine, monkeypatch):
+    from api import audit as audit_api
+    from api.app import create_app
+    from tests.api_support import JsonClient, TokenCast
+
+    cast = TokenCast.create(engine)
+    http = JsonClient(create_app(engine, settings).test_client())
+    db = settings.database_url if settings.is_postgres else settings.event_store_path
+    monkeypatch.setattr(audit_api, "SIGNER_WAIT", 0.3)
+    with signer_lease(db):
+        busy = http.get("/api/v1/audit/checkpoint", cast.tokens["evaluator"])
+    assert busy.status == 503 and busy.json["code"] == "signer-busy", busy.content
+    assert busy.header("Retry-After") == "5"
+    assert "another cobuild signer is already running" in busy.json["detail"]
+    assert checkpoints(engine) == []
+    signed = http.get("/api/v1/audit/checkpoint", cast.tokens["evaluator"])
+    assert signed.status == 200, signed.content
+    assert int(signed.content.decode().splitlines()[1]) == tree_size(engine)
+    assert [size for size, _ in checkpoints(engine)] == [tree_size(engine)]
