@@ -25,7 +25,8 @@ from projections.items import (
 )
 from projections.facts import stamp
 from projections.rules import (
-    DEFAULT_RULES, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state, rule_hits,
+    DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, RuleSet, derived_status, lifecycle_state,
+    rule_hits,
 )
 from projections.runner import NAME, prefix
 from projections.store import ProjectionDatabase, active_version
@@ -338,10 +339,17 @@ def pairings_by_parties(chunk: list[PairingRow]) -> dict[tuple[str, str], list[s
 
 def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[str, Outcomes]:
     out = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
+    commitment_outcomes(facts, w, chunk, out)
+    task_outcomes(facts, w, chunk, out)
+    return out
+
+
+def commitment_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
+                        out: dict[str, Outcomes]) -> None:
+    """Fold the commitments of ``chunk`` into ``out``."""
     ids = [p.id for p in chunk]
     year = w.as_of.year
     overdue: dict[str, list[date]] = defaultdict(list)
-    waiting: dict[str, list[date]] = defaultdict(list)
     for start in range(0, len(ids), 900):
         part = ids[start:start + 900]
         for row, c in commitments_where(facts, w, "pairing_id IN " + _in(part), part):
@@ -357,6 +365,15 @@ def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[s
                 o.practical_in_year += 1
             if (since := c.overdue_since(w.as_of)) is not None:
                 overdue[row.pairing_id].append(since)
+    for p in chunk:
+        out[p.id].overdue_since = tuple(sorted(overdue.get(p.id, ())))
+
+
+def task_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
+                  out: dict[str, Outcomes]) -> None:
+    """Fold the service tasks the pairings of ``chunk`` claimed into ``out``."""
+    year = w.as_of.year
+    waiting: dict[str, list[date]] = defaultdict(list)
     by_parties = pairings_by_parties(chunk)
     receivers = sorted({p.receiver_id for p in chunk})
     for start in range(0, len(receivers), 900):
@@ -370,9 +387,45 @@ def pairing_outcomes(facts: Facts, w: Window, chunk: list[PairingRow]) -> dict[s
                     o.practical_in_year += 1
                 if t.state == "delivered" and t.delivered_on is not None:
                     waiting[pairing_id].append(t.delivered_on)
-    for pairing_id, o in out.items():
-        o.overdue_since = tuple(sorted(overdue.get(pairing_id, ())))
-        o.unconfirmed_deliveries = tuple(sorted(waiting.get(pairing_id, ())))
+    for p in chunk:
+        out[p.id].unconfirmed_deliveries = tuple(sorted(waiting.get(p.id, ())))
+
+
+def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[str]) -> set[str]:
+    """The pairings among ``ids`` with a commitment that can make an R5 hit: its last visible
+    step that changes its state (``items.commitment_state``: every step but progress reports
+    and extensions) leaves it publicised, overdue, claimed or disputed, and its due date (the
+    last visible extension, else the original) is more than ``slow_overdue_days`` ago."""
+    overdue_before = (w.as_of - timedelta(days=rules.slow_overdue_days)).isoformat()
+    out: set[str] = set()
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        out.update(r for r, in facts.rows(
+            "SELECT DISTINCT c.pairing_id FROM {p}commitment c WHERE c.pairing_id IN " + _in(part)
+            + " AND c.day <= ? AND c.recorded_at < ?"
+            " AND (SELECT e.kind FROM {p}commitment_event e WHERE e.commitment_id = c.id"
+            " AND e.kind NOT IN ('progress', 'extended') AND e.day <= ? AND e.recorded_at < ?"
+            " ORDER BY e.position DESC LIMIT 1) IN ('publicised', 'overdue', 'claimed', 'disputed')"
+            " AND COALESCE((SELECT e.value FROM {p}commitment_event e WHERE e.commitment_id = c.id"
+            " AND e.kind = 'extended' AND e.day <= ? AND e.recorded_at < ?"
+            " ORDER BY e.position DESC LIMIT 1), c.due_on) < ?",
+            [*part, *[w.day, w.known_before] * 3, overdue_before]))
+    return out
+
+
+def receivers_with_delivery_waiting(facts: Facts, w: Window, receivers: list[str]) -> set[str]:
+    """The receivers among ``receivers`` with a service task whose state in the window is
+    ``delivered`` (``items.task_state``: the last visible step that changes the state, every
+    step but ``confirmation_overdue``, is the delivery), whoever claimed it."""
+    out: set[str] = set()
+    for start in range(0, len(receivers), 900):
+        part = receivers[start:start + 900]
+        out.update(r for r, in facts.rows(
+            "SELECT DISTINCT t.receiver_id FROM {p}task t WHERE t.receiver_id IN " + _in(part)
+            + " AND (SELECT e.kind FROM {p}task_event e WHERE e.task_id = t.id"
+            " AND e.kind <> 'confirmation_overdue' AND e.day <= ? AND e.recorded_at < ?"
+            " ORDER BY e.position DESC LIMIT 1) = 'delivered'",
+            [*part, w.day, w.known_before]))
     return out
 
 
@@ -405,11 +458,14 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
                 region: str | None = None, organisation: str | None = None,
-                cursor: str | None = None, first: int = CHUNK) -> Iterator[dict[str, Any]]:
-    """Every visible pairing with its derived status and rule hits, in page order.
+                cursor: str | None = None, first: int = CHUNK,
+                follow_up_only: bool = False) -> Iterator[dict[str, Any]]:
+    """Every visible pairing with its derived status and rule hits, in page order; with
+    ``follow_up_only``, those with a hit that asks for follow-up (the inactive list).
 
     Pairings are read ``first`` at a time, then twice as many, up to ``CHUNK``: a page that
     takes every pairing (the board's) reads no more than it shows."""
+    items_of = _follow_up_chunk if follow_up_only else _board_chunk
     where, params = _pairing_filter(w, region, organisation)
     after = _decode_cursor(cursor)
     size = min(first, CHUNK)
@@ -423,19 +479,57 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
         chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, size])]
         if not chunk:
             return
-        yield from _board_chunk(facts, w, rules, chunk)
+        yield from items_of(facts, w, rules, chunk)
         if len(chunk) < size:
             return
         after = (chunk[-1].receiver_region, chunk[-1].id)
         size = min(size * 2, CHUNK)
 
 
+def follows_up(hits: list[RuleHit]) -> bool:
+    """Whether a pairing belongs on the inactive list: a hit above R6's notes."""
+    return any(h.severity != "info" for h in hits)
+
+
 def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
                  chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
-    ids = [p.id for p in chunk]
     lives = lifecycles(facts, w, chunk)
-    activities = activity_summaries(facts, w, ids, rules)
+    activities = activity_summaries(facts, w, [p.id for p in chunk], rules)
     outcomes = pairing_outcomes(facts, w, chunk)
+    yield from _items(facts, w, rules, chunk, lives, activities, outcomes)
+
+
+def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
+                     chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
+    """The items of ``chunk`` with a follow-up hit, reading commitments and service tasks
+    (most of a page's rows) only for the pairings that can have one.
+
+    Commitments and tasks only ever make a pairing's first publicised commitment earlier,
+    its latest confirmed outcome later and its practical matters more, which can end an R1,
+    R2 or R4 hit but start none; R3 never reads them.  What they can start is an R5 hit (a
+    commitment open more than ``slow_overdue_days`` past its due date) or an R9 hit (a task
+    delivered and not yet confirmed).  So an in-force pairing with no follow-up hit on its
+    lifecycle and activities alone, no such commitment and no task of its receiver in the
+    ``delivered`` state has none with all its facts either."""
+    lives = lifecycles(facts, w, chunk)
+    activities = activity_summaries(facts, w, [p.id for p in chunk], rules)
+    outcomes = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
+    in_force = [p for p in chunk if lifecycle_state(lives[p.id], w.as_of) == "in_force"]
+    slow = pairings_possibly_slow(facts, w, rules, [p.id for p in in_force])
+    waiting = receivers_with_delivery_waiting(
+        facts, w, sorted({p.receiver_id for p in in_force}))
+    candidates = [p for p in in_force if p.id in slow or p.receiver_id in waiting or follows_up(
+        rule_hits(pairing_facts(lives[p.id], activities.get(p.id, ActivitySummary()),
+                                outcomes[p.id], w.as_of), w.as_of, rules))]
+    commitment_outcomes(facts, w, candidates, outcomes)
+    task_outcomes(facts, w, candidates, outcomes)
+    yield from (item for item in _items(facts, w, rules, candidates, lives, activities, outcomes)
+                if any(h["severity"] != "info" for h in item["rule_hits"]))
+
+
+def _items(facts: Facts, w: Window, rules: RuleSet, chunk: list[PairingRow],
+           lives: dict[str, Lifecycle], activities: dict[str, ActivitySummary],
+           outcomes: dict[str, Outcomes]) -> Iterator[dict[str, Any]]:
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
     for p in chunk:
         life = lives[p.id]
@@ -490,8 +584,7 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
     with open_facts(db) as facts:
         # How many pairings a page of this list needs is unknown: read them CHUNK at a time.
-        items = (i for i in board_items(facts, w, rules, region, organisation, cursor)
-                 if any(h["severity"] != "info" for h in i["rule_hits"]))
+        items = board_items(facts, w, rules, region, organisation, cursor, follow_up_only=True)
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 
 

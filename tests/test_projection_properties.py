@@ -232,6 +232,10 @@ def oracle(events: list[Any], as_of: date, known: datetime | None) -> dict[str, 
 def projected(db: ProjectionDatabase, as_of: date, known: datetime | None) -> dict[str, Any]:
     w = reports.Window(as_of, known)
     items = reports.pairings_report(db, w, limit=10_000)["items"]
+    # The inactive list reads commitments and tasks only where a follow-up hit is possible:
+    # it must still be exactly the board's pairings with such a hit, page by page.
+    follow_up = [i for i in items if any(h["severity"] != "info" for h in i["rule_hits"])]
+    assert inactive_pages(db, w) == follow_up
     board = {i["pairing_id"]: (i["state"], i["status"], i["last_activity_on"],
                                sorted((h["rule"], h["severity"]) for h in i["rule_hits"]))
              for i in items}
@@ -239,6 +243,17 @@ def projected(db: ProjectionDatabase, as_of: date, known: datetime | None) -> di
     coverage = {k: totals[k] for k in ("villages", "weak_villages", "weak_villages_paired")}
     shown = {i["id"]: i["state"] for i in reports.commitments_report(db, w, limit=10_000)["items"]}
     return {"board": board, "coverage": coverage, "commitments": shown}
+
+
+def inactive_pages(db: ProjectionDatabase, w: reports.Window) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        result = reports.inactive_report(db, w, cursor=cursor, limit=3)
+        listed += result["items"]
+        cursor = result["next_cursor"]
+        if cursor is None:
+            return listed
 
 
 def horizon_day(db: ProjectionDatabase) -> date:
