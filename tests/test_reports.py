@@ -172,3 +172,36 @@ def test_cli_reports_and_projection_commands(engine, cast, settings, monkeypatch
     assert out.exit_code == 2 and "--known-at" in out.output
     assert "lag 0" in cli.invoke(projections, ["status"]).output
     assert "rebuilt as v2" in cli.invoke(projections, ["rebuild"]).output
+
+
+def test_inactive_list_finds_hits_only_commitments_or_tasks_start(engine, cast, settings, clock):
+    """R5 and R9 hits come from commitments and tasks alone (no activity rule hits in the
+    first 60 days in force): the inactive list, which reads those only where a hit is
+    possible, lists the pairing exactly when the board shows such a hit."""
+    pairing = cast.pairing_in_force()
+    made = engine.make_commitment(cast.agency, pairing, "giver", "practical_matter", "修缮广场",
+                                  date(2025, 3, 10), amount_yuan=Decimal("5000"))
+    engine.publicise_commitment(cast.agency, made.id, "村务公开栏", date(2025, 3, 1))
+    need = engine.raise_need(cast.villager, cast.village, "education", "图书室")
+    engine.claim_task(cast.agency, need.id, cast.giver)
+    engine.plan_task(cast.agency, need.id, date(2025, 6, 30))
+    engine.report_delivery(cast.agency, need.id, clock.now())
+    runner = _runner(engine, settings)
+
+    def listed(as_of):
+        board = _board(runner, as_of)
+        follow_up = [i for i in board.values() if any(h["severity"] != "info" for h in i["rule_hits"])]
+        items = reports.inactive_report(runner.db, Window(as_of))["items"]
+        assert items == follow_up
+        return sorted(h["rule"] for i in items for h in i["rule_hits"])
+
+    assert listed(date(2025, 3, 15)) == []
+    assert listed(date(2025, 3, 16)) == ["R9"]
+    clock.advance(days=19)
+    engine.confirm_delivery(cast.villager, need.id)
+    runner.catch_up()
+    assert listed(date(2025, 4, 9)) == []
+    assert listed(date(2025, 4, 10)) == ["R5"]
+    engine.extend_commitment_deadline(cast.agency, made.id, date(2025, 6, 30), "雨季")
+    runner.catch_up()
+    assert listed(date(2025, 4, 10)) == []
