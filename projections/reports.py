@@ -464,11 +464,14 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
     ``follow_up_only``, those with a hit that asks for follow-up (the inactive list).
 
     Pairings are read ``first`` at a time, then twice as many, up to ``CHUNK``: a page that
-    takes every pairing (the board's) reads no more than it shows."""
+    takes every pairing (the board's) reads no more than it shows.  With
+    ``follow_up_only`` the next read is sized by the share of pairings listed so far, to
+    reach the ``first`` items a page wants without reading far past them."""
     items_of = _follow_up_chunk if follow_up_only else _board_chunk
     where, params = _pairing_filter(w, region, organisation)
     after = _decode_cursor(cursor)
     size = min(first, CHUNK)
+    read = listed = 0
     while True:
         sql = "SELECT " + PAIRING_COLUMNS + " FROM {p}pairing WHERE " + where
         page_params = list(params)
@@ -479,11 +482,18 @@ def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
         chunk = [PairingRow(*r) for r in facts.rows(sql, [*page_params, size])]
         if not chunk:
             return
-        yield from items_of(facts, w, rules, chunk)
+        for item in items_of(facts, w, rules, chunk):
+            listed += 1
+            yield item
         if len(chunk) < size:
             return
+        read += len(chunk)
         after = (chunk[-1].receiver_region, chunk[-1].id)
-        size = min(size * 2, CHUNK)
+        if follow_up_only and listed:
+            # A quarter more than the share so far predicts, for a page that asks again.
+            size = min(max((first - listed) * read * 5 // (4 * listed), first), CHUNK)
+        else:
+            size = min(size * 2, CHUNK)
 
 
 def follows_up(hits: list[RuleHit]) -> bool:
@@ -583,8 +593,10 @@ def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
                     cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
     with open_facts(db) as facts:
-        # How many pairings a page of this list needs is unknown: read them CHUNK at a time.
-        items = board_items(facts, w, rules, region, organisation, cursor, follow_up_only=True)
+        # How many pairings a page of this list needs is unknown: board_items sizes its reads
+        # by the share listed so far.
+        items = board_items(facts, w, rules, region, organisation, cursor, first=limit + 1,
+                            follow_up_only=True)
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 
 
