@@ -413,19 +413,27 @@ def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[st
     return out
 
 
-def receivers_with_delivery_waiting(facts: Facts, w: Window, receivers: list[str]) -> set[str]:
-    """The receivers among ``receivers`` with a service task whose state in the window is
-    ``delivered`` (``items.task_state``: the last visible step that changes the state, every
-    step but ``confirmation_overdue``, is the delivery), whoever claimed it."""
-    out: set[str] = set()
+def parties_with_delivery_waiting(facts: Facts, w: Window, rules: RuleSet,
+                                  receivers: list[str]) -> set[tuple[str, str]]:
+    """(giver, receiver) pairs, for ``receivers``, with a service task that can make an R9
+    hit: its state in the window is ``delivered`` (``items.task_state``: the last visible
+    step that changes the state, every step but ``confirmation_overdue``, is the delivery)
+    at least ``unconfirmed_delivery_days`` ago, and the giver claimed it at some point (its
+    claimer is the giver of a visible claim)."""
+    delivered_by = (w.as_of - timedelta(days=rules.unconfirmed_delivery_days)).isoformat()
+    out: set[tuple[str, str]] = set()
     for start in range(0, len(receivers), 900):
         part = receivers[start:start + 900]
-        out.update(r for r, in facts.rows(
-            "SELECT DISTINCT t.receiver_id FROM {p}task t WHERE t.receiver_id IN " + _in(part)
-            + " AND (SELECT e.kind FROM {p}task_event e WHERE e.task_id = t.id"
+        out.update(facts.rows(
+            "SELECT DISTINCT c.giver_id, t.receiver_id FROM {p}task t"
+            " JOIN {p}task_event c ON c.task_id = t.id AND c.kind = 'claimed'"
+            " AND c.day <= ? AND c.recorded_at < ?"
+            " WHERE t.receiver_id IN " + _in(part)
+            + " AND (SELECT CASE WHEN e.kind = 'delivered' THEN e.day END"
+            " FROM {p}task_event e WHERE e.task_id = t.id"
             " AND e.kind <> 'confirmation_overdue' AND e.day <= ? AND e.recorded_at < ?"
-            " ORDER BY e.position DESC LIMIT 1) = 'delivered'",
-            [*part, w.day, w.known_before]))
+            " ORDER BY e.position DESC LIMIT 1) <= ?",
+            [w.day, w.known_before, *part, w.day, w.known_before, delivered_by]))
     return out
 
 
@@ -519,16 +527,17 @@ def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
     R2 or R4 hit but start none; R3 never reads them.  What they can start is an R5 hit (a
     commitment open more than ``slow_overdue_days`` past its due date) or an R9 hit (a task
     delivered and not yet confirmed).  So an in-force pairing with no follow-up hit on its
-    lifecycle and activities alone, no such commitment and no task of its receiver in the
-    ``delivered`` state has none with all its facts either."""
+    lifecycle and activities alone, no such commitment and no such task has none with all
+    its facts either."""
     lives = lifecycles(facts, w, chunk)
     activities = activity_summaries(facts, w, [p.id for p in chunk], rules)
     outcomes = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in chunk}
     in_force = [p for p in chunk if lifecycle_state(lives[p.id], w.as_of) == "in_force"]
     slow = pairings_possibly_slow(facts, w, rules, [p.id for p in in_force])
-    waiting = receivers_with_delivery_waiting(
-        facts, w, sorted({p.receiver_id for p in in_force}))
-    candidates = [p for p in in_force if p.id in slow or p.receiver_id in waiting or follows_up(
+    waiting = parties_with_delivery_waiting(
+        facts, w, rules, sorted({p.receiver_id for p in in_force}))
+    candidates = [p for p in in_force if p.id in slow
+                  or (p.giver_id, p.receiver_id) in waiting or follows_up(
         rule_hits(pairing_facts(lives[p.id], activities.get(p.id, ActivitySummary()),
                                 outcomes[p.id], w.as_of), w.as_of, rules))]
     commitment_outcomes(facts, w, candidates, outcomes)
