@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -59,7 +60,6 @@ PAGE = 50
 
 
 def load() -> str:
-    import os
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
