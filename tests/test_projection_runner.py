@@ -16,7 +16,9 @@ import pytest
 
 from projections import reports
 from projections.runner import ProjectionRunner, prefix, tracking_name
-from projections.store import ProjectionDatabase, active_version, tracked_position
+from projections.store import (
+    REBUILD_CACHE_KIB, SERVING_CACHE_KIB, ProjectionDatabase, active_version, tracked_position,
+)
 from tests.projection_support import World
 from tests.test_projection_properties import dump, random_steps
 from workflows.config import Settings
@@ -269,4 +271,28 @@ def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(tmp_pat
     reopened = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
     assert reopened.status().active_version == 2
     assert dump(reopened.db) == before
+    engine.close()
+
+
+def test_a_rebuild_works_with_the_small_page_cache_and_leaves_the_serving_one(tmp_path):
+    engine, _ = _history(tmp_path, 150)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"), 50)
+    cache_sizes = set()
+    original = runner.projector.apply_fact
+
+    def apply_and_look(conn, table_prefix, fact):
+        original(conn, table_prefix, fact)
+        cache_sizes.add(conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    runner.projector.apply_fact = apply_and_look
+    runner.rebuild()
+    assert cache_sizes == {-REBUILD_CACHE_KIB}
+
+    def fail(conn, table_prefix, fact):
+        raise RuntimeError("stop")
+
+    runner.projector.apply_fact = fail
+    with pytest.raises(RuntimeError):
+        runner.rebuild()
+    assert runner.db.connection().execute("PRAGMA cache_size").fetchone()[0] == -SERVING_CACHE_KIB
     engine.close()
