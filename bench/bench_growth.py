@@ -5,8 +5,9 @@
 
 For the factors f, 2f and 4f of ``--scale province`` it generates a store (in
 ``--reuse-dir``/f<factor>, kept, so a second run measures without generating again; the
-generation's own figure is kept beside it in ``generation.json``), then measures, on that
-store, with the other benches' own functions:
+generation's own figure is kept beside it in ``generation.json``; a folder there that holds a
+store ``cobuild generate`` wrote, e.g. a link to it, is measured without a generation
+figure), then measures, on that store (only read), with the other benches' own functions:
 
 - generation events/s (``bench_generate.generated``: every command through the engine);
 - reading and decoding the log (``bench_projections.read_and_decode``) and a from-zero
@@ -64,9 +65,14 @@ def store(folder: Path, factor: float, seed: int) -> dict[str, Any]:
     figure = folder / "generation.json"
     if figure.exists():
         return json.loads(figure.read_text())
-    if folder.exists() and any(folder.iterdir()):
-        raise SystemExit(f"{folder} holds a store without generation.json: remove it or pick "
-                         "another --reuse-dir")
+    if (folder / "events.sqlite").exists():
+        # A store generated elsewhere (``cobuild generate``, e.g. linked here): measured
+        # as it is, without a generation figure.
+        engine = open_engine(Settings(home=folder))
+        events = engine.recorder.max_notification_id() or 0
+        engine.close()
+        return {"factor": factor, "seed": None, "events": events, "generation_seconds": None,
+                "generation_events_per_s": None, "generation_load": None}
     load = os.getloadavg()[0]
     events, seconds = generated(folder, Scale.named("province", factor), seed)
     result = {"factor": factor, "seed": seed, "events": events, "generation_seconds": seconds,
@@ -128,6 +134,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'events':<34}" + "".join(f"{r['events']:>12,}" for r in rows))
     for key, label in THROUGHPUTS:
         # cost per event relative to 1x: rate at 1x over rate at kx
+        if any(r[key] is None for r in rows):
+            print(f"{label + ' events/s':<34}" + "".join(
+                f"{'n/a' if r[key] is None else format(r[key], ',.0f'):>12}" for r in rows))
+            continue
         print(f"{label + ' events/s':<34}" + "".join(f"{r[key]:>12,.0f}" for r in rows)
               + "".join(f"{base[key] / r[key]:>10.2f}" for r in rows[1:]))
     print(f"{'rebuild peak RSS MB':<34}" + "".join(f"{r['rebuild_peak_mb']:>12.0f}" for r in rows)
@@ -148,13 +158,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     events = [r["events"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     ax = axes[0]
-    for key, label in THROUGHPUTS:
+    measured = [(k, label) for k, label in THROUGHPUTS if all(r[k] is not None for r in rows)]
+    for key, label in measured:
         ax.plot(events, [rows[0][key] / r[key] for r in rows], marker="o",
                 label=f"{label} ({1e6 / rows[0][key]:.0f} us/event at 1x)")
     ax.axhline(1, color="grey", linestyle=":", linewidth=1)
     ax.set(title="Cost per event over 1x (1.0 = linear in data)", xlabel="events in the store",
            ylabel="cost per event / cost per event at 1x")
-    ax.set_ylim(0, max(2.0, *(rows[0][k] / r[k] for k, _ in THROUGHPUTS for r in rows)) * 1.1)
+    ax.set_ylim(0, max(2.0, *(rows[0][k] / r[k] for k, _ in measured for r in rows)) * 1.1)
     ax.legend(fontsize=8)
     ax = axes[1]
     p95s = [report_p95(r) for r in rows]
