@@ -10,8 +10,10 @@ history.
 
 A checkpoint is signed on demand: asking for the latest one signs the current tree head
 when the log has grown since the last one signed, so the answer covers every event
-recorded before the request.  Signing is serialised (a lock in the process, a file lock
-across gunicorn workers) because the signer checks each new head against the last one.
+recorded before the request.  Signing is serialised (a lock in the process, a file lock on
+the key directory, and the store's ``signer`` lease that ``cobuild audit checkpoint`` holds
+too) because the signer checks each new head against the last one, and the checkpoints of a
+store must only grow.
 """
 from __future__ import annotations
 
@@ -31,17 +33,20 @@ from flask_smorest import Blueprint
 from api.context import actor, engine
 from api.history import SUBJECTS
 from api.problems import Problem
-from projections.audit_log import SQLITE_SQL, AuditLog
+from projections.audit_log import AuditLog
 from projections.bundle import BundleError, build_bundle
 from projections.checkpoint import DEFAULT_ORIGIN, KeyDirectory, Signer, SignerRefused
 from workflows.authorisation import REGION_ROLES, may_see, require_role
 from workflows.errors import Forbidden
+from workflows.leadership import AlreadyRunning, acquire
 
 blp = Blueprint("verifiable_log", __name__, url_prefix="/api/v1/audit",
                 description="Audit: the verifiable log (signed checkpoints, proofs, evidence bundles)")
 
 TEXT = "text/plain"
 _signing = threading.Lock()
+SIGNER_ROLE = "signer"  # the lease `cobuild audit checkpoint` takes (api.cli_audit)
+SIGNER_WAIT = 10.0  # seconds a request waits for a signer in another process
 
 
 def audit_log() -> AuditLog:
@@ -77,16 +82,23 @@ def latest_checkpoint() -> str:
         if last is not None and last.size == log.tree_size():
             return last.note
         try:
-            return Signer(keys, log, store_checkpoint).sign()
-        except SignerRefused as refused:
-            raise Problem(409, "history-rewritten", str(refused)) from None
+            lease = acquire(current_app.extensions["cobuild"].settings, SIGNER_ROLE,
+                            wait=True, timeout=SIGNER_WAIT, poll=0.1)
+        except AlreadyRunning as busy:
+            raise Problem(503, "signer-busy", f"{busy}; try again shortly",
+                          headers={"Retry-After": "5"}) from None
+        with lease:
+            try:
+                return Signer(keys, log, store_checkpoint).sign()
+            except SignerRefused as refused:
+                raise Problem(409, "history-rewritten", str(refused)) from None
 
 
 def store_checkpoint(size: int, root: bytes, note: str) -> None:
     """Keep the signed head beside the leaves, as ``cobuild audit checkpoint`` does."""
     eng = engine()
     with eng.recorder.datastore.transaction(commit=True) as cursor:
-        cursor.execute(SQLITE_SQL.insert_checkpoint,
+        cursor.execute(eng.recorder.audit_sql.insert_checkpoint,
                        (size, root, note, eng.clock.now().timestamp()))
 
 

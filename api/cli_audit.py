@@ -5,6 +5,13 @@ URL) or else ``<COBUILD_HOME>/events.sqlite`` (``COBUILD_HOME`` defaults to ``./
 signing key and signer state in ``<home>/keys/``.  ``db`` below is that file path or URL.  The helper
 functions take paths so they can be called without click; the commands only parse
 arguments and print.  Exit codes everywhere: 0 verified, 1 tampered, 2 cannot check.
+
+Signing holds the store's ``signer`` lease (``workflows.leadership``), which the API's
+on-demand checkpoint takes too: each signer reads the tree head only once the previous one
+has stored its checkpoint, so the checkpoints of a store only ever grow.  A signer that finds
+the lease held waits for it (``--wait``, a minute by default: the other signer is almost
+always done within a second, and cron then gets a checkpoint of the newer head rather than
+a failure), and gives up with one line and exit status 2 if it is still held.
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ from projections.verifier import (
     VerifierKey,
     open_checkpoint,
 )
+from workflows.config import Settings
+from workflows.leadership import AlreadyRunning, Lease, acquire
+
+SIGNER_ROLE = "signer"
+SIGNER_WAIT = 60.0
 
 
 def cobuild_home() -> Path:
@@ -107,12 +119,37 @@ def _pinned_key(keys_dir: Path, vkey: str | None) -> VerifierKey:
     return VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
 
 
-def make_checkpoint(db: Store, keys_dir: Path, origin: str | None = None) -> str:
+class SignerBusy(Exception):
+    """Another signer held the store's lease for longer than this one would wait."""
+
+
+def lease_settings(db: Store) -> Settings:
+    """Settings that key the lease by this store, as the engine's processes key theirs: the
+    PostgreSQL database, or a lock file beside the SQLite file."""
+    if _is_postgres(db):
+        return Settings(home=cobuild_home().resolve(), database_url=str(db))
+    path = Path(db).resolve()
+    return Settings(home=path.parent, database_url=f"sqlite:///{path}")
+
+
+def signer_lease(db: Store, wait: float = SIGNER_WAIT) -> Lease:
+    """The store's ``signer`` lease, waiting up to ``wait`` seconds for another signer."""
+    try:
+        return acquire(lease_settings(db), SIGNER_ROLE, wait=wait > 0, timeout=wait or None, poll=0.1)
+    except AlreadyRunning as busy:
+        waited = f"waited {wait:g} s" if wait > 0 else "did not wait"
+        raise SignerBusy(f"{busy}; {waited}, nothing was signed") from None
+
+
+def make_checkpoint(db: Store, keys_dir: Path, origin: str | None = None, wait: float = SIGNER_WAIT) -> str:
     """Sign the current tree head (creating the log key on first use) and store it."""
-    keys = KeyDirectory(keys_dir)
-    keys.ensure(origin or os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
-    with open_log(db) as (log, store):
-        return Signer(keys, log, store).sign()
+    if not _is_postgres(db) and not Path(db).is_file():
+        raise FileNotFoundError(f"no event store at {db}")
+    with signer_lease(db, wait):
+        keys = KeyDirectory(keys_dir)
+        keys.ensure(origin or os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
+        with open_log(db) as (log, store):
+            return Signer(keys, log, store).sign()
 
 
 def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), vkey: str | None = None,
@@ -230,14 +267,19 @@ def audit() -> None:
 
 @audit.command("checkpoint")
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the signed note to this file.")
+@click.option("--wait", type=click.FloatRange(min=0), default=SIGNER_WAIT, show_default=True,
+              help="Seconds to wait while another signer runs, then sign the newer head (0: refuse at once).")
 @click.pass_context
-def checkpoint_cmd(ctx: click.Context, out: str | None) -> None:
+def checkpoint_cmd(ctx: click.Context, out: str | None, wait: float) -> None:
     """Sign the current tree head (refuses if it does not extend the last one signed)."""
     db, keys = _paths()
     try:
-        note = make_checkpoint(db, keys)
+        note = make_checkpoint(db, keys, wait=wait)
     except SignerRefused as e:
         _fail(ctx, str(e), EXIT_TAMPERED)
+    except SignerBusy as e:
+        click.echo(f"cannot sign: {e}", err=True)
+        ctx.exit(EXIT_CANNOT_CHECK)
     except (FileNotFoundError, CannotCheck, ValueError) as e:
         _fail(ctx, str(e))
     if out:
@@ -276,6 +318,9 @@ def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None, he
         bundle = export_bundle(db, keys, aggregate_id, checkpoint, headers)
     except SignerRefused as e:
         _fail(ctx, str(e), EXIT_TAMPERED)
+    except SignerBusy as e:
+        click.echo(f"cannot sign: {e}", err=True)
+        ctx.exit(EXIT_CANNOT_CHECK)
     except (BundleError, NoteError) as e:
         _fail(ctx, str(e), EXIT_TAMPERED if isinstance(e, NoteError) else EXIT_CANNOT_CHECK)
     except (FileNotFoundError, CannotCheck, ValueError) as e:

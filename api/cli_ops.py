@@ -4,7 +4,8 @@
 serialised by the ``migrate`` lease, and a second run finds nothing to do.
 
 :class:`SingleCopy` is how the long-running commands that must run once (the relay, the
-worker, the checkpoint signer) take their lease::
+worker) take their lease; the checkpoint signer waits its turn instead (``api.cli_audit``),
+and ``cobuild serve``'s threads stand by (``api.serve.EmbeddedRole``)::
 
     with SingleCopy(settings, "relay", standby) as copy:
         running = Relay(...)

@@ -1,5 +1,9 @@
 """``cobuild serve``: the API and the embedded workers in one process (the embedded default).
 
+The scheduler and the relay take the same leases as ``cobuild worker`` and ``cobuild relay``:
+next to those processes (or another ``serve``) on one store, ``serve`` serves the API and
+stands by for the roles held elsewhere, saying so on stderr.
+
 Production runs the API under gunicorn instead (``gunicorn -w 4 'api.wsgi:app'``, see
 docs/api.md) with the workers as their own processes.
 """
@@ -9,8 +13,8 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import click
 from werkzeug.serving import make_server
@@ -18,6 +22,7 @@ from werkzeug.serving import make_server
 from api.app import create_app
 from workflows.config import Settings
 from workflows.engine import Engine, open_engine
+from workflows.leadership import AlreadyRunning, LeadershipLost, Lease, acquire
 from workflows.organisations import AlreadyInitialised
 from workflows.relay import Relay, RelayPosition, broker_connection
 from workflows.scheduler import Worker, open_worker_state
@@ -41,36 +46,130 @@ def ensure_admin(engine: Engine, home: Path) -> str:
     return f"in {path} (new data folder: the first admin was created)"
 
 
-@dataclass
-class Embedded:
-    """A worker (scheduler or relay) running in a daemon thread of this process."""
+# The roles `cobuild worker` and `cobuild relay` hold, with the seconds between their rounds.
+ROLES = (("scheduler", 1.0), ("relay", 0.5))
 
-    worker: Worker | Relay
-    thread: threading.Thread
+
+def _scheduler(engine: Engine, settings: Settings) -> tuple[Worker, Callable[[], None]]:
+    state = open_worker_state(settings)
+    return Worker(engine, state), state.close
+
+
+def _relay(engine: Engine, settings: Settings) -> tuple[Relay, Callable[[], None]]:
+    connection = broker_connection(settings)
+    position = RelayPosition(settings)
+
+    def close() -> None:
+        position.close()
+        connection.release()
+
+    return Relay(engine, connection, position), close
+
+
+MAKERS = {"scheduler": _scheduler, "relay": _relay}
+
+
+def _say(line: str) -> None:
+    click.echo(f"cobuild serve: {line}", err=True)
+
+
+class EmbeddedRole:
+    """A single-copy role (the scheduler, the relay) in a daemon thread of this process.
+
+    The thread holds the role's lease while its worker runs, the lease ``cobuild worker`` and
+    ``cobuild relay`` hold: next to one of those (or to another ``cobuild serve``) on the same
+    store, it stands by and takes over when the role is freed, so ``serve`` is a failover copy
+    and never a second scheduler or relay.  If the lease is lost, the worker is stopped at
+    once and the thread stands by again.  Each takeover resumes from the saved position.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, role: str, interval: float,
+                 say: Callable[[str], None] = _say, poll: float = 1.0, watch_every: float = 2.0) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.role = role
+        self.interval = interval
+        self.say = say
+        self.poll = poll
+        self.watch_every = watch_every
+        self.worker: Worker | Relay | None = None
+        self.lease: Lease | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"cobuild-{role}", daemon=True)
+
+    @property
+    def active(self) -> bool:
+        return self.worker is not None
+
+    def start(self) -> "EmbeddedRole":
+        self.thread.start()
+        return self
 
     def stop(self) -> None:
-        # Joined before the engine closes: a worker inside a read must not find the
-        # event store's connections gone.
-        self.worker.stop()
+        # Joined before the engine closes: a worker inside a read must not find the event
+        # store's connections gone.
+        with self._lock:
+            self._stopping.set()
+            if self.worker is not None:
+                self.worker.stop()
         self.thread.join()
 
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            lease = self.lease = self._take()
+            if lease is None:
+                return
+            try:
+                self._work(lease)
+            finally:
+                lease.close()
+                self.lease = None
 
-def start_embedded_workers(engine: Engine, settings: Settings) -> list[Embedded]:
-    """The scheduler with its policies, and the relay to the broker, as daemon threads.
+    def _take(self) -> Lease | None:
+        try:
+            return acquire(self.settings, self.role)
+        except AlreadyRunning as held:
+            self.say(f"the {self.role} runs elsewhere ({held.holder or 'holder unknown'}); "
+                     f"standing by to take over")
+        try:
+            lease = acquire(self.settings, self.role, wait=True, poll=self.poll, cancel=self._stopping)
+        except AlreadyRunning:
+            return None  # only when this process stops
+        self.say(f"took over the {self.role}")
+        return lease
+
+    def _work(self, lease: Lease) -> None:
+        worker, close = MAKERS[self.role](self.engine, self.settings)
+        with self._lock:
+            if self._stopping.is_set():
+                close()
+                return
+            self.worker = worker
+        lost: list[LeadershipLost] = []
+
+        def on_lost(error: LeadershipLost) -> None:
+            lost.append(error)
+            worker.stop()
+
+        lease.watch(on_lost, self.watch_every)
+        try:
+            worker.run(self.interval)
+        finally:
+            with self._lock:
+                self.worker = None
+            close()
+        if lost:
+            self.say(f"{lost[0]}; stopped the {self.role}, standing by")
+
+
+def start_embedded_workers(engine: Engine, settings: Settings) -> list[EmbeddedRole]:
+    """The scheduler with its policies, and the relay to the broker, as daemon threads, each
+    under its lease.
 
     Each resumes from the position it saved in the data folder, as the separate
     ``cobuild worker`` and ``cobuild relay`` processes of a production install do."""
-    workers: list[Worker | Relay] = [
-        Worker(engine, open_worker_state(settings)),
-        Relay(engine, broker_connection(settings), RelayPosition(settings)),
-    ]
-    running = []
-    for worker, interval, name in zip(workers, (1.0, 0.5), ("scheduler", "relay")):
-        thread = threading.Thread(target=worker.run, args=(interval,), name=f"cobuild-{name}",
-                                  daemon=True)
-        thread.start()
-        running.append(Embedded(worker, thread))
-    return running
+    return [EmbeddedRole(engine, settings, role, interval).start() for role, interval in ROLES]
 
 
 @click.command()
@@ -88,7 +187,6 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     where_token = ensure_admin(engine, settings.home)
     app = create_app(engine, settings)
     server = make_server(host, port, app, threaded=threads)
-    workers = start_embedded_workers(engine, settings) if embedded else []
     # Reports catch up before answering anyway; following the log in the background keeps
     # that catch-up small, so a report rarely pays for the writes before it.
     projections = app.extensions["cobuild"].projections
@@ -98,9 +196,11 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     click.echo(f"cobuild API listening on {base}/api/v1 (docs {base}/api/docs, "
                f"OpenAPI {base}/api/openapi.json)")
     click.echo(f"data folder {settings.home}; admin token {where_token}")
-    click.echo("embedded workers: scheduler, relay and projections" if workers
+    click.echo("embedded workers: scheduler, relay and projections" if embedded
                else "no embedded workers")
     sys.stdout.flush()
+    # After the banner: a role held elsewhere is reported on stderr below it.
+    workers = start_embedded_workers(engine, settings) if embedded else []
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

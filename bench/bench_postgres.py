@@ -163,18 +163,29 @@ def main() -> None:
         parser.error("--database-url (or COBUILD_TEST_DATABASE_URL) is required")
 
     results = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for label, url in (("sqlite", ""), ("postgresql", args.database_url)):
             with fresh_settings(Path(tmp) / label, url) as settings:
                 results.append(run(label, settings, args.pairings, args.threads))
 
+    load_after = os.getloadavg()
     print(f"{args.pairings} pairings x {COMMANDS_PER_PAIRING} commands, {args.threads} client threads, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs; load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print(f"{'backend':<11} {'commands/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'events':>7} "
           f"{'lag p50 ev':>10} {'lag max ev':>10} {'catch-up ms':>11}")
     for r in results:
         print(f"{r['backend']:<11} {r['commands_per_s']:>10.0f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
               f"{r['events']:>7} {r['lag_p50_events']:>10.0f} {r['lag_max_events']:>10} {r['catch_up_ms']:>11.0f}")
+    sqlite, postgres = results
+    print("postgresql / sqlite: " + ", ".join(
+        f"{name} {ratio(postgres[key], sqlite[key])}" for name, key in (
+            ("commands/s", "commands_per_s"), ("p50", "p50_ms"), ("p95", "p95_ms"),
+            ("lag p50", "lag_p50_events"), ("lag max", "lag_max_events"), ("catch-up", "catch_up_ms"))))
+
+
+def ratio(measured: float, baseline: float) -> str:
+    return f"x{measured / baseline:.2f}" if baseline else "n/a (baseline 0)"
 
 
 if __name__ == "__main__":

@@ -209,7 +209,10 @@ def test_the_command_generates_then_refuses_in_one_line(tmp_path):
     assert "结对" in result.stdout and "联而不动" in result.stdout
     again = runner.invoke(generate, args, env=env)
     assert again.exit_code == 1
-    assert again.stderr.count("\n") == 1 and "already generated" in again.stderr
+    assert again.stderr.count("\n") == 1 and "already holds" in again.stderr
+    same_world = runner.invoke(generate, args + ["--force"], env=env)
+    assert same_world.exit_code == 1
+    assert same_world.stderr.count("\n") == 1 and "already generated" in same_world.stderr
     other = runner.invoke(generate, args[:-1] + ["5"], env=env)
     assert other.exit_code == 1 and "--force" in other.stderr
     assert runner.invoke(generate, args[:-1] + ["5", "--force"], env=env).exit_code == 0

@@ -9,6 +9,8 @@ purpose and retrying with idempotency keys.  At the end:
 - every event was published to RabbitMQ, once after de-duplication by message id, with the
   body of the event at that position;
 - the projections the processes followed equal a rebuild from zero;
+- the verifiable log verifies: every event has its leaf, and an operator's ``cobuild audit
+  checkpoint`` then ``cobuild audit verify`` succeed, the checkpoint covering every event;
 - every process is still running and stops cleanly.
 
 Runs only when both COBUILD_TEST_DATABASE_URL and COBUILD_TEST_BROKER_URL are set
@@ -396,6 +398,25 @@ def run(settings, env, processes, queue, Settings, Engine, ensure_schema) -> Non
     assert followed == rebuilt
     assert len(json.loads(followed["pairings"])["items"]) == PAIRS
 
+    # The Merkle log kept up with every writer: one leaf per event, and the store verifies.
+    assert_log_verifies(settings, env)
+
     print(f"\n{ledger.commands} HTTP commands in {elapsed:.1f}s from {CLIENTS} clients through "
           f"{GUNICORN_WORKERS} gunicorn workers: {ledger.commands / elapsed:.0f} commands/s; "
           f"{len(stored)} events, {len(published)} messages ({len(unique)} unique)")
+
+
+def assert_log_verifies(settings, env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(settings.database_url) as conn:
+        events, leaves, without_leaf = conn.execute(
+            "SELECT (SELECT count(*) FROM engine_events), (SELECT count(*) FROM audit_leaf), "
+            "(SELECT count(*) FROM engine_events e WHERE NOT EXISTS "
+            " (SELECT 1 FROM audit_leaf l WHERE l.notification_id = e.notification_id))").fetchone()
+    assert without_leaf == 0 and leaves == events > 0, (events, leaves, without_leaf)
+    note = Path(env["COBUILD_HOME"]) / "e2e-checkpoint.note"
+    signed = cobuild(env, "audit", "checkpoint", "--out", str(note))
+    assert int(signed.splitlines()[1]) == events
+    verified = cobuild(env, "audit", "verify", "--checkpoint", str(note))
+    assert verified.startswith(f"OK: {events} leaves re-derived from {events} stored events"), verified

@@ -1082,15 +1082,16 @@ class Generation:
         self.engine = open_engine(generation_settings(settings), self.clock)
         try:
             self.existing = events_in(self.engine)
-            self.world = plan_world(scale, seed, self.engine.current_rules())
-            if self.engine.exists(Organisation.create_id(self.world.marker_code)):
-                raise GenerationError(f"a world with seed {seed} is already generated in "
-                                      f"{settings.home}; nothing was written")
+            # Refused before planning, which takes half a minute at province scale.
             if self.existing and not force:
                 raise GenerationError(
                     f"the store in {settings.home} already holds {self.existing} events; "
                     "generate writes into an empty store (add --force to add to it); "
                     "nothing was written")
+            self.world = plan_world(scale, seed, self.engine.current_rules())
+            if self.engine.exists(Organisation.create_id(self.world.marker_code)):
+                raise GenerationError(f"a world with seed {seed} is already generated in "
+                                      f"{settings.home}; nothing was written")
             self.days = schedule(self.world)
             self.playback = Playback(self.engine, self.clock, self.world)
         except BaseException:

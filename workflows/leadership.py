@@ -46,11 +46,12 @@ class LeadershipLost(RuntimeError):
 
 
 def acquire(settings: Settings, role: str, *, wait: bool = False, timeout: float | None = None,
-            poll: float = 1.0) -> "Lease":
+            poll: float = 1.0, cancel: threading.Event | None = None) -> "Lease":
     """Take the lease on ``role``, or raise :class:`AlreadyRunning`.
 
     With ``wait`` the caller stands by until the holder goes away (or ``timeout`` seconds
-    have passed, polling every ``poll`` seconds); without it a held role is refused at once.
+    have passed, polling every ``poll`` seconds; or ``cancel`` is set, for a thread that
+    stands by until its process stops); without it a held role is refused at once.
     """
     if not ROLE.match(role):
         raise ValueError(f"role {role!r} must be lower-case letters, digits and dashes")
@@ -62,7 +63,10 @@ def acquire(settings: Settings, role: str, *, wait: bool = False, timeout: float
                 raise AlreadyRunning(role, lease.holder())
             if rounds is not None:
                 rounds -= 1
-            time.sleep(poll)
+            if cancel is None:
+                time.sleep(poll)
+            elif cancel.wait(poll):
+                raise AlreadyRunning(role, lease.holder())
     except BaseException:
         lease.close()
         raise
