@@ -27,6 +27,7 @@ from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import followup_facts
+from projections.store import table_columns
 from workflows.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
@@ -157,17 +158,11 @@ def indexes(prefix: str) -> list[str]:
 
 # What this version of the code added to the fact tables: a version built by an older one
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
-LATEST_ADDITIONS = ("SELECT name FROM {p}horizon", "SELECT live_end FROM {p}pairing",
-                    "SELECT live_pairings FROM {p}org")
+LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
-    for probe in LATEST_ADDITIONS:
-        try:
-            conn.execute(probe.format(p=prefix) + " LIMIT 0").fetchall()
-        except sqlite3.OperationalError:
-            return False
-    return True
+    return all(column in table_columns(conn, prefix + table) for table, column in LATEST_ADDITIONS)
 
 
 def drop(prefix: str) -> list[str]:
@@ -563,8 +558,8 @@ class Projector:
             if value is not None and value != "":
                 conn.execute(
                     f"INSERT INTO {prefix}horizon (name, value) VALUES (?, ?) ON CONFLICT (name)"
-                    " DO UPDATE SET value = CASE WHEN excluded.value > value THEN excluded.value"
-                    " ELSE value END", (name, str(value)))
+                    f" DO UPDATE SET value = CASE WHEN excluded.value > {prefix}horizon.value"
+                    f" THEN excluded.value ELSE {prefix}horizon.value END", (name, str(value)))
 
     # The term end a pairing in force in the latest state runs to; NULL when it is not in
     # force (proposed, awaiting a signature, ended, or suspended: the later of its

@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 
 from projections import facts
 from projections.store import (
-    ProjectionDatabase, active_version, forget_tracking, set_active_version,
+    FILE_NAME, ProjectionDatabase, active_version, forget_tracking, set_active_version,
     set_tracked_position, tracked_position,
 )
 
@@ -91,8 +91,8 @@ class ProjectionRunner:
         return version if current else self.rebuild()
 
     def _create(self, conn, version: int, indexed: bool = True) -> None:
-        for statement in facts.schema(prefix(version)) if indexed else facts.tables(prefix(version)):
-            conn.execute(statement)
+        self.db.execute_ddl(conn, facts.schema(prefix(version)) if indexed
+                            else facts.tables(prefix(version)))
         set_tracked_position(conn, tracking_name(version), 0)
 
     def _versions(self, conn) -> dict[int, int]:
@@ -226,8 +226,7 @@ class ProjectionRunner:
                     # cannot move ahead of the new one in between.
                     while self._apply_batch(conn, new, size):
                         pass
-                    for statement in facts.indexes(prefix(new)):
-                        conn.execute(statement)
+                    self.db.execute_ddl(conn, facts.indexes(prefix(new)))
                     self.projector.complete(conn, prefix(new))
                     set_active_version(conn, NAME, new)
         finally:
@@ -238,16 +237,15 @@ class ProjectionRunner:
         return new
 
     def _drop(self, conn, version: int) -> None:
-        for statement in facts.drop(prefix(version)):
-            conn.execute(statement)
+        self.db.execute_ddl(conn, facts.drop(prefix(version)))
         forget_tracking(conn, tracking_name(version))
 
 
 def projection_path(settings: Any) -> Any:
-    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``."""
-    return settings.home / "projections.sqlite"
+    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``
+    (embedded deployments; on PostgreSQL the fact store is in the database)."""
+    return settings.home / FILE_NAME
 
 
 def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:
-    settings.ensure_home()
-    return ProjectionRunner(app, ProjectionDatabase(projection_path(settings)), batch_size)
+    return ProjectionRunner(app, ProjectionDatabase.for_settings(settings), batch_size)

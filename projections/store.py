@@ -1,9 +1,12 @@
 """The read side's own database: a thin layer over a DB-API connection.
 
 The SQL the projections write is plain: ``?`` parameters, ``INSERT ... ON CONFLICT``, no
-``INSERT OR REPLACE``, no ``rowid``.  The only SQLite-specific parts are in this module
-(the file, WAL, and ``BEGIN IMMEDIATE`` to serialise writers); a PostgreSQL store needs a
-connection that maps ``?`` to ``%s`` and takes a row lock on ``projection_meta`` instead.
+``INSERT OR REPLACE``, no ``rowid``, explicit ``GROUP BY`` and ``ORDER BY``.  Embedded, the
+store is the SQLite file ``COBUILD_HOME/projections.sqlite`` (WAL, ``BEGIN IMMEDIATE`` to
+serialise writers).  On PostgreSQL (``COBUILD_DATABASE_URL``) it is tables of the
+deployment's database, through :class:`workflows.sqlstore.SqlStore` (``?`` translated,
+writers serialised by an advisory lock, reads in one ``REPEATABLE READ`` snapshot):
+:meth:`ProjectionDatabase.for_settings` picks the one the deployment runs on.
 
 Tables of this module: ``projection_meta`` (which version of the fact tables serves reads)
 and ``projection_tracking`` (the last log position applied to each version).  The fact
@@ -13,16 +16,24 @@ a new version beside the one that serves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
+
+from workflows import schema
+from workflows.config import Settings
+from workflows.sqlstore import SqlStore
+
+FILE_NAME = "projections.sqlite"
 
 META_DDL = (
     "CREATE TABLE IF NOT EXISTS projection_meta ("
-    " name TEXT PRIMARY KEY, active_version INTEGER NOT NULL)",
+    " name TEXT PRIMARY KEY, active_version BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS projection_tracking ("
-    " name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+    " name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
 )
 
 
@@ -30,8 +41,25 @@ SERVING_CACHE_KIB = 131072
 REBUILD_CACHE_KIB = 32768
 
 
+@schema.step("projections", 1, "the fact store's active version and tracked positions")
+def _projections_schema(settings: Settings) -> None:
+    store = SqlStore(settings, "projections", pool_size=1)
+    try:
+        store.script(";".join(META_DDL))
+    finally:
+        store.close()
+
+
 class ProjectionDatabase:
     """One SQLite file; a connection per thread; writers serialised by the database."""
+
+    @staticmethod
+    def for_settings(settings: Settings) -> "ProjectionDatabase":
+        """The fact store of the deployment ``settings`` describe."""
+        if settings.is_postgres:
+            return PostgresProjectionDatabase(settings)
+        settings.ensure_home()
+        return ProjectionDatabase(settings.home / FILE_NAME)
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -44,6 +72,11 @@ class ProjectionDatabase:
         with self.write() as conn:
             for statement in META_DDL:
                 conn.execute(statement)
+
+    def execute_ddl(self, conn: Any, statements: Iterable[str]) -> None:
+        """Create or drop fact tables and indexes in the caller's write transaction."""
+        for statement in statements:
+            conn.execute(statement)
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -118,6 +151,90 @@ class ProjectionDatabase:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class PostgresProjectionDatabase(ProjectionDatabase):
+    """The fact store as tables of the deployment's PostgreSQL database.
+
+    The fact tables' DDL is written for SQLite (``position INTEGER PRIMARY KEY`` is SQLite's
+    row id, which it must stay there); here integers are ``BIGINT`` and text compares byte by
+    byte (``COLLATE "C"``), as in SQLite: a database created with a linguistic collation
+    (en_US) ignores ``:`` and ``-``, which would break region ranges (``region + ":"``) and
+    keyset cursors."""
+
+    def __init__(self, settings: Settings, pool_size: int = 8) -> None:
+        self.store = SqlStore(settings, "projections", pool_size=pool_size)
+        self.path = None
+        self._local = threading.local()
+        # Readers hold this shared and dropping a version's tables takes it exclusively:
+        # PostgreSQL's catalog is not part of a reader's snapshot, so without it a reader
+        # that saw the old version active could find its tables gone.
+        self.drop_key = int.from_bytes(
+            hashlib.sha256(b"cobuild-store:projections:drop").digest()[:8], "big", signed=True)
+
+    def ensure_schema(self) -> None:
+        """Nothing to do: ``cobuild migrate`` created the bookkeeping tables (step
+        ``projections`` v1), and processes do not create tables on start."""
+
+    _INTEGER = re.compile(r"\bINTEGER\b")
+    _TEXT = re.compile(r"\bTEXT\b")
+
+    def execute_ddl(self, conn: Any, statements: Iterable[str]) -> None:
+        for statement in statements:
+            if statement.startswith("CREATE TABLE"):
+                statement = self._TEXT.sub('TEXT COLLATE "C"', self._INTEGER.sub("BIGINT", statement))
+            elif statement.startswith("DROP"):
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (self.drop_key,))
+            conn.execute(statement)
+
+    def connection(self) -> Any:
+        raise TypeError("a PostgreSQL fact store hands out connections only in read() and write()")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Any]:
+        with self.store.write(synchronous_commit=not getattr(self._local, "unsynced", False)) as cur:
+            # Pipeline mode: statements whose results nobody reads (most of a batch's inserts
+            # and updates) go to the server without waiting for each answer; a fetch or the
+            # commit waits for what is pending, and an error surfaces by the commit at latest.
+            with cur.raw.connection.pipeline():
+                yield cur
+
+    @contextlib.contextmanager
+    def unsynced(self) -> Iterator[None]:
+        """This thread's write transactions commit without waiting for the WAL flush
+        (``synchronous_commit = off``): a server crash may lose the last of them, never
+        corrupt anything, and a rebuild's version does not serve until its switch, which
+        is committed normally."""
+        self._local.unsynced = True
+        try:
+            yield
+        finally:
+            self._local.unsynced = False
+
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Nothing to bound: the pages a rebuild touches are cached by the server
+        (``shared_buffers``), not by this process."""
+        yield
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Any]:
+        with self.store.read() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock_shared(?)", (self.drop_key,))
+            yield cur
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def table_columns(conn: Any, table: str) -> set[str]:
+    """The columns of ``table`` (none if it does not exist), without an error that would
+    abort a PostgreSQL transaction."""
+    if isinstance(conn, sqlite3.Connection):
+        return {r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+    return {r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = ?", (table,)).fetchall()}
 
 
 def active_version(conn: sqlite3.Connection, name: str) -> int | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -30,8 +31,22 @@ def fresh_settings(tmp_path: Path, database_url: str = "") -> Iterator[Settings]
     try:
         yield Settings(home=tmp_path / "var", database_url=f"{base}/{name}")
     finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(psycopg, database_url, name)
+
+
+def drop_database(psycopg, database_url: str, name: str, attempts: int = 20) -> None:
+    """``WITH (FORCE)`` ends the test's own connections, but not an autovacuum worker that
+    happens to be in the database (only a superuser may): that one finishes within
+    seconds, so wait for it rather than fail a test that passed."""
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def at(year: int, month: int, day: int, hour: int = 2) -> datetime:

@@ -1,4 +1,8 @@
-"""The runner: exactly once across SIGKILL, read-your-writes, blue/green rebuild."""
+"""The runner: exactly once across SIGKILL, read-your-writes, blue/green rebuild.
+
+Tests taking ``settings`` run on the deployment's fact store: PostgreSQL when
+``COBUILD_TEST_DATABASE_URL`` is set, where they compare it with a SQLite one built from the
+same log."""
 from __future__ import annotations
 
 import os
@@ -17,7 +21,8 @@ import pytest
 from projections import reports
 from projections.runner import ProjectionRunner, prefix, tracking_name
 from projections.store import (
-    REBUILD_CACHE_KIB, SERVING_CACHE_KIB, ProjectionDatabase, active_version, tracked_position,
+    REBUILD_CACHE_KIB, SERVING_CACHE_KIB, ProjectionDatabase, active_version, table_columns,
+    tracked_position,
 )
 from tests.projection_support import World
 from tests.test_projection_properties import dump, random_steps
@@ -34,8 +39,9 @@ CHILD = textwrap.dedent("""
     from workflows.config import Settings
     from workflows.engine import open_engine
 
-    home, db_path, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    runner = ProjectionRunner(open_engine(Settings(home=Path(home))), ProjectionDatabase(db_path), batch)
+    home, url, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    settings = Settings(home=Path(home), database_url=url)
+    runner = ProjectionRunner(open_engine(settings), ProjectionDatabase.for_settings(settings), batch)
     apply, applied = runner.projector.apply_fact, [0]
 
     def slow_apply(conn, table_prefix, fact):
@@ -51,8 +57,8 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _history(home: Path, steps: int, seed: int = 7):
-    engine = open_engine(Settings(home=home))
+def _history(settings: Settings, steps: int, seed: int = 7):
+    engine = open_engine(settings)
     world = World(engine, givers=6, villages=10)
     for op, a, b, gap, backdate in random_steps(random.Random(seed), steps):
         world.advance(gap)
@@ -63,15 +69,16 @@ def _history(home: Path, steps: int, seed: int = 7):
     return engine, world
 
 
-def _child(home: Path, db: Path, batch: int, pause_after: int) -> subprocess.Popen:
+def _child(settings: Settings, batch: int, pause_after: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(home), str(db), str(batch), str(pause_after)],
+        [sys.executable, "-c", CHILD, str(settings.home), settings.database_url, str(batch),
+         str(pause_after)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def _position(db_path: Path) -> int:
-    db = ProjectionDatabase(db_path)
+def _position(settings: Settings) -> int:
+    db = ProjectionDatabase.for_settings(settings)
     try:
         with db.read() as conn:
             return tracked_position(conn, tracking_name(active_version(conn, "facts"))) or 0
@@ -79,41 +86,47 @@ def _position(db_path: Path) -> int:
         db.close()
 
 
-def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_counts_nothing_twice(tmp_path):
-    engine, _ = _history(tmp_path, 1500)
+def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_counts_nothing_twice(settings, tmp_path):
+    engine, _ = _history(settings, 1500)
     head = engine.recorder.max_notification_id()
-    killed_db = tmp_path / "killed.sqlite"
     batch = 40
     positions = []
     for pause_after in (57, 75, 133):  # never a batch boundary: the kill lands mid-batch
-        child = _child(tmp_path, killed_db, batch, pause_after)
+        child = _child(settings, batch, pause_after)
         line = child.stdout.readline().split()
         assert line[0] == "MID", line
         child.send_signal(signal.SIGKILL)
         child.wait()
-        positions.append(_position(killed_db))
+        positions.append(_position(settings))
         # What the open batch had applied is gone; the committed position is behind it.
         assert positions[-1] < int(line[1])
     assert positions == sorted(positions) and positions[-1] > 0
-    finished = _child(tmp_path, killed_db, batch, 10**9)
+    finished = _child(settings, batch, 10**9)
     assert finished.stdout.readline().strip() == "DONE"
     finished.wait()
 
     uninterrupted = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "whole.sqlite"), 500)
     uninterrupted.catch_up()
-    killed = ProjectionDatabase(killed_db)
-    assert _position(killed_db) == head
+    killed = ProjectionDatabase.for_settings(settings)
+    assert _position(settings) == head
     assert dump(killed) == dump(uninterrupted.db)
     w = reports.Window(date(2026, 6, 30))
-    assert reports.pairings_report(killed, w, limit=10_000) == \
-        reports.pairings_report(uninterrupted.db, w, limit=10_000)
+    for report in (reports.pairings_report, reports.commitments_report, reports.tasks_report):
+        assert report(killed, w, limit=10_000) == report(uninterrupted.db, w, limit=10_000)
+    assert reports.coverage_report(killed, w) == reports.coverage_report(uninterrupted.db, w)
+    killed.close()
     engine.close()
 
 
-def test_an_event_applied_twice_is_refused_by_the_fact_store(tmp_path):
-    engine, _ = _history(tmp_path, 40)
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+def test_an_event_applied_twice_is_refused_by_the_fact_store(settings):
+    engine, _ = _history(settings, 40)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     runner.catch_up()
+    refused: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    if settings.is_postgres:
+        import psycopg
+
+        refused = (psycopg.errors.UniqueViolation,)
     before = dump(runner.db)
     for notification in engine.recorder.select_notifications(
             start=1, limit=10_000, topics=runner.projector.topics):
@@ -121,7 +134,7 @@ def test_an_event_applied_twice_is_refused_by_the_fact_store(tmp_path):
         if type(event).__name__ in ("OrganisationRenamed", "ActivityCoSigned",
                                     "ActivityContested", "OrganisationDissolved"):
             continue  # updates of a row, guarded by the tracking position alone
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(refused):
             with runner.db.write() as conn:
                 runner.projector.apply(conn, prefix(1), event, notification.id)
     assert dump(runner.db) == before
@@ -157,9 +170,9 @@ def test_wait_without_a_background_runner_catches_up_itself(engine, cast, settin
     assert runner.position() >= outcome.position
 
 
-def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
-    engine, world = _history(tmp_path, 600)
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"), 50)
+def test_rebuild_switches_versions_while_the_old_one_keeps_serving(settings):
+    engine, world = _history(settings, 600)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings), 50)
     runner.catch_up()
     before = dump(runner.db)
     w = reports.Window(date(2025, 6, 30))
@@ -172,7 +185,7 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
         original(conn, table_prefix, fact)
         if fact.position % 97 == 0:
             # A reader on its own connection meanwhile still gets the complete old version.
-            reader = ProjectionDatabase(runner.db.path)
+            reader = ProjectionDatabase.for_settings(settings)
             got = {}
             thread = threading.Thread(target=lambda: got.update(
                 r=reports.pairings_report(reader, w, limit=10_000)))
@@ -188,8 +201,7 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     assert runner.status().active_version == 2
     assert dump(runner.db) == before
     with runner.db.read() as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    assert not [t for t in tables if t.startswith("v1_")]
+        assert not table_columns(conn, "v1_pairing") and table_columns(conn, "v2_pairing")
     # After the switch the runner follows the log into the new version.
     world.advance(1)
     world.step("propose", 0, 0, 0)
@@ -199,16 +211,16 @@ def test_rebuild_switches_versions_while_the_old_one_keeps_serving(tmp_path):
     engine.close()
 
 
-def test_an_event_type_that_upcasts_is_read_through_the_mapper(tmp_path, monkeypatch):
+def test_an_event_type_that_upcasts_is_read_through_the_mapper(settings, monkeypatch):
     from domain.pairing import Pairing
 
-    engine, _ = _history(tmp_path, 600)
+    engine, _ = _history(settings, 600)
     # As if PairingRenewed had moved to version 2: its stored (version 1) state must go
     # through the mapper's upcasting, which here moves every renewal to one date.
     monkeypatch.setattr(Pairing.PairingRenewed, "class_version", 2, raising=False)
     monkeypatch.setattr(Pairing.PairingRenewed, "upcast_v1_v2", staticmethod(
         lambda state: state.update(term_end=date(2099, 12, 31))), raising=False)
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     runner.catch_up()
     with runner.db.read() as conn:
         renewed = conn.execute("SELECT value FROM v1_pairing_event WHERE kind = 'renewed'").fetchall()
@@ -221,7 +233,7 @@ def test_an_event_type_that_upcasts_is_read_through_the_mapper(tmp_path, monkeyp
 def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_path):
     from projections.facts import LogReader
 
-    engine, _ = _history(tmp_path, 600)
+    engine, _ = _history(Settings(home=tmp_path), 600)
     direct = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "direct.sqlite"), 70)
     direct.catch_up()
     generic = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "generic.sqlite"), 70)
@@ -233,10 +245,10 @@ def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_pat
 
 
 @pytest.mark.parametrize("report", [reports.pairings_report, reports.inactive_report])
-def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report):
+def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(settings, report):
     from workflows.clock import local_date
 
-    engine = open_engine(Settings(home=tmp_path))
+    engine = open_engine(settings)
     world = World(engine, givers=9, villages=9)
     for i in range(9):
         world.step("propose", i, i, 0)
@@ -244,7 +256,7 @@ def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report)
         assert world.step(op, 0, 0, 0)
     world.advance(200)  # in force, never active: every one is on the inactive list
     world.flush()
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     runner.catch_up()
     w = reports.Window(local_date(world.now))
     whole = report(runner.db, w, limit=10_000)["items"]
@@ -261,21 +273,44 @@ def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(tmp_path, report)
     engine.close()
 
 
-def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(tmp_path):
-    engine, _ = _history(tmp_path, 300)
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(settings):
+    engine, _ = _history(settings, 300)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     runner.catch_up()
     before = dump(runner.db)
     with runner.db.write() as conn:  # as the fact tables were before the horizon
         conn.execute("DROP TABLE v1_horizon")
-    reopened = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    reopened = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     assert reopened.status().active_version == 2
     assert dump(reopened.db) == before
     engine.close()
 
 
+def test_migrate_creates_the_bookkeeping_and_the_first_runner_builds_from_the_log(settings):
+    from projections.runner import open_runner
+    from workflows import schema
+
+    assert "projections" in [s.component for s in schema.migrate(settings)]
+    db = ProjectionDatabase.for_settings(settings)
+    try:
+        with db.read() as conn:
+            assert table_columns(conn, "projection_meta") == {"name", "active_version"}
+            assert table_columns(conn, "projection_tracking") == {"name", "position"}
+            assert active_version(conn, "facts") is None
+    finally:
+        db.close()
+    engine, _ = _history(settings, 200)
+    runner = open_runner(engine, settings)
+    runner.catch_up()
+    status = runner.status()
+    assert (status.active_version, status.position) == (1, engine.recorder.max_notification_id())
+    runner.db.close()
+    engine.close()
+
+
 def test_a_rebuild_works_with_the_small_page_cache_and_leaves_the_serving_one(tmp_path):
-    engine, _ = _history(tmp_path, 150)
+    """SQLite only: a PostgreSQL fact store has no page cache in this process."""
+    engine, _ = _history(Settings(home=tmp_path), 150)
     runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"), 50)
     cache_sizes = set()
     original = runner.projector.apply_fact

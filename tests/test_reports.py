@@ -55,11 +55,10 @@ def test_contested_or_unanswered_activities_never_count(engine, cast, settings, 
         ("active", "2025-03-02", 1)
 
 
-def test_backfilled_facts_are_seen_only_from_when_they_were_recorded(tmp_path):
-    from workflows.config import Settings
+def test_backfilled_facts_are_seen_only_from_when_they_were_recorded(settings):
     from workflows.engine import open_engine
 
-    engine = open_engine(Settings(home=tmp_path))
+    engine = open_engine(settings)
     world = World(engine, givers=1, villages=1)
     world.now = datetime(2025, 6, 1, 2, tzinfo=timezone.utc)
     for op in ("propose", "accept", "sign", "sign"):
@@ -71,7 +70,7 @@ def test_backfilled_facts_are_seen_only_from_when_they_were_recorded(tmp_path):
     world.now += timedelta(hours=1)
     assert world.step("cosign", 0, 0, 39)
     world.flush()
-    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"))
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     runner.catch_up()
 
     eve = date(2025, 12, 31)

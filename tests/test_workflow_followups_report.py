@@ -53,6 +53,11 @@ def test_open_cases_by_region_and_age(engine, cast, clock, settings, monkeypatch
     assert len(listing(94)["items"]) == 2          # what was open before stays on record
 
     monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    # The command finds the store (and on PostgreSQL the fact store) the test wrote.
+    if settings.database_url:
+        monkeypatch.setenv("COBUILD_DATABASE_URL", settings.database_url)
+    else:
+        monkeypatch.delenv("COBUILD_DATABASE_URL", raising=False)
     day = (START + timedelta(days=94)).isoformat()
     shown = CliRunner().invoke(report, ["followups", "--as-of", day])
     assert shown.exit_code == 0, shown.output

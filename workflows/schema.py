@@ -27,7 +27,7 @@ from workflows.leadership import acquire
 
 # Modules whose import registers steps, in the order their stores depend on each other.
 STEP_MODULES: tuple[str, ...] = ("workflows.schema", "api.idempotency", "workflows.relay",
-                                  "workflows.scheduler")
+                                  "workflows.scheduler", "projections.store")
 
 MIGRATE_TIMEOUT = 600.0  # seconds a second `cobuild migrate` waits for the first
 

@@ -111,12 +111,18 @@ class SqlStore:
         return conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Cursor]:
-        """One transaction; the writers of this store take turns."""
+    def write(self, *, synchronous_commit: bool = True) -> Iterator[Cursor]:
+        """One transaction; the writers of this store take turns.
+
+        ``synchronous_commit=False`` (PostgreSQL) commits without waiting for the WAL to
+        reach the disk, for data that can be derived again (a projection rebuild): a server
+        crash may lose the last such commits, never make the database inconsistent."""
         if self.postgres:
             with self.pool.connection() as conn, conn.transaction():
                 cur = conn.cursor()
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+                if not synchronous_commit:
+                    cur.execute("SET LOCAL synchronous_commit = off")
                 yield Cursor(cur, True)
             return
         conn = self._sqlite()
