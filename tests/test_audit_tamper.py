@@ -9,11 +9,21 @@ import pytest
 
 from tests.audit_support import drop_audit_triggers, make_app, rebuild_audit_tables
 from projections.audit_log import AuditLog, connect_sqlite
+from projections import audit_verify
 from projections.audit_verify import verify_store
 from projections.checkpoint import KeyDirectory, Signer, open_checkpoint, sign_note, checkpoint_body
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LEDGERS = 30  # 3 events each: Opened, LineAdded x2 -> 90 events
+
+
+@pytest.fixture(autouse=True, params=["one batch", "batches of 7"])
+def scan_batch(request, monkeypatch):
+    """Run every tamper case twice: with the whole store in one scan batch, and in batches
+    of 7 rows, so clean batches take the bulk path around the tampered one and the
+    fallbacks (re-check one batch row by row; merge the rest row by row) are exercised."""
+    if request.param == "batches of 7":
+        monkeypatch.setattr(audit_verify, "_BATCH", 7)
 
 
 @pytest.fixture
