@@ -27,7 +27,9 @@ one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import operator
+import os
 import re
 import sqlite3
 import struct
@@ -205,17 +207,24 @@ def verify_store(
         conn = connect_sqlite(db_path)
     except (FileNotFoundError, sqlite3.Error) as e:
         raise CannotCheck(str(e)) from None
+    probe = None
     try:
+        # A second connection that stays outside any transaction: its data_version
+        # changes when anyone commits, which the two-process scan needs to know.
+        probe = connect_sqlite(db_path)
+        version_before = probe.execute("PRAGMA data_version").fetchone()[0]
         conn.execute("BEGIN")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = {"stored_events", "audit_leaf", "audit_node"} - tables
         if missing:
             raise CannotCheck(f"{db_path} is not an audited event store (missing {', '.join(sorted(missing))})")
         return _verify(lambda q: conn.cursor().execute(q), SQLITE_SQL, external_checkpoints, vkey, max_problems,
-                       "audit_checkpoint" in tables)
+                       "audit_checkpoint" in tables, lambda: _split_scan(db_path, conn, probe, version_before))
     except sqlite3.DatabaseError as e:
         raise CannotCheck(f"cannot read {db_path}: {e}") from None
     finally:
+        if probe is not None:
+            probe.close()
         conn.close()
 
 
@@ -391,9 +400,26 @@ class _Scan:
 
 
 def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
-            max_problems: int, has_checkpoint_table: bool) -> VerifyResult:
+            max_problems: int, has_checkpoint_table: bool,
+            split: Callable[[], tuple[list[bytearray], int] | None] | None = None) -> VerifyResult:
     problems = _Problems(max_problems)
     result = VerifyResult(external_checkpoints=len(external))
+    scanned = split() if split is not None else None
+    levels, result.events = scanned if scanned is not None else _scan_all(scan, sql, problems)
+    n = len(levels[0]) // 32
+    result.leaves = n
+    result.nodes = _check_nodes(scan, sql, levels, n, problems)
+    checkpoints: list[tuple[str, Checkpoint]] = list(external)
+    if has_checkpoint_table:
+        checkpoints += _stored_checkpoints(scan, sql, vkey, problems)
+    result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
+    result.problems = sorted(problems.items, key=lambda p: p.position)
+    return result
+
+
+def _scan_all(scan: Scan, sql: AuditSQL, problems: _Problems) -> tuple[list[bytearray], int]:
+    """Every leaf against every event row, in one snapshot; returns the tree levels and
+    the number of event rows seen."""
     state = _Scan(problems)
 
     # Whole-store verification must run at >= 100k events/s in pure Python: batches of
@@ -418,23 +444,118 @@ def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]
             rest = itertools.chain([row], rest)
         break
 
-    tree = state.tree
-    levels = tree.levels
+    levels = state.tree.levels
     n = len(levels[0]) // 32
     for row in rest:
         problems.add(n, f"notification {row[0]}: event row has NO leaf (inserted outside the audited path)",
                      row[0], _display_oid(row[1]), row[2])
         state.events_seen += 1
-    result.leaves = n
-    result.events = state.events_seen
+    return levels, state.events_seen
 
-    result.nodes = _check_nodes(scan, sql, levels, n, problems)
-    checkpoints: list[tuple[str, Checkpoint]] = list(external)
-    if has_checkpoint_table:
-        checkpoints += _stored_checkpoints(scan, sql, vkey, problems)
-    result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
-    result.problems = sorted(problems.items, key=lambda p: p.position)
-    return result
+
+# ---------------------------------------------------------------- two processes (SQLite)
+#
+# Hashing is most of the work (this is SHA-256 over every stored byte, without SHA
+# instructions on many servers) and hashlib keeps the GIL for inputs this small, so a
+# second core only helps as a second process.  A child process checks the upper part
+# of the leaves with the bulk path while this one checks the lower part; the tree levels
+# they build are joined below the split.  Only a store that is clean in both parts is
+# accepted this way: anything else (a problem, a concurrent commit that could make the
+# two snapshots differ, no fork) returns None and the single-process scan runs in this
+# process's snapshot, naming the problems.
+
+_SPLIT_MIN_LEAVES = 50_000
+_SQLITE_LEAVES_FROM = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
+                       "WHERE leaf_index >= ? ORDER BY leaf_index")
+_SQLITE_LEAVES_BELOW = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
+                        "WHERE leaf_index < ? ORDER BY leaf_index")
+_SQLITE_EVENTS_ABOVE = ("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                        "WHERE rowid > ? ORDER BY rowid")
+_SQLITE_EVENTS_UPTO = ("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                       "WHERE rowid <= ? ORDER BY rowid")
+
+
+def _bulk_part(leaves_cur: Any, events_cur: Any, state: _Scan, stop: int | None) -> bool:
+    """Bulk-check one part; True if every leaf and every event row of it line up clean."""
+    while True:
+        leaves = leaves_cur.fetchmany(_BATCH)
+        if not leaves:
+            break
+        if not state.bulk(leaves, events_cur.fetchmany(len(leaves))):
+            return False
+    return events_cur.fetchone() is None and (stop is None or state.expected_index == stop)
+
+
+def _upper_part(db_path: str | Path, start: int, after_nid: int, top: int, send: Any) -> None:
+    """Child process: bulk-check leaves from ``start`` against event rows after ``after_nid``."""
+    try:
+        conn = connect_sqlite(db_path)
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1 FROM audit_leaf LIMIT 1").fetchall()  # takes the read snapshot
+        send.send("ready")
+        state = _Scan(_Problems(0))
+        state.expected_index, state.last_nid = start, after_nid
+        if _bulk_part(conn.execute(_SQLITE_LEAVES_FROM, (start,)), conn.execute(_SQLITE_EVENTS_ABOVE, (after_nid,)),
+                      state, None):
+            send.send((state.expected_index, [bytes(level) for level in state.tree.levels[:top + 1]],
+                       state.events_seen))
+        else:
+            send.send(None)
+    except BaseException:  # whatever went wrong, the parent re-checks in one process
+        send.send(None)
+
+
+def _split_scan(db_path: str | Path, conn: sqlite3.Connection, probe: sqlite3.Connection, version_before: int
+                ) -> tuple[list[bytearray], int] | None:
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    last, count = conn.execute("SELECT MAX(leaf_index), COUNT(*) FROM audit_leaf").fetchone()
+    if count < _SPLIT_MIN_LEAVES or last != count - 1:
+        return None
+    n = count
+    # The split is a multiple of 2**top, so levels 0..top of the two parts are exactly
+    # the global ones; this process also compares the stored nodes afterwards, so it
+    # takes the smaller part.
+    top = max(0, n.bit_length() - 6)
+    split = (n * 2 // 5) >> top << top
+    row = conn.execute("SELECT notification_id FROM audit_leaf WHERE leaf_index = ?", (split - 1,)).fetchone()
+    if split == 0 or row is None:
+        return None
+    split_nid = row[0]
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_upper_part, args=(db_path, split, split_nid, top, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if recv.recv() != "ready":
+            return None
+        # No commit between the two probes means both read snapshots show the same state.
+        if probe.execute("PRAGMA data_version").fetchone()[0] != version_before:
+            return None
+        state = _Scan(_Problems(0))
+        if not _bulk_part(conn.execute(_SQLITE_LEAVES_BELOW, (split,)),
+                          conn.execute(_SQLITE_EVENTS_UPTO, (split_nid,)), state, split):
+            return None
+        upper = recv.recv()
+    except EOFError:
+        return None
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        recv.close()
+    if upper is None or upper[0] != n:
+        return None
+    _, upper_levels, upper_events = upper
+    levels = [state.tree.levels[k] + (upper_levels[k] if k < len(upper_levels) else b"") for k in range(top + 1)]
+    sha256 = hashlib.sha256
+    while len(levels[-1]) >= 64:
+        below = levels[-1]
+        levels.append(bytearray(b"".join([sha256(b"\x01" + below[i:i + 64]).digest()
+                                          for i in range(0, len(below) - 63, 64)])))
+    return levels, state.events_seen + upper_events
 
 
 def _node(levels: list[bytearray], level: int, index: int) -> bytes | None:
