@@ -465,6 +465,8 @@ def _scan_all(scan: Scan, sql: AuditSQL, problems: _Problems) -> tuple[list[byte
 # process's snapshot, naming the problems.
 
 _SPLIT_MIN_LEAVES = 50_000
+# Share of the leaves this process checks itself; it also compares the stored nodes.
+_SPLIT_SHARE = 0.4
 _SQLITE_LEAVES_FROM = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
                        "WHERE leaf_index >= ? ORDER BY leaf_index")
 _SQLITE_LEAVES_BELOW = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
@@ -517,7 +519,7 @@ def _split_scan(db_path: str | Path, conn: sqlite3.Connection, probe: sqlite3.Co
     # the global ones; this process also compares the stored nodes afterwards, so it
     # takes the smaller part.
     top = max(0, n.bit_length() - 6)
-    split = (n * 2 // 5) >> top << top
+    split = int(n * _SPLIT_SHARE) >> top << top
     row = conn.execute("SELECT notification_id FROM audit_leaf WHERE leaf_index = ?", (split - 1,)).fetchone()
     if split == 0 or row is None:
         return None
