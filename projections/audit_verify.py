@@ -21,7 +21,10 @@ catches it.  The result therefore says how many external checkpoints were used.
 
 The checks are the same on both databases; only the statements that read the rows
 (``AuditSQL.scan_*``) differ, and PostgreSQL reads them through server-side cursors in
-one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.
+one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.  A large clean
+SQLite store is checked by two processes, each in its own read transaction; their
+results are used only if no commit happened between the two snapshots being taken
+(``PRAGMA data_version`` of a third connection), so they saw the same state.
 """
 
 from __future__ import annotations
