@@ -11,6 +11,10 @@ page (50 rows) of the inactive list of a county with ``--pairings`` pairings in 
 130 days after they were signed, when every one of them hits R1.  The needs are raised by a
 village of their own, so the report's villages keep a few tasks each, not the thousands the
 command load writes.
+
+Baseline, same server, same run: a path no route serves (a 404 that reads nothing and
+authenticates no one), the floor of the HTTP server and the framework; ``floor/req`` is its
+requests/s over each request's.  The load average is printed for each server.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 V = "/api/v1"
+FLOOR = "GET /no-such-page (404: the floor)"
 
 
 def free_port() -> int:
@@ -139,6 +144,9 @@ def bench(kind: str, seconds: int, connections: int, pairings: int) -> list[tupl
                               headers={"Authorization": f"Bearer {world['evaluator']}"}).json()
         assert len(report["items"]) == min(50, pairings + 1), report
         results = [
+            # The floor of the server and the framework: a path no route serves (404), which
+            # reads nothing and authenticates no one; every other row is compared to it.
+            (FLOOR, wrk(base + "/no-such-page", world["reader"], seconds, connections)),
             ("POST /tasks (command)", wrk(base + V + "/tasks", world["villager"], seconds,
                                           connections, need)),
             ("GET /pairings/<id> (read)", wrk(base + V + f"/pairings/{world['pairing']}",
@@ -165,12 +173,16 @@ def main() -> None:
                         help="pairings in force besides the first (the report's rows)")
     args = parser.parse_args()
     kinds = ("embedded", "gunicorn") if args.server == "both" else (args.server,)
-    print(f"{'server':<26} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'server':<26} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+          f" {'floor/req':>9}")
     for kind in kinds:
         label = "cobuild serve" if kind == "embedded" else "gunicorn -w 2 --threads 4"
-        for name, r in bench(kind, args.seconds, args.connections, args.pairings):
+        print(f"{label}: load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        results = bench(kind, args.seconds, args.connections, args.pairings)
+        floor = dict(results)[FLOOR]["rps"]
+        for name, r in results:
             print(f"{label:<26} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
-                  f"{r['p99_ms']:>8.1f} {r['non_2xx']:>8}")
+                  f"{r['p99_ms']:>8.1f} {r['non_2xx']:>8} {floor / r['rps']:>9.2f}")
 
 
 if __name__ == "__main__":

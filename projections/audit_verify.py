@@ -21,17 +21,24 @@ catches it.  The result therefore says how many external checkpoints were used.
 
 The checks are the same on both databases; only the statements that read the rows
 (``AuditSQL.scan_*``) differ, and PostgreSQL reads them through server-side cursors in
-one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.
+one repeatable-read snapshot, as SQLite reads them inside one ``BEGIN``.  A large clean
+SQLite store is checked by two processes, each in its own read transaction; their
+results are used only if no commit happened between the two snapshots being taken
+(``PRAGMA data_version`` of a third connection), so they saw the same state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import operator
+import os
+import re
 import sqlite3
 import struct
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +63,8 @@ _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
 _BATCH = 5000
 _HEAD_UUID = struct.Struct(">QB16sQ")
+_LOWER_HEX = re.compile("[0-9a-f]*")
+_LT = operator.lt
 
 
 @dataclass(frozen=True)
@@ -201,17 +210,24 @@ def verify_store(
         conn = connect_sqlite(db_path)
     except (FileNotFoundError, sqlite3.Error) as e:
         raise CannotCheck(str(e)) from None
+    probe = None
     try:
+        # A second connection that stays outside any transaction: its data_version
+        # changes when anyone commits, which the two-process scan needs to know.
+        probe = connect_sqlite(db_path)
+        version_before = probe.execute("PRAGMA data_version").fetchone()[0]
         conn.execute("BEGIN")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = {"stored_events", "audit_leaf", "audit_node"} - tables
         if missing:
             raise CannotCheck(f"{db_path} is not an audited event store (missing {', '.join(sorted(missing))})")
         return _verify(lambda q: conn.cursor().execute(q), SQLITE_SQL, external_checkpoints, vkey, max_problems,
-                       "audit_checkpoint" in tables)
+                       "audit_checkpoint" in tables, lambda: _split_scan(db_path, conn, probe, version_before))
     except sqlite3.DatabaseError as e:
         raise CannotCheck(f"cannot read {db_path}: {e}") from None
     finally:
+        if probe is not None:
+            probe.close()
         conn.close()
 
 
@@ -240,96 +256,161 @@ def _verify_postgres(url: str, external: Sequence[tuple[str, Checkpoint]], vkey:
         raise CannotCheck(f"cannot read the PostgreSQL store: {e}") from None
 
 
-def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
-            max_problems: int, has_checkpoint_table: bool) -> VerifyResult:
-    problems = _Problems(max_problems)
-    result = VerifyResult(external_checkpoints=len(external))
-    levels: list[bytearray] = [bytearray()]
-    sha256 = hashlib.sha256
-    pack_u64 = _U64.pack
-    unpack_u64 = _U64.unpack_from
+class _Tree:
+    """The perfect nodes of the tree over the leaves seen so far, built a batch at a time.
 
-    events = iter(_rows(scan(sql.scan_events)))
-    row = next(events, None)
-    events_seen = 0
+    ``levels[k]`` holds the level-k perfect node hashes concatenated in index order;
+    ``carry[k]`` is a left node still waiting for its right sibling.  Hashing a whole
+    batch per level in one comprehension costs far less than a frontier update per leaf.
+    """
 
-    # The hot loop is inlined (frontier append, prefix building) because whole-store
-    # verification must run at >= 100k events/s in pure Python.
-    head_uuid = _HEAD_UUID.pack
-    topic_cache: dict[str, bytes] = {}
-    fr: list[bytes] = []
-    expected_index = 0
-    last_nid = 0
-    tag_len = _TAG_LEN
-    for leaf_index, nid_col, leaf_input in _rows(scan(sql.scan_leaves)):
-        position = leaf_index
-        if leaf_index != expected_index:
-            problems.add(position, f"leaf indices not dense: expected {expected_index}, found {leaf_index}")
-        expected_index = leaf_index + 1
-        if len(leaf_input) < tag_len + 9 + 40 or not leaf_input.startswith(LEAF_TAG):
-            problems.add(position, "leaf header malformed or of an unknown format", nid_col)
-            nid = nid_col
-        else:
-            (nid,) = unpack_u64(leaf_input, tag_len)
-            if nid != nid_col:
-                problems.add(position, f"leaf row's notification_id column says {nid_col}, its header {nid}", nid)
-        if nid <= last_nid:
-            problems.add(position, f"notification id {nid} does not increase after {last_nid}", nid)
-        last_nid = max(last_nid, nid)
+    __slots__ = ("levels", "carry")
 
-        while row is not None and row[0] < nid:
-            problems.add(position, f"notification {row[0]}: event row has NO leaf (inserted outside the "
-                                   "audited path)", row[0], _display_oid(row[1]), row[2])
-            events_seen += 1
-            row = next(events, None)
-        if row is not None and row[0] == nid:
-            events_seen += 1
-            _, row_oid, row_version, topic, state = row
-            topic_part = topic_cache.get(topic)
-            if topic_part is None:
-                raw_topic = topic.encode("utf-8")
-                topic_part = topic_cache[topic] = _U16.pack(len(raw_topic)) + raw_topic
-            try:
-                if leaf_input[tag_len + 8] == 1 and len(row_oid) == 32 and row_oid.islower():
-                    expected = LEAF_TAG + head_uuid(nid, 1, bytes.fromhex(row_oid), row_version) + topic_part
-                else:
-                    oid_bytes = _row_oid_bytes(row_oid, leaf_input[tag_len + 8])
-                    expected = None if oid_bytes is None else (
-                        LEAF_TAG + pack_u64(nid) + oid_bytes + pack_u64(row_version) + topic_part)
-            except (ValueError, IndexError):
-                expected = None
-            if expected is None or leaf_input[-32:] != sha256(state).digest() or leaf_input[:-40] != expected:
-                _diagnose(problems, position, nid, leaf_input, row)
-            row = next(events, None)
-        else:
-            oid, version = _leaf_identity(leaf_input)
-            problems.add(position, "event row is MISSING (deleted?)", nid, oid, version)
+    def __init__(self) -> None:
+        self.levels: list[bytearray] = [bytearray()]
+        self.carry: list[bytes | None] = [None]
 
-        h = sha256(b"\x00" + leaf_input).digest()
-        levels[0] += h
-        size = len(levels[0]) // 32 - 1
-        index, level = size, 0
-        while index & 1:
-            h = sha256(b"\x01" + fr[level] + h).digest()
-            level += 1
-            index >>= 1
+    def add(self, leaf_inputs: list[bytes]) -> None:
+        sha256 = hashlib.sha256
+        hashes = [sha256(b"\x00" + x).digest() for x in leaf_inputs]
+        levels, carry = self.levels, self.carry
+        level = 0
+        while hashes:
             if level == len(levels):
                 levels.append(bytearray())
-            levels[level] += h
-        if level == len(fr):
-            fr.append(h)
-        else:
-            fr[level] = h
+                carry.append(None)
+            levels[level] += b"".join(hashes)
+            left = carry[level]
+            if left is not None:
+                hashes.insert(0, left)
+            carry[level] = hashes.pop() if len(hashes) & 1 else None
+            pairs = iter(hashes)
+            hashes = [sha256(b"\x01" + a + b).digest() for a, b in zip(pairs, pairs)]
+            level += 1
 
-    n = len(levels[0]) // 32
-    while row is not None:
-        problems.add(n, f"notification {row[0]}: event row has NO leaf (inserted outside the audited path)",
-                     row[0], _display_oid(row[1]), row[2])
-        events_seen += 1
+
+class _Scan:
+    """State of the leaf/event merge shared by the bulk path and the row-by-row path."""
+
+    def __init__(self, problems: _Problems) -> None:
+        self.problems = problems
+        self.tree = _Tree()
+        self.expected_index = 0
+        self.last_nid = 0
+        self.events_seen = 0
+        self.topics: dict[str, bytes] = {}
+
+    def topic_part(self, topic: str) -> bytes:
+        part = self.topics.get(topic)
+        if part is None:
+            raw = topic.encode("utf-8")
+            part = self.topics[topic] = _U16.pack(len(raw)) + raw
+        return part
+
+    def bulk(self, leaves: list[tuple], events: list[tuple]) -> bool:
+        """Check one batch of leaves against the same number of event rows at C speed.
+
+        True only if every check the row-by-row path makes passes for the whole batch:
+        dense indices, increasing notification ids equal in leaf column, leaf header and
+        event row, and each leaf byte-identical to the header the event row re-derives
+        (with the leaf's own recorded_at).  Otherwise nothing is consumed and the caller
+        runs the row-by-row path, which names the problems.
+        """
+        k = len(leaves)
+        if len(events) != k:
+            return False
+        start = self.expected_index
+        if [r[0] for r in leaves] != list(range(start, start + k)):
+            return False
+        nids = [r[1] for r in leaves]
+        if nids != [r[0] for r in events] or nids[0] <= self.last_nid or not all(map(_LT, nids, nids[1:])):
+            return False
+        # Only 32-digit lowercase hex ids take the packed UUID form (as _row_oid_bytes
+        # decides); anything else goes row by row.
+        oids = [r[1] for r in events]
+        if set(map(len, oids)) != {32} or _LOWER_HEX.fullmatch("".join(oids)) is None:
+            return False
+        topics = self.topics
+        for topic in {r[3] for r in events}.difference(topics):
+            self.topic_part(topic)
+        sha256 = hashlib.sha256
+        head = _HEAD_UUID.pack
+        fromhex = bytes.fromhex
+        inputs = [r[2] for r in leaves]
+        expected = [LEAF_TAG + head(nid, 1, fromhex(oid), version) + topics[topic] + leaf[-40:-32]
+                    + sha256(state).digest()
+                    for (nid, oid, version, topic, state), leaf in zip(events, inputs)]
+        if expected != inputs:
+            return False
+        self.expected_index = start + k
+        self.last_nid = nids[-1]
+        self.events_seen += k
+        self.tree.add(inputs)
+        return True
+
+    def rows(self, leaves: Iterator[tuple], events: Iterator[tuple]) -> tuple | None:
+        """Merge leaves with event rows one by one, naming every problem; returns the
+        first event row not consumed (the caller reports it and any after it)."""
+        problems = self.problems
+        sha256 = hashlib.sha256
+        pack_u64 = _U64.pack
+        tag_len = _TAG_LEN
+        pending: list[bytes] = []
         row = next(events, None)
-    result.leaves = n
-    result.events = events_seen
+        for leaf_index, nid_col, leaf_input in leaves:
+            position = leaf_index
+            if leaf_index != self.expected_index:
+                problems.add(position, f"leaf indices not dense: expected {self.expected_index}, found {leaf_index}")
+            self.expected_index = leaf_index + 1
+            if len(leaf_input) < tag_len + 9 + 40 or not leaf_input.startswith(LEAF_TAG):
+                problems.add(position, "leaf header malformed or of an unknown format", nid_col)
+                nid = nid_col
+            else:
+                (nid,) = _U64.unpack_from(leaf_input, tag_len)
+                if nid != nid_col:
+                    problems.add(position, f"leaf row's notification_id column says {nid_col}, its header {nid}", nid)
+            if nid <= self.last_nid:
+                problems.add(position, f"notification id {nid} does not increase after {self.last_nid}", nid)
+            self.last_nid = max(self.last_nid, nid)
 
+            while row is not None and row[0] < nid:
+                problems.add(position, f"notification {row[0]}: event row has NO leaf (inserted outside the "
+                                       "audited path)", row[0], _display_oid(row[1]), row[2])
+                self.events_seen += 1
+                row = next(events, None)
+            if row is not None and row[0] == nid:
+                self.events_seen += 1
+                _, row_oid, row_version, topic, state = row
+                try:
+                    oid_bytes = _row_oid_bytes(row_oid, leaf_input[tag_len + 8])
+                    expected = None if oid_bytes is None else (
+                        LEAF_TAG + pack_u64(nid) + oid_bytes + pack_u64(row_version) + self.topic_part(topic))
+                except IndexError:
+                    expected = None
+                if expected is None or leaf_input[-32:] != sha256(state).digest() or leaf_input[:-40] != expected:
+                    _diagnose(problems, position, nid, leaf_input, row)
+                row = next(events, None)
+            else:
+                oid, version = _leaf_identity(leaf_input)
+                problems.add(position, "event row is MISSING (deleted?)", nid, oid, version)
+
+            pending.append(leaf_input)
+            if len(pending) == _BATCH:
+                self.tree.add(pending)
+                pending = []
+        self.tree.add(pending)
+        return row
+
+
+def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
+            max_problems: int, has_checkpoint_table: bool,
+            split: Callable[[], tuple[list[bytearray], int] | None] | None = None) -> VerifyResult:
+    problems = _Problems(max_problems)
+    result = VerifyResult(external_checkpoints=len(external))
+    scanned = split() if split is not None else None
+    levels, result.events = scanned if scanned is not None else _scan_all(scan, sql, problems)
+    n = len(levels[0]) // 32
+    result.leaves = n
     result.nodes = _check_nodes(scan, sql, levels, n, problems)
     checkpoints: list[tuple[str, Checkpoint]] = list(external)
     if has_checkpoint_table:
@@ -337,6 +418,149 @@ def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]
     result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
     result.problems = sorted(problems.items, key=lambda p: p.position)
     return result
+
+
+def _scan_all(scan: Scan, sql: AuditSQL, problems: _Problems) -> tuple[list[bytearray], int]:
+    """Every leaf against every event row, in one snapshot; returns the tree levels and
+    the number of event rows seen."""
+    state = _Scan(problems)
+
+    # Whole-store verification must run at >= 100k events/s in pure Python: batches of
+    # leaves and event rows that line up (the normal case) are checked with list-wide
+    # comparisons; any batch that does not is re-checked row by row, which names the
+    # problems.  Once the two scans fall out of step, the rest is merged row by row.
+    leaves_cur = scan(sql.scan_leaves)
+    events_cur = scan(sql.scan_events)
+    rest: Iterator[tuple] = _rows(events_cur)
+    while True:
+        leaves = leaves_cur.fetchmany(_BATCH)
+        if not leaves:
+            break
+        events = events_cur.fetchmany(len(leaves))
+        if state.bulk(leaves, events):
+            continue
+        if len(events) == len(leaves) and [r[1] for r in leaves] == [r[0] for r in events]:
+            state.rows(iter(leaves), iter(events))
+            continue
+        row = state.rows(itertools.chain(leaves, _rows(leaves_cur)), itertools.chain(events, _rows(events_cur)))
+        if row is not None:
+            rest = itertools.chain([row], rest)
+        break
+
+    levels = state.tree.levels
+    n = len(levels[0]) // 32
+    for row in rest:
+        problems.add(n, f"notification {row[0]}: event row has NO leaf (inserted outside the audited path)",
+                     row[0], _display_oid(row[1]), row[2])
+        state.events_seen += 1
+    return levels, state.events_seen
+
+
+# ---------------------------------------------------------------- two processes (SQLite)
+#
+# Hashing is most of the work (this is SHA-256 over every stored byte, without SHA
+# instructions on many servers) and hashlib keeps the GIL for inputs this small, so a
+# second core only helps as a second process.  A child process checks the upper part
+# of the leaves with the bulk path while this one checks the lower part; the tree levels
+# they build are joined below the split.  Only a store that is clean in both parts is
+# accepted this way: anything else (a problem, a concurrent commit that could make the
+# two snapshots differ, no fork) returns None and the single-process scan runs in this
+# process's snapshot, naming the problems.
+
+_SPLIT_MIN_LEAVES = 50_000
+# Share of the leaves this process checks itself; it also compares the stored nodes.
+_SPLIT_SHARE = 0.4
+_SQLITE_LEAVES_FROM = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
+                       "WHERE leaf_index >= ? ORDER BY leaf_index")
+_SQLITE_LEAVES_BELOW = ("SELECT leaf_index, notification_id, leaf_input FROM audit_leaf "
+                        "WHERE leaf_index < ? ORDER BY leaf_index")
+_SQLITE_EVENTS_ABOVE = ("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                        "WHERE rowid > ? ORDER BY rowid")
+_SQLITE_EVENTS_UPTO = ("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                       "WHERE rowid <= ? ORDER BY rowid")
+
+
+def _bulk_part(leaves_cur: Any, events_cur: Any, state: _Scan, stop: int | None) -> bool:
+    """Bulk-check one part; True if every leaf and every event row of it line up clean."""
+    while True:
+        leaves = leaves_cur.fetchmany(_BATCH)
+        if not leaves:
+            break
+        if not state.bulk(leaves, events_cur.fetchmany(len(leaves))):
+            return False
+    return events_cur.fetchone() is None and (stop is None or state.expected_index == stop)
+
+
+def _upper_part(db_path: str | Path, start: int, after_nid: int, top: int, send: Any) -> None:
+    """Child process: bulk-check leaves from ``start`` against event rows after ``after_nid``."""
+    try:
+        conn = connect_sqlite(db_path)
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1 FROM audit_leaf LIMIT 1").fetchall()  # takes the read snapshot
+        send.send("ready")
+        state = _Scan(_Problems(0))
+        state.expected_index, state.last_nid = start, after_nid
+        if _bulk_part(conn.execute(_SQLITE_LEAVES_FROM, (start,)), conn.execute(_SQLITE_EVENTS_ABOVE, (after_nid,)),
+                      state, None):
+            send.send((state.expected_index, [bytes(level) for level in state.tree.levels[:top + 1]],
+                       state.events_seen))
+        else:
+            send.send(None)
+    except BaseException:  # whatever went wrong, the parent re-checks in one process
+        send.send(None)
+
+
+def _split_scan(db_path: str | Path, conn: sqlite3.Connection, probe: sqlite3.Connection, version_before: int
+                ) -> tuple[list[bytearray], int] | None:
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    last, count = conn.execute("SELECT MAX(leaf_index), COUNT(*) FROM audit_leaf").fetchone()
+    if count < _SPLIT_MIN_LEAVES or last != count - 1:
+        return None
+    n = count
+    # The split is a multiple of 2**top, so levels 0..top of the two parts are exactly
+    # the global ones; this process also compares the stored nodes afterwards, so it
+    # takes the smaller part.
+    top = max(0, n.bit_length() - 6)
+    split = int(n * _SPLIT_SHARE) >> top << top
+    row = conn.execute("SELECT notification_id FROM audit_leaf WHERE leaf_index = ?", (split - 1,)).fetchone()
+    if split == 0 or row is None:
+        return None
+    split_nid = row[0]
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_upper_part, args=(db_path, split, split_nid, top, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if recv.recv() != "ready":
+            return None
+        # No commit between the two probes means both read snapshots show the same state.
+        if probe.execute("PRAGMA data_version").fetchone()[0] != version_before:
+            return None
+        state = _Scan(_Problems(0))
+        if not _bulk_part(conn.execute(_SQLITE_LEAVES_BELOW, (split,)),
+                          conn.execute(_SQLITE_EVENTS_UPTO, (split_nid,)), state, split):
+            return None
+        upper = recv.recv()
+    except EOFError:
+        return None
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        recv.close()
+    if upper is None or upper[0] != n:
+        return None
+    _, upper_levels, upper_events = upper
+    levels = [state.tree.levels[k] + (upper_levels[k] if k < len(upper_levels) else b"") for k in range(top + 1)]
+    sha256 = hashlib.sha256
+    while len(levels[-1]) >= 64:
+        below = levels[-1]
+        levels.append(bytearray(b"".join([sha256(b"\x01" + below[i:i + 64]).digest()
+                                          for i in range(0, len(below) - 63, 64)])))
+    return levels, state.events_seen + upper_events
 
 
 def _node(levels: list[bytearray], level: int, index: int) -> bytes | None:

@@ -202,7 +202,8 @@ class ProjectionRunner:
         ``ProjectionDatabase.unsynced``), appending rows per statement and leaving the
         columns that follow from them to the end; those and the indexes
         (``Projector.complete``) are built in the transaction that switches, so the
-        version serves complete."""
+        version serves complete.  All of it with a bounded page cache
+        (``ProjectionDatabase.rebuilding``), so its memory does not grow with the data."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
             versions = self._versions(conn)
@@ -214,19 +215,20 @@ class ProjectionRunner:
         size = max(self.batch_size, REBUILD_BATCH)
         self.projector.bulk.add(prefix(new))
         try:
-            with self.db.unsynced():
-                while True:
-                    with self.db.write() as conn:
-                        if self._apply_batch(conn, new, size) < size:
-                            break
-            with self.db.write() as conn:
-                # Finish and switch while holding the write lock, so the serving version
-                # cannot move ahead of the new one in between.
-                while self._apply_batch(conn, new, size):
-                    pass
-                self.db.execute_ddl(conn, facts.indexes(prefix(new)))
-                self.projector.complete(conn, prefix(new))
-                set_active_version(conn, NAME, new)
+            with self.db.rebuilding():
+                with self.db.unsynced():
+                    while True:
+                        with self.db.write() as conn:
+                            if self._apply_batch(conn, new, size) < size:
+                                break
+                with self.db.write() as conn:
+                    # Finish and switch while holding the write lock, so the serving version
+                    # cannot move ahead of the new one in between.
+                    while self._apply_batch(conn, new, size):
+                        pass
+                    self.db.execute_ddl(conn, facts.indexes(prefix(new)))
+                    self.projector.complete(conn, prefix(new))
+                    set_active_version(conn, NAME, new)
         finally:
             self.projector.bulk.discard(prefix(new))
         with self.db.write() as conn:

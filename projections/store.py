@@ -37,6 +37,10 @@ META_DDL = (
 )
 
 
+SERVING_CACHE_KIB = 131072
+REBUILD_CACHE_KIB = 32768
+
+
 @schema.step("projections", 1, "the fact store's active version and tracked positions")
 def _projections_schema(settings: Settings) -> None:
     store = SqlStore(settings, "projections", pool_size=1)
@@ -82,8 +86,9 @@ class ProjectionDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            # Rebuilds insert into many indexes at random places: keep them in memory.
-            conn.execute("PRAGMA cache_size=-131072")
+            # Reports and the catch-up of the serving version revisit the same index pages:
+            # keep them in memory (a rebuild bounds its own, see ``rebuilding``).
+            conn.execute(f"PRAGMA cache_size=-{SERVING_CACHE_KIB}")
             self._local.conn = conn
         return conn
 
@@ -114,6 +119,22 @@ class ProjectionDatabase:
             yield
         finally:
             conn.execute("PRAGMA synchronous=NORMAL")
+
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """This thread's connection keeps a small page cache while a rebuild fills a new version.
+
+        A rebuild touches every page of the new tables once, and sorts them once for their
+        indexes (SQLite's sorter takes as much memory as the cache): a cache the size of the
+        serving one would only grow the process with the data, up to the cache and again up
+        to it for the sort, without making the rebuild faster (measured: bench/bench_memory.py,
+        docs/BENCHMARKS.md)."""
+        conn = self.connection()
+        conn.execute(f"PRAGMA cache_size=-{REBUILD_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA cache_size=-{SERVING_CACHE_KIB}")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -189,6 +210,12 @@ class PostgresProjectionDatabase(ProjectionDatabase):
             yield
         finally:
             self._local.unsynced = False
+
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Nothing to bound: the pages a rebuild touches are cached by the server
+        (``shared_buffers``), not by this process."""
+        yield
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Any]:

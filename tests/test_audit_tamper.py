@@ -9,11 +9,26 @@ import pytest
 
 from tests.audit_support import drop_audit_triggers, make_app, rebuild_audit_tables
 from projections.audit_log import AuditLog, connect_sqlite
+from projections import audit_verify
 from projections.audit_verify import verify_store
 from projections.checkpoint import KeyDirectory, Signer, open_checkpoint, sign_note, checkpoint_body
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LEDGERS = 30  # 3 events each: Opened, LineAdded x2 -> 90 events
+
+
+@pytest.fixture(autouse=True, params=["one batch", "batches of 7", "two processes"])
+def scan_batch(request, monkeypatch):
+    """Run every tamper case three ways: the whole store in one scan batch; batches of 7
+    rows, so clean batches take the bulk path around the tampered one and the fallbacks
+    (re-check one batch row by row; merge the rest row by row) are exercised; and split
+    over two processes, which must give way to the single-process scan on any problem."""
+    if request.param == "batches of 7":
+        monkeypatch.setattr(audit_verify, "_BATCH", 7)
+    elif request.param == "two processes":
+        monkeypatch.setattr(audit_verify, "_BATCH", 7)
+        monkeypatch.setattr(audit_verify, "_SPLIT_MIN_LEAVES", 0)
+    return request.param
 
 
 @pytest.fixture
@@ -54,6 +69,25 @@ def test_clean_store_verifies(store):
     assert result.ok, result.summary()
     assert (result.leaves, result.events, result.checkpoints_checked) == (90, 90, 2)
     assert result.summary().startswith("OK: 90 leaves")
+
+
+def test_two_process_scan_builds_the_same_tree(store, scan_batch, monkeypatch):
+    db, _, vkey, external = store
+    outcomes = []
+    split_scan = audit_verify._split_scan
+    monkeypatch.setattr(audit_verify, "_split_scan", lambda *a: outcomes.append(split_scan(*a)) or outcomes[-1])
+    monkeypatch.setattr(audit_verify, "_SPLIT_MIN_LEAVES", 0)
+    result = _verify(db, vkey, external)
+    assert result.ok, result.summary()
+    assert (result.leaves, result.events, result.nodes, result.checkpoints_checked) == (90, 90, 2 * 90 - 4, 2)
+    levels, events = outcomes[0]
+    assert events == 90
+    conn = sqlite3.connect(db)
+    conn.execute("BEGIN")
+    single, _ = audit_verify._scan_all(lambda q: conn.cursor().execute(q), audit_verify.SQLITE_SQL,
+                                       audit_verify._Problems(10))
+    conn.close()
+    assert [bytes(x) for x in levels if x] == [bytes(x) for x in single if x]
 
 
 def test_bit_flipped_in_file(store):

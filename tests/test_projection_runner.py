@@ -20,7 +20,10 @@ import pytest
 
 from projections import reports
 from projections.runner import ProjectionRunner, prefix, tracking_name
-from projections.store import ProjectionDatabase, active_version, table_columns, tracked_position
+from projections.store import (
+    REBUILD_CACHE_KIB, SERVING_CACHE_KIB, ProjectionDatabase, active_version, table_columns,
+    tracked_position,
+)
 from tests.projection_support import World
 from tests.test_projection_properties import dump, random_steps
 from workflows.config import Settings
@@ -302,4 +305,29 @@ def test_migrate_creates_the_bookkeeping_and_the_first_runner_builds_from_the_lo
     status = runner.status()
     assert (status.active_version, status.position) == (1, engine.recorder.max_notification_id())
     runner.db.close()
+    engine.close()
+
+
+def test_a_rebuild_works_with_the_small_page_cache_and_leaves_the_serving_one(tmp_path):
+    """SQLite only: a PostgreSQL fact store has no page cache in this process."""
+    engine, _ = _history(Settings(home=tmp_path), 150)
+    runner = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "p.sqlite"), 50)
+    cache_sizes = set()
+    original = runner.projector.apply_fact
+
+    def apply_and_look(conn, table_prefix, fact):
+        original(conn, table_prefix, fact)
+        cache_sizes.add(conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    runner.projector.apply_fact = apply_and_look
+    runner.rebuild()
+    assert cache_sizes == {-REBUILD_CACHE_KIB}
+
+    def fail(conn, table_prefix, fact):
+        raise RuntimeError("stop")
+
+    runner.projector.apply_fact = fail
+    with pytest.raises(RuntimeError):
+        runner.rebuild()
+    assert runner.db.connection().execute("PRAGMA cache_size").fetchone()[0] == -SERVING_CACHE_KIB
     engine.close()
