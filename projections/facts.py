@@ -27,7 +27,7 @@ from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import followup_facts
-from projections.store import table_columns
+from projections.store import table_columns, table_indexes
 from workflows.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
@@ -111,7 +111,7 @@ def schema(prefix: str) -> list[str]:
         " PRIMARY KEY (pairing_id, activity_id))",
         # Covers the activity summaries (co-signed, by whom, backfilled), so a page of the
         # status board reads no activity rows.
-        f"CREATE INDEX IF NOT EXISTS {p}activity_day ON {p}activity (pairing_id, day,"
+        f"CREATE INDEX IF NOT EXISTS {p}activity_cover ON {p}activity (pairing_id, day,"
         " recorded_at, cosigned_day, cosigned_at, kind, recorded_by, lag_days)",
         f"CREATE TABLE IF NOT EXISTS {p}commitment ("
         " id TEXT PRIMARY KEY, pairing_id TEXT NOT NULL, giver_id TEXT NOT NULL,"
@@ -128,7 +128,7 @@ def schema(prefix: str) -> list[str]:
         " position INTEGER PRIMARY KEY, commitment_id TEXT NOT NULL, kind TEXT NOT NULL,"
         " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT)",
         # Covering: the steps of a page's commitments come from the index alone.
-        f"CREATE INDEX IF NOT EXISTS {p}commitment_event_item ON {p}commitment_event"
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_event_cover ON {p}commitment_event"
         " (commitment_id, position, day, recorded_at, kind, value)",
         f"CREATE TABLE IF NOT EXISTS {p}task ("
         " id TEXT PRIMARY KEY, receiver_id TEXT NOT NULL, receiver_region TEXT NOT NULL,"
@@ -143,7 +143,7 @@ def schema(prefix: str) -> list[str]:
         " position INTEGER PRIMARY KEY, task_id TEXT NOT NULL, kind TEXT NOT NULL,"
         " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, giver_id TEXT)",
         # Covering: the steps of the receivers' tasks are most of the rows a page reads.
-        f"CREATE INDEX IF NOT EXISTS {p}task_event_item ON {p}task_event"
+        f"CREATE INDEX IF NOT EXISTS {p}task_event_cover ON {p}task_event"
         " (task_id, position, day, recorded_at, kind, value, giver_id)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
         # The latest business date of any fact applied (``day``) and the latest income year
@@ -166,10 +166,17 @@ def indexes(prefix: str) -> list[str]:
 # What this version of the code added to the fact tables: a version built by an older one
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
 LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"))
+# Indexes whose columns changed get a new name, so that a version built before has not got it.
+LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
+                  ("task_event", "task_event_cover"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
-    return all(column in table_columns(conn, prefix + table) for table, column in LATEST_ADDITIONS)
+    """Whether a version has every column and index the reports now read (else: rebuild)."""
+    return (all(column in table_columns(conn, prefix + table)
+                for table, column in LATEST_ADDITIONS)
+            and all(prefix + index in table_indexes(conn, prefix + table)
+                    for table, index in LATEST_INDEXES))
 
 
 def drop(prefix: str) -> list[str]:

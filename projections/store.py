@@ -237,6 +237,15 @@ def table_columns(conn: Any, table: str) -> set[str]:
         " WHERE table_schema = current_schema() AND table_name = ?", (table,)).fetchall()}
 
 
+def table_indexes(conn: Any, table: str) -> set[str]:
+    """The names of ``table``'s indexes (none if it does not exist), without an error."""
+    if isinstance(conn, sqlite3.Connection):
+        return {r[0] for r in conn.execute("SELECT name FROM pragma_index_list(?)", (table,))}
+    return {r[0] for r in conn.execute(
+        "SELECT indexname FROM pg_indexes"
+        " WHERE schemaname = current_schema() AND tablename = ?", (table,)).fetchall()}
+
+
 def active_version(conn: sqlite3.Connection, name: str) -> int | None:
     try:
         row = conn.execute("SELECT active_version FROM projection_meta WHERE name = ?",

@@ -22,7 +22,7 @@ from projections import reports
 from projections.runner import ProjectionRunner, prefix, tracking_name
 from projections.store import (
     REBUILD_CACHE_KIB, SERVING_CACHE_KIB, ProjectionDatabase, active_version, table_columns,
-    tracked_position,
+    table_indexes, tracked_position,
 )
 from tests.projection_support import World
 from tests.test_projection_properties import dump, random_steps
@@ -282,6 +282,22 @@ def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(setting
         conn.execute("DROP TABLE v1_horizon")
     reopened = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
     assert reopened.status().active_version == 2
+    assert dump(reopened.db) == before
+    engine.close()
+
+
+def test_a_version_with_an_index_of_older_code_is_rebuilt_with_the_new_one(settings):
+    engine, _ = _history(settings, 300)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    runner.catch_up()
+    before = dump(runner.db)
+    with runner.db.write() as conn:  # as the index was before it covered the steps' values
+        conn.execute("DROP INDEX v1_task_event_cover")
+        conn.execute("CREATE INDEX v1_task_event_item ON v1_task_event (task_id, position)")
+    reopened = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    assert reopened.status().active_version == 2
+    with reopened.db.read() as conn:
+        assert "v2_task_event_cover" in table_indexes(conn, "v2_task_event")
     assert dump(reopened.db) == before
     engine.close()
 
