@@ -659,8 +659,7 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     level = child_level(region)
     with open_facts(db) as facts:
         count = _coverage_latest if latest_state_serves(facts, w) else _coverage_exact
-        counts, weak_without, agencies_without = count(facts, w, bounds, threshold, level)
-        details = _org_details(facts, [*weak_without, *agencies_without])
+        counts, weak_list, agency_list = count(facts, w, bounds, threshold, level)
     rows: dict[str, dict[str, Any]] = {}
     for key, receiving, paired, unknown, weak, n in counts:
         row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
@@ -678,9 +677,6 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
         for name, value in row.items():
             if name != "region_code":
                 totals[name] += value
-    weak_list = [{"organisation_id": i, **details[i], "income_year": weak_without[i][0],
-                  "income_yuan": weak_without[i][1]} for i in weak_without]
-    agency_list = [{"organisation_id": i, **details[i]} for i in agencies_without]
     for listing in (weak_list, agency_list):
         listing.sort(key=lambda o: (o["region_code"], o["code"]))
     return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
@@ -689,9 +685,22 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
             "weak_income_yuan": str(rules.weak_income_yuan)}
 
 
-# (region key, receiving, paired, income unknown, weak, how many); weak villages without a
-# pairing: id -> (income year, amount); giving organisations without one: ids.
-CoverageCounts = tuple[list[tuple], dict[str, tuple[int, str]], list[str]]
+# (region key, receiving, paired, income unknown, weak, how many); the weak villages without
+# a pairing and the giving organisations without one, as listed (``_unpaired``).
+CoverageCounts = tuple[list[tuple], list[dict[str, Any]], list[dict[str, Any]]]
+
+# The columns of an organisation the lists of the unpaired show (read with the counted rows,
+# not looked up again by id).
+UNPAIRED_COLUMNS = "id, code, name, kind, region_code"
+
+
+def _unpaired(org_id: str, code: str, name: str, kind: str, region_code: str,
+              income: tuple[int, str] | None = None) -> dict[str, Any]:
+    row = {"organisation_id": org_id, "code": code, "name": name, "kind": kind,
+           "region_code": region_code}
+    if income is not None:
+        row["income_year"], row["income_yuan"] = income
+    return row
 
 
 def latest_state_serves(facts: Facts, w: Window) -> bool:
@@ -719,16 +728,16 @@ def _coverage_latest(facts: Facts, w: Window, bounds: tuple[str, str] | None, th
         " CASE WHEN income_fen < ? THEN 1 ELSE 0 END, COUNT(*) FROM {p}org"
         " WHERE dissolved_day IS NULL" + region_sql + " GROUP BY 1, 2, 3, 4, 5",
         [level, threshold, *(bounds or ())])
-    weak_without: dict[str, tuple[int, str]] = {}
-    agencies_without: list[str] = []
-    for org_id, is_receiving, year, amount in facts.rows(
-            f"SELECT id, {receiving}, income_year, income_amount FROM {{p}}org"
+    weak_without: list[dict[str, Any]] = []
+    agencies_without: list[dict[str, Any]] = []
+    for *org, is_receiving, year, amount in facts.rows(
+            f"SELECT {UNPAIRED_COLUMNS}, {receiving}, income_year, income_amount FROM {{p}}org"
             " WHERE live_pairings = 0 AND dissolved_day IS NULL" + region_sql
             + f" AND (NOT {receiving} OR income_fen < ?)", [*(bounds or ()), threshold]):
         if is_receiving:
-            weak_without[org_id] = (year, amount)
+            weak_without.append(_unpaired(*org, income=(year, amount)))
         else:
-            agencies_without.append(org_id)
+            agencies_without.append(_unpaired(*org))
     return counts, weak_without, agencies_without
 
 
@@ -743,7 +752,7 @@ def _coverage_exact(facts: Facts, w: Window, bounds: tuple[str, str] | None, thr
               " AND i.day <= ? AND i.recorded_at < ? ORDER BY i.year DESC, i.position DESC LIMIT 1)")
     window = [w.as_of.year, w.day, w.known_before]
     sql = (
-        "SELECT o.id, o.kind, o.region_code"
+        "SELECT o.id, o.kind, o.region_code, o.code, o.name"
         + "".join(f", CASE WHEN o.income_year IS NULL THEN NULL WHEN {fresh} THEN o.income_{c}"
                   f" ELSE {latest.format(column=col)} END"
                   for c, col in (("year", "year"), ("amount", "amount"), ("fen", "amount_fen")))
@@ -755,36 +764,22 @@ def _coverage_exact(facts: Facts, w: Window, bounds: tuple[str, str] | None, thr
     in_force, in_force_params = in_force_sql(w)
     pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
                       " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
-    paired_orgs: set[str] = set()
-    for receiver_id, giver_id in facts.rows(
-            "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force
-            + pairing_region, [*in_force_params, *(bounds or ()), *(bounds or ())]):
-        paired_orgs.add(receiver_id)
-        paired_orgs.add(giver_id)
+    paired_orgs = {org for pair in facts.rows(
+        "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force + pairing_region,
+        [*in_force_params, *(bounds or ()), *(bounds or ())]) for org in pair}
     counts: dict[tuple, int] = defaultdict(int)
-    weak_without: dict[str, tuple[int, str]] = {}
-    agencies_without: list[str] = []
-    for org_id, kind, region_code, year, amount, fen in facts.rows(sql, params):
+    weak_without: list[dict[str, Any]] = []
+    agencies_without: list[dict[str, Any]] = []
+    for org_id, kind, region_code, code, name, year, amount, fen in facts.rows(sql, params):
         paired = org_id in paired_orgs
         receiving = kind in RECEIVING_KINDS
         weak = fen is not None and fen < threshold
         counts[(region_code[:level], receiving, paired, fen is None, weak)] += 1
         if receiving and weak and not paired:
-            weak_without[org_id] = (year, amount)
+            weak_without.append(_unpaired(org_id, code, name, kind, region_code, (year, amount)))
         elif not receiving and not paired:
-            agencies_without.append(org_id)
+            agencies_without.append(_unpaired(org_id, code, name, kind, region_code))
     return [(*key, n) for key, n in counts.items()], weak_without, agencies_without
-
-
-def _org_details(facts: Facts, ids: list[str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for start in range(0, len(ids), 900):
-        part = ids[start:start + 900]
-        for org_id, code, name, kind, region_code in facts.rows(
-                "SELECT id, code, name, kind, region_code FROM {p}org WHERE id IN " + _in(part),
-                part):
-            out[org_id] = {"code": code, "name": name, "kind": kind, "region_code": region_code}
-    return out
 
 
 def _coverage_row(region_code: str) -> dict[str, Any]:
