@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_http import free_port  # noqa: E402  (the benches' one loopback port picker)
+from bench_projections import load  # noqa: E402
 from domain.base import Actor  # noqa: E402
 from projections import reports  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
@@ -58,10 +59,6 @@ def status_mb(pid: int, field: str) -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     raise KeyError(field)
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # -- the rebuild ------------------------------------------------------------------------------

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
 import time
 from datetime import date, timedelta
@@ -45,6 +43,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_projections import latency, load  # noqa: E402
 from projections import reports  # noqa: E402
 from projections.rules import RuleSet  # noqa: E402
 from projections.runner import ProjectionRunner, open_runner  # noqa: E402
@@ -59,20 +58,10 @@ YEAR = 2025
 PAGE = 50
 
 
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
     """p50 and p95 in ms over ``runs`` runs after one warm-up run."""
     fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)]
+    return latency(fn, runs)
 
 
 def ready_runner(home: Path) -> tuple[ProjectionRunner, str]:
