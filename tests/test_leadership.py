@@ -106,20 +106,23 @@ def test_a_second_lease_in_the_same_process_is_refused_too(store):
     with acquire(store, "relay"):
         with pytest.raises(AlreadyRunning):
             acquire(store, "relay")
-    with acquire(store, "relay"):
-        pass
+    with acquire(store, "relay") as again:  # free again once the first holder let go
+        again.check()
 
 
 def test_roles_do_not_exclude_each_other(store):
-    with acquire(store, "relay"), acquire(store, "scheduler"), acquire(store, "signer"):
-        pass
+    with acquire(store, "relay") as relay, acquire(store, "scheduler") as scheduler, \
+            acquire(store, "signer") as signer:
+        for lease in (relay, scheduler, signer):
+            lease.check()
 
 
 def test_different_databases_do_not_exclude_each_other(store, tmp_path):
     with fresh_settings(tmp_path / "other", os.environ.get("COBUILD_TEST_DATABASE_URL", "")) as other:
         other.ensure_home()
-        with acquire(store, "relay"), acquire(other, "relay"):
-            pass
+        with acquire(store, "relay") as here, acquire(other, "relay") as there:
+            here.check()
+            there.check()
 
 
 def test_a_lost_lease_is_noticed_by_check(store):

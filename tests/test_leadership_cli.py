@@ -23,10 +23,10 @@ def test_a_second_copy_is_refused_with_one_line(store):
 
 
 def test_the_lease_is_released_when_the_command_ends(store):
-    with SingleCopy(store, "relay"):
-        pass
-    with acquire(store, "relay"):
-        pass
+    with SingleCopy(store, "relay") as command:
+        command.lease.check()
+    with acquire(store, "relay") as after:  # taken at once: the command's lease was released
+        after.check()
 
 
 def test_a_lost_lease_stops_the_loop_and_fails_the_command(store):
