@@ -262,6 +262,16 @@ def horizon_day(db: ProjectionDatabase) -> date:
     return date.fromisoformat(day) if day else local_date(START)
 
 
+def play_in_chunks(world: World, runner: ProjectionRunner, steps: list, per_chunk: int) -> None:
+    """Play ``steps`` into the engine, the runner catching up after every chunk of them."""
+    for start in range(0, len(steps), per_chunk):
+        for op, a, b, gap, backdate in steps[start:start + per_chunk]:
+            world.advance(gap)
+            world.step(op, a, b, backdate)
+        world.flush()
+        runner.catch_up()
+
+
 def assert_coverage_agrees(db: ProjectionDatabase, w: reports.Window) -> bool:
     """Coverage counted from the latest state equals the exact count, for the whole store
     and a township, whenever the latest state serves ``w``; returns whether it did."""
@@ -303,13 +313,7 @@ def test_incremental_equals_rebuild_equals_oracle(tmp_path_factory, seed, count,
     try:
         world = World(engine)
         incremental = ProjectionRunner(engine, ProjectionDatabase(home / "inc.sqlite"), batch)
-        per_chunk = max(len(steps) // chunks, 1)
-        for start in range(0, len(steps), per_chunk):
-            for op, a, b, gap, backdate in steps[start:start + per_chunk]:
-                world.advance(gap)
-                world.step(op, a, b, backdate)
-            world.flush()
-            incremental.catch_up()
+        play_in_chunks(world, incremental, steps, max(len(steps) // chunks, 1))
 
         fresh = ProjectionRunner(engine, ProjectionDatabase(home / "fresh.sqlite"), 1000)
         fresh.catch_up()
@@ -364,12 +368,7 @@ def test_the_deployment_fact_store_equals_the_oracle_and_a_sqlite_store(settings
         world = World(engine)
         incremental = ProjectionRunner(engine, db, 7)
         steps = random_steps(random.Random(seed), 160)
-        for start in range(0, len(steps), 40):
-            for op, a, b, gap, backdate in steps[start:start + 40]:
-                world.advance(gap)
-                world.step(op, a, b, backdate)
-            world.flush()
-            incremental.catch_up()
+        play_in_chunks(world, incremental, steps, 40)
         sqlite = ProjectionRunner(engine, ProjectionDatabase(tmp_path / "oracle.sqlite"), 1000)
         sqlite.catch_up()
         assert dump(incremental.db) == dump(sqlite.db)
