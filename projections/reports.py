@@ -371,22 +371,47 @@ def commitment_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
 
 def task_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
                   out: dict[str, Outcomes]) -> None:
-    """Fold the service tasks the pairings of ``chunk`` claimed into ``out``."""
+    """Fold the service tasks the pairings of ``chunk`` claimed into ``out``.
+
+    A task belongs to the pairing of its receiver and its claimer, so only the receivers'
+    tasks that one of the chunk's givers ever claimed are read: most of a receiver's tasks
+    were claimed by the givers of its other pairings.  That filter is a superset (any step
+    naming the giver, visible or not); which pairing a task counts for is decided below,
+    from its visible steps (``items.task_state``)."""
     year = w.as_of.year
     waiting: dict[str, list[date]] = defaultdict(list)
     by_parties = pairings_by_parties(chunk)
-    receivers = sorted({p.receiver_id for p in chunk})
-    for start in range(0, len(receivers), 900):
-        part = receivers[start:start + 900]
-        for row, t in tasks_where(facts, w, "receiver_id IN " + _in(part), part):
-            for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
-                o = out[pairing_id]
-                o.tasks[t.state] += 1
-                o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
-                if t.confirmed_on and t.confirmed_on.year == year:
-                    o.practical_in_year += 1
-                if t.state == "delivered" and t.delivered_on is not None:
-                    waiting[pairing_id].append(t.delivered_on)
+    steps: dict[str, list[Step]] = defaultdict(list)
+    receiver_of: dict[str, str] = {}
+    # Parts of 450 pairings keep the parameters under SQLite's old limit of 999; a task a
+    # part read in full is not read again by a later part whose givers also claimed it.
+    for start in range(0, len(chunk), 450):
+        part = chunk[start:start + 450]
+        receivers = sorted({p.receiver_id for p in part})
+        givers = sorted({p.giver_id for p in part})
+        earlier = set(receiver_of)
+        for task_id, receiver_id, kind, day, value, giver_id in facts.rows(
+                "SELECT e.task_id, t.receiver_id, e.kind, e.day, e.value, e.giver_id"
+                " FROM {p}task t JOIN {p}task_event e ON e.task_id = t.id"
+                " WHERE t.receiver_id IN " + _in(receivers)
+                + " AND t.day <= ? AND t.recorded_at < ? AND t.id IN"
+                " (SELECT c.task_id FROM {p}task_event c WHERE c.giver_id IN " + _in(givers)
+                + ") AND e.day <= ? AND e.recorded_at < ? ORDER BY e.position",
+                [*receivers, w.day, w.known_before, *givers, w.day, w.known_before]):
+            if task_id in earlier:
+                continue
+            receiver_of[task_id] = receiver_id
+            steps[task_id].append(Step(kind, date.fromisoformat(day), value, giver_id))
+    for task_id, task_steps in steps.items():
+        t = task_state(task_steps)
+        for pairing_id in by_parties.get((t.claimer_id, receiver_of[task_id]), ()):
+            o = out[pairing_id]
+            o.tasks[t.state] += 1
+            o.last_confirmed_on = _latest(o.last_confirmed_on, t.confirmed_on)
+            if t.confirmed_on and t.confirmed_on.year == year:
+                o.practical_in_year += 1
+            if t.state == "delivered" and t.delivered_on is not None:
+                waiting[pairing_id].append(t.delivered_on)
     for p in chunk:
         out[p.id].unconfirmed_deliveries = tuple(sorted(waiting.get(p.id, ())))
 
