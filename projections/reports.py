@@ -553,20 +553,22 @@ def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
     commitment open more than ``slow_overdue_days`` past its due date) or an R9 hit (a task
     delivered and not yet confirmed).  So an in-force pairing with no follow-up hit on its
     lifecycle and activities alone, no such commitment and no such task has none with all
-    its facts either.  The queries for such commitments and tasks run only for the
-    pairings not yet known to be candidates: the others read theirs in full anyway."""
+    its facts either.  The queries for such commitments and tasks (one lookup per
+    commitment, per task of the receivers) run only for the pairings without a hit so far:
+    the others read all their commitments and tasks anyway."""
     lives = lifecycles(facts, w, chunk)
     in_force = [p for p in chunk if lifecycle_state(lives[p.id], w.as_of) == "in_force"]
     activities = activity_summaries(facts, w, [p.id for p in in_force], rules)
-    none = Outcomes({}, {})
+    no_outcomes = Outcomes({}, {})
     candidates = {p.id for p in in_force if follows_up(rule_hits(pairing_facts(
-        lives[p.id], activities.get(p.id, ActivitySummary()), none, w.as_of), w.as_of, rules))}
+        lives[p.id], activities.get(p.id, ActivitySummary()), no_outcomes, w.as_of),
+        w.as_of, rules))}
     candidates |= pairings_possibly_slow(
         facts, w, rules, [p.id for p in in_force if p.id not in candidates])
     rest = [p for p in in_force if p.id not in candidates]
     waiting = parties_with_delivery_waiting(facts, w, rules, sorted({p.receiver_id for p in rest}))
-    listed = [p for p in in_force
-              if p.id in candidates or (p.giver_id, p.receiver_id) in waiting]
+    candidates |= {p.id for p in rest if (p.giver_id, p.receiver_id) in waiting}
+    listed = [p for p in in_force if p.id in candidates]
     outcomes = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in listed}
     commitment_outcomes(facts, w, listed, outcomes)
     task_outcomes(facts, w, listed, outcomes)
