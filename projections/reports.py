@@ -420,21 +420,26 @@ def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[st
     """The pairings among ``ids`` with a commitment that can make an R5 hit: its last visible
     step that changes its state (``items.commitment_state``: every step but progress reports
     and extensions) leaves it publicised, overdue, claimed or disputed, and its due date (the
-    last visible extension, else the original) is more than ``slow_overdue_days`` ago."""
+    last visible extension, else the original) is more than ``slow_overdue_days`` ago.
+
+    An extension only ever moves the due date later (``Commitment.extend_deadline``), so
+    the original due date is tested first: the commitments not due by then are ruled out
+    without looking at their steps."""
     overdue_before = (w.as_of - timedelta(days=rules.slow_overdue_days)).isoformat()
     out: set[str] = set()
     for start in range(0, len(ids), 900):
         part = ids[start:start + 900]
         out.update(r for r, in facts.rows(
             "SELECT DISTINCT c.pairing_id FROM {p}commitment c WHERE c.pairing_id IN " + _in(part)
-            + " AND c.day <= ? AND c.recorded_at < ?"
+            + " AND c.day <= ? AND c.recorded_at < ? AND c.due_on < ?"
             " AND (SELECT e.kind FROM {p}commitment_event e WHERE e.commitment_id = c.id"
             " AND e.kind NOT IN ('progress', 'extended') AND e.day <= ? AND e.recorded_at < ?"
             " ORDER BY e.position DESC LIMIT 1) IN ('publicised', 'overdue', 'claimed', 'disputed')"
             " AND COALESCE((SELECT e.value FROM {p}commitment_event e WHERE e.commitment_id = c.id"
             " AND e.kind = 'extended' AND e.day <= ? AND e.recorded_at < ?"
             " ORDER BY e.position DESC LIMIT 1), c.due_on) < ?",
-            [*part, *[w.day, w.known_before] * 3, overdue_before]))
+            [*part, w.day, w.known_before, overdue_before, *[w.day, w.known_before] * 2,
+             overdue_before]))
     return out
 
 
