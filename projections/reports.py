@@ -107,9 +107,21 @@ class PairingRow:
     receiver_region: str
     term_start: str
     term_end: str
+    # The milestones (``projections.facts``): they settle the lifecycle of most pairings
+    # without reading their transitions (``lifecycles``).
+    accepted_day: str | None
+    accepted_at: str | None
+    signatures: int
+    in_force_day: str | None
+    in_force_at: str | None
+    ended_day: str | None
+    toggles: int
+    renewals: int
 
 
-PAIRING_COLUMNS = "id, giver_id, receiver_id, giver_region, receiver_region, term_start, term_end"
+PAIRING_COLUMNS = ("id, giver_id, receiver_id, giver_region, receiver_region, term_start, term_end,"
+                   " accepted_day, accepted_at, signatures, in_force_day, in_force_at, ended_day,"
+                   " toggles, renewals")
 
 
 def _in(ids: list[str]) -> str:
@@ -141,17 +153,47 @@ def _lifecycle(p: PairingRow, r: tuple | None) -> Lifecycle:
         resumed_on=date.fromisoformat(r[9]) if r[9] else None)
 
 
+def _signed_and_never_changed(p: PairingRow, w: Window) -> Lifecycle | None:
+    """The lifecycle of a pairing whose two signatures are visible in the window and that
+    was never suspended, resumed, renewed, declined, terminated or ended (in any window),
+    from its milestones alone; ``None`` for any other pairing.
+
+    Its transitions are then an acceptance (once at most: ``Pairing.accept``) and the two
+    signatures, both visible exactly when the later signing date and the later recording
+    are (``in_force_day``, ``in_force_at``); it came into force on the later signing date."""
+    if (p.toggles or p.renewals or p.ended_day is not None or p.signatures != 2
+            or not (p.in_force_day <= w.day and p.in_force_at < w.known_before)):
+        return None
+    return Lifecycle(
+        term_end=date.fromisoformat(p.term_end),
+        accepted=(p.accepted_day is not None and p.accepted_day <= w.day
+                  and p.accepted_at < w.known_before),
+        signatures=2, in_force_on=date.fromisoformat(p.in_force_day))
+
+
 def lifecycles(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
-    """The lifecycle transitions of ``pairings`` (a page of them) visible in the window."""
-    if not pairings:
-        return {}
-    ids = [p.id for p in pairings]
+    """The lifecycle transitions of ``pairings`` (a page of them) visible in the window.
+
+    Most pairings are signed and never changed after: their milestones say it all, and
+    only the others' transitions are read."""
+    out: dict[str, Lifecycle] = {}
+    others: list[PairingRow] = []
+    for p in pairings:
+        life = _signed_and_never_changed(p, w)
+        if life is None:
+            others.append(p)
+        else:
+            out[p.id] = life
+    if not others:
+        return out
+    ids = [p.id for p in others]
     rows = facts.rows(
         "SELECT e.pairing_id, " + LIFECYCLE_AGGREGATES + " FROM {p}pairing_event e"
         " WHERE e.day <= ? AND e.recorded_at < ? AND e.pairing_id IN " + _in(ids)
         + " GROUP BY e.pairing_id", [w.day, w.known_before, *ids])
     by_id = {r[0]: r for r in rows}
-    return {p.id: _lifecycle(p, by_id.get(p.id)) for p in pairings}
+    out.update((p.id, _lifecycle(p, by_id.get(p.id))) for p in others)
+    return out
 
 
 def _lifecycles_bulk(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
