@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from domain.followup import RULE_LABELS as FOLLOWUP_RULE_LABELS
 from projections import scoring
@@ -98,8 +98,10 @@ def open_facts(db: ProjectionDatabase) -> Iterator[Facts]:
 
 # -- pairing facts as of a window ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PairingRow:
+class PairingRow(NamedTuple):
+    """A page reads hundreds of these: a named tuple is made several times faster than a
+    frozen dataclass, and is as immutable."""
+
     id: str
     giver_id: str
     receiver_id: str
@@ -215,8 +217,9 @@ def signatures_by_side(facts: Facts, w: Window, ids: list[str]) -> dict[str, set
     return out
 
 
-@dataclass(frozen=True)
-class ActivitySummary:
+class ActivitySummary(NamedTuple):
+    """One per pairing of a page (a named tuple, like ``PairingRow``)."""
+
     last_on: date | None = None
     last_receiver_on: date | None = None
     joint_org_life: int = 0
