@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 COMMITMENT_STATE_LABELS = {
     "draft": "草稿", "public": "已公开", "overdue": "逾期", "claimed": "待确认践诺",
@@ -21,8 +21,10 @@ TASK_STATE_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
+    """One visible step; a page of the status board reads thousands (a named tuple is made
+    several times faster than a frozen dataclass, and is as immutable)."""
+
     kind: str
     day: date
     value: str | None = None
