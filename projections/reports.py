@@ -491,21 +491,26 @@ def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[st
 
 
 def parties_with_delivery_waiting(facts: Facts, w: Window, rules: RuleSet,
-                                  receivers: list[str]) -> set[tuple[str, str]]:
-    """(giver, receiver) pairs, for ``receivers``, with a service task that can make an R9
-    hit: its state in the window is ``delivered`` (``items.task_state``: the last visible
-    step that changes the state, every step but ``confirmation_overdue``, is the delivery)
-    at least ``unconfirmed_delivery_days`` ago, and the giver claimed it at some point (its
-    claimer is the giver of a visible claim)."""
+                                  regions: list[str]) -> set[tuple[str, str]]:
+    """(giver, receiver) pairs, for the receivers in ``regions``, with a service task that
+    can make an R9 hit: its state in the window is ``delivered`` (``items.task_state``: the
+    last visible step that changes the state, every step but ``confirmation_overdue``, is
+    the delivery) at least ``unconfirmed_delivery_days`` ago, and the giver claimed it at
+    some point (its claimer is the giver of a visible claim).
+
+    By region, not by receiver: the region index holds the task ids, so only the few tasks
+    found are read from the table (an organisation's region never changes, so its tasks
+    carry the region of its pairings).  A region's other receivers, if any, only add pairs
+    nobody asks about."""
     delivered_by = (w.as_of - timedelta(days=rules.unconfirmed_delivery_days)).isoformat()
     out: set[tuple[str, str]] = set()
-    for start in range(0, len(receivers), 900):
-        part = receivers[start:start + 900]
+    for start in range(0, len(regions), 900):
+        part = regions[start:start + 900]
         out.update(facts.rows(
             "SELECT DISTINCT c.giver_id, t.receiver_id FROM {p}task t"
             " JOIN {p}task_event c ON c.task_id = t.id AND c.kind = 'claimed'"
             " AND c.day <= ? AND c.recorded_at < ?"
-            " WHERE t.receiver_id IN " + _in(part)
+            " WHERE t.receiver_region IN " + _in(part)
             + " AND (SELECT CASE WHEN e.kind = 'delivered' THEN e.day END"
             " FROM {p}task_event e WHERE e.task_id = t.id"
             " AND e.kind <> 'confirmation_overdue' AND e.day <= ? AND e.recorded_at < ?"
@@ -623,7 +628,8 @@ def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
     candidates |= pairings_possibly_slow(
         facts, w, rules, [p.id for p in in_force if p.id not in candidates])
     rest = [p for p in in_force if p.id not in candidates]
-    waiting = parties_with_delivery_waiting(facts, w, rules, sorted({p.receiver_id for p in rest}))
+    waiting = parties_with_delivery_waiting(
+        facts, w, rules, sorted({p.receiver_region for p in rest}))
     candidates |= {p.id for p in rest if (p.giver_id, p.receiver_id) in waiting}
     listed = [p for p in in_force if p.id in candidates]
     outcomes = {p.id: Outcomes(defaultdict(int), defaultdict(int)) for p in listed}
