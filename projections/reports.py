@@ -714,13 +714,14 @@ def unsettled_orgs(facts: Facts, w: Window, share: float = 0.25) -> set[str] | N
     """The organisations party to a pairing unsettled in ``w`` (``UNSETTLED``), or None when
     more than ``share`` of the pairings are: counting every organisation exactly is then
     cheaper than looking these up by the hundred."""
-    rows = set(facts.rows(" UNION ALL ".join(
-        f"SELECT id, giver_id, receiver_id FROM {{p}}pairing WHERE {c}" for c in UNSETTLED),
-        [w.day, w.known_before, w.day]))
-    (pairings,), = facts.rows("SELECT COUNT(*) FROM {p}pairing")
-    if len(rows) > pairings * share:
+    unsettled = " UNION ".join(
+        f"SELECT id, giver_id, receiver_id FROM {{p}}pairing WHERE {c}" for c in UNSETTLED)
+    params = [w.day, w.known_before, w.day]
+    (count, pairings), = facts.rows(f"SELECT (SELECT COUNT(*) FROM ({unsettled}) u),"
+                                    " (SELECT COUNT(*) FROM {p}pairing)", params)
+    if count > pairings * share:
         return None
-    return {org for _, *pair in rows for org in pair}
+    return {org for _, *pair in facts.rows(unsettled, params) for org in pair}
 
 
 # The window's latest visible income report of ``o``: the latest report overall whenever the
