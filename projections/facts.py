@@ -64,11 +64,10 @@ def schema(prefix: str) -> list[str]:
         " income_year INTEGER, income_amount TEXT, income_fen INTEGER, income_day TEXT,"
         " income_at TEXT,"
         # How many of its pairings are in force in the latest state (``live_end``): what
-        # coverage reads when the latest state is the state asked about (``horizon``).
+        # coverage reads for an organisation none of whose pairings changed after the window
+        # asked about (``reports.unsettled_orgs``).
         " live_pairings INTEGER NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS {p}org_region ON {p}org (region_code)",
-        f"CREATE INDEX IF NOT EXISTS {p}org_coverage ON {p}org"
-        " (region_code, kind, dissolved_day, live_pairings, income_fen)",
         f"CREATE INDEX IF NOT EXISTS {p}org_unpaired ON {p}org (live_pairings, region_code)",
         f"CREATE TABLE IF NOT EXISTS {p}income ("
         " position INTEGER PRIMARY KEY, org_id TEXT NOT NULL, year INTEGER NOT NULL,"
@@ -87,8 +86,13 @@ def schema(prefix: str) -> list[str]:
         " toggles INTEGER NOT NULL DEFAULT 0, renewals INTEGER NOT NULL DEFAULT 0,"
         # In force in the latest state (all facts seen, whatever their dates): the term end
         # it runs to, renewals included; NULL otherwise.
-        " live_end TEXT)",
+        " live_end TEXT,"
+        # Its latest lifecycle fact (proposal included): the business date and recorded time,
+        # each the latest of its kind.  A window after both sees the latest state of it.
+        " changed_day TEXT, changed_at TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_live ON {p}pairing (live_end)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_changed_day ON {p}pairing (changed_day)",
+        f"CREATE INDEX IF NOT EXISTS {p}pairing_changed_at ON {p}pairing (changed_at)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_in_force ON {p}pairing (receiver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_giver_in_force ON {p}pairing (giver_id, in_force_day)",
         f"CREATE INDEX IF NOT EXISTS {p}pairing_receiver_region ON {p}pairing (receiver_region, id)",
@@ -165,10 +169,11 @@ def indexes(prefix: str) -> list[str]:
 
 # What this version of the code added to the fact tables: a version built by an older one
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
-LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"))
+LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"),
+                    ("pairing", "changed_day"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
-                  ("task_event", "task_event_cover"))
+                  ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
@@ -618,12 +623,17 @@ class Projector:
             + f") a WHERE a.n = 1 AND a.pairing_id = {p}pairing.id")
         conn.execute(
             f"UPDATE {p}pairing SET signatures = c.signatures, in_force_day = c.in_force_day,"
-            " in_force_at = c.in_force_at, toggles = c.toggles, renewals = c.renewals FROM ("
+            " in_force_at = c.in_force_at, toggles = c.toggles, renewals = c.renewals,"
+            f" changed_day = CASE WHEN c.last_day > {p}pairing.day THEN c.last_day"
+            f" ELSE {p}pairing.day END,"
+            f" changed_at = CASE WHEN c.last_at > {p}pairing.recorded_at THEN c.last_at"
+            f" ELSE {p}pairing.recorded_at END FROM ("
             "SELECT pairing_id, SUM(CASE WHEN kind = 'signed' THEN 1 ELSE 0 END) AS signatures,"
             " MAX(CASE WHEN kind = 'signed' THEN day END) AS in_force_day,"
             " MAX(CASE WHEN kind = 'signed' THEN recorded_at END) AS in_force_at,"
             " SUM(CASE WHEN kind IN ('suspended', 'resumed') THEN 1 ELSE 0 END) AS toggles,"
-            " SUM(CASE WHEN kind = 'renewed' THEN 1 ELSE 0 END) AS renewals"
+            " SUM(CASE WHEN kind = 'renewed' THEN 1 ELSE 0 END) AS renewals,"
+            " MAX(day) AS last_day, MAX(recorded_at) AS last_at"
             f" FROM {p}pairing_event GROUP BY pairing_id) c WHERE c.pairing_id = {p}pairing.id")
         conn.execute(
             f"UPDATE {p}org SET income_year = i.year, income_amount = i.amount,"
@@ -708,11 +718,11 @@ class Projector:
     def pairing_proposed(self, conn, p, f: Fact) -> None:
         conn.execute(
             f"INSERT INTO {p}pairing (id, giver_id, receiver_id, giver_region, receiver_region,"
-            " term_start, term_end, day, recorded_at, position) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " term_start, term_end, day, recorded_at, position, changed_day, changed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (f.id, f.giver_id, f.receiver_id, self._region(conn, p, f.giver_id),
              self._region(conn, p, f.receiver_id), f.term_start, f.term_end, f.day, f.at,
-             f.position))
+             f.position, f.day, f.at))
 
     def _transition(self, conn, p, f: Fact, kind: str, day: str, side: str | None = None,
                     value: str | None = None) -> None:
@@ -721,6 +731,13 @@ class Projector:
             f"INSERT INTO {p}pairing_event (position, pairing_id, kind, side, day, recorded_at,"
             " value) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (f.position, f.id, kind, side, day, f.at, value))
+        if p in self.bulk:
+            return
+        conn.execute(
+            f"UPDATE {p}pairing SET"
+            " changed_day = CASE WHEN changed_day < ? THEN ? ELSE changed_day END,"
+            " changed_at = CASE WHEN changed_at < ? THEN ? ELSE changed_at END WHERE id = ?",
+            (day, day, f.at, f.at, f.id))
 
     MILESTONES = {
         "accepted": "accepted_day = ?, accepted_at = ?",

@@ -751,8 +751,10 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
     threshold = int(rules.weak_income_yuan * 100)
     level = child_level(region)
     with open_facts(db) as facts:
-        count = _coverage_latest if latest_state_serves(facts, w) else _coverage_exact
-        counts, weak_list, agency_list = count(facts, w, bounds, threshold, level)
+        unsettled = unsettled_orgs(facts, w)
+        counts, weak_list, agency_list = (
+            _coverage_exact(facts, w, bounds, threshold, level) if unsettled is None else
+            _coverage_settled(facts, w, bounds, threshold, level, unsettled))
     rows: dict[str, dict[str, Any]] = {}
     for key, receiving, paired, unknown, weak, n in counts:
         row = rows.get(key) or rows.setdefault(key, _coverage_row(key))
@@ -778,13 +780,10 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
             "weak_income_yuan": str(rules.weak_income_yuan)}
 
 
-# (region key, receiving, paired, income unknown, weak, how many); the weak villages without
-# a pairing and the giving organisations without one, as listed (``_unpaired``).
+# (region key, receiving, paired, income unknown, weak, how many: a row may take some off);
+# the weak villages without a pairing and the giving organisations without one, as listed
+# (``_unpaired``).
 CoverageCounts = tuple[list[tuple], list[dict[str, Any]], list[dict[str, Any]]]
-
-# The columns of an organisation the lists of the unpaired show (read with the counted rows,
-# not looked up again by id).
-UNPAIRED_COLUMNS = "id, code, name, kind, region_code"
 
 
 def _unpaired(org_id: str, code: str, name: str, kind: str, region_code: str,
@@ -796,74 +795,134 @@ def _unpaired(org_id: str, code: str, name: str, kind: str, region_code: str,
     return row
 
 
-def latest_state_serves(facts: Facts, w: Window) -> bool:
-    """Whether the latest state of the fact store is its state in ``w``: nothing recorded
-    after ``known_at`` is excluded (none given), no fact is dated after ``as_of``, no income
-    is reported for a year after it, and no pairing in force in the latest state has a term
-    that ends before it."""
-    if w.known_at is not None:
-        return False
-    horizon = dict(facts.rows("SELECT name, value FROM {p}horizon"))
-    if horizon.get("day", "") > w.day or int(horizon.get("income_year", 0)) > w.as_of.year:
-        return False
-    (earliest_end,), = facts.rows("SELECT MIN(live_end) FROM {p}pairing")
-    return earliest_end is None or earliest_end >= w.day
+# A pairing whose state in a window may not be its latest state: a lifecycle fact of it dated
+# after the window's day or recorded after its known_at, or a term in the latest state that
+# ends before the day.  Every other pairing is in force in the window exactly when it is in
+# the latest state (``live_end``); an organisation party to none of these is paired in the
+# window exactly when ``live_pairings`` says so.  One condition per index.
+UNSETTLED = ("changed_day > ?", "changed_at >= ?", "live_end < ?")
 
 
-def _coverage_latest(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
-                     level: int) -> CoverageCounts:
-    """Coverage from the latest state (see ``latest_state_serves``): one pass over the
-    ``org_coverage`` index, and the unpaired organisations from ``org_unpaired``."""
-    region_sql = " AND region_code >= ? AND region_code < ?" if bounds else ""
-    receiving = f"kind IN {RECEIVING_SQL}"
-    counts = facts.rows(
-        f"SELECT substr(region_code, 1, ?), {receiving}, live_pairings > 0, income_fen IS NULL,"
-        " CASE WHEN income_fen < ? THEN 1 ELSE 0 END, COUNT(*) FROM {p}org"
-        " WHERE dissolved_day IS NULL" + region_sql + " GROUP BY 1, 2, 3, 4, 5",
-        [level, threshold, *(bounds or ())])
-    weak_without: list[dict[str, Any]] = []
-    agencies_without: list[dict[str, Any]] = []
-    for *org, is_receiving, year, amount in facts.rows(
-            f"SELECT {UNPAIRED_COLUMNS}, {receiving}, income_year, income_amount FROM {{p}}org"
-            " WHERE live_pairings = 0 AND dissolved_day IS NULL" + region_sql
-            + f" AND (NOT {receiving} OR income_fen < ?)", [*(bounds or ()), threshold]):
+def unsettled_orgs(facts: Facts, w: Window, share: float = 0.25) -> set[str] | None:
+    """The organisations party to a pairing unsettled in ``w`` (``UNSETTLED``), or None when
+    more than ``share`` of the pairings are: counting every organisation exactly is then
+    cheaper than looking these up by the hundred."""
+    unsettled = " UNION ".join(
+        f"SELECT id, giver_id, receiver_id FROM {{p}}pairing WHERE {c}" for c in UNSETTLED)
+    params = [w.day, w.known_before, w.day]
+    (count, pairings), = facts.rows(f"SELECT (SELECT COUNT(*) FROM ({unsettled}) u),"
+                                    " (SELECT COUNT(*) FROM {p}pairing)", params)
+    if count > pairings * share:
+        return None
+    return {org for _, *pair in facts.rows(unsettled, params) for org in pair}
+
+
+# The window's latest visible income report of ``o``: the latest report overall whenever the
+# window sees it (and its year is not after as_of's), otherwise the latest one it does see.
+_FRESH_INCOME = "o.income_year <= ? AND o.income_day <= ? AND o.income_at < ?"
+_SEEN_INCOME = ("(SELECT i.{column} FROM {{p}}income i WHERE i.org_id = o.id AND i.year <= ?"
+                " AND i.day <= ? AND i.recorded_at < ? ORDER BY i.year DESC, i.position DESC"
+                " LIMIT 1)")
+
+
+def _income_sql(w: Window, column: str) -> tuple[str, list[Any]]:
+    """The window's income ``column`` (year, amount or fen) of the organisation ``o``."""
+    seen = {"fen": "amount_fen"}.get(column, column)
+    window = [w.as_of.year, w.day, w.known_before]
+    return (f"CASE WHEN o.income_year IS NULL THEN NULL WHEN {_FRESH_INCOME} THEN o.income_{column}"
+            f" ELSE {_SEEN_INCOME.format(column=seen)} END", window * 2)
+
+
+def _visible_orgs(w: Window, bounds: tuple[str, str] | None) -> tuple[str, list[Any]]:
+    """The organisations ``o`` registered and not dissolved in ``w``, within ``bounds``."""
+    sql = ("o.day <= ? AND o.recorded_at < ?"
+           " AND NOT (o.dissolved_day IS NOT NULL AND o.dissolved_day <= ? AND o.dissolved_at < ?)")
+    params = [w.day, w.known_before, w.day, w.known_before]
+    if bounds:
+        sql += " AND o.region_code >= ? AND o.region_code < ?"
+        params += list(bounds)
+    return sql, params
+
+
+def _coverage_settled(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
+                      level: int, unsettled: set[str]) -> CoverageCounts:
+    """Coverage counted in SQL from the latest state (``live_pairings``, the latest income
+    report) wherever it is the state in ``w``, and exactly (``_coverage_exact``) for the
+    rest: the ``unsettled`` organisations (``unsettled_orgs``) and those whose latest income
+    report ``w`` does not see.  The unsettled ones are counted in SQL too, then taken off:
+    a list of ids to leave out would cost more than counting them twice."""
+    visible, visible_params = _visible_orgs(w, bounds)
+    window = [w.as_of.year, w.day, w.known_before]
+    fresh = f"(o.income_year IS NULL OR ({_FRESH_INCOME}))"
+    stale = [r for r, in facts.rows(
+        "SELECT o.id FROM {p}org o WHERE " + visible + f" AND NOT {fresh}",
+        [*visible_params, *window])]
+    receiving = f"o.kind IN {RECEIVING_SQL}"
+    # One key besides the region (receiving, paired, income unknown or weak): each key
+    # more costs SQLite's sorter about as much as the scan.
+    by_key = (f"SELECT substr(o.region_code, 1, ?), CASE WHEN {receiving} THEN 4 ELSE 0 END"
+              " + CASE WHEN o.live_pairings > 0 THEN 2 ELSE 0 END"
+              " + CASE WHEN o.income_fen IS NULL THEN 8 WHEN o.income_fen < ? THEN 1 ELSE 0 END,"
+              " COUNT(*) FROM {p}org o WHERE " + visible + f" AND {fresh}{{among}} GROUP BY 1, 2")
+    key_params = [level, threshold, *visible_params, *window]
+    coded = [(region, code, n) for region, code, n in facts.rows(
+        by_key.replace("{among}", ""), key_params)]
+    ids = sorted(unsettled)
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        coded += [(region, code, -n) for region, code, n in facts.rows(
+            by_key.replace("{among}", " AND o.id IN " + _in(part)), [*key_params, *part])]
+    counts = [(region, bool(code & 4), bool(code & 2), bool(code & 8), bool(code & 1), n)
+              for region, code, n in coded]
+    exact = _coverage_exact(facts, w, bounds, threshold, level,
+                            among=sorted(unsettled.union(stale)))
+    weak_without, agencies_without = exact[1], exact[2]
+    for org_id, *org, is_receiving, year, amount in facts.rows(
+            f"SELECT o.id, o.code, o.name, o.kind, o.region_code, {receiving}, o.income_year,"
+            f" o.income_amount FROM {{p}}org o WHERE o.live_pairings = 0 AND {visible}"
+            f" AND {fresh} AND (NOT {receiving} OR o.income_fen < ?)",
+            [*visible_params, *window, threshold]):
+        if org_id in unsettled:
+            continue
         if is_receiving:
-            weak_without.append(_unpaired(*org, income=(year, amount)))
+            weak_without.append(_unpaired(org_id, *org, income=(year, amount)))
         else:
-            agencies_without.append(_unpaired(*org))
-    return counts, weak_without, agencies_without
+            agencies_without.append(_unpaired(org_id, *org))
+    return counts + exact[0], weak_without, agencies_without
 
 
 def _coverage_exact(facts: Facts, w: Window, bounds: tuple[str, str] | None, threshold: int,
-                    level: int) -> CoverageCounts:
-    """Coverage for any window, from the facts' dates and recorded times."""
-    region_sql = " AND o.region_code >= ? AND o.region_code < ?" if bounds else ""
-    # The latest report is the answer whenever the window sees it; otherwise look for the
-    # latest one it does see.
-    fresh = "o.income_year <= ? AND o.income_day <= ? AND o.income_at < ?"
-    latest = ("(SELECT i.{column} FROM {{p}}income i WHERE i.org_id = o.id AND i.year <= ?"
-              " AND i.day <= ? AND i.recorded_at < ? ORDER BY i.year DESC, i.position DESC LIMIT 1)")
-    window = [w.as_of.year, w.day, w.known_before]
-    sql = (
-        "SELECT o.id, o.kind, o.region_code, o.code, o.name"
-        + "".join(f", CASE WHEN o.income_year IS NULL THEN NULL WHEN {fresh} THEN o.income_{c}"
-                  f" ELSE {latest.format(column=col)} END"
-                  for c, col in (("year", "year"), ("amount", "amount"), ("fen", "amount_fen")))
-        + " FROM {p}org o WHERE o.day <= ? AND o.recorded_at < ?"
-        " AND NOT (o.dissolved_day IS NOT NULL AND o.dissolved_day <= ? AND o.dissolved_at < ?)"
-        + region_sql)
-    params = [*(window * 2) * 3, w.day, w.known_before, w.day, w.known_before,
-              *(bounds or ())]
-    in_force, in_force_params = in_force_sql(w)
-    pairing_region = (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
-                      " OR (p.giver_region >= ? AND p.giver_region < ?))") if bounds else ""
-    paired_orgs = {org for pair in facts.rows(
-        "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + in_force + pairing_region,
-        [*in_force_params, *(bounds or ()), *(bounds or ())]) for org in pair}
+                    level: int, among: list[str] | None = None) -> CoverageCounts:
+    """Coverage for any window, from the facts' dates and recorded times; of the
+    organisations ``among`` only, if given."""
+    visible, visible_params = _visible_orgs(w, bounds)
+    income = [_income_sql(w, column) for column in ("year", "amount", "fen")]
+    orgs = ("SELECT o.id, o.kind, o.region_code, o.code, o.name, "
+            + ", ".join(column for column, _ in income) + " FROM {p}org o WHERE " + visible)
+    org_params = [*(p for _, ps in income for p in ps), *visible_params]
+    pairings, pairing_params = in_force_sql(w)
+    pairings = "SELECT p.receiver_id, p.giver_id FROM {p}pairing p WHERE " + pairings
+    if bounds:
+        pairings += (" AND ((p.receiver_region >= ? AND p.receiver_region < ?)"
+                     " OR (p.giver_region >= ? AND p.giver_region < ?))")
+        pairing_params += [*bounds, *bounds]
+    if among is None:
+        rows, pairs = facts.rows(orgs, org_params), facts.rows(pairings, pairing_params)
+    else:
+        # Only whether these organisations are paired matters: their pairings, by index.
+        rows, pairs = [], []
+        for start in range(0, len(among), 900):
+            part = among[start:start + 900]
+            rows += facts.rows(orgs + " AND o.id IN " + _in(part), [*org_params, *part])
+            pairs += facts.rows(
+                pairings + " AND p.receiver_id IN " + _in(part) + " UNION ALL " + pairings
+                + " AND p.giver_id IN " + _in(part),
+                [*pairing_params, *part, *pairing_params, *part])
+    paired_orgs = {org for pair in pairs for org in pair}
     counts: dict[tuple, int] = defaultdict(int)
     weak_without: list[dict[str, Any]] = []
     agencies_without: list[dict[str, Any]] = []
-    for org_id, kind, region_code, code, name, year, amount, fen in facts.rows(sql, params):
+    for org_id, kind, region_code, code, name, year, amount, fen in rows:
         paired = org_id in paired_orgs
         receiving = kind in RECEIVING_KINDS
         weak = fen is not None and fen < threshold

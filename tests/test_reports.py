@@ -87,6 +87,41 @@ def test_backfilled_facts_are_seen_only_from_when_they_were_recorded(settings):
     engine.close()
 
 
+def test_coverage_in_the_past_counts_each_pairing_as_it_stood(settings):
+    """Coverage of a window counts the pairings nothing changed for since from their latest
+    state, and the others exactly: here a signature dated after the day asked about, one
+    entered after the moment asked about, and a term that ended without its closing event."""
+    from workflows.engine import open_engine
+
+    engine = open_engine(settings)
+    world = World(engine, givers=4, villages=4)
+    world.now = datetime(2025, 1, 10, 2, tzinfo=timezone.utc)
+    for i in range(3):  # G0-V0 (a one-year term), G1-V1, G2-V2: in force from 10 January
+        for op in ("propose", "accept", "sign", "sign"):
+            assert world.step(op, i, i, 0)
+    for op in ("propose", "accept", "sign"):  # G3-V3: one signature
+        assert world.step(op, 3, 3, 0)
+    world.now = datetime(2025, 7, 1, 2, tzinfo=timezone.utc)
+    assert world.step("sign", 0, 0, 4)  # the other signature, dated 27 June
+    world.flush()
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    runner.catch_up()
+
+    def paired(as_of: date, known_at: datetime | None = None) -> tuple[int, int, list[str]]:
+        w = Window(as_of, known_at)
+        with reports.open_facts(runner.db) as facts:
+            assert reports.unsettled_orgs(facts, w) is not None  # three settled, one not
+        result = reports.coverage_report(runner.db, w)
+        return (result["totals"]["villages_paired"], result["totals"]["agencies_paired"],
+                [a["code"] for a in result["agencies_without_village"]])
+
+    assert paired(date(2025, 6, 1)) == (3, 3, ["G3"])  # signed after 1 June
+    assert paired(date(2025, 9, 30), datetime(2025, 6, 30, 4, tzinfo=timezone.utc)) == (3, 3, ["G3"])  # entered later
+    assert paired(date(2025, 9, 30), datetime(2025, 7, 2, 4, tzinfo=timezone.utc)) == (4, 4, [])
+    assert paired(date(2026, 2, 1)) == (3, 3, ["G0"])  # G0-V0's term ended on 10 January
+    engine.close()
+
+
 def test_coverage_of_weak_villages_and_agencies_without_a_village(engine, cast, settings):
     engine.report_collective_income(cast.admin, cast.village, 2024, Decimal("20000"))
     engine.report_collective_income(cast.admin, cast.village2, 2024, Decimal("12000"))
