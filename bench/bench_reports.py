@@ -23,7 +23,9 @@ Baseline, per report, in the same run: fetching the fact rows the report is deri
 by the same indexes and in the same read snapshot set-up, without deriving anything (no
 lifecycle, no rules, no scoring, no rows made ready for JSON).  For a page: the pairing rows
 of the scope up to its last row, their activities, lifecycle transitions and commitments,
-the receivers' tasks, and the commitments' and tasks' steps.  For coverage: counting the
+the receivers' tasks, and the commitments' and tasks' steps: what deriving the board of those
+pairings reads (the inactive list reads less, only what can decide whether a pairing is
+listed, so its ratio can be below 1).  For coverage: counting the
 organisations of the scope per child region and kind.  For the evaluation: the
 organisation's pairings and their activities of the year.  "x base" is report p50 over
 baseline p50: what deriving the answer costs over fetching its inputs, the part this code
