@@ -186,7 +186,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.legend(fontsize=8)
     for ax in axes:
         ax.set_xlim(left=0)
-        ax.ticklabel_format(axis="x", style="plain")
+        if max(events) >= 1_000_000:  # "12000000" labels run into each other
+            ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1e6:g}M")
+        else:
+            ax.ticklabel_format(axis="x", style="plain")
     loads = ", ".join(f"{r['load_before']:.1f}" for r in rows)
     fig.suptitle(f"cobuild cost against data size ({today()}, {os.cpu_count()} vCPU, SQLite "
                  f"{sqlite3.sqlite_version}, Python {platform.python_version()}; load average "
