@@ -223,9 +223,11 @@ class ProjectionRunner:
                                 break
                 with self.db.write() as conn:
                     # Finish and switch while holding the write lock, so the serving version
-                    # cannot move ahead of the new one in between.
-                    while self._apply_batch(conn, new, size):
-                        pass
+                    # cannot move ahead of the new one in between: apply what the log
+                    # gained meanwhile, to its end.
+                    while True:
+                        if not self._apply_batch(conn, new, size):
+                            break
                     self.db.execute_ddl(conn, facts.indexes(prefix(new)))
                     self.projector.complete(conn, prefix(new))
                     set_active_version(conn, NAME, new)
