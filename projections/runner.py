@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 
 from projections import facts
 from projections.store import (
-    FILE_NAME, ProjectionDatabase, active_version, forget_tracking, set_active_version,
+    ProjectionDatabase, active_version, forget_tracking, set_active_version,
     set_tracked_position, tracked_position,
 )
 
@@ -241,12 +241,6 @@ class ProjectionRunner:
     def _drop(self, conn, version: int) -> None:
         self.db.execute_ddl(conn, facts.drop(prefix(version)))
         forget_tracking(conn, tracking_name(version))
-
-
-def projection_path(settings: Any) -> Any:
-    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``
-    (embedded deployments; on PostgreSQL the fact store is in the database)."""
-    return settings.home / FILE_NAME
 
 
 def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:

@@ -16,7 +16,6 @@ Access tokens never leave the store: their events are skipped (their positions a
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -159,14 +158,6 @@ def _relay_schema(settings: Settings) -> None:
     try:
         store.script("CREATE TABLE IF NOT EXISTS relay_position "
                      "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
-        if not store.postgres:
-            # relay.sqlite of an earlier release kept the position in table `positions`.
-            with store.write() as cur:
-                if cur.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                               "AND name = 'positions'").fetchone()[0]:
-                    cur.execute("INSERT INTO relay_position (name, position) "
-                                "SELECT name, position FROM positions WHERE true "
-                                "ON CONFLICT (name) DO NOTHING")
     finally:
         store.close()
 
@@ -301,33 +292,8 @@ def _consumer_schema(settings: Settings) -> None:
                      "exchange TEXT NOT NULL, message_id TEXT NOT NULL, seq BIGINT NOT NULL, "
                      "routing_key TEXT, body TEXT NOT NULL, "
                      "PRIMARY KEY (consumer, exchange, message_id))")
-        if not store.postgres:
-            _adopt_sqlite_inboxes(settings, store)
     finally:
         store.close()
-
-
-def _adopt_sqlite_inboxes(settings: Settings, store: SqlStore) -> None:
-    """An earlier release kept each consumer's inbox in ``consumer-<queue>.sqlite``: carry
-    its records over, so a message applied before the upgrade is still a duplicate after."""
-    for path in sorted(settings.home.glob("consumer-*.sqlite")):
-        consumer = path.name[len("consumer-"):-len(".sqlite")]
-        legacy = sqlite3.connect(path)
-        try:
-            rows = legacy.execute("SELECT exchange, message_id, routing_key, body FROM applied "
-                                  "ORDER BY rowid").fetchall()
-        except sqlite3.OperationalError:
-            rows = []  # not an inbox file
-        finally:
-            legacy.close()
-        with store.write() as cur:
-            (last,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM consumer_inbox WHERE consumer = ?",
-                                  (consumer,)).fetchone()
-            cur.executemany("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, "
-                            "routing_key, body) VALUES (?, ?, ?, ?, ?, ?) "
-                            "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",
-                            [(consumer, e, m, last + i, rk, b)
-                             for i, (e, m, rk, b) in enumerate(rows, start=1)])
 
 
 def queues(name: str, events_pattern: str | None = "#", notices: bool = True) -> list[Queue]:
