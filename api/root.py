@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from api.http import idempotency
 from projections import store as projection_store
-from workflows import core, relay, scheduler
+from workflows import engine, relay, scheduler
 
-STORES = (core, idempotency, relay, scheduler, projection_store)
+STORES = (engine, idempotency, relay, scheduler, projection_store)

@@ -25,12 +25,13 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from workflows.audit import merkle
-from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder, AuditLog, connect_sqlite
 from workflows.audit.verify import verify_store
 
-AUDITED = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
+AUDITED = get_topic(AuditedSQLiteApplicationRecorder)
 
 
 class Item(Aggregate):

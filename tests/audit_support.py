@@ -12,8 +12,11 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
-AUDITED_RECORDER_TOPIC = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder
+
+AUDITED_RECORDER_TOPIC = get_topic(AuditedSQLiteApplicationRecorder)
 
 
 def shared_merkle_dir() -> Path | None:

@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from api.cli.audit import audit, export_bundle, make_checkpoint, run_verify
 from workflows.audit import verifier
-from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
+from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditStorageError
 from workflows.audit.verify import verify_store
 from tests.support import Cast
 from workflows.engine import Engine, open_engine
@@ -53,7 +53,7 @@ def _event_nids(settings) -> list[int]:
 def test_every_engine_event_has_a_leaf_and_the_store_verifies(engine, cast, settings):
     assert engine.recorder.events_table_name == POSTGRES_EVENTS_TABLE  # what the CLI and verifier read
     cast.pairing_in_force()
-    log = AuditLog.from_recorder(engine.recorder)
+    log = engine.recorder.audit
     assert log.tree_size() == len(_event_nids(settings)) > 0
     assert _leaf_nids(settings) == _event_nids(settings)
     result = verify_store(settings.database_url)
@@ -117,7 +117,7 @@ def test_an_updated_state_is_detected_and_named_by_log_position(engine, cast, se
     with pytest.raises(IntegrityError):  # burn sequence values so positions differ from ids
         engine.recorder.insert_events([_event(oid, 1), _event(pairing, 1)])
     engine.suspend_pairing(cast.supervisor, pairing, "整改")  # the engine keeps writing after the rollback
-    leaf = AuditLog.from_recorder(engine.recorder).leaves_for(pairing)[1]
+    leaf = engine.recorder.audit.leaves_for(pairing)[1]
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("UPDATE engine_events SET state = convert_to('{}', 'UTF8') WHERE notification_id = %s",
                      (leaf.notification_id,))
@@ -144,12 +144,11 @@ def test_checkpoint_bundle_and_offline_verification(engine, cast, settings, tmp_
     pairing = cast.pairing_in_force()
     keys = tmp_path / "keys"
     note = make_checkpoint(settings.database_url, keys)
-    size = AuditLog.from_recorder(engine.recorder).tree_size()
+    size = engine.recorder.audit.tree_size()
     assert note.splitlines()[1] == str(size)
     engine.suspend_pairing(cast.supervisor, pairing, "整改")
     bundle = export_bundle(settings.database_url, keys, str(pairing))
-    assert [e["originator_version"] for e in bundle["events"]][-1] == AuditLog.from_recorder(
-        engine.recorder).leaves_for(pairing)[-1].leaf.originator_version
+    assert [e["originator_version"] for e in bundle["events"]][-1] == engine.recorder.audit.leaves_for(pairing)[-1].leaf.originator_version
     (tmp_path / "b.json").write_text(json.dumps(bundle))
     vkey = str(keys / "log.vkey")
     assert verifier.run(["bundle", str(tmp_path / "b.json"), "--vkey", vkey]) == 0

@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli.audit import SignerBusy, audit, lease_settings, make_checkpoint, signer_lease
-from workflows.audit.recorder import AuditLog
 from tests.support import COUNTY
 from workflows.store.leases import holder
 
@@ -40,7 +39,7 @@ def write(cast, n: int) -> None:
 
 
 def tree_size(engine) -> int:
-    return AuditLog.from_recorder(engine.recorder).tree_size()
+    return engine.recorder.audit.tree_size()
 
 
 def checkpoints(engine) -> list[tuple[int, float]]:

@@ -25,8 +25,6 @@ from workflows.authorisation import (
 )
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
-from workflows.store import schema
-from workflows.store.settings import Settings
 
 A = TypeVar("A", bound=CobuildAggregate)
 
@@ -60,7 +58,6 @@ class Outcome:
 
 
 class EngineCore(Application[UUID]):
-    name = "Cobuild"
     log_section_size = 1000
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
@@ -196,29 +193,3 @@ class EngineCore(Application[UUID]):
         self.require_visible(actor, aggregate)
         return aggregate
 
-
-# -- the engine's own stores -------------------------------------------------------------
-
-@schema.step("events", 1, "event store and snapshots of the Cobuild application")
-def _event_store(settings: Settings) -> None:
-    EngineCore(env=settings.eventsourcing_env()).close()
-
-
-# -- the verifiable log ------------------------------------------------------------------
-
-@schema.step("audit", 1, "Merkle log tables (audit_leaf, audit_node, audit_checkpoint) and leaves for earlier events")
-def _audit_log(settings: Settings) -> None:
-    # Constructing the engine with CREATE_TABLE=y creates the audit tables through its
-    # audited recorder, on either database.  A PostgreSQL store that was written before
-    # the recorder was audited then gets leaves for its events, in notification order.
-    engine = EngineCore(env=settings.eventsourcing_env())
-    try:
-        if settings.is_postgres:
-            import psycopg
-
-            from workflows.audit.recorder_postgres import backfill  # only with psycopg installed
-
-            with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                backfill(conn, engine.recorder.audit_sql)
-    finally:
-        engine.close()

@@ -351,13 +351,15 @@ class _AuditedRecorderMixin:
             self.audit_appender.append(c, ids, stored_events)
         return ids
 
-    @property
-    def audit(self) -> AuditLog:
-        return AuditLog.from_recorder(self)  # type: ignore[arg-type]
 
 
 class AuditedSQLiteApplicationRecorder(_AuditedRecorderMixin, SQLiteApplicationRecorder):
-    """Plug in with ``APPLICATION_RECORDER_TOPIC=workflows.audit.recorder:AuditedSQLiteApplicationRecorder``."""
+    """The application recorder of the embedded store (``Settings.eventsourcing_env``)."""
+
+    @property
+    def audit(self) -> AuditLog:
+        """The log this recorder writes, read through its own datastore."""
+        return AuditLog(lambda: self.datastore.transaction(commit=False), self.audit_sql)
 
 
 class AuditedSQLiteProcessRecorder(_AuditedRecorderMixin, SQLiteProcessRecorder):
@@ -416,16 +418,6 @@ class AuditLog:
     def __init__(self, transaction: TransactionFactory, sql: AuditSQL = SQLITE_SQL) -> None:
         self._transaction = transaction
         self.sql = sql
-
-    @classmethod
-    def from_recorder(cls, recorder: Any) -> AuditLog:
-        """The log of an engine's recorder (audited SQLite or PostgreSQL)."""
-        sql = getattr(recorder, "audit_sql", SQLITE_SQL)
-        if sql.uuid_ids:
-            from workflows.audit.recorder_postgres import recorder_snapshot
-
-            return cls(recorder_snapshot(recorder), sql)
-        return cls(lambda: recorder.datastore.transaction(commit=False), sql)
 
     @classmethod
     def from_connection(cls, conn: sqlite3.Connection) -> AuditLog:

@@ -29,7 +29,7 @@ __all__ = ["AuditedPostgresApplicationRecorder", "connect_postgres", "postgres_s
 
 
 class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """Plug in with ``APPLICATION_RECORDER_TOPIC=workflows.audit.recorder_postgres:AuditedPostgresApplicationRecorder``."""
+    """The application recorder on PostgreSQL (``Settings.eventsourcing_env``)."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         if datastore.enable_db_functions:
@@ -63,7 +63,8 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     @property
     def audit(self) -> AuditLog:
-        return AuditLog.from_recorder(self)
+        """The log this recorder writes, each read in one repeatable-read snapshot."""
+        return AuditLog(recorder_snapshot(self), self.audit_sql)
 
 
 def _repeatable_read(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:

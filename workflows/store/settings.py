@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlparse
 
+from eventsourcing.utils import get_topic
+
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder
+
 
 class ConfigurationError(ValueError):
     """A setting cobuild cannot use (a database or broker URL it would misread)."""
@@ -92,8 +96,11 @@ class Settings:
         """The ``eventsourcing`` settings for the engine's event store."""
         if self.is_postgres:
             env = postgres_env(self.database_url)
+            # Imported here, not above: it needs psycopg, which only PostgreSQL installs.
+            from workflows.audit.recorder_postgres import AuditedPostgresApplicationRecorder
+
             # The verifiable log, as on SQLite: leaves written in the events' transaction.
-            env["APPLICATION_RECORDER_TOPIC"] = "workflows.audit.recorder_postgres:AuditedPostgresApplicationRecorder"
+            env["APPLICATION_RECORDER_TOPIC"] = get_topic(AuditedPostgresApplicationRecorder)
         elif self.database_url and not self.database_url.startswith("sqlite:"):
             raise ConfigurationError(
                 f"COBUILD_DATABASE_URL must be postgresql://... or sqlite:///PATH, not {self.database_url!r}")
@@ -104,7 +111,7 @@ class Settings:
                 "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 # The verifiable log: Merkle leaves written in the events' own transaction.
-                "APPLICATION_RECORDER_TOPIC": "workflows.audit.recorder:AuditedSQLiteApplicationRecorder",
+                "APPLICATION_RECORDER_TOPIC": get_topic(AuditedSQLiteApplicationRecorder),
             }
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         env.update(self.extra_env)
