@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eventsourcing.application import Application  # noqa: E402
 
+from workflows.audit.wiring import audited_env  # noqa: E402
 from workflows.store.clock import local_date  # noqa: E402
 from workflows.store.settings import Settings  # noqa: E402
 from workflows.core import DateAsISO  # noqa: E402
@@ -65,7 +66,7 @@ def days_of_events(folder: Path) -> list[list]:
 
 def raw_saves(folder: Path, days: list[list]) -> float:
     folder.mkdir(parents=True)
-    app = RawApp(env=Settings(home=folder).eventsourcing_env())
+    app = RawApp(env=audited_env(Settings(home=folder).eventsourcing_env()))
     try:
         begin = time.perf_counter()
         for events in days:

@@ -126,10 +126,11 @@ def test_the_api_signs_under_the_same_lease_and_answers_503_while_another_signer
         settings, engine, monkeypatch):
     from api.http import audit as audit_api
     from api.http.app import create_app
+    from api.root import Root
     from tests.api_support import JsonClient, TokenCast
 
     cast = TokenCast.create(engine)
-    http = JsonClient(create_app(engine, settings).test_client())
+    http = JsonClient(create_app(Root(settings, engine)).test_client())
     db = settings.database_url if settings.is_postgres else settings.event_store_path
     monkeypatch.setattr(audit_api, "SIGNER_WAIT", 0.3)
     with signer_lease(db):

@@ -23,6 +23,7 @@ from domain.organisation import Organisation
 from workflows.authorisation import (
     OrganisationFacts, may_see, require_acting_for, require_no_proxy,
 )
+from workflows.audit.wiring import audited_env
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
 
@@ -62,7 +63,7 @@ class EngineCore(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
-        super().__init__(env)
+        super().__init__(None if env is None else audited_env(env))
         self._facts: dict[UUID, OrganisationFacts] = {}
         self._facts_lock = threading.Lock()
         self._batch = threading.local()

@@ -23,8 +23,8 @@ class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationComm
     name = "Engine"
 
 
-def open_engine(settings: Settings | None = None, clock: Clock | None = None) -> Engine:
-    settings = settings or Settings.from_env()
+def open_engine(settings: Settings, clock: Clock | None = None) -> Engine:
+    """The engine on the store ``settings`` name, its schema created or checked first."""
     settings.ensure_home()
     return Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)
 
