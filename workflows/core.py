@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from domain.base import Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
+from domain.ruleset import DEFAULT_RULES, RuleSet, Rules
 from workflows.authorisation import (
     OrganisationFacts, may_see, require_acting_for, require_no_proxy,
 )
@@ -67,6 +68,7 @@ class EngineCore(Application[UUID]):
         self._facts: dict[UUID, OrganisationFacts] = {}
         self._facts_lock = threading.Lock()
         self._batch = threading.local()
+        self._rules_seen: Rules = DEFAULT_RULES
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -91,6 +93,28 @@ class EngineCore(Application[UUID]):
         if on_behalf_of is not None:
             self.organisation_facts(on_behalf_of)  # must exist
         return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of)
+
+    # -- the rule set in force ------------------------------------------------------------
+
+    _rules_lock = threading.Lock()
+
+    def current_rules(self) -> Rules:
+        """The latest published version (version 0, the defaults, before any is published).
+
+        Versions are numbered 1, 2, ... with ids derived from the number, so the latest is
+        found by looking one past the last version this process has seen.
+        """
+        with self._rules_lock:
+            rules = self._rules_seen
+            while self.exists(RuleSet.create_id(rules.version + 1)):
+                rules = self.load(RuleSet, RuleSet.create_id(rules.version + 1)).rules
+            self._rules_seen = rules
+            return rules
+
+    def rules_version(self, version: int) -> Rules:
+        if version == 0:
+            return DEFAULT_RULES
+        return self.load(RuleSet, RuleSet.create_id(version)).rules
 
     # -- load and save ------------------------------------------------------------------
 
