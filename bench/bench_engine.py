@@ -19,15 +19,15 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventsourcing.application import Application  # noqa: E402
+from eventsourcing.application import Application
 
-from domain.base import Attribution  # noqa: E402
-from domain.pairing import Pairing, PairingSlot  # noqa: E402
-from workflows.audit.wiring import audited_env  # noqa: E402
-from workflows.store.clock import FakeClock  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.core import DateAsISO  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
+from domain.base import Attribution
+from domain.pairing import Pairing, PairingSlot
+from workflows.audit.wiring import audited_env
+from workflows.store.clock import FakeClock
+from workflows.store.settings import Settings
+from workflows.core import DateAsISO
+from workflows.engine import open_engine
 
 COMMANDS_PER_PAIRING = 6
 START = datetime(2025, 3, 1, 1, tzinfo=timezone.utc)

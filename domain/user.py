@@ -50,12 +50,13 @@ class User(CobuildAggregate):
             if organisation_id is not None:
                 raise InvalidValue("organisation_id", f"is not used for the {role} role")
             if not isinstance(region_code, str) or not _REGION_SCOPE.match(region_code):
-                raise InvalidValue("region_code", "must be a region prefix of 2, 4, 6, 9 or 12 digits (empty for the whole country)")
+                raise InvalidValue("region_code", "must be a region prefix of 2, 4, 6, 9 or 12 digits "
+                                                  "(empty for the whole country)")
         return cls(id=user_id or uuid4(), name=check_text("name", name, 100), role=role,
                    organisation_id=organisation_id, region_code=region_code, **by.fields())
 
     @event("UserRegistered")
-    def __init__(self, id: UUID, name: str, role: str, organisation_id: UUID | None,  # noqa: A002
+    def __init__(self, id: UUID, name: str, role: str, organisation_id: UUID | None,
                  region_code: str | None, actor: dict[str, Any], on_behalf_of: UUID | None,
                  occurred_at: datetime) -> None:
         self.name = name

@@ -76,7 +76,7 @@ AGENCIES_WITHOUT: list[Column] = [
     field("code", "组织代码"), field("name", "党组织"), field("kind", "类型"),
     field("region_code", "区划代码"),
 ]
-_POINTS = [(f"points.{d}", label, (lambda d: lambda i: i["points"][d])(d))
+_POINTS = [(f"points.{d}", label, lambda i, d=d: i["points"][d])
            for d, label in DIMENSION_LABELS.items()]
 EVALUATION: list[Column] = [
     field("pairing_id", "结对编号"), field("giver_name", "帮扶方"), field("receiver_name", "受援方"),

@@ -97,7 +97,8 @@ def rebuild_audit_tables(conn, *, clear_checkpoints: bool = True) -> None:
 
     drop_audit_triggers(conn)
     old = {r[0]: decode_leaf(r[1]) for r in conn.execute("SELECT notification_id, leaf_input FROM audit_leaf")}
-    rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid").fetchall()
+    rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+                        " ORDER BY rowid").fetchall()
     conn.execute("DELETE FROM audit_leaf")
     conn.execute("DELETE FROM audit_node")
     if clear_checkpoints:

@@ -12,12 +12,12 @@ from api.http.app import create_app
 from api.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from api.root import Root
 from domain.pairing import Pairing
+from tests.api_support import API_START as START
 from tests.api_support import JsonClient
 from workflows.store.clock import FakeClock
 from workflows.engine import Engine
 
 V = "/api/v1"
-from tests.api_support import API_START as START
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ def role_for(path: str, method: str) -> str:
         return "admin"
     if path.startswith(("/api/v1/reports", "/api/v1/audit")):
         return "evaluator"
-    if path.startswith("/api/v1/tasks") and method == "POST" and path.endswith(("tasks", "confirm", "reject", "rate", "cancel")):
+    if (path.startswith("/api/v1/tasks") and method == "POST"
+            and path.endswith(("tasks", "confirm", "reject", "rate", "cancel"))):
         return "village"
     return "agency"
 

@@ -137,7 +137,8 @@ def test_a_deleted_leaf_or_a_row_inserted_around_the_recorder_is_detected(engine
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             conn.execute("DELETE FROM audit_leaf")
     result = verify_store(settings.database_url)
-    assert [p.message for p in result.problems][-1].endswith("event row has NO leaf (inserted outside the audited path)")
+    assert [p.message for p in result.problems][-1].endswith(
+        "event row has NO leaf (inserted outside the audited path)")
 
 
 def test_checkpoint_bundle_and_offline_verification(engine, cast, settings, tmp_path):
@@ -148,7 +149,8 @@ def test_checkpoint_bundle_and_offline_verification(engine, cast, settings, tmp_
     assert note.splitlines()[1] == str(size)
     engine.suspend_pairing(cast.supervisor, pairing, "整改")
     bundle = export_bundle(settings.database_url, keys, str(pairing))
-    assert [e["originator_version"] for e in bundle["events"]][-1] == engine.recorder.audit.leaves_for(pairing)[-1].leaf.originator_version
+    last = engine.recorder.audit.leaves_for(pairing)[-1]
+    assert [e["originator_version"] for e in bundle["events"]][-1] == last.leaf.originator_version
     (tmp_path / "b.json").write_text(json.dumps(bundle))
     vkey = str(keys / "log.vkey")
     assert verifier.run(["bundle", str(tmp_path / "b.json"), "--vkey", vkey]) == 0
@@ -175,7 +177,8 @@ def test_cli_finds_the_postgres_store_from_the_environment(engine, cast, setting
 
 
 def test_the_schema_step_gives_leaves_to_events_stored_before_the_log(settings, clock):
-    plain = replace(settings, extra_env={"APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"})
+    plain = replace(settings, extra_env={
+        "APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"})
     e = Engine(env=plain.eventsourcing_env(), clock=clock)
     Cast.create(e)
     e.close()

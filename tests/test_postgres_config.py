@@ -57,7 +57,7 @@ def test_rabbitmq_publishes_with_confirms():
 
 def test_an_unknown_broker_is_refused():
     with pytest.raises(ConfigurationError, match="COBUILD_BROKER_URL"):
-        Settings(home=Path("/srv"), broker_url="kafka://h:9092").effective_broker_url
+        _ = Settings(home=Path("/srv"), broker_url="kafka://h:9092").effective_broker_url
 
 
 def test_environ_gives_a_child_process_the_same_settings(tmp_path):

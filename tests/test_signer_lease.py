@@ -114,7 +114,7 @@ def test_signers_started_together_from_cron_wait_their_turn_and_the_checkpoints_
         holding.close()
         writing.set()
         writer.join()
-    for code, out, err in results:
+    for code, _, err in results:
         assert code == 0, err
     sizes = [size for size, _ in checkpoints(engine)]
     assert sizes == sorted(sizes)

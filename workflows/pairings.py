@@ -29,7 +29,8 @@ class PairingCommands(EngineCore):
         if not giver.gives:
             raise InvalidValue("giver_id", f"{giver.name} is a {giver.kind}: only giving organisations give")
         if not receiver.receives:
-            raise InvalidValue("receiver_id", f"{receiver.name} is a {receiver.kind}: a giving organisation never receives")
+            raise InvalidValue("receiver_id", f"{receiver.name} is a {receiver.kind}: "
+                                              "a giving organisation never receives")
         for org in (giver, receiver):
             if org.state != "active":
                 raise WrongState("organisation", "be paired", org.state)

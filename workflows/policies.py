@@ -324,7 +324,8 @@ class WorkflowPolicies:
             if facts.in_force:
                 self.close_case(step, case_id, "resolved", f"{RULE_LABELS[rule]}已消除：结对恢复活动")
             else:
-                self.close_case(step, case_id, "dismissed", f"结对关系已{_STATE_LABELS.get(pairing.state, '不在履行期')}")
+                self.close_case(step, case_id, "dismissed",
+                                f"结对关系已{_STATE_LABELS.get(pairing.state, '不在履行期')}")
             step.effects.append(f"{rule} cleared")
         for rule, hit in hits.items():
             if rule not in pairing.flags:

@@ -29,7 +29,7 @@ def _date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-12-31", param_hint=option)
+        raise click.BadParameter(f"{value!r} is not a date like 2025-12-31", param_hint=option) from None
 
 
 def _known_at(value: str | None) -> date | datetime | None:
@@ -99,7 +99,7 @@ def report(name: str, as_of: str | None, known_at: str | None, region: str | Non
                           cursor=cursor, limit=limit)
         result = reports.run(name, query)
     except ReportError as error:
-        raise click.UsageError(str(error))
+        raise click.UsageError(str(error)) from None
     _emit(name, result, fmt, output)
 
 

@@ -20,8 +20,9 @@ eventsourcing, without cipher keys, and identically across databases.
 
 Storage (three append-only tables, plus ``audit_checkpoint`` filled by the signer):
 
-* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id and the header.  Leaf indices are dense even where notification ids have gaps (PostgreSQL
-  burns sequence values on rollback).
+* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id and the header.
+  Leaf indices are dense even where notification ids have gaps (PostgreSQL burns sequence
+  values on rollback).
 * ``audit_node``: perfect nodes only, keyed by their in-order number
   (``merkle.node_key``), about two rows per event.
 

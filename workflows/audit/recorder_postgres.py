@@ -23,7 +23,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
-from workflows.audit.recorder import AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql
+from workflows.audit.recorder import (
+    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql,
+)
 
 __all__ = ["AuditedPostgresApplicationRecorder", "connect_postgres", "postgres_snapshot", "recorder_snapshot"]
 

@@ -368,7 +368,8 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
             label = f"leaf {index}"
             leaf_input = _b64(ev["leaf_input"], "leaf_input")
             leaf = decode_leaf(leaf_input)
-            label = f"leaf {index} (notification {leaf.notification_id}, {leaf.originator_id} v{leaf.originator_version})"
+            label = (f"leaf {index} (notification {leaf.notification_id}, "
+                     f"{leaf.originator_id} v{leaf.originator_version})")
             proof = [_b64(p, "proof element") for p in ev["inclusion_proof"]]
         except (KeyError, TypeError, ValueError) as e:
             problems.append(f"{label}: {e}")
@@ -380,7 +381,8 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
         if leaf.originator_id != oid:
             problems.append(f"{label}: belongs to aggregate {leaf.originator_id}, not {oid}")
         if leaf.originator_version != expected_version:
-            problems.append(f"{label}: version gap/reorder: expected v{expected_version}, found v{leaf.originator_version}")
+            problems.append(f"{label}: version gap/reorder: expected v{expected_version}, "
+                            f"found v{leaf.originator_version}")
         expected_version = leaf.originator_version + 1
         if index <= last_leaf_index or leaf.notification_id <= last_nid:
             problems.append(f"{label}: not in increasing log order")
