@@ -135,7 +135,7 @@ class IdempotencyStore:
 
     def count(self) -> int:
         with self.store.read() as cur:
-            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0]
+            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").one()[0]
 
     def close(self) -> None:
         self.store.close()

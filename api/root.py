@@ -67,7 +67,7 @@ class Root:
     @functools.cached_property
     def reports(self) -> ReportQueries:
         """The reports, as the JSON API and the CLI ask for them."""
-        return ReportQueries(self.projections)
+        return ReportQueries(self.projections, self.engine)
 
     @functools.cached_property
     def history(self) -> HistoryReader:

@@ -66,7 +66,8 @@ def _relay(engine: Engine, settings: Settings) -> tuple[Relay, Callable[[], None
     return Relay(engine, connection, position), close
 
 
-MAKERS = {"scheduler": _scheduler, "relay": _relay}
+Maker = Callable[[Engine, Settings], tuple[Worker | Relay, Callable[[], None]]]
+MAKERS: dict[str, Maker] = {"scheduler": _scheduler, "relay": _relay}
 
 
 def _say(line: str) -> None:

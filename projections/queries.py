@@ -13,6 +13,7 @@ from domain.pairing_rules import Thresholds
 from projections import reports
 from projections.reports import ReportError, Window
 from projections.runner import ProjectionRunner
+from workflows.core import EngineCore
 
 Answer = dict[str, Any]
 
@@ -37,8 +38,9 @@ class Query:
 class ReportQueries:
     """Every report by name, read from the projections of one engine's log."""
 
-    def __init__(self, runner: ProjectionRunner) -> None:
+    def __init__(self, runner: ProjectionRunner, engine: EngineCore) -> None:
         self.runner = runner
+        self.engine = engine
         self.by_name: dict[str, Callable[[Query], Answer]] = {
             "pairings": self.pairings, "inactive": self.inactive,
             "commitments": self.commitments, "tasks": self.tasks, "coverage": self.coverage,
@@ -56,7 +58,7 @@ class ReportQueries:
 
     def rules(self) -> Thresholds:
         """The rule set in force; every report names its version."""
-        return Thresholds.from_published(self.runner.app.current_rules())
+        return Thresholds.from_published(self.engine.current_rules())
 
     def organisation_id(self, code_or_id: str) -> str | None:
         """The id of the organisation with this code or id, if the projections know one."""

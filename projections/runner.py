@@ -138,16 +138,14 @@ class ProjectionRunner:
         applied = 0
         while True:
             with self.db.write() as conn:
-                version = active_version(conn, NAME)
-                done = self._apply_batch(conn, version)
+                done = self._apply_batch(conn, _active(conn))
             if done == 0:
                 return applied
             applied += done
 
     def position(self) -> int:
         with self.db.read() as conn:
-            version = active_version(conn, NAME)
-            return tracked_position(conn, tracking_name(version)) or 0
+            return tracked_position(conn, tracking_name(_active(conn))) or 0
 
     def wait(self, position: int | None, timeout: float = 10.0, interval: float = 0.02) -> None:
         """Return once the log up to ``position`` is applied (read-your-writes).
@@ -245,3 +243,11 @@ class ProjectionRunner:
 
 def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:
     return ProjectionRunner(app, ProjectionDatabase.for_settings(settings), batch_size)
+
+
+def _active(conn: Any) -> int:
+    """The active version, which ``ProjectionRunner.ensure_active`` made when it started."""
+    version = active_version(conn, NAME)
+    if version is None:
+        raise RuntimeError("the projections have no active version: ensure_active() first")
+    return version

@@ -6,6 +6,7 @@ through 2025, so every fact is dated when it happened; the recorded time is the 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -249,7 +250,7 @@ class DemoYear:
                     self.count("commitments disputed")
 
                 self.at(due.month, due.day - 8, dispute)
-                self.at(due.month, due.day - 2, lambda claim=claim: claim(note="已补装剩余设备"))
+                self.at(due.month, due.day - 2, functools.partial(claim, note="已补装剩余设备"))
             self.at(due.month, due.day, confirm)
 
     def plan_tasks(self) -> None:
@@ -297,7 +298,7 @@ class DemoYear:
                     self.count("deliveries rejected")
 
                 self.at(6, 15, reject)
-                self.at(7, 1, lambda deliver=deliver: deliver(note="已全部返修"))
+                self.at(7, 1, functools.partial(deliver, note="已全部返修"))
             self.at(7, 5 + n, confirm_and_rate)
 
         def unclaimed_need():

@@ -1,6 +1,7 @@
 """The cobuild engine: one application, its commands grouped by aggregate."""
 from __future__ import annotations
 
+from workflows.audit.recorder import AuditedRecorder
 from workflows.store.clock import Clock
 from workflows.commitments import CommitmentCommands
 from workflows.store.settings import Settings
@@ -50,7 +51,9 @@ def _audit_log(settings: Settings) -> None:
 
             from workflows.audit.recorder_postgres import backfill  # only with psycopg installed
 
+            recorder = engine.recorder
+            assert isinstance(recorder, AuditedRecorder)  # workflows.audit.wiring
             with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                backfill(conn, engine.recorder.audit_sql)
+                backfill(conn, recorder.audit_sql)
     finally:
         engine.close()

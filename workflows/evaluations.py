@@ -139,7 +139,8 @@ class EvaluationCommands(EngineCore):
             rules = self.rules_version(evaluation.rule_set_version)
             days = rules["publicity_days"]
         evaluation.publicise(self.attribution(actor), from_on or self.today(), days)
-        return self.commit(evaluation, **{k: v.isoformat() for k, v in evaluation.publicity.items()})
+        publicity = evaluation.publicity or {}  # set by publicise
+        return self.commit(evaluation, **{k: v.isoformat() for k, v in publicity.items()})
 
     def raise_evaluation_objection(self, actor: Actor, round_id: UUID, reason: str,
                                    pairing_id: UUID | None = None,

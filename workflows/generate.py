@@ -412,11 +412,11 @@ def plan_pairs(scale: Scale, giving: list[OrgPlan], villages: list[OrgPlan],
     by_county: dict[str, list[int]] = {}
     by_city: dict[str, list[int]] = {}
     province_level: list[int] = []
-    for i, g in enumerate(giving):
-        if g.county:
-            by_county.setdefault(g.county, []).append(i)
-        elif g.city:
-            by_city.setdefault(g.city, []).append(i)
+    for i, org in enumerate(giving):
+        if org.county:
+            by_county.setdefault(org.county, []).append(i)
+        elif org.city:
+            by_city.setdefault(org.city, []).append(i)
         else:
             province_level.append(i)
     receivers = list(range(len(villages)))
@@ -864,6 +864,13 @@ class Playback:
 
     # -- who acts for a side --------------------------------------------------------------------
 
+    def _pairing(self, index: int) -> UUID:
+        """The pairing the schedule proposed before any later step of its course."""
+        pairing_id = self.pairing_ids[index]
+        if pairing_id is None:
+            raise GenerationError(f"pairing {index} was not proposed before its next step")
+        return pairing_id
+
     def _giver(self, index: int) -> tuple[Actor, UUID | None]:
         return self.giving_users[self.world.pairings[index].giver], None
 
@@ -894,11 +901,11 @@ class Playback:
 
     def _accept(self, index: int, _: object) -> None:
         actor, behalf = self._village(index)
-        self.engine.accept_pairing(actor, self.pairing_ids[index], on_behalf_of=behalf)
+        self.engine.accept_pairing(actor, self._pairing(index), on_behalf_of=behalf)
 
     def _sign(self, index: int, side: str) -> None:
         actor, behalf = self._side(index, side)
-        self.engine.sign_agreement(actor, self.pairing_ids[index], self.engine.today(),
+        self.engine.sign_agreement(actor, self._pairing(index), self.engine.today(),
                                    on_behalf_of=behalf)
 
     def _activity(self, index: int, n: int) -> None:
@@ -906,7 +913,7 @@ class Playback:
         actor, behalf = self._side(index, a.host)
         giver, receiver, masses = a.participants
         outcome = self.engine.record_activity(
-            actor, self.pairing_ids[index], a.kind, a.title, self.clock.now(),
+            actor, self._pairing(index), a.kind, a.title, self.clock.now(),
             {"giver": giver, "receiver": receiver, "masses": masses}, on_behalf_of=behalf)
         if a.answer:
             self.activity_ids[index, n] = outcome.details["activity_id"]
@@ -916,10 +923,10 @@ class Playback:
         actor, behalf = self._side(index, self._other(a.host))
         activity_id = self.activity_ids.pop((index, n))
         if a.answer == "cosign":
-            self.engine.cosign_activity(actor, self.pairing_ids[index], activity_id,
+            self.engine.cosign_activity(actor, self._pairing(index), activity_id,
                                         on_behalf_of=behalf)
         else:
-            self.engine.contest_activity(actor, self.pairing_ids[index], activity_id,
+            self.engine.contest_activity(actor, self._pairing(index), activity_id,
                                          "当日未见对方人员到场，记录与实际不符", on_behalf_of=behalf)
 
     def _flag(self, index: int, f: FlagPlan) -> None:
@@ -936,25 +943,25 @@ class Playback:
                         "threshold_days": rules["r2_inactive_days"],
                         "red_days": rules["r2_red_days"]}
         else:
-            key = (index, f.commitment)
-            measured = {"commitment_id": str(self.commitment_ids[key]),
+            assert f.commitment is not None  # an R5 flag names its overdue commitment
+            measured = {"commitment_id": str(self.commitment_ids[index, f.commitment]),
                         "due_on": f.since.isoformat(), "days_overdue": days,
                         "overdue_commitments": 1, "threshold_days": rules["r5_overdue_days"]}
         measured["rule_set_version"] = rules.version
-        self.engine.flag_pairing_inactivity(SYSTEM, self.pairing_ids[index], f.rule, measured)
+        self.engine.flag_pairing_inactivity(SYSTEM, self._pairing(index), f.rule, measured)
 
     # -- commitments -------------------------------------------------------------------------
 
-    def _commitment(self, index: int, n: int) -> tuple[CommitmentPlan, UUID | None]:
-        c = self.world.pairings[index].commitments[n]
-        return c, self.commitment_ids.get((index, n))
+    def _commitment(self, index: int, n: int) -> tuple[CommitmentPlan, UUID]:
+        """A commitment the schedule made before any later step of its course."""
+        return self.world.pairings[index].commitments[n], self.commitment_ids[index, n]
 
     def _commit(self, index: int, n: int) -> None:
-        c, _ = self._commitment(index, n)
+        c = self.world.pairings[index].commitments[n]
         actor, behalf = self._side(index, c.made_by)
         e = self.engine
         cid = e.make_commitment(
-            actor, self.pairing_ids[index], c.made_by, c.category, c.content, c.due_on,
+            actor, self._pairing(index), c.made_by, c.category, c.content, c.due_on,
             quantity=Decimal(c.quantity) if c.quantity else None, unit=c.unit,
             amount_yuan=Decimal(c.amount) if c.amount else None, on_behalf_of=behalf).id
         e.publicise_commitment(actor, cid, CHANNELS[index % len(CHANNELS)], e.today(),
@@ -975,6 +982,7 @@ class Playback:
     def _extend(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
+        assert c.new_due_on is not None  # scheduled with the extension it plans
         self.engine.extend_commitment_deadline(actor, cid, c.new_due_on, "受天气影响，工期顺延",
                                                on_behalf_of=behalf)
 
@@ -1006,18 +1014,19 @@ class Playback:
     def _evaluate(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         village = self.world.villages[self.world.pairings[index].village]
+        assert c.outcome is not None  # scheduled with the outcome it plans
         reason = None if c.outcome == "kept" else (
             "逾期后才兑现" if c.outcome == "partial" else "承诺未兑现，已向群众说明")
         self.engine.evaluate_commitment(self.departments[village.county], cid, c.outcome, reason)
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def _task(self, index: int, n: int) -> tuple[TaskPlan, UUID | None]:
-        t = self.world.pairings[index].tasks[n]
-        return t, self.task_ids.get((index, n))
+    def _task(self, index: int, n: int) -> tuple[TaskPlan, UUID]:
+        """A need the schedule raised before any later step of its course."""
+        return self.world.pairings[index].tasks[n], self.task_ids[index, n]
 
     def _need(self, index: int, n: int) -> None:
-        t, _ = self._task(index, n)
+        t = self.world.pairings[index].tasks[n]
         actor, behalf = self._village(index)
         village_id = self.village_ids[self.world.pairings[index].village]
         self.task_ids[index, n] = self.engine.raise_need(
@@ -1032,6 +1041,7 @@ class Playback:
         actor, _ = self._giver(index)
         giver_id = self.giving_ids[self.world.pairings[index].giver]
         self.engine.claim_task(actor, tid, giver_id)
+        assert t.due_on is not None  # scheduled with the plan it makes
         self.engine.plan_task(actor, tid, t.due_on, Decimal(t.budget))
 
     def _deliver(self, index: int, n: int) -> None:
@@ -1049,6 +1059,7 @@ class Playback:
         t, tid = self._task(index, n)
         actor, behalf = self._village(index)
         e = self.engine
+        assert t.satisfaction is not None  # scheduled with the rating it plans
         e.confirm_delivery(actor, tid, on_behalf_of=behalf)
         e.rate_task(actor, tid, t.satisfaction, "群众反映良好" if t.satisfaction != "dissatisfied"
                     else "效果不明显", on_behalf_of=behalf)

@@ -26,6 +26,7 @@ from uuid import UUID
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
+from domain.timer import Timer
 from workflows.store import schema
 from workflows.store.clock import local_date
 from workflows.store.settings import Settings
@@ -211,7 +212,8 @@ class Relay:
 
     def _notice(self, message: dict[str, Any], event: Any) -> dict[str, Any] | None:
         if message["type"] == "TimerFired" and message["data"].get("effect") == "reminded":
-            timer = self.engine.repository.get(event.originator_id, version=event.originator_version)
+            timer: Timer = self.engine.repository.get(event.originator_id,
+                                                      version=event.originator_version)
             details = timer.details
             return {"schema": f"cobuild.notification/{SCHEMA_VERSION}", "kind": "reminder",
                     "position": message["position"], "subject_id": str(timer.subject_id),
@@ -261,7 +263,7 @@ class Inbox:
         with self.store.write() as cur:
             # The store's writers take turns, so the next sequence number is ours alone.
             (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM consumer_inbox "
-                                 "WHERE consumer = ?", (self.consumer,)).fetchone()
+                                 "WHERE consumer = ?", (self.consumer,)).one()
             cur.execute("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, routing_key, "
                         "body) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",

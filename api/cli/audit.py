@@ -82,11 +82,11 @@ def open_log(db: Store) -> Iterator[tuple[AuditLog, Callable[[int, bytes, str], 
         finally:
             conn.close()
         return
-    conn = connect_sqlite(db)
+    lite = connect_sqlite(db)
     try:
-        yield AuditLog.from_connection(conn), lambda s, r, n: store_checkpoint_sqlite(conn, s, r, n)
+        yield AuditLog.from_connection(lite), lambda s, r, n: store_checkpoint_sqlite(lite, s, r, n)
     finally:
-        conn.close()
+        lite.close()
 
 
 @dataclass
@@ -153,7 +153,7 @@ def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), 
         except NoteError as e:
             return Outcome(EXIT_TAMPERED, [f"TAMPERED: checkpoint {f}: {e}"])
     last = KeyDirectory(keys_dir).last_signed() if key is not None else None
-    if last is not None:
+    if last is not None and key is not None:
         try:
             external.append(("signer state", open_checkpoint(last.note, key)))
         except NoteError as e:

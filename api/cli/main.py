@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import NoReturn
 from uuid import UUID
 
 import click
@@ -23,7 +24,7 @@ def engine() -> Engine:
     return root().engine
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"cobuild: {message}", err=True)
     sys.exit(code)
 
@@ -79,7 +80,7 @@ def orgs() -> None:
 def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int | None,
              income: str | None) -> None:
     """Register one organisation."""
-    amount = None
+    reported: tuple[int, Decimal] | None = None
     if income is not None:
         try:
             amount = Decimal(income)
@@ -87,10 +88,11 @@ def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int
             fail(f"--income: {income!r} is not an amount in yuan")
         if income_year is None:
             fail("--income needs --income-year")
+        reported = (income_year, amount)
     eng = engine()
     outcome = eng.register_organisation(OPERATOR, code, name, kind, region_code)
-    if amount is not None:
-        eng.report_collective_income(OPERATOR, outcome.id, income_year, amount)
+    if reported is not None:
+        eng.report_collective_income(OPERATOR, outcome.id, *reported)
     click.echo(outcome.id)
 
 

@@ -105,6 +105,7 @@ def report(name: str, as_of: str | None, known_at: str | None, region: str | Non
 
 def _emit(name: str, result: dict, fmt: str, output: str | None) -> None:
     if fmt == "xlsx":
+        assert output is not None  # the command refuses xlsx without --output
         Path(output).write_bytes(export.to_xlsx(name, result))
         click.echo(f"wrote {output}")
         return

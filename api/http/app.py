@@ -14,6 +14,7 @@ import flask_swagger_ui
 import flask_smorest
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
@@ -62,6 +63,7 @@ def create_app(root: Root) -> Flask:
     root.settings.ensure_home()
 
     app = Flask("cobuild")
+    app.json = DefaultJSONProvider(app)
     app.json.sort_keys = False  # keep the schemas' field order
     app.config.update(
         API_TITLE="cobuild", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
@@ -149,13 +151,14 @@ def _claim_idempotency_key() -> Response | None:
 def _settle_idempotency_key(response: Response) -> Response:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
+        principal, key = claim
         store = root().idempotency
         if 200 <= response.status_code < 300:
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
-            store.finish(*claim, StoredAnswer(response.status_code, headers,
-                                              response.get_data(as_text=True)))
+            store.finish(principal, key, StoredAnswer(response.status_code, headers,
+                                                      response.get_data(as_text=True)))
         else:
-            store.release(*claim)
+            store.release(principal, key)
     return response
 
 

@@ -26,7 +26,8 @@ from flask_smorest import Blueprint
 from api.http.context import actor, engine, root
 from api.http.history import SUBJECTS
 from api.http.problems import Problem
-from workflows.audit.recorder import AuditLog
+from domain.base import CobuildAggregate
+from workflows.audit.recorder import AuditedRecorder, AuditLog
 from workflows.audit.bundle import BundleError, build_bundle
 from workflows.audit.checkpoint import SignerRefused
 from workflows.audit.signing import SignerBusy
@@ -40,12 +41,16 @@ TEXT = "text/plain"
 SIGNER_WAIT = 10.0  # seconds a request waits for a signer in another process
 
 
-def audit_log() -> AuditLog:
+def audited() -> AuditedRecorder:
     recorder = engine().recorder
-    if not hasattr(recorder, "audit"):
+    if not isinstance(recorder, AuditedRecorder):
         raise Problem(501, "no-verifiable-log",
                       "this event store keeps no verifiable log (the SQLite store does)")
-    return recorder.audit
+    return recorder
+
+
+def audit_log() -> AuditLog:
+    return audited().audit
 
 
 def latest_checkpoint() -> str:
@@ -61,10 +66,7 @@ def latest_checkpoint() -> str:
 
 def store_checkpoint(size: int, root: bytes, note: str) -> None:
     """Keep the signed head beside the leaves, as ``cobuild audit checkpoint`` does."""
-    eng = engine()
-    with eng.recorder.datastore.transaction(commit=True) as cursor:
-        cursor.execute(eng.recorder.audit_sql.insert_checkpoint,
-                       (size, root, note, eng.clock.now().timestamp()))
+    audited().store_checkpoint(size, root, note, engine().clock.now().timestamp())
 
 
 def b64(data: bytes) -> str:
@@ -212,7 +214,7 @@ def require_in_scope(originator_id: str) -> None:
     """The event's aggregate must be one the caller may see (its parties' region)."""
     eng = engine()
     try:
-        aggregate = eng.repository.get(UUID(originator_id))
+        aggregate: CobuildAggregate = eng.repository.get(UUID(originator_id))
     except (ValueError, AggregateNotFoundError):
         raise Problem(404, "not-found", "the event's record cannot be read") from None
     parties = eng.parties(aggregate)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -299,7 +299,7 @@ class AuditAppender:
             frontier = merkle.Frontier(size, {lvl: h for (lvl, _), h in nodes.items()})
         now_us = time.time_ns() // 1000
         leaves = []
-        node_rows = []
+        node_rows: list[tuple[Any, ...]] = []
         leaf_hash = merkle.leaf_hash
         node_key = merkle.node_key
         for nid, se in zip(notification_ids, stored_events):
@@ -354,13 +354,30 @@ class _AuditedRecorderMixin:
 
 
 
+@runtime_checkable
+class AuditedRecorder(Protocol):
+    """An event recorder that writes the verifiable log beside the events (either database)."""
+
+    audit_sql: AuditSQL
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def store_checkpoint(self, size: int, root: bytes, note: str, recorded_at: float) -> None: ...
+
+
 class AuditedSQLiteApplicationRecorder(_AuditedRecorderMixin, SQLiteApplicationRecorder):
-    """The application recorder of the embedded store (``Settings.eventsourcing_env``)."""
+    """The application recorder of the embedded store (``workflows.audit.wiring``)."""
 
     @property
     def audit(self) -> AuditLog:
         """The log this recorder writes, read through its own datastore."""
         return AuditLog(lambda: self.datastore.transaction(commit=False), self.audit_sql)
+
+    def store_checkpoint(self, size: int, root: bytes, note: str, recorded_at: float) -> None:
+        """Keep a signed head beside the leaves."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self.audit_sql.insert_checkpoint, (size, root, note, recorded_at))
 
 
 class AuditedSQLiteProcessRecorder(_AuditedRecorderMixin, SQLiteProcessRecorder):
@@ -528,7 +545,10 @@ class AuditLog:
             for row in rows:
                 c.execute(self.sql.select_state, (row.notification_id,))
                 state = c.fetchone()
-                proof = self._getter(c, lambda get, i=row.leaf_index: merkle.inclusion_proof(get, i, size))
+                def proof_of(get: merkle.NodeGetter, index: int = row.leaf_index) -> list[bytes]:
+                    return merkle.inclusion_proof(get, index, size)
+
+                proof = self._getter(c, proof_of)
                 out.append((row, None if state is None else bytes(state[0]), proof))
             return out
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from workflows.store.settings import Settings
 from workflows.store.leases import acquire
@@ -80,6 +80,7 @@ class Ledger:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.conn: Any  # a psycopg or a sqlite3 connection, as the settings say
         if settings.is_postgres:
             import psycopg
 
