@@ -321,8 +321,9 @@ class AuditAppender:
         self._local.__dict__.pop("pending", None)
 
 
-class _AuditedRecorderMixin:
-    """Hooks the appender into eventsourcing 9.5's SQLite write path (private API, pinned)."""
+class _AuditedRecorderMixin(SQLiteApplicationRecorder):
+    """Hooks the appender into eventsourcing 9.5's SQLite write path (private API, pinned);
+    mixed into the application recorder and the process recorder, which extends it."""
 
     audit_sql: AuditSQL = SQLITE_SQL
 
@@ -331,11 +332,11 @@ class _AuditedRecorderMixin:
         super().__init__(*args, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + list(self.audit_sql.create)  # type: ignore[misc]
+        return super().construct_create_table_statements() + list(self.audit_sql.create)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
-            ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+            ids = super().insert_events(stored_events, **kwargs)
         except BaseException:
             self.audit_appender.rolled_back()
             raise
@@ -345,7 +346,7 @@ class _AuditedRecorderMixin:
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)  # type: ignore[misc]
+        ids = super()._insert_events(c, stored_events, **kwargs)
         if stored_events:
             if ids is None:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
