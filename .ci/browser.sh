@@ -11,13 +11,18 @@ say() { echo "browser: $*" >&2; }
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
-[ -d /usr/share/fonts/opentype/noto ] || missing="$missing fonts-noto-cjk"
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing="$missing fonts-noto-cjk"
 if [ -n "$missing" ]; then
     say "installing$missing"
     export DEBIAN_FRONTEND=noninteractive
-    # The package lists may be missing or stale on a fresh machine; a failed update (one
-    # mirror briefly unreachable) is retried once by the install below failing loudly.
-    apt-get update -qq >&2 || say "apt-get update failed; trying the install anyway"
-    apt-get install -y -qq --no-install-recommends $missing >&2
+    log=$(mktemp)
+    # The package lists may be missing or stale on a fresh machine.  dpkg's hundreds of
+    # lines go to a log that is shown only when something fails.
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        say "could not install$missing"
+        exit 1
+    fi
+    rm -f "$log"
 fi
 say "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown'), $(/usr/bin/chromedriver --version 2>/dev/null | cut -d' ' -f1-2)"
