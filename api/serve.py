@@ -19,10 +19,10 @@ from typing import Callable
 import click
 from werkzeug.serving import make_server
 
-from api.app import create_app
-from workflows.config import Settings
+from api.http.app import create_app
+from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
-from workflows.leadership import AlreadyRunning, LeadershipLost, Lease, acquire
+from workflows.store.leases import AlreadyRunning, LeadershipLost, Lease, acquire
 from workflows.organisations import AlreadyInitialised
 from workflows.relay import Relay, RelayPosition, broker_connection
 from workflows.scheduler import Worker, open_worker_state

@@ -3,6 +3,6 @@
 Settings come from the environment (``COBUILD_HOME``, ``COBUILD_DATABASE_URL``); each worker
 process opens its own engine on the shared store.
 """
-from api.app import create_app
+from api.http.app import create_app
 
 app = create_app()

@@ -26,11 +26,11 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from projections import merkle
-from projections.audit_log import AuditLog, connect_sqlite
-from projections.audit_verify import verify_store
+from workflows.audit import merkle
+from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.verify import verify_store
 
-AUDITED = "projections.audit_log:AuditedSQLiteApplicationRecorder"
+AUDITED = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
 
 
 class Item(Aggregate):

@@ -23,8 +23,8 @@ from eventsourcing.application import Application  # noqa: E402
 
 from domain.base import Attribution  # noqa: E402
 from domain.pairing import Pairing, PairingSlot  # noqa: E402
-from workflows.clock import FakeClock  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.clock import FakeClock  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.core import DateAsISO  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 

@@ -25,8 +25,8 @@ from bench_projections import ADMIN, build_store  # noqa: E402
 from domain.evaluation import EvaluationRound  # noqa: E402
 from projections.evaluations import ProjectionScorer  # noqa: E402
 from projections.runner import open_runner  # noqa: E402
-from workflows.clock import FakeClock  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.clock import FakeClock  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 
 SURVEY = {"satisfied": 40, "basically_satisfied": 12, "dissatisfied": 3, "unknown": 5}

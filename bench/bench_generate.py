@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eventsourcing.application import Application  # noqa: E402
 
-from workflows.clock import local_date  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.clock import local_date  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.core import DateAsISO  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 from workflows.generate import Generation, Scale  # noqa: E402

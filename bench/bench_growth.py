@@ -13,7 +13,7 @@ figure), then measures, on that store (only read), with the other benches' own f
 - reading and decoding the log (``bench_projections.read_and_decode``) and a from-zero
   rebuild in a child process with its peak RSS (``bench_memory.rebuild``);
 - the reports' p50/p95 (``bench_reports.measure``, on the rebuilt projections);
-- whole-store Merkle verification events/s (``projections.audit_verify.verify_store``, as
+- whole-store Merkle verification events/s (``workflows.audit.verify.verify_store``, as
   ``bench_audit``).
 
 Throughputs are the best of ``--rounds`` (the generation runs once).
@@ -44,11 +44,11 @@ from bench_generate import generated  # noqa: E402
 from bench_memory import rebuild  # noqa: E402
 from bench_projections import read_and_decode  # noqa: E402
 from bench_reports import measure  # noqa: E402
-from projections.audit_verify import verify_store  # noqa: E402
+from workflows.audit.verify import verify_store  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.clock import SystemClock, local_date  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.clock import SystemClock, local_date  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 from workflows.generate import Scale  # noqa: E402
 

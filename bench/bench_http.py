@@ -52,7 +52,7 @@ def start(kind: str, home: Path, token: str, port: int) -> subprocess.Popen:
     else:
         # gunicorn workers do not create the first admin: initialise the folder first.
         subprocess.run([sys.executable, "-c", "from api.serve import ensure_admin; "
-                        "from workflows.config import Settings; from workflows.engine import open_engine; "
+                        "from workflows.store.settings import Settings; from workflows.engine import open_engine; "
                         "s = Settings.from_env(); ensure_admin(open_engine(s), s.home)"],
                        env=env, check=True, cwd=REPO)
         cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",

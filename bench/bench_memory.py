@@ -45,7 +45,7 @@ from domain.base import Actor  # noqa: E402
 from projections import reports  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised  # noqa: E402
 AIM_MB = 300

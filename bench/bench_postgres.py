@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from domain.base import Actor  # noqa: E402
 from projections.runner import ProjectionRunner, open_runner  # noqa: E402
 from tests.support import COUNTY, fresh_settings  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import Engine, open_engine  # noqa: E402
 
 COMMANDS_PER_PAIRING = 8

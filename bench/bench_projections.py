@@ -42,7 +42,7 @@ from domain.pairing import Pairing  # noqa: E402
 from projections import reports  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 
 ADMIN = Actor("admin", "admin", region_code="")

@@ -47,10 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_projections import latency, load  # noqa: E402
 from projections import reports  # noqa: E402
-from projections.rules import RuleSet  # noqa: E402
+from domain.pairing_rules import Thresholds  # noqa: E402
 from projections.runner import ProjectionRunner, open_runner  # noqa: E402
 from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.config import Settings  # noqa: E402
+from workflows.store.settings import Settings  # noqa: E402
 from workflows.engine import open_engine  # noqa: E402
 
 # The aims of issue #8 for a province (about 30,000 pairings).
@@ -161,7 +161,7 @@ def measure(runner: ProjectionRunner, runs: int, as_of: date, county: str | None
             organisation: str | None = None) -> list[dict[str, Any]]:
     """One row per report: p50/p95 of the report and of its baseline, in ms."""
     db = runner.db
-    rules = RuleSet.from_published(runner.app.current_rules())
+    rules = Thresholds.from_published(runner.app.current_rules())
     big_county, big_giver = heaviest(db)
     county, organisation = county or big_county, organisation or big_giver
     with reports.open_facts(db) as facts:

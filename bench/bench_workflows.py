@@ -21,8 +21,8 @@ from pathlib import Path
 
 from domain.task import ServiceTask
 from tests.support import Cast
-from workflows.clock import FakeClock
-from workflows.config import Settings
+from workflows.store.clock import FakeClock
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 from workflows.relay import Relay, RelayPosition, broker_connection
 from workflows.scheduler import Worker, open_worker_state

@@ -8,8 +8,8 @@ Version 0 is the built-in defaults and is never recorded.  A key added to the de
 after a version was published reads, in that version, as its default.
 
 These names are the only place the thresholds are named: the rules themselves
-(``projections.rules``) and the workflow's policies read them through
-``projections.rules.RuleSet.from_published``.
+(``domain.pairing_rules``) and the workflow's policies read them through
+``domain.pairing_rules.Thresholds.from_published``.
 """
 from __future__ import annotations
 

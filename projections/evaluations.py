@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 
 from projections.reports import Window, evaluation_report
-from projections.rules import RuleSet
+from domain.pairing_rules import Thresholds
 from projections.runner import ProjectionRunner
-from workflows.clock import Clock, SystemClock
+from workflows.store.clock import Clock, SystemClock
 
 
 class ProjectionScorer:
@@ -22,7 +22,7 @@ class ProjectionScorer:
         self.runner = runner
         self.recording_clock = recording_clock or SystemClock()
 
-    def __call__(self, year: int, region: str, rules: RuleSet, as_of: date) -> dict[str, Any]:
+    def __call__(self, year: int, region: str, rules: Thresholds, as_of: date) -> dict[str, Any]:
         known_at = self.recording_clock.now()
         self.runner.catch_up()
         return evaluation_report(self.runner.db, year, Window(as_of, known_at), rules,

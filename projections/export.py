@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any, Callable
 
-from projections.rules import DIMENSION_LABELS, RULE_LABELS, SEVERITY_LABELS, STATUS_LABELS
+from domain.pairing_rules import DIMENSION_LABELS, RULE_LABELS, SEVERITY_LABELS, STATUS_LABELS
 
 Column = tuple[str, str, Callable[[dict[str, Any]], Any]]
 

@@ -4,7 +4,7 @@ Reports must answer for any business date (``as_of``) and any recorded time (``k
 so the projection keeps *facts with their two times* rather than a current state: each row
 has ``day`` (the local business date it happened) and ``recorded_at`` (when the engine
 recorded it, UTC).  Reports filter ``day <= as_of`` and ``recorded_at < known_before`` and
-derive states and rule hits for that date (``projections.rules``).
+derive states and rule hits for that date (``domain.pairing_rules``).
 
 Times are stored as text that sorts in time order: local dates as ``YYYY-MM-DD`` and
 recorded times as ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` in UTC.
@@ -28,7 +28,7 @@ from domain.pairing import Pairing
 from domain.task import ServiceTask
 from projections import followup_facts
 from projections.store import table_columns, table_indexes
-from workflows.clock import LOCAL_TZ, local_date
+from workflows.store.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
           "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES)

@@ -19,19 +19,19 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from domain.followup import RULE_LABELS as FOLLOWUP_RULE_LABELS
-from projections import scoring
-from projections.items import (
+from domain import scoring
+from domain.item_states import (
     COMMITMENT_STATE_LABELS, TASK_STATE_LABELS, CommitmentState, Step, TaskState,
     commitment_state, task_state,
 )
 from projections.facts import stamp
-from projections.rules import (
-    DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, RuleSet, derived_status, lifecycle_state,
+from domain.pairing_rules import (
+    DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, Thresholds, derived_status, lifecycle_state,
     rule_hits,
 )
 from projections.runner import NAME, prefix
 from projections.store import ProjectionDatabase, active_version
-from workflows.clock import start_of_local_day
+from workflows.store.clock import start_of_local_day
 
 GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic", "new_social")
 RECEIVING_KINDS = ("village", "community")
@@ -235,7 +235,7 @@ COSIGNED = ("day <= ? AND recorded_at < ? AND cosigned_day IS NOT NULL AND cosig
 
 
 def activity_summaries(facts: Facts, w: Window, ids: list[str],
-                       rules: RuleSet) -> dict[str, ActivitySummary]:
+                       rules: Thresholds) -> dict[str, ActivitySummary]:
     """Co-signed activities only: contested or unanswered ones never count."""
     if not ids:
         return {}
@@ -463,7 +463,7 @@ def task_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
         out[p.id].unconfirmed_deliveries = tuple(sorted(waiting.get(p.id, ())))
 
 
-def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[str]) -> set[str]:
+def pairings_possibly_slow(facts: Facts, w: Window, rules: Thresholds, ids: list[str]) -> set[str]:
     """The pairings among ``ids`` with a commitment that can make an R5 hit: its last visible
     step that changes its state (``items.commitment_state``: every step but progress reports
     and extensions) leaves it publicised, overdue, claimed or disputed, and its due date (the
@@ -490,7 +490,7 @@ def pairings_possibly_slow(facts: Facts, w: Window, rules: RuleSet, ids: list[st
     return out
 
 
-def parties_with_delivery_waiting(facts: Facts, w: Window, rules: RuleSet,
+def parties_with_delivery_waiting(facts: Facts, w: Window, rules: Thresholds,
                                   regions: list[str]) -> set[tuple[str, str]]:
     """(giver, receiver) pairs, for the receivers in ``regions``, with a service task that
     can make an R9 hit: its state in the window is ``delivered`` (``items.task_state``: the
@@ -546,7 +546,7 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
     return region, pairing_id
 
 
-def board_items(facts: Facts, w: Window, rules: RuleSet = DEFAULT_RULES,
+def board_items(facts: Facts, w: Window, rules: Thresholds = DEFAULT_RULES,
                 region: str | None = None, organisation: str | None = None,
                 cursor: str | None = None, first: int = CHUNK,
                 follow_up_only: bool = False) -> Iterator[dict[str, Any]]:
@@ -596,7 +596,7 @@ def follows_up(hits: list[RuleHit]) -> bool:
     return any(h.severity != "info" for h in hits)
 
 
-def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
+def _board_chunk(facts: Facts, w: Window, rules: Thresholds,
                  chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
     lives = lifecycles(facts, w, chunk)
     activities = activity_summaries(facts, w, [p.id for p in chunk], rules)
@@ -604,7 +604,7 @@ def _board_chunk(facts: Facts, w: Window, rules: RuleSet,
     yield from _items(facts, w, rules, chunk, lives, activities, outcomes)
 
 
-def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
+def _follow_up_chunk(facts: Facts, w: Window, rules: Thresholds,
                      chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
     """The items of ``chunk`` with a follow-up hit, reading commitments and service tasks
     (most of a page's rows) only for the pairings that can have one.
@@ -639,7 +639,7 @@ def _follow_up_chunk(facts: Facts, w: Window, rules: RuleSet,
                 if any(h["severity"] != "info" for h in item["rule_hits"]))
 
 
-def _items(facts: Facts, w: Window, rules: RuleSet, chunk: list[PairingRow],
+def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
            lives: dict[str, Lifecycle], activities: dict[str, ActivitySummary],
            outcomes: dict[str, Outcomes]) -> Iterator[dict[str, Any]]:
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
@@ -679,7 +679,7 @@ def page(items: Iterator[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": out, "next_cursor": next_cursor}
 
 
-def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+def pairings_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAULT_RULES,
                     region: str | None = None, organisation: str | None = None,
                     status: str | None = None, cursor: str | None = None,
                     limit: int = 50) -> dict[str, Any]:
@@ -690,7 +690,7 @@ def pairings_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 
 
-def inactive_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+def inactive_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAULT_RULES,
                     region: str | None = None, organisation: str | None = None,
                     cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The 联而不动 list: pairings with a rule hit that asks for follow-up (not R6's notes)."""
@@ -709,7 +709,7 @@ def in_force_sql(w: Window, a: str = "p") -> tuple[str, list[Any]]:
 
     The milestone columns decide it for pairings never suspended or renewed; the others
     look at their visible suspensions (the later of suspended/resumed wins) and renewals.
-    The property tests hold this and ``projections.rules.lifecycle_state`` to one oracle."""
+    The property tests hold this and ``domain.pairing_rules.lifecycle_state`` to one oracle."""
     sql = (f"{a}.day <= ? AND {a}.recorded_at < ?"
            f" AND {a}.accepted_day <= ? AND {a}.accepted_at < ?"
            f" AND {a}.signatures = 2 AND {a}.in_force_day <= ? AND {a}.in_force_at < ?"
@@ -741,7 +741,7 @@ def child_level(region: str | None) -> int:
 RECEIVING_SQL = "('village', 'community')"
 
 
-def coverage_report(db: ProjectionDatabase, w: Window, rules: RuleSet = DEFAULT_RULES,
+def coverage_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAULT_RULES,
                     region: str | None = None) -> dict[str, Any]:
     """Villages, weak villages and giving organisations per region, and who has no pairing.
 
@@ -1029,7 +1029,7 @@ def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[d
 # -- evaluation -------------------------------------------------------------------------------
 
 def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None,
-                      rules: RuleSet = DEFAULT_RULES, region: str | None = None,
+                      rules: Thresholds = DEFAULT_RULES, region: str | None = None,
                       organisation: str | None = None) -> dict[str, Any]:
     """五好 points per pairing and per organisation for ``year``, from confirmed facts only.
 

@@ -4,7 +4,7 @@ The SQL the projections write is plain: ``?`` parameters, ``INSERT ... ON CONFLI
 ``INSERT OR REPLACE``, no ``rowid``, explicit ``GROUP BY`` and ``ORDER BY``.  Embedded, the
 store is the SQLite file ``COBUILD_HOME/projections.sqlite`` (WAL, ``BEGIN IMMEDIATE`` to
 serialise writers).  On PostgreSQL (``COBUILD_DATABASE_URL``) it is tables of the
-deployment's database, through :class:`workflows.sqlstore.SqlStore` (``?`` translated,
+deployment's database, through :class:`workflows.store.sqlstore.SqlStore` (``?`` translated,
 writers serialised by an advisory lock, reads in one ``REPEATABLE READ`` snapshot):
 :meth:`ProjectionDatabase.for_settings` picks the one the deployment runs on.
 
@@ -23,9 +23,9 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from workflows import schema
-from workflows.config import Settings
-from workflows.sqlstore import SqlStore
+from workflows.store import schema
+from workflows.store.settings import Settings
+from workflows.store.sqlstore import SqlStore
 
 FILE_NAME = "projections.sqlite"
 

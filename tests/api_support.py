@@ -15,12 +15,12 @@ from typing import Any, Iterator
 
 import requests
 
-from api.app import Services
-from api.idempotency import IdempotencyStore
+from api.http.app import Services
+from api.http.idempotency import IdempotencyStore
 from projections.runner import open_runner
 from tests.support import COUNTY
-from workflows.clock import FakeClock
-from workflows.config import Settings
+from workflows.store.clock import FakeClock
+from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
 
 REPO = Path(__file__).resolve().parent.parent

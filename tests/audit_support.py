@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-AUDITED_RECORDER_TOPIC = "projections.audit_log:AuditedSQLiteApplicationRecorder"
+AUDITED_RECORDER_TOPIC = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
 
 
 def shared_merkle_dir() -> Path | None:
@@ -85,9 +85,9 @@ def rebuild_audit_tables(conn, *, clear_checkpoints: bool = True) -> None:
     """What an insider without the signing key does after editing events: recompute every
     leaf (keeping the original recorded_at) and every tree node so the store is
     internally consistent again."""
-    from projections import merkle
-    from projections.audit_log import leaf_prefix, encode_originator_id
-    from projections.verifier import decode_leaf
+    from workflows.audit import merkle
+    from workflows.audit.recorder import leaf_prefix, encode_originator_id
+    from workflows.audit.verifier import decode_leaf
     import hashlib
     import struct
     import uuid

@@ -68,7 +68,7 @@ def cobuild_command() -> list[str]:
     script = Path(sys.executable).with_name("cobuild")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from api.cli import main; main()"]
+    return [sys.executable, "-c", "from api.cli.main import main; main()"]
 
 
 class Server:

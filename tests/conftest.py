@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Cast, fresh_settings
-from workflows.clock import FakeClock
+from workflows.store.clock import FakeClock
 from workflows.engine import Engine
 
 
@@ -53,7 +53,7 @@ def templates(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(templates, tmp_path_factory):
-    from api.app import create_app
+    from api.http.app import create_app
 
     engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
     yield create_app(engine, settings)

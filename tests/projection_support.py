@@ -19,7 +19,7 @@ from domain.errors import DomainError
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
-from workflows.clock import local_date
+from workflows.store.clock import local_date
 
 START = datetime(2024, 1, 1, 2, tzinfo=timezone.utc)
 ACTIVITY_KINDS = ("joint_org_life", "visit", "practical_matter", "meeting", "training")

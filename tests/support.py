@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from domain.base import SYSTEM, Actor
-from workflows.config import Settings
+from workflows.store.settings import Settings
 from workflows.engine import Engine
 
 COUNTY = "331123"  # 遂昌县

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from api.history import event_positions
+from api.http.history import event_positions
 from tests.api_support import ROLES, JsonClient, TokenCast, rebind
 
 V = "/api/v1"

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from projections.verifier import VerifierKey, verify_bundle
+from workflows.audit.verifier import VerifierKey, verify_bundle
 from tests.api_support import JsonClient, ServerProcess
 
 V = "/api/v1"

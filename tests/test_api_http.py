@@ -8,11 +8,11 @@ from uuid import UUID
 
 import pytest
 
-from api.app import create_app
-from api.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from api.http.app import create_app
+from api.http.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from domain.pairing import Pairing
 from tests.api_support import JsonClient
-from workflows.clock import FakeClock
+from workflows.store.clock import FakeClock
 from workflows.engine import Engine
 
 V = "/api/v1"
@@ -215,7 +215,7 @@ class TestIdempotencyStore:
 
     @pytest.fixture
     def stores(self, settings, clock):
-        from workflows.schema import ensure_schema
+        from workflows.store.schema import ensure_schema
 
         ensure_schema(settings)
         opened = []

@@ -12,12 +12,12 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from api.history import event_positions
-from projections import verifier
-from projections.merkle import leaf_hash
+from api.http.history import event_positions
+from workflows.audit import verifier
+from workflows.audit.merkle import leaf_hash
 from tests.api_support import JsonClient, rebind
 from tests.support import COUNTY
-from workflows.clock import SystemClock
+from workflows.store.clock import SystemClock
 
 V = "/api/v1"
 
@@ -278,7 +278,7 @@ def fields_of(schema_class) -> set[str]:
 
 def test_answers_carry_exactly_the_documented_fields(world):
     """The views answer the projections' rows as they are; the schemas must name them all."""
-    from api import reports as documented
+    from api.http import reports as documented
 
     engine, cast, ids, http = world("task:delivered")
     engine.make_commitment(cast.actors["agency"], uuid.UUID(ids["pairing"]), "giver", "talent",

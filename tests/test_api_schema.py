@@ -10,7 +10,7 @@ import schemathesis
 import schemathesis.config
 from hypothesis import HealthCheck, settings
 
-from api.app import create_app
+from api.http.app import create_app
 from tests.api_support import WorldTemplates
 
 START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)

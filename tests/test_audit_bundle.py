@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.audit_support import make_app
-from projections import verifier
-from projections.audit_log import AuditLog, connect_sqlite
-from projections.bundle import BundleError, build_bundle
-from projections.checkpoint import KeyDirectory, Signer, checkpoint_body, sign_note, store_checkpoint_sqlite
+from workflows.audit import verifier
+from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.bundle import BundleError, build_bundle
+from workflows.audit.checkpoint import KeyDirectory, Signer, checkpoint_body, sign_note, store_checkpoint_sqlite
 
 VERIFIER_FILE = Path(verifier.__file__)
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.audit_support import make_app, rebuild_audit_tables
-from projections.audit_log import AuditLog, connect_sqlite
-from projections.checkpoint import (
+from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.checkpoint import (
     KeyDirectory,
     NoteError,
     Signer,

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from api.cli_audit import audit
+from api.cli.audit import audit
 from tests.audit_support import make_app, rebuild_audit_tables
 
 

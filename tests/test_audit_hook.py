@@ -10,8 +10,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from tests.audit_support import make_app
-from projections import merkle
-from projections.audit_log import AuditedSQLiteApplicationRecorder, AuditLog, connect_sqlite, decode_leaf
+from workflows.audit import merkle
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder, AuditLog, connect_sqlite, decode_leaf
 
 
 def _counts(db) -> tuple[int, int, int]:

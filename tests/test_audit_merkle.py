@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.audit_support import shared_merkle_dir
-from projections import merkle
-from projections import verifier
+from workflows.audit import merkle
+from workflows.audit import verifier
 
 VECTORS = shared_merkle_dir()
 

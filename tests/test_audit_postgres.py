@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from api.cli_audit import audit, export_bundle, make_checkpoint, run_verify
-from projections import verifier
-from projections.audit_log import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
-from projections.audit_verify import verify_store
+from api.cli.audit import audit, export_bundle, make_checkpoint, run_verify
+from workflows.audit import verifier
+from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
+from workflows.audit.verify import verify_store
 from tests.support import Cast
 from workflows.engine import Engine, open_engine
-from workflows.schema import migrate
+from workflows.store.schema import migrate
 
 if os.environ.get("COBUILD_TEST_DATABASE_URL"):
     import psycopg  # the `postgres` extra: absent where the suite runs on SQLite only

@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from tests.audit_support import drop_audit_triggers, make_app, rebuild_audit_tables
-from projections.audit_log import AuditLog, connect_sqlite
-from projections import audit_verify
-from projections.audit_verify import verify_store
-from projections.checkpoint import KeyDirectory, Signer, open_checkpoint, sign_note, checkpoint_body
+from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit import verify as audit_verify
+from workflows.audit.verify import verify_store
+from workflows.audit.checkpoint import KeyDirectory, Signer, open_checkpoint, sign_note, checkpoint_body
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LEDGERS = 30  # 3 events each: Opened, LineAdded x2 -> 90 events
@@ -245,8 +245,8 @@ def test_forged_checkpoint_in_database(store):
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 13, 31, 64, 100, 1023, 1025])
 def test_fast_node_layout_matches_node_table(n):
-    from projections import merkle
-    from projections.audit_verify import _expected_nodes
+    from workflows.audit import merkle
+    from workflows.audit.verify import _expected_nodes
     f = merkle.Frontier()
     levels = [bytearray()]
     nodes = {}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli import cli
-from workflows.config import Settings
+from api.cli.main import cli
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -250,7 +250,7 @@ def test_party_refusal_from_the_domain_reaches_the_caller(engine, cast):
 
 def test_every_engine_event_gets_a_merkle_leaf_in_the_same_transaction(engine, cast):
     """Fails if the recorder hook that writes the verifiable log stops firing."""
-    from projections.audit_log import AuditLog
+    from workflows.audit.recorder import AuditLog
 
     cast.pairing_in_force()
     log = AuditLog.from_recorder(engine.recorder)

@@ -11,7 +11,7 @@ from domain.errors import Duplicate, InvalidValue, NotPermitted, WrongState
 from domain.evaluation import EvaluationRound
 from projections.evaluations import ProjectionScorer
 from projections.reports import Window, evaluation_report
-from projections.rules import RuleSet
+from domain.pairing_rules import Thresholds
 from projections.runner import open_runner
 from tests.support import COUNTY
 from tests.workflow_support import cosigned_activity
@@ -155,7 +155,7 @@ def test_a_computed_round_does_not_move_when_more_is_recorded(engine, cast, cloc
         engine.compute_evaluation(cast.admin, r.id, scorer)
 
     # The same window over the same rule set reads the same facts; today's differs.
-    rules = RuleSet.from_published(engine.rules_version(0))
+    rules = Thresholds.from_published(engine.rules_version(0))
     then = evaluation_report(scorer.runner.db, 2025, Window(
         date.fromisoformat(frozen["as_of"]), _instant(frozen["known_at"])), rules, region=COUNTY)
     assert [(i["pairing_id"], i["points"], i["indicators"]) for i in then["items"]] == \

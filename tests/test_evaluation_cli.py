@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from api.cli_evaluation import evaluation
-from api.cli_workflows import worker
+from api.cli.evaluation import evaluation
+from api.cli.workflows import worker
 from projections.reports import open_facts
 from projections.runner import open_runner
 from tests.support import COUNTY

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli_generate import generate
+from api.cli.generate import generate
 from domain.commitment import PublicCommitment
 from domain.pairing import Pairing
-from projections.audit_verify import verify_store
-from workflows.config import Settings
+from workflows.audit.verify import verify_store
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 from workflows.generate import (
     HEALTH, WEAK_INCOME, Generation, GenerationError, Scale, plan_regions, plan_world, schedule,

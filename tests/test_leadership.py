@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.support import fresh_settings
-from workflows.config import Settings
-from workflows.leadership import AlreadyRunning, LeadershipLost, acquire, holder
+from workflows.store.settings import Settings
+from workflows.store.leases import AlreadyRunning, LeadershipLost, acquire, holder
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HOLDER = textwrap.dedent("""
     import sys
-    from workflows.config import Settings
-    from workflows.leadership import acquire
+    from workflows.store.settings import Settings
+    from workflows.store.leases import acquire
     role, wait = sys.argv[1], sys.argv[2] == "wait"
     with acquire(Settings.from_env(), role, wait=wait, poll=0.05) as lease:
         print("held", flush=True)

@@ -6,8 +6,8 @@ import threading
 import click
 import pytest
 
-from api.cli_ops import SingleCopy
-from workflows.leadership import acquire
+from api.cli.ops import SingleCopy
+from workflows.store.leases import acquire
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from urllib.parse import quote, urlparse
 import pytest
 
 from tests.support import fresh_settings
-from workflows.leadership import holder
+from workflows.store.leases import holder
 
 DATABASE_URL = os.environ.get("COBUILD_TEST_DATABASE_URL", "")
 BROKER_URL = os.environ.get("COBUILD_TEST_BROKER_URL", "")
@@ -60,10 +60,10 @@ CLIENTS = 32
 GUNICORN_WORKERS = 3
 ADMIN_TOKEN = "e2e-admin-" + "0123456789abcdef" * 2
 
-# `cobuild` with every subcommand this test drives, whether or not api/cli.py registers it yet.
-COBUILD = ("from api.cli import cli; from api.cli_ops import migrate; "
-           "from api.cli_workflows import worker, relay; "
-           "from api.cli_reports import report, projections; "
+# `cobuild` with every subcommand this test drives, whether or not api/cli/main.py registers it yet.
+COBUILD = ("from api.cli.main import cli; from api.cli.ops import migrate; "
+           "from api.cli.workflows import worker, relay; "
+           "from api.cli.reports import report, projections; "
            "[cli.add_command(c) for c in (migrate, worker, relay, report, projections)]; "
            "cli(prog_name='cobuild')")
 
@@ -262,9 +262,9 @@ def drain(broker_url: str, queue, quiet_seconds: float = 2.0) -> list[tuple[str,
 # -- the test ----------------------------------------------------------------------------------
 
 def test_processes_under_concurrent_load_lose_nothing_and_publish_everything_once(tmp_path):
-    from workflows.config import Settings
+    from workflows.store.settings import Settings
     from workflows.engine import Engine
-    from workflows.schema import ensure_schema
+    from workflows.store.schema import ensure_schema
 
     with fresh_settings(tmp_path, DATABASE_URL) as settings, \
             fresh_vhost(BROKER_URL, BROKER_ADMIN_URL) as broker_url:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.config import ConfigurationError, Settings
+from workflows.store.settings import ConfigurationError, Settings
 
 
 def test_a_postgresql_url_selects_eventsourcing_postgres():

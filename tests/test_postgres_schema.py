@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli_ops import migrate as migrate_command
-from workflows import schema
+import api.root  # noqa: F401  (every store's schema steps, as the entry points have them)
+from api.cli.ops import migrate as migrate_command
+from workflows.store import schema
 from workflows.engine import Engine
-from workflows.schema import SchemaOutdated, ensure_schema, migrate, pending, status
+from workflows.store.schema import SchemaOutdated, ensure_schema, migrate, pending, status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +100,7 @@ def test_migrate_command_check_reports_and_exits_1_when_behind(settings):
 def test_concurrent_migrations_apply_each_step_once(settings):
     settings.ensure_home()
     env = {**os.environ, **settings.environ(), "PYTHONPATH": str(ROOT)}
-    runs = [subprocess.Popen([sys.executable, "-c", "from api.cli_ops import migrate; migrate()"],
+    runs = [subprocess.Popen([sys.executable, "-c", "from api.cli.ops import migrate; migrate()"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for _ in range(4)]
     outputs = [r.communicate(timeout=120) for r in runs]
@@ -109,8 +110,8 @@ def test_concurrent_migrations_apply_each_step_once(settings):
     assert pending(settings) == []
 
 
-STARTUP = ("from workflows.config import Settings; from workflows.engine import Engine; "
-           "from workflows.schema import ensure_schema; "
+STARTUP = ("import api.root; from workflows.store.settings import Settings; from workflows.engine import Engine; "
+           "from workflows.store.schema import ensure_schema; "
            "Engine(env=ensure_schema(Settings.from_env()).eventsourcing_env()).close()")
 
 

@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from workflows import schema
-from workflows.schema import migrate
-from workflows.sqlstore import SqlStore
+from workflows.store import schema
+from workflows.store.schema import migrate
+from workflows.store.sqlstore import SqlStore
 
 DDL = """
 CREATE TABLE IF NOT EXISTS demo_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL);

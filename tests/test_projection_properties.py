@@ -1,7 +1,7 @@
 """For random event histories: incremental = rebuilt from zero = an independent oracle.
 
 The oracle below replays the decoded event log in memory with its own code, straight from
-DESIGN §3.7 and §5, and knows nothing of the fact tables or of ``projections.rules``.
+DESIGN §3.7 and §5, and knows nothing of the fact tables or of ``domain.pairing_rules``.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from projections.facts import LogReader, SQLiteLogReader, plain_json
 from projections.runner import ProjectionRunner, prefix
 from projections.store import ProjectionDatabase, active_version
 from tests.projection_support import OPS, START, World
-from workflows.clock import local_date
-from workflows.config import Settings
+from workflows.store.clock import local_date
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 
 # Acts weighted so that most histories bring pairings into force and on through activities,

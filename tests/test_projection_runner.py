@@ -26,7 +26,7 @@ from projections.store import (
 )
 from tests.projection_support import World
 from tests.test_projection_properties import dump, random_steps
-from workflows.config import Settings
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from projections.runner import ProjectionRunner
     from projections.store import ProjectionDatabase
-    from workflows.config import Settings
+    from workflows.store.settings import Settings
     from workflows.engine import open_engine
 
     home, url, batch, pause_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -246,7 +246,7 @@ def test_the_library_reader_and_the_sqlite_reader_project_the_same_facts(tmp_pat
 
 @pytest.mark.parametrize("report", [reports.pairings_report, reports.inactive_report])
 def test_pages_read_in_growing_chunks_add_up_to_the_whole_list(settings, report):
-    from workflows.clock import local_date
+    from workflows.store.clock import local_date
 
     engine = open_engine(settings)
     world = World(engine, givers=9, villages=9)
@@ -306,7 +306,7 @@ def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(setting
 
 def test_migrate_creates_the_bookkeeping_and_the_first_runner_builds_from_the_log(settings):
     from projections.runner import open_runner
-    from workflows import schema
+    from workflows.store import schema
 
     assert "projections" in [s.component for s in schema.migrate(settings)]
     db = ProjectionDatabase.for_settings(settings)

@@ -130,7 +130,7 @@ def test_filesystem_transport_carries_messages_across_processes(
     relay = Relay(engine, broker_connection(settings), positions())
     published = relay.run_until_idle().published
     script = textwrap.dedent(f"""
-        from workflows.config import Settings
+        from workflows.store.settings import Settings
         from workflows.relay import Consumer, Inbox, broker_connection, queues
         settings = Settings.from_env({settings.environ()!r})
         consumer = Consumer(broker_connection(settings), Inbox(settings, "gateway"), queues("gateway"))
@@ -183,8 +183,8 @@ def test_an_upgraded_sqlite_home_keeps_its_relay_position_and_inboxes(tmp_path):
     """The files of the release before the stores moved onto SqlStore are carried over."""
     import sqlite3
 
-    from workflows.config import Settings
-    from workflows.schema import migrate
+    from workflows.store.settings import Settings
+    from workflows.store.schema import migrate
 
     settings = Settings(home=tmp_path / "var")
     settings.ensure_home()

@@ -16,7 +16,7 @@ from projections.runner import ProjectionRunner, open_runner
 from projections.store import ProjectionDatabase
 from tests.projection_support import World
 from tests.support import at
-from workflows.clock import LOCAL_TZ
+from workflows.store.clock import LOCAL_TZ
 
 
 def _runner(engine, settings) -> ProjectionRunner:
@@ -189,7 +189,7 @@ def test_ledger_pipeline_inbox_and_evaluation_from_confirmed_facts(engine, cast,
 
 
 def test_cli_reports_and_projection_commands(engine, cast, settings, monkeypatch, tmp_path):
-    from api.cli_reports import projections, report
+    from api.cli.reports import projections, report
 
     cast.pairing_in_force()
     for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL

@@ -7,15 +7,15 @@ from datetime import date, timedelta
 import pytest
 
 from domain.ruleset import merged_values
-from projections.rules import (
-    DEFAULT_RULES, PUBLISHED, Lifecycle, PairingFacts, RuleSet, derived_status, lifecycle_state,
+from domain.pairing_rules import (
+    DEFAULT_RULES, PUBLISHED, Lifecycle, PairingFacts, Thresholds, derived_status, lifecycle_state,
     next_change, rule_hits,
 )
 
 SIGNED = date(2025, 1, 10)
 
 
-def hits(facts: PairingFacts, as_of: date, rules: RuleSet = DEFAULT_RULES) -> dict[str, str]:
+def hits(facts: PairingFacts, as_of: date, rules: Thresholds = DEFAULT_RULES) -> dict[str, str]:
     return {h.rule: h.severity for h in rule_hits(facts, as_of, rules)}
 
 
@@ -110,13 +110,13 @@ def test_suspended_pairings_have_no_rule_hits_and_a_later_resumption_wins():
 
 
 def test_a_published_rule_set_overrides_defaults_and_names_its_version():
-    rules = RuleSet.from_values("2026-1", {"inactive_days": 60, "weak_income_yuan": "50000"})
+    rules = Thresholds.from_values("2026-1", {"inactive_days": 60, "weak_income_yuan": "50000"})
     facts = in_force(last_activity_on=date(2025, 3, 1), first_public_commitment_on=SIGNED)
     hit = rule_hits(facts, date(2025, 4, 30), rules)
     assert [h.rule for h in hit] == ["R2"] and hit[0].measured["threshold_days"] == 60
     assert rules.is_weak(DEFAULT_RULES.weak_income_yuan) and rules.version == "2026-1"
     with pytest.raises(ValueError):
-        RuleSet.from_values("bad", {"no_such_rule": 1})
+        Thresholds.from_values("bad", {"no_such_rule": 1})
 
 
 def test_grades_and_satisfaction_conversion():
@@ -129,10 +129,10 @@ def test_grades_and_satisfaction_conversion():
 def test_the_rule_set_the_workflow_publishes_reads_as_the_reports_rule_set():
     from domain.ruleset import DEFAULT_RULES as PUBLISHED, Rules, merged_values
 
-    assert dataclasses.replace(RuleSet.from_published(PUBLISHED), version="default") == DEFAULT_RULES
+    assert dataclasses.replace(Thresholds.from_published(PUBLISHED), version="default") == DEFAULT_RULES
     stricter = Rules(3, merged_values({"r2_inactive_days": 60, "r3_warn_from": "09-15",
                                        "weak_village_income_yuan": 50000}))
-    rules = RuleSet.from_published(stricter)
+    rules = Thresholds.from_published(stricter)
     assert (rules.version, rules.inactive_days, rules.warn_date("R3", 2025), rules.weak_income_yuan) == \
         ("3", 60, date(2025, 9, 15), 50000)
 
@@ -142,12 +142,12 @@ def test_every_threshold_the_reports_use_is_read_from_the_published_rules():
     rule set changes: there is no second copy of a number to drift."""
     from domain.ruleset import CHECKS, DEFAULTS, Rules, _flatten, _nest
 
-    assert set(PUBLISHED) == {f.name for f in dataclasses.fields(RuleSet)} - {"version"}
-    base = RuleSet.from_published(Rules(1, DEFAULTS))
+    assert set(PUBLISHED) == {f.name for f in dataclasses.fields(Thresholds)} - {"version"}
+    base = Thresholds.from_published(Rules(1, DEFAULTS))
     for key in sorted(set(CHECKS) - {"reminder_days_before"}):
         flat = _flatten(DEFAULTS)
         flat[key] = "09-15" if key.endswith("_warn_from") else flat[key] + 1
-        changed = RuleSet.from_published(Rules(1, _nest(flat)))
+        changed = Thresholds.from_published(Rules(1, _nest(flat)))
         assert changed != base, key
 
 

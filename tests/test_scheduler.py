@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from click.testing import CliRunner
 
-from api.cli_workflows import worker as worker_command
+from api.cli.workflows import worker as worker_command
 from domain.base import SYSTEM, Attribution
 from domain.errors import InvalidValue, WrongState
 from domain.ruleset import DEFAULT_RULES
@@ -101,8 +101,8 @@ def test_an_upgraded_sqlite_home_keeps_the_workers_index(engine, cast, clock, tm
     import shutil
     import sqlite3
 
-    from workflows.config import Settings
-    from workflows.schema import migrate
+    from workflows.store.settings import Settings
+    from workflows.store.schema import migrate
 
     settings = Settings(home=tmp_path / "old")
     settings.ensure_home()

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from api.serve import EmbeddedRole
-from workflows.leadership import acquire, holder
+from workflows.store.leases import acquire, holder
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = "from api.cli_workflows import {0}; {0}(prog_name='cobuild {0}')"
+RUN = "from api.cli.workflows import {0}; {0}(prog_name='cobuild {0}')"
 
 
 def until(condition, timeout: float = 30.0, what: str = "") -> None:

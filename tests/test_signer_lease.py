@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli_audit import SignerBusy, audit, lease_settings, make_checkpoint, signer_lease
-from projections.audit_log import AuditLog
+from api.cli.audit import SignerBusy, audit, lease_settings, make_checkpoint, signer_lease
+from workflows.audit.recorder import AuditLog
 from tests.support import COUNTY
-from workflows.leadership import holder
+from workflows.store.leases import holder
 
 ROOT = Path(__file__).resolve().parent.parent
-SIGN = "from api.cli_audit import audit; audit(prog_name='cobuild audit')"
+SIGN = "from api.cli.audit import audit; audit(prog_name='cobuild audit')"
 
 
 @pytest.fixture
@@ -125,8 +125,8 @@ def test_signers_started_together_from_cron_wait_their_turn_and_the_checkpoints_
 
 def test_the_api_signs_under_the_same_lease_and_answers_503_while_another_signer_holds_it(
         settings, engine, monkeypatch):
-    from api import audit as audit_api
-    from api.app import create_app
+    from api.http import audit as audit_api
+    from api.http.app import create_app
     from tests.api_support import JsonClient, TokenCast
 
     cast = TokenCast.create(engine)

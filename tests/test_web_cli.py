@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from api.cli import cli
-from workflows.config import Settings
+from api.cli.main import cli
+from workflows.store.settings import Settings
 from workflows.engine import open_engine
 from workflows.organisations import BOOTSTRAP_ADMIN_ID
 

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from click.testing import CliRunner
 
-from api.cli_reports import report
+from api.cli.reports import report
 from domain.followup import FollowUpCase
 from projections.reports import Window, followups_report
 from projections.runner import open_runner
 from tests.support import COUNTY
 from tests.workflow_support import START, cosigned_activity, on, open_case
-from workflows.clock import SystemClock
+from workflows.store.clock import SystemClock
 from workflows.scheduler import Worker, open_worker_state
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import fresh_settings
 from tests.workflow_support import normalised_log, play_year
-from workflows.clock import FakeClock
+from workflows.store.clock import FakeClock
 from workflows.engine import open_engine
 from workflows.scheduler import Worker, open_worker_state
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from api.cli_workflows import rules
+from api.cli.workflows import rules
 from domain.errors import InvalidValue
 from domain.ruleset import DEFAULTS, merged_values
 from workflows.errors import Forbidden

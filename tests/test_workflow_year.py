@@ -11,7 +11,7 @@ from kombu.transport import memory
 
 from domain.followup import FollowUpCase
 from tests.workflow_support import START, events_of, play_year
-from workflows.clock import local_date
+from workflows.store.clock import local_date
 from workflows.relay import Consumer, Inbox, Relay, RelayPosition, queues
 from workflows.scheduler import Worker, open_worker_state
 

@@ -17,7 +17,7 @@ from domain.commitment import PublicCommitment
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from tests.support import Cast
-from workflows.clock import FakeClock
+from workflows.store.clock import FakeClock
 from workflows.engine import Engine
 
 START = date(2025, 3, 1)  # the conftest clock's local date

@@ -16,8 +16,8 @@ from domain.base import Actor
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
-from workflows.clock import FakeClock, LOCAL_TZ
-from workflows.config import Settings
+from workflows.store.clock import FakeClock, LOCAL_TZ
+from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
 from workflows.errors import EngineError
 

@@ -1,15 +1,15 @@
 """The cobuild engine: one application, its commands grouped by aggregate."""
 from __future__ import annotations
 
-from workflows.clock import Clock
+from workflows.store.clock import Clock
 from workflows.commitments import CommitmentCommands
-from workflows.config import Settings
+from workflows.store.settings import Settings
 from workflows.evaluations import EvaluationCommands
-from workflows.schema import ensure_schema
+from workflows.store.schema import ensure_schema
 from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
-from workflows.rules import RuleCommands
+from workflows.rulesets import RuleCommands
 from workflows.tasks import TaskCommands
 
 

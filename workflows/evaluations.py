@@ -21,8 +21,8 @@ from domain.base import Actor
 from domain.errors import Duplicate, InvalidValue, NotPermitted
 from domain.evaluation import EvaluationRound
 from domain.pairing import Pairing
-from projections.rules import RuleSet
-from projections.scoring import round_snapshot
+from domain.pairing_rules import Thresholds
+from domain.scoring import round_snapshot
 from workflows.authorisation import in_region, require_acting_for, require_role
 from workflows.core import EngineCore, Outcome
 from workflows.errors import Forbidden, NotFound
@@ -32,7 +32,7 @@ class Scorer(Protocol):
     """Scores a year of a region from the projections: the evaluation report
     (``projections.reports.evaluation_report``) as of ``as_of``."""
 
-    def __call__(self, year: int, region: str, rules: RuleSet, as_of: date) -> Mapping[str, Any]: ...
+    def __call__(self, year: int, region: str, rules: Thresholds, as_of: date) -> Mapping[str, Any]: ...
 
 
 def require_round_scope(actor: Actor, region: str) -> None:
@@ -119,7 +119,7 @@ class EvaluationCommands(EngineCore):
         require_round_scope(actor, evaluation.region)
         evaluation.require_state("compute scores", "open", "computed")
         by = self.attribution(actor)
-        rules = RuleSet.from_published(
+        rules = Thresholds.from_published(
             self.rules_version(evaluation.rule_set_version))  # type: ignore[attr-defined]
         report = scorer(evaluation.year, evaluation.region, rules, self.today())
         snapshot = round_snapshot(report, evaluation.rule_set_version, evaluation.satisfaction,

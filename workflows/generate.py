@@ -5,7 +5,7 @@ Two halves, kept apart:
 * **planning** (pure, deterministic from the seed and the rule set): the region tree, the
   giving organisations and villages, the pairings with their health, and every pairing's
   year as dated steps (:func:`plan_world`, :func:`schedule`);
-* **playing** (:class:`Playback`): a :class:`~workflows.clock.FakeClock` walks the year day
+* **playing** (:class:`Playback`): a :class:`~workflows.store.clock.FakeClock` walks the year day
   by day and every step is a real engine command with all its checks; each day's commands
   are written in one transaction with ``engine.batch()``.  Nothing is written behind the
   engine's back.
@@ -44,8 +44,8 @@ from domain.base import SYSTEM, Actor
 from domain.errors import DomainError
 from domain.organisation import Organisation
 from domain.ruleset import DEFAULT_RULES, Rules
-from workflows.clock import LOCAL_TZ, FakeClock
-from workflows.config import Settings
+from workflows.store.clock import LOCAL_TZ, FakeClock
+from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
 
 YEAR = 2025

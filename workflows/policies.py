@@ -5,7 +5,7 @@ out which timers, flags and follow-up cases *should* exist, and write only the d
 Running a reaction twice therefore writes nothing the second time, which is what makes a
 worker that is killed between writing and recording its position safe to restart.
 
-The rules R1, R2 and R5 are the ones the reports use (``projections.rules``), fed with the
+The rules R1, R2 and R5 are the ones the reports use (``domain.pairing_rules``), fed with the
 facts the worker finds through its own index (``workflows.scheduler.WorkerState``).
 """
 from __future__ import annotations
@@ -26,9 +26,9 @@ from domain.ruleset import RuleSet as PublishedRuleSet
 from domain.ruleset import Rules
 from domain.task import ServiceTask
 from domain.timer import Timer
-from projections import rules as rules_of_pairings
-from projections.rules import RuleSet
-from workflows.clock import local_date, start_of_local_day
+from domain import pairing_rules as rules_of_pairings
+from domain.pairing_rules import Thresholds
+from workflows.store.clock import local_date, start_of_local_day
 from workflows.core import EngineCore
 from workflows.errors import NotFound
 
@@ -78,9 +78,9 @@ class Hit:
 
 
 def inactivity_hits(facts: PairingFacts, rules: Rules, today: date) -> dict[str, Hit]:
-    """The rules among R1, R2, R5 that hit the pairing on ``today`` (``projections.rules``
+    """The rules among R1, R2, R5 that hit the pairing on ``today`` (``domain.pairing_rules``
     decides; this adds who answers for the hit and, for R5, which commitment is the worst)."""
-    ruleset = RuleSet.from_published(rules)
+    ruleset = Thresholds.from_published(rules)
     pairing = facts.for_rules()
     hits: dict[str, Hit] = {}
     for rule in (rules_of_pairings.stuck_at_signing, rules_of_pairings.inactive,
@@ -99,7 +99,7 @@ def inactivity_hits(facts: PairingFacts, rules: Rules, today: date) -> dict[str,
 
 def next_inactivity_check(facts: PairingFacts, rules: Rules, today: date) -> date | None:
     """The first day after ``today`` on which the hits could change without a new event."""
-    return rules_of_pairings.next_change(facts.for_rules(), today, RuleSet.from_published(rules),
+    return rules_of_pairings.next_change(facts.for_rules(), today, Thresholds.from_published(rules),
                                          PAIRING_RULES)
 
 

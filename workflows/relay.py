@@ -27,11 +27,11 @@ from uuid import UUID
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
-from workflows import schema
-from workflows.clock import local_date
-from workflows.config import Settings
+from workflows.store import schema
+from workflows.store.clock import local_date
+from workflows.store.settings import Settings
 from workflows.core import EngineCore
-from workflows.sqlstore import SqlStore
+from workflows.store.sqlstore import SqlStore
 
 SCHEMA_VERSION = 1
 EVENTS = Exchange("cobuild.events", type="topic", durable=True)

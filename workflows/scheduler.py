@@ -30,13 +30,13 @@ from domain.commitment import PublicCommitment
 from domain.pairing import Pairing
 from domain.task import ServiceTask
 from domain.timer import Timer
-from workflows import schema
-from workflows.clock import local_date
-from workflows.config import Settings
+from workflows.store import schema
+from workflows.store.clock import local_date
+from workflows.store.settings import Settings
 from workflows.core import EngineCore
 from workflows.errors import ConcurrencyConflict
 from workflows.policies import WorkflowPolicies
-from workflows.sqlstore import SqlStore
+from workflows.store.sqlstore import SqlStore
 
 FOLLOWER = "policies"
 

@@ -1,0 +1,204 @@
+"""``cobuild``: one command with subcommands.
+
+The CLI acts as the local operator: whoever can run it has the data folder in hand, so it
+records its acts as the ``operator`` admin for the whole country.  Every refusal is one line
+on stderr and a non-zero exit; nothing is written.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from uuid import UUID
+
+import click
+
+from domain.base import Actor
+from domain.errors import DomainError
+from workflows.store.settings import ConfigurationError, Settings
+from workflows.engine import Engine, open_engine
+from workflows.store.schema import migrate
+from workflows.organisations import AlreadyInitialised, ImportRejected
+
+OPERATOR = Actor(user_id="operator", role="admin", region_code="")
+
+
+def engine() -> Engine:
+    return open_engine(Settings.from_env())
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"cobuild: {message}", err=True)
+    sys.exit(code)
+
+
+class CobuildGroup(click.Group):
+    """Turns domain refusals and bad settings into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ImportRejected as error:
+            for row in error.errors:
+                click.echo(f"line {row.line}: {row.message}", err=True)
+            fail(error.message)
+        except (DomainError, ConfigurationError) as error:
+            fail(getattr(error, "message", str(error)))
+        return None
+
+
+@click.group(cls=CobuildGroup)
+def cli() -> None:
+    """cobuild: 结对共建 workflow engine."""
+
+
+@cli.command()
+@click.option("--region", default="", help="Region prefix of the first admin (empty: the whole country).")
+def init(region: str) -> None:
+    """Create the data folder and schema, and print the first admin token once."""
+    settings = Settings.from_env()
+    migrate(settings)
+    eng = open_engine(settings)
+    try:
+        token = eng.bootstrap_admin(os.environ.get("COBUILD_BOOTSTRAP_TOKEN") or None, region)
+    except AlreadyInitialised:
+        click.echo(f"cobuild is already initialised in {settings.home}; nothing was changed.")
+        return
+    click.echo(f"Initialised cobuild in {settings.home}")
+    click.echo("First admin token (shown once, keep it safe):")
+    click.echo(token)
+
+
+@cli.group()
+def orgs() -> None:
+    """Organisations (党组织)."""
+
+
+@orgs.command("add")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True)
+@click.option("--region-code", required=True)
+@click.option("--income-year", type=int, help="Year of the collective income (villages).")
+@click.option("--income", help="Collective income in yuan (villages).")
+def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int | None,
+             income: str | None) -> None:
+    """Register one organisation."""
+    amount = None
+    if income is not None:
+        try:
+            amount = Decimal(income)
+        except InvalidOperation:
+            fail(f"--income: {income!r} is not an amount in yuan")
+        if income_year is None:
+            fail("--income needs --income-year")
+    eng = engine()
+    outcome = eng.register_organisation(OPERATOR, code, name, kind, region_code)
+    if amount is not None:
+        eng.report_collective_income(OPERATOR, outcome.id, income_year, amount)
+    click.echo(outcome.id)
+
+
+@orgs.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def orgs_import(file: str) -> None:
+    """Import organisations from CSV (code,name,kind,region_code): every row or none."""
+    try:
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        fail(f"{file} is not UTF-8 text (save it from Excel/WPS as 'CSV UTF-8')")
+    outcomes = engine().import_organisations(OPERATOR, text)
+    click.echo(f"imported {len(outcomes)} organisations")
+
+
+@cli.group()
+def users() -> None:
+    """Users and tokens."""
+
+
+@users.command("add")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "agency", "village", "evaluator"]))
+@click.option("--organisation", "organisation", help="Organisation code (agency, village).")
+@click.option("--region-code", help="Region prefix (admin, supervisor, evaluator).")
+@click.option("--login", help="Login for the web pages; prints a one-time activation code.")
+def users_add(name: str, role: str, organisation: str | None, region_code: str | None,
+              login: str | None) -> None:
+    """Register a user and print its token once (and, with --login, its activation code)."""
+    eng = engine()
+    organisation_id: UUID | None = None
+    if organisation:
+        organisation_id = eng.organisation_by_code(organisation).id
+    outcome, token = eng.register_user(OPERATOR, name, role, organisation_id, region_code,
+                                       login=login)
+    click.echo(f"user {outcome.id}")
+    click.echo("token (shown once):")
+    click.echo(token)
+    if login is not None:
+        _activation(login, outcome.details["activation_code"])
+
+
+def _activation(login: str, code: str) -> None:
+    click.echo(f"login {login.strip().lower()}; activation code (shown once, valid 14 days):")
+    click.echo(code)
+    click.echo("The person opens /activate, types the login and this code, and sets a password.")
+
+
+@users.command("give-login")
+@click.argument("user_id", type=click.UUID)
+@click.option("--login", required=True, help="Login for the web pages.")
+def users_give_login(user_id: UUID, login: str) -> None:
+    """Give an existing user (the first admin too) a login; prints the activation code once."""
+    _, code = engine().give_login(OPERATOR, user_id, login)
+    _activation(login, code)
+
+
+@users.command("reset")
+@click.option("--login", required=True, help="The login whose password is forgotten.")
+@click.option("--reason", required=True, help="Why (kept in the history).")
+def users_reset(login: str, reason: str) -> None:
+    """Clear a user's password and print a new activation code once; their sessions end."""
+    eng = engine()
+    _, code = eng.reset_password(OPERATOR, eng.user_by_login(login).id, reason)
+    _activation(login, code)
+
+
+@cli.command()
+def demo() -> None:
+    """Play a realistic year of pairings through the engine."""
+    from workflows.demo import DemoAlreadyLoaded, play_demo_year
+
+    try:
+        summary = play_demo_year(Settings.from_env())
+    except DemoAlreadyLoaded as error:
+        click.echo(str(error))
+        return
+    for line in summary:
+        click.echo(line)
+
+
+def _register_subcommands() -> None:
+    from api.cli.audit import audit
+    from api.cli.evaluation import evaluation
+    from api.cli.generate import generate
+    from api.cli.reports import projections, report
+    from api.cli.workflows import COMMANDS as WORKFLOW_COMMANDS
+    from api.cli.ops import migrate as migrate_command
+    from api.serve import serve
+
+    for command in (audit, evaluation, generate, report, projections, serve, migrate_command):
+        cli.add_command(command)
+    for command in WORKFLOW_COMMANDS:
+        cli.add_command(command)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    cli(prog_name="cobuild")
+
+
+if __name__ == "__main__":
+    main()

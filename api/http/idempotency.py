@@ -1,0 +1,138 @@
+"""Idempotency-Key on POST: a retry with the same key and body gets the first answer back.
+
+Records live in the side store ``idempotency`` (:class:`workflows.store.sqlstore.SqlStore`): the
+PostgreSQL database in production, so every process on every host sees the same keys, or
+``COBUILD_HOME/idempotency.sqlite`` embedded.  They survive restarts either way.
+
+Only successful answers are kept.  A refused command wrote nothing, so running its retry
+again is safe and gives the client an up-to-date answer (a lost race becomes a success).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from api.http.problems import Problem
+from workflows.store import schema
+from workflows.store.clock import Clock
+from workflows.store.settings import Settings
+from workflows.store.sqlstore import Cursor, SqlStore
+
+TTL = timedelta(hours=24)
+# A claim whose request never finished (the process died) is released after this long.
+CLAIM_TIMEOUT = timedelta(seconds=60)
+KEPT_HEADERS = ("Content-Type", "ETag", "Location")
+
+# The table name and columns are those the SQLite file had before the store moved, so an
+# existing idempotency.sqlite keeps its records (the step's CREATE finds the table there).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    principal TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status BIGINT,
+    headers TEXT,
+    body TEXT,
+    PRIMARY KEY (principal, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)
+"""
+
+
+@schema.step("idempotency", 1, "Idempotency-Key records of the HTTP API")
+def _create(settings: Settings) -> None:
+    store = SqlStore(settings, "idempotency", pool_size=1)
+    try:
+        store.script(SCHEMA)
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def _stamp(moment: datetime) -> str:
+    # A fixed-width UTC form, so comparing the text compares the times.
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """The same request is the same JSON, whatever its key order or spacing."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+class IdempotencyStore:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.store = SqlStore(settings, "idempotency")
+        self.clock = clock
+        self._purged_at: datetime | None = None
+
+    def begin(self, principal: str, key: str, print_: str) -> StoredAnswer | None:
+        """Claim the key for this request, or return the answer already given for it.
+
+        The look and the claim are one transaction, and the store's writers take turns, so
+        of two requests racing with one key exactly one claims it.
+        """
+        now = self.clock.now()
+        with self.store.write() as cur:
+            self._purge(cur, now)
+            row = cur.execute(
+                "SELECT fingerprint, created_at, status, headers, body FROM idempotency_keys"
+                " WHERE principal = ? AND idempotency_key = ?", (principal, key)).fetchone()
+            if row is not None:
+                created = datetime.strptime(row[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+                stale_claim = row[2] is None and now - created > CLAIM_TIMEOUT
+                if now - created > TTL or stale_claim:
+                    cur.execute("DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?",
+                                (principal, key))
+                    row = None
+            if row is None:
+                cur.execute(
+                    "INSERT INTO idempotency_keys (principal, idempotency_key, fingerprint, created_at)"
+                    " VALUES (?, ?, ?, ?)", (principal, key, print_, _stamp(now)))
+                return None
+        stored_print, _, status, headers, body = row
+        if stored_print != print_:
+            raise Problem(422, "idempotency-key-reused",
+                          "this Idempotency-Key was already used for a different request")
+        if status is None:
+            raise Problem(409, "idempotency-key-in-use",
+                          "a request with this Idempotency-Key is still being processed",
+                          headers={"Retry-After": "1"})
+        return StoredAnswer(status, json.loads(headers), body)
+
+    def finish(self, principal: str, key: str, answer: StoredAnswer) -> None:
+        with self.store.write() as cur:
+            cur.execute(
+                "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?"
+                " WHERE principal = ? AND idempotency_key = ?",
+                (answer.status, json.dumps(answer.headers), answer.body, principal, key))
+
+    def release(self, principal: str, key: str) -> None:
+        with self.store.write() as cur:
+            cur.execute("DELETE FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"
+                        " AND status IS NULL", (principal, key))
+
+    def count(self) -> int:
+        with self.store.read() as cur:
+            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _purge(self, cur: Cursor, now: datetime) -> None:
+        if self._purged_at is not None and now - self._purged_at < CLAIM_TIMEOUT:
+            return
+        self._purged_at = now
+        cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (_stamp(now - TTL),))

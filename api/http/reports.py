@@ -1,0 +1,552 @@
+"""/reports: the read models of DESIGN §5 over HTTP, scoped to what the caller may see.
+
+Scope (DESIGN §1, with the rules of ``workflows.authorisation``): an agency or village user
+sees the rows of its own organisation; an admin, supervisor or evaluator sees its region
+subtree (``region`` defaults to it and may only narrow it).  Coverage is a regional report
+and answers only the regional roles.
+
+Read-your-writes: before answering, a report brings the projections up to the event log's
+head as it was when the request arrived, so everything recorded before the request (by
+this client or any other) is in the answer; ``position`` says up to where.  The embedded
+server also follows the log in the background, so this catch-up is usually already done.
+
+Paging is by keyset: ``next_cursor`` goes back in as ``cursor``.  ``format=csv|xlsx``
+answers the same rows as a file with Chinese headers (``projections.export``); an export
+page holds up to 10 000 rows by default and ``X-Next-Cursor`` names the next one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+import marshmallow as ma
+from flask import Response, current_app, jsonify
+from flask_smorest import Blueprint
+
+from api.http.context import actor, engine
+from api.http.fields import KnownAt, LocalDate, one_of, region_field
+from api.http.problems import Problem
+from domain.base import Actor
+from projections import export
+from projections import reports as read
+from projections.reports import ReportError, Window
+from domain.pairing_rules import STATUS_LABELS, Thresholds
+from projections.runner import ProjectionRunner
+from projections.store import ProjectionDatabase
+from workflows.authorisation import REGION_ROLES, in_region, may_see, require_role
+from workflows.errors import Forbidden
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+                description="Reports (status board, ledgers, coverage, evaluation, inbox) as of a date")
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 1000
+EXPORT_DEFAULT = 10_000
+EXPORT_MAX = 50_000
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A cursor is "<receiver region>|<id>" as the projections hand it out.
+_CURSOR = re.compile(r"^[0-9]{0,12}\|[0-9a-f-]{36}$")
+
+
+# -- query parameters -----------------------------------------------------------------------
+
+class ReportQuery(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    as_of = LocalDate(metadata={"description": "the business date the report describes "
+                                               "(default: today, Asia/Shanghai)"})
+    known_at = KnownAt()
+    region = region_field(scope=True, metadata={
+        "description": "a region code prefix within your own region (default: your region)"})
+    organisation = ma.fields.UUID(metadata={
+        "description": "only rows of this organisation (agency and village users: their own)"})
+    format = one_of(("json", "csv", "xlsx"), load_default="json",
+                    metadata={"description": "csv and xlsx answer a file with Chinese headers"})
+
+
+class PagedQuery(ReportQuery):
+    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=EXPORT_MAX), metadata={
+        "description": f"rows per page: JSON up to {PAGE_MAX} (default {PAGE_DEFAULT}), "
+                       f"exports up to {EXPORT_MAX} (default {EXPORT_DEFAULT})"})
+    cursor = ma.fields.String(validate=ma.validate.Regexp(
+        _CURSOR, error="is not a cursor this report handed out"),
+        metadata={"description": "next_cursor of the previous page"})
+
+    @ma.validates_schema
+    def _page_size(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("format", "json") == "json" and data.get("limit", 0) > PAGE_MAX:
+            raise ma.ValidationError(f"at most {PAGE_MAX} rows per JSON page", "limit")
+
+
+class BoardQuery(PagedQuery):
+    status = one_of(tuple(STATUS_LABELS), metadata={"description": "only this derived status"})
+
+
+class EvaluationQuery(PagedQuery):
+    year = ma.fields.Integer(validate=ma.validate.Range(min=2000, max=2100),
+                             metadata={"description": "default: the year of as_of, or this year"})
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+def day(**kwargs: Any) -> ma.fields.String:
+    kwargs.setdefault("allow_none", True)
+    kwargs["metadata"] = {"format": "date", "example": "2025-12-31", **kwargs.get("metadata", {})}
+    return ma.fields.String(**kwargs)
+
+
+def text(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(allow_none=True, **kwargs)
+
+
+class Answered(ma.Schema):
+    as_of = day(required=True, allow_none=False)
+    known_at = text(required=True, metadata={"description": "the recorded-time bound, if any"})
+    position = ma.fields.Integer(required=True, metadata={
+        "description": "the report includes every event up to this log position"})
+
+
+class Paged(Answered):
+    next_cursor = text(required=True, metadata={"description": "pass as cursor for the next page"})
+
+
+class RuleHitSchema(ma.Schema):
+    rule = ma.fields.String(required=True, metadata={"example": "R2"})
+    severity = one_of(("info", "warning", "red"), required=True)
+    measured = ma.fields.Dict(keys=ma.fields.String(), required=True,
+                              metadata={"description": "the values the rule measured"})
+
+
+class BoardItem(ma.Schema):
+    pairing_id = ma.fields.String(required=True)
+    giver_id = ma.fields.String(required=True)
+    giver_name = ma.fields.String(required=True)
+    receiver_id = ma.fields.String(required=True)
+    receiver_name = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    state = ma.fields.String(required=True, metadata={"description": "the lifecycle state"})
+    status = one_of(tuple(STATUS_LABELS), required=True,
+                    metadata={"description": "the derived status: state and rule hits"})
+    term_start = day(required=True)
+    term_end = day(required=True)
+    in_force_on = day(required=True)
+    last_activity_on = day(required=True, metadata={"description": "last co-signed activity"})
+    cosigned_activities = ma.fields.Integer(required=True)
+    backfilled_activities = ma.fields.Integer(required=True)
+    commitments = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                                 required=True, metadata={"description": "count by state"})
+    tasks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
+                           metadata={"description": "count by state"})
+    rule_hits = ma.fields.List(ma.fields.Nested(RuleHitSchema), required=True)
+    rule_set_version = ma.fields.String(required=True)
+
+
+class Board(Paged):
+    items = ma.fields.List(ma.fields.Nested(BoardItem), required=True)
+    rule_set_version = ma.fields.String(required=True)
+
+
+class CommitmentItem(ma.Schema):
+    id = ma.fields.String(required=True)
+    pairing_id = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    maker_id = ma.fields.String(required=True)
+    maker_name = ma.fields.String(required=True)
+    beneficiary_id = ma.fields.String(required=True)
+    beneficiary_name = ma.fields.String(required=True)
+    category = ma.fields.String(required=True)
+    content = ma.fields.String(required=True)
+    quantity = text(required=True)
+    unit = text(required=True)
+    amount_yuan = text(required=True)
+    made_on = day(required=True)
+    publicised_on = day(required=True)
+    original_due_on = day(required=True)
+    due_on = day(required=True)
+    extensions = ma.fields.Integer(required=True)
+    claimed_on = day(required=True)
+    fulfilled_on = day(required=True)
+    abandoned_on = day(required=True)
+    state = ma.fields.String(required=True)
+    state_label = ma.fields.String(required=True)
+    kept_on_time = ma.fields.Boolean(required=True, allow_none=True)
+    days_overdue = ma.fields.Integer(required=True)
+    outcome = text(required=True)
+    backfilled = ma.fields.Boolean(required=True)
+
+
+class Commitments(Paged):
+    items = ma.fields.List(ma.fields.Nested(CommitmentItem), required=True)
+
+
+class TaskItem(ma.Schema):
+    id = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    receiver_id = ma.fields.String(required=True)
+    receiver_name = ma.fields.String(required=True)
+    category = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    raised_on = day(required=True)
+    wanted_by = day(required=True)
+    claimer_id = text(required=True)
+    claimer_name = ma.fields.String(required=True)
+    claimed_on = day(required=True)
+    due_on = day(required=True)
+    delivered_on = day(required=True)
+    value_yuan = text(required=True)
+    confirmed_on = day(required=True)
+    satisfaction = text(required=True)
+    state = ma.fields.String(required=True)
+    state_label = ma.fields.String(required=True)
+    confirmation_overdue = ma.fields.Boolean(required=True)
+    rejections = ma.fields.Integer(required=True)
+    backfilled = ma.fields.Boolean(required=True)
+
+
+class Tasks(Paged):
+    items = ma.fields.List(ma.fields.Nested(TaskItem), required=True)
+
+
+class CoverageRow(ma.Schema):
+    region_code = ma.fields.String(required=True)
+    villages = ma.fields.Integer(required=True)
+    villages_paired = ma.fields.Integer(required=True)
+    villages_income_unknown = ma.fields.Integer(required=True)
+    weak_villages = ma.fields.Integer(required=True)
+    weak_villages_paired = ma.fields.Integer(required=True)
+    weak_coverage = ma.fields.Float(required=True, allow_none=True,
+                                    metadata={"description": "share of weak villages paired"})
+    agencies = ma.fields.Integer(required=True)
+    agencies_paired = ma.fields.Integer(required=True)
+
+
+class OrganisationRow(ma.Schema):
+    organisation_id = ma.fields.String(required=True)
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+
+
+class WeakVillage(OrganisationRow):
+    income_year = ma.fields.Integer(required=True)
+    income_yuan = ma.fields.String(required=True)
+
+
+class Coverage(Paged):
+    items = ma.fields.List(ma.fields.Nested(CoverageRow), required=True,
+                           metadata={"description": "one row per region one level down"})
+    totals = ma.fields.Nested(CoverageRow, required=True)
+    weak_without_pairing = ma.fields.List(ma.fields.Nested(WeakVillage), required=True)
+    agencies_without_village = ma.fields.List(ma.fields.Nested(OrganisationRow), required=True)
+    region = ma.fields.String(required=True)
+    rule_set_version = ma.fields.String(required=True)
+    weak_income_yuan = ma.fields.String(required=True)
+
+
+class FollowUpItem(ma.Schema):
+    id = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    rule = ma.fields.String(required=True)
+    rule_label = ma.fields.String(required=True)
+    subject_type = ma.fields.String(required=True)
+    subject_id = ma.fields.String(required=True)
+    responsible_id = ma.fields.String(required=True)
+    responsible_name = ma.fields.String(required=True)
+    severity = ma.fields.String(required=True)
+    state = one_of(("open", "responded"), required=True)
+    state_label = ma.fields.String(required=True)
+    opened_on = day(required=True, allow_none=False)
+    age_days = ma.fields.Integer(required=True)
+    responded_on = day(required=True)
+
+
+class FollowUpRegion(ma.Schema):
+    region_code = ma.fields.String(required=True)
+    open = ma.fields.Integer(required=True)
+    responded = ma.fields.Integer(required=True)
+    red = ma.fields.Integer(required=True)
+    days_0_30 = ma.fields.Integer(required=True)
+    days_31_90 = ma.fields.Integer(required=True)
+    days_over_90 = ma.fields.Integer(required=True)
+
+
+class FollowUps(Paged):
+    items = ma.fields.List(ma.fields.Nested(FollowUpItem), required=True)
+    by_region = ma.fields.List(ma.fields.Nested(FollowUpRegion), required=True)
+    totals = ma.fields.Nested(FollowUpRegion, required=True)
+    region = ma.fields.String(required=True)
+
+
+POINTS = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), required=True,
+                        metadata={"description": "points per 五好 dimension"})
+
+
+class PairingScore(ma.Schema):
+    pairing_id = ma.fields.String(required=True)
+    giver_id = ma.fields.String(required=True)
+    giver_name = ma.fields.String(required=True)
+    receiver_id = ma.fields.String(required=True)
+    receiver_name = ma.fields.String(required=True)
+    region_code = ma.fields.String(required=True)
+    points = POINTS
+    total = ma.fields.Float(required=True)
+    grade = ma.fields.String(required=True)
+    indicators = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                                required=True)
+
+
+class OrganisationScore(ma.Schema):
+    organisation_id = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    pairings = ma.fields.Integer(required=True)
+    points = POINTS
+    total = ma.fields.Float(required=True)
+    grade = ma.fields.String(required=True)
+
+
+class Evaluation(Paged):
+    items = ma.fields.List(ma.fields.Nested(PairingScore), required=True)
+    organisations = ma.fields.List(ma.fields.Nested(OrganisationScore), required=True, metadata={
+        "description": "each organisation's mean over its pairings in scope (every page), "
+                       "listed by name: never a ranking"})
+    year = ma.fields.Integer(required=True)
+    rule_set_version = ma.fields.String(required=True)
+
+
+class InboxItem(ma.Schema):
+    kind = ma.fields.String(required=True, metadata={"example": "cosign_activity"})
+    label = ma.fields.String(required=True)
+    since = day(required=True)
+    pairing_id = ma.fields.String()
+    counterpart = ma.fields.String()
+    activity_id = ma.fields.String()
+    activity_kind = ma.fields.String()
+    title = ma.fields.String()
+    commitment_id = ma.fields.String()
+    content = ma.fields.String()
+    task_id = ma.fields.String()
+
+
+class Inbox(Paged):
+    items = ma.fields.List(ma.fields.Nested(InboxItem), required=True)
+    organisation_id = ma.fields.String(required=True)
+
+
+# -- scope, freshness, answers ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Asked:
+    """One report request, scoped and resolved."""
+
+    window: Window
+    region: str | None
+    organisation: str | None
+    format: str
+    limit: int
+    cursor: str | None
+    rules: Thresholds
+    db: ProjectionDatabase
+    position: int
+
+
+def scope(who: Actor, region: str | None, organisation: str | None) -> tuple[str | None, str | None]:
+    """The rows ``who`` may see, as a region prefix and an organisation filter."""
+    if who.role in REGION_ROLES:
+        if who.region_code is None:
+            raise Forbidden("region-scope", f"this {who.role} account has no region")
+        if region is None:
+            region = who.region_code
+        elif not in_region(who, region):
+            raise Forbidden("region-scope", f"region {region} is outside your region "
+                            f"{who.region_code or '(all)'}")
+        return region or None, organisation
+    if who.role in ("agency", "village"):
+        own = str(who.organisation_id)
+        if organisation is not None and organisation != own:
+            raise Forbidden("own-organisation", "you see the reports of your own organisation only")
+        return region or None, own
+    raise Forbidden("report-role", f"the {who.role} role reads no reports")
+
+
+def runner() -> ProjectionRunner:
+    return current_app.extensions["cobuild"].projections
+
+
+def caught_up() -> int:
+    """The log head when the request arrived, applied to the projections (read-your-writes)."""
+    projections = runner()
+    head = projections.head()
+    if projections.position() < head:
+        projections.catch_up()
+    return head
+
+
+def ask(query: dict[str, Any], default_as_of: date | None = None) -> Asked:
+    organisation = query.get("organisation")
+    region, organisation = scope(actor(), query.get("region"),
+                                 str(organisation) if organisation else None)
+    fmt = query["format"]
+    limit = query.get("limit") or (PAGE_DEFAULT if fmt == "json" else EXPORT_DEFAULT)
+    position = caught_up()
+    return Asked(
+        window=Window(query.get("as_of") or default_as_of or engine().today(), query.get("known_at")),
+        region=region, organisation=organisation, format=fmt, limit=limit,
+        cursor=query.get("cursor"), rules=Thresholds.from_published(engine().current_rules()),
+        db=runner().db, position=position)
+
+
+def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
+    try:
+        result = run()
+    except ReportError as error:
+        raise Problem(422, "invalid-fields", str(error), errors={"query": [str(error)]}) from None
+    result = {**result, "position": asked.position}
+    result.setdefault("next_cursor", None)
+    if asked.format == "json":
+        # The rows are plain JSON values already; dumping them through the schema again
+        # would double the cost of a page.  The schema documents them, and
+        # tests/test_api_reports.py holds the two to the same fields.
+        return jsonify(result)
+    stem = f"{name}-{asked.window.day}"
+    if asked.format == "csv":
+        response = Response(export.to_csv(name, result), mimetype=CSV)
+    else:
+        response = Response(export.to_xlsx(name, result), mimetype=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{asked.format}"'
+    if result["next_cursor"]:
+        response.headers["X-Next-Cursor"] = result["next_cursor"]
+    return response
+
+
+FILE_HEADERS = {"X-Next-Cursor": {"description": "when more rows remain: the cursor of the next file",
+                                  "schema": {"type": "string"}}}
+
+
+def report(rule: str, query: type[ma.Schema], schema: type[ma.Schema], summary: str,
+           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET <rule>``: JSON by default, or the same rows as CSV or XLSX."""
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        decorated = blp.arguments(query, location="query", unknown=ma.RAISE)(view)
+        decorated = blp.response(200, schema, description=summary)(decorated)
+        for content_type in (CSV, XLSX):
+            decorated = blp.alt_response(
+                200, schema={"type": "string", "format": "binary"}, content_type=content_type,
+                description="the same rows as a file with Chinese headers (format=csv|xlsx)",
+                headers=FILE_HEADERS, success=True)(decorated)
+        decorated = blp.doc(summary=summary)(decorated)
+        blp.route(rule, methods=["GET"], endpoint=view.__name__)(decorated)
+        return view
+
+    return register
+
+
+# -- the reports --------------------------------------------------------------------------------
+
+@report("/pairings", BoardQuery, Board, "Pairing status board (结对状态)")
+def pairings(query: dict[str, Any]) -> Any:
+    """Every pairing in scope with its derived status, last co-signed activity, counts of
+    commitments and tasks by state, and the rules it hits as of ``as_of``."""
+    asked = ask(query)
+    return answer("pairings", asked, lambda: read.pairings_report(
+        asked.db, asked.window, asked.rules, region=asked.region,
+        organisation=asked.organisation, status=query.get("status"), cursor=asked.cursor,
+        limit=asked.limit))
+
+
+@report("/inactive", PagedQuery, Board, "Paired but inactive (联而不动预警)")
+def inactive(query: dict[str, Any]) -> Any:
+    """Pairings with a rule hit that asks for follow-up (R1–R5, R9; not R6's notes)."""
+    asked = ask(query)
+    return answer("inactive", asked, lambda: read.inactive_report(
+        asked.db, asked.window, asked.rules, region=asked.region,
+        organisation=asked.organisation, cursor=asked.cursor, limit=asked.limit))
+
+
+@report("/commitments", PagedQuery, Commitments, "Commitment ledger (承诺台账)")
+def commitments(query: dict[str, Any]) -> Any:
+    """Every public commitment in scope with its state, dates, parties and amounts."""
+    asked = ask(query)
+    return answer("commitments", asked, lambda: read.commitments_report(
+        asked.db, asked.window, region=asked.region, organisation=asked.organisation,
+        cursor=asked.cursor, limit=asked.limit))
+
+
+@report("/tasks", PagedQuery, Tasks, "Task pipeline (项目清单)")
+def tasks(query: dict[str, Any]) -> Any:
+    """Every need and service task in scope, from raised to confirmed and rated."""
+    asked = ask(query)
+    return answer("tasks", asked, lambda: read.tasks_report(
+        asked.db, asked.window, region=asked.region, organisation=asked.organisation,
+        cursor=asked.cursor, limit=asked.limit))
+
+
+@report("/coverage", ReportQuery, Coverage, "Coverage of villages and weak villages (覆盖情况)")
+def coverage(query: dict[str, Any]) -> Any:
+    """Villages, weak villages and giving organisations per region one level down, and who
+    has no pairing in force.  For admins, supervisors and evaluators; one page."""
+    require_role(actor(), "regional-report", *REGION_ROLES)
+    asked = ask(query)
+    return answer("coverage", asked, lambda: read.coverage_report(
+        asked.db, asked.window, asked.rules, region=asked.region))
+
+
+@report("/followups", PagedQuery, FollowUps, "Open follow-up cases by region and age (督办)")
+def followups(query: dict[str, Any]) -> Any:
+    """Follow-up cases open at the end of ``as_of``, by the responsible organisation's region
+    and age.  For admins, supervisors and evaluators."""
+    require_role(actor(), "regional-report", *REGION_ROLES)
+    asked = ask(query)
+    return answer("followups", asked, lambda: read.followups_report(
+        asked.db, asked.window, region=asked.region, cursor=asked.cursor, limit=asked.limit))
+
+
+@report("/evaluation", EvaluationQuery, Evaluation, "Annual evaluation (结对考评)")
+def evaluation(query: dict[str, Any]) -> Any:
+    """五好 points per pairing for a year, from confirmed facts only; ``as_of`` defaults to
+    the year's last day.  Each page lists the pairings; ``organisations`` is the summary of
+    the whole scope."""
+    year = query.get("year") or (query.get("as_of") or engine().today()).year
+    asked = ask(query, default_as_of=date(year, 12, 31))
+
+    def run() -> dict[str, Any]:
+        result = read.evaluation_report(asked.db, year, asked.window, asked.rules,
+                                        region=asked.region, organisation=asked.organisation)
+        return {**result, **keyset_page(result["items"], asked.cursor, asked.limit)}
+
+    return answer("evaluation", asked, run)
+
+
+@report("/inbox", ReportQuery, Inbox, "What waits on one organisation (待办)")
+def inbox(query: dict[str, Any]) -> Any:
+    """Answers only this organisation can give: accept a pairing, sign the agreement,
+    co-sign an activity, confirm a fulfilment or a delivery.  Agency and village users get
+    their own; a regional user names an ``organisation`` in its region.  One page."""
+    who = actor()
+    if who.role in REGION_ROLES:
+        if query.get("organisation") is None:
+            raise Problem(422, "invalid-fields", "name the organisation whose inbox to read",
+                          errors={"organisation": ["required for the admin, supervisor and "
+                                                   "evaluator roles"]})
+        if not may_see(who, engine().organisation_facts(query["organisation"])):
+            raise Forbidden("not-in-scope", "this organisation is outside your region")
+    asked = ask(query)
+    return answer("inbox", asked, lambda: read.inbox_report(
+        asked.db, asked.window, asked.organisation))
+
+
+def keyset_page(items: list[dict[str, Any]], cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of rows already in (region_code, pairing_id) order, as the ledgers page."""
+    if cursor:
+        region, _, pairing_id = cursor.partition("|")
+        items = [i for i in items if (i["region_code"], i["pairing_id"]) > (region, pairing_id)]
+    page = items[:limit]
+    more = len(items) > limit
+    last = page[-1] if more else None
+    return {"items": page,
+            "next_cursor": f"{last['region_code']}|{last['pairing_id']}" if last else None}

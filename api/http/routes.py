@@ -1,0 +1,31 @@
+"""Declaring a command route: body schema, answer schema, version and retry headers."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from api.http.schemas import CREATED_HEADERS, ETAG_HEADER, IDEMPOTENCY_KEY, IF_MATCH, OutcomeSchema
+
+
+def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
+            status: int = 200, answer: type[ma.Schema] | ma.Schema = OutcomeSchema,
+            versioned: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``POST <rule>`` running one engine command; documented from the same schemas.
+
+    ``versioned`` commands act on an existing aggregate and honour ``If-Match``."""
+    headers = CREATED_HEADERS if status == 201 else ETAG_HEADER
+    parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned and rule else [IDEMPOTENCY_KEY]
+
+    # A body whose fields are all optional may be left out altogether.
+    body_required = any(f.required for f in body().fields.values())
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        decorated = blp.arguments(body, required=body_required)(view)
+        decorated = blp.response(status, answer, headers=headers)(decorated)
+        decorated = blp.doc(summary=summary, parameters=parameters)(decorated)
+        blp.route(rule, methods=["POST"], endpoint=view.__name__)(decorated)
+        return view
+
+    return register

@@ -1,0 +1,122 @@
+"""The verifiable log on PostgreSQL: the same leaves and tree as on SQLite.
+
+:class:`AuditedPostgresApplicationRecorder` appends the leaves and perfect nodes inside
+eventsourcing's insert transaction, after the ``LOCK TABLE ... IN EXCLUSIVE MODE`` that
+makes commit order equal notification order, so leaves are appended in that order too.
+A conflicting save raises before the hook runs and its transaction rolls back whole: the
+sequence value it burnt leaves a gap in notification ids, while leaf indices stay dense
+(the leaf stores the notification id).
+
+eventsourcing 9.5 hands the hook a cursor whose rows are dicts; the audit code reads
+tuples, so it works through a second cursor of the same connection (same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL
+
+from workflows.audit.recorder import AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql
+
+__all__ = ["AuditedPostgresApplicationRecorder", "connect_postgres", "postgres_snapshot", "recorder_snapshot"]
+
+
+class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """Plug in with ``APPLICATION_RECORDER_TOPIC=workflows.audit.recorder_postgres:AuditedPostgresApplicationRecorder``."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        if datastore.enable_db_functions:
+            # That path inserts through a PL/pgSQL function and never reaches the hook,
+            # so events would be stored without leaves.
+            raise AuditStorageError("the audited recorder cannot run with POSTGRES_ENABLE_DB_FUNCTIONS=y")
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.audit_sql: AuditSQL = postgres_sql(events_table_name)
+        self.audit_appender = AuditAppender(self.audit_sql)
+        self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[arg-type]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        try:
+            ids = super().insert_events(stored_events, **kwargs)
+        except BaseException:
+            self.audit_appender.rolled_back()
+            raise
+        self.audit_appender.committed()
+        return ids
+
+    def _fetch_ids_after_insert_events(
+        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if stored_events:
+            if not ids:
+                raise AuditStorageError("the event recorder returned no notification ids to audit")
+            with curs.connection.cursor(row_factory=tuple_row) as c:
+                self.audit_appender.append(c, ids, stored_events)
+        return ids
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog.from_recorder(self)
+
+
+def _repeatable_read(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
+    # One snapshot per read, as SQLite's BEGIN gives: a proof never mixes two tree states.
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with conn.cursor(row_factory=tuple_row) as c:
+            yield c
+
+
+def recorder_snapshot(recorder: PostgresApplicationRecorder) -> TransactionFactory:
+    @contextmanager
+    def txn() -> Iterator[psycopg.Cursor[Any]]:
+        with recorder.datastore.get_connection() as conn:
+            yield from _repeatable_read(conn)
+
+    return txn
+
+
+def connect_postgres(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True)
+
+
+def postgres_snapshot(conn: psycopg.Connection[Any]) -> TransactionFactory:
+    @contextmanager
+    def txn() -> Iterator[psycopg.Cursor[Any]]:
+        yield from _repeatable_read(conn)
+
+    return txn
+
+
+def backfill(conn: psycopg.Connection[Any], sql: AuditSQL, batch: int = 5000) -> int:
+    """Give leaves to the events stored before the log existed; returns how many.
+
+    Only a log with no leaves at all is backfilled: events without leaves in a log that
+    has some were written around the audited recorder, which verification must report,
+    not paper over.  The events table is locked as the recorder locks it, so no event
+    is written (or gets a leaf) meanwhile; the leaves' ``recorded_at`` is the backfill time.
+    """
+    appender = AuditAppender(sql)
+    done = 0
+    with conn.transaction():
+        conn.execute(f"LOCK TABLE {sql.events_table} IN EXCLUSIVE MODE")
+        with conn.cursor(row_factory=tuple_row) as c:
+            c.execute("SELECT 1 FROM audit_leaf LIMIT 1")
+            if c.fetchone() is not None:
+                return 0
+            with conn.cursor(name="audit_backfill", row_factory=tuple_row) as rows:
+                rows.execute(f"SELECT notification_id, originator_id, originator_version, topic, state "
+                             f"FROM {sql.events_table} ORDER BY notification_id")
+                while chunk := rows.fetchmany(batch):
+                    appender.append(c, [r[0] for r in chunk],
+                                    [StoredEvent(r[1], r[2], r[3], bytes(r[4])) for r in chunk])
+                    appender.committed()  # the frontier carries over between chunks of one transaction
+                    done += len(chunk)
+    return done

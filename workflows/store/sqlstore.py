@@ -1,0 +1,170 @@
+"""A small relational store that lives where the deployment's data lives.
+
+The engine's side stores (the worker's timer index, the relay's position, a consumer's
+inbox, idempotency records, the projections) are a few tables each.  Embedded, each is a
+SQLite file in ``COBUILD_HOME``; in production they must be in the PostgreSQL database, so
+that every process on every host sees the same rows and one backup holds them all.
+
+:class:`SqlStore` gives both with one body of SQL, written in the subset the two share:
+
+- placeholders are ``?`` (translated to ``%s`` for PostgreSQL; so no literal ``?`` in SQL);
+- column types ``BIGINT``, ``TEXT``, ``DOUBLE PRECISION``, ``BYTEA`` (SQLite stores each with
+  the right affinity; never ``INTEGER`` for positions, which is 32-bit in PostgreSQL);
+- ``INSERT ... ON CONFLICT (...) DO NOTHING | DO UPDATE SET col = excluded.col``;
+- table names prefixed by the store's purpose (one PostgreSQL database holds them all).
+
+Transactions keep SQLite's semantics on PostgreSQL, so code written against one is correct
+on the other:
+
+- :meth:`SqlStore.write` is one transaction, and the writers of one store are serialised
+  (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory lock named after
+  the store), so "read the position, apply, move the position" cannot interleave;
+- :meth:`SqlStore.read` sees one consistent snapshot (PostgreSQL: ``REPEATABLE READ``).
+
+The store's DDL is applied once by ``cobuild migrate``: register it with
+:func:`workflows.store.schema.step` and run it with :meth:`SqlStore.script`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import sqlite3
+import threading
+from typing import Any, Iterator, Sequence
+
+from workflows.store.settings import Settings
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class Cursor:
+    """The DB-API calls the stores use, with ``?`` placeholders on both databases."""
+
+    def __init__(self, raw: Any, postgres: bool) -> None:
+        self.raw = raw
+        self.postgres = postgres
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> "Cursor":
+        self.raw.execute(self._sql(sql), tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> "Cursor":
+        if rows:
+            self.raw.executemany(self._sql(sql), [tuple(r) for r in rows])
+        return self
+
+    def fetchone(self) -> tuple | None:
+        row = self.raw.fetchone()
+        return None if row is None else tuple(_plain(v) for v in row)
+
+    def fetchall(self) -> list[tuple]:
+        return [tuple(_plain(v) for v in row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return self.raw.rowcount
+
+
+def _plain(value: Any) -> Any:
+    # psycopg returns bytea as memoryview; sqlite3 as bytes.
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+class SqlStore:
+    def __init__(self, settings: Settings, name: str, *, pool_size: int = 4) -> None:
+        if not NAME.match(name):
+            raise ValueError(f"store name {name!r} must be lower-case letters, digits and _")
+        self.name = name
+        self.postgres = settings.is_postgres
+        if self.postgres:
+            from psycopg_pool import ConnectionPool
+
+            self.lock_key = int.from_bytes(
+                hashlib.sha256(f"cobuild-store:{name}".encode()).digest()[:8], "big", signed=True)
+            self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=pool_size,
+                                       kwargs={"autocommit": True}, open=True,
+                                       name=f"cobuild-{name}")
+        else:
+            settings.ensure_home()
+            self.path = settings.home / f"{name}.sqlite"
+            self._local = threading.local()
+            self._connections: list[sqlite3.Connection] = []
+            self._guard = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if self.postgres else "sqlite"
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self, *, synchronous_commit: bool = True) -> Iterator[Cursor]:
+        """One transaction; the writers of this store take turns.
+
+        ``synchronous_commit=False`` (PostgreSQL) commits without waiting for the WAL to
+        reach the disk, for data that can be derived again (a projection rebuild): a server
+        crash may lose the last such commits, never make the database inconsistent."""
+        if self.postgres:
+            with self.pool.connection() as conn, conn.transaction():
+                cur = conn.cursor()
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+                if not synchronous_commit:
+                    cur.execute("SET LOCAL synchronous_commit = off")
+                yield Cursor(cur, True)
+            return
+        conn = self._sqlite()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Cursor(conn.cursor(), False)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """One consistent snapshot for several selects."""
+        if self.postgres:
+            with self.pool.connection() as conn:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield Cursor(conn.cursor(), True)
+                finally:
+                    conn.execute("ROLLBACK")
+            return
+        conn = self._sqlite()
+        conn.execute("BEGIN")
+        try:
+            yield Cursor(conn.cursor(), False)
+        finally:
+            conn.execute("ROLLBACK")
+
+    def script(self, ddl: str) -> None:
+        """Run ``;``-separated DDL in one transaction (for a schema step)."""
+        with self.write() as cur:
+            for statement in (s.strip() for s in ddl.split(";")):
+                if statement:
+                    cur.execute(statement)
+
+    def close(self) -> None:
+        if self.postgres:
+            self.pool.close()
+            return
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
