@@ -224,9 +224,21 @@ def test_the_session_key_is_made_once_and_kept_owner_only_in_the_data_folder(tmp
 
 
 def test_the_json_api_is_unchanged_under_api(web):
-    answer = web.test_client().get("/api/v1/users/me")
+    client = web.test_client()
+    answer = client.get("/api/v1/users/me")
     assert answer.status_code == 401 and answer.mimetype == "application/problem+json"
     assert "Set-Cookie" not in answer.headers
+    missing = client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_an_unknown_address_answers_a_chinese_page(web):
+    client = web.test_client()
+    answer = client.get("/no-such-page")
+    assert answer.status_code == 404 and answer.mimetype == "text/html"
+    assert "页面不存在" in text(answer) and '<html lang="zh-CN">' in text(answer)
+    wrong_method = client.delete("/login")
+    assert wrong_method.status_code == 405 and "操作无效" in text(wrong_method)
 
 
 def test_the_sheet_and_the_vendored_scripts_are_served_by_the_app(web):

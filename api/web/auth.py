@@ -57,6 +57,23 @@ def _setup(state: Any) -> None:
     app.config.update(SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
     app.extensions["cobuild.web"] = WebState()
+    _pages_for_unknown_addresses(app)
+
+
+def _pages_for_unknown_addresses(app: Flask) -> None:
+    """An address no route knows answers a Chinese page, except under /api, where the
+    JSON API's own problem+json answer stays.  Routing errors belong to no blueprint, so
+    this is the app's handler for those codes, handing /api requests to the handler the
+    JSON API registered (found, not imported: the entry points stay apart)."""
+    api_handler = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
+
+    def answer(error: HTTPException) -> Any:
+        if request.path == "/api" or request.path.startswith("/api/"):
+            return api_handler(error) if api_handler is not None else error
+        return _http_page(error)
+
+    for code in (404, 405):
+        app.register_error_handler(code, answer)
 
 
 def engine() -> Any:
