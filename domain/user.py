@@ -202,7 +202,8 @@ class User(CobuildAggregate):
 
     def password_matches(self, password: str) -> bool:
         """Whether a person may sign in with this password (never for a closed account)."""
-        return self.state == "active" and verify_secret(password, self.password_hash)
+        # The hash is checked first, so a closed account takes as long to refuse.
+        return verify_secret(password, self.password_hash) and self.state == "active"
 
     def change_password(self, by: Attribution, old_password: str, password: str,
                         salt: bytes) -> None:

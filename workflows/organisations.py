@@ -241,8 +241,9 @@ class UserCommands(EngineCore):
             user = self.user_by_login(login)
         except NotFound:
             user = None
-        if user is None:
-            hash_secret(password or "", _DUMMY_SALT)  # as long as a real check takes
+        if user is None or not user.activated:
+            # As long as a real check takes: timing tells nobody which logins exist.
+            hash_secret(password or "", _DUMMY_SALT)
             raise Unauthenticated("wrong login or password")
         if not user.password_matches(password or ""):
             raise Unauthenticated("wrong login or password")
