@@ -71,10 +71,11 @@ def test_users_add_with_a_login_prints_the_activation_code_once(run, tmp_path):
 
 def test_the_first_admin_gets_a_login_from_the_operator(run, tmp_path):
     run("init")
-    given = run("users", "give-login", str(BOOTSTRAP_ADMIN_ID), "--login", "admin")
+    given = run("users", "give-login", "--login", "admin")  # no id: the first admin
     engine = open_engine(Settings(home=tmp_path / "var"))
     try:
         engine.activate_account("admin", code_in(given.output), "组织部管理员2025")
-        assert engine.sign_in("admin", "组织部管理员2025").actor.role == "admin"
+        signed = engine.sign_in("admin", "组织部管理员2025")
+        assert signed.actor.role == "admin" and signed.actor.user_id == str(BOOTSTRAP_ADMIN_ID)
     finally:
         engine.close()

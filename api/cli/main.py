@@ -18,7 +18,7 @@ from domain.errors import DomainError
 from workflows.store.settings import ConfigurationError, Settings
 from workflows.engine import Engine, open_engine
 from workflows.store.schema import migrate
-from workflows.organisations import AlreadyInitialised, ImportRejected
+from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised, ImportRejected
 
 OPERATOR = Actor(user_id="operator", role="admin", region_code="")
 
@@ -146,11 +146,12 @@ def _activation(login: str, code: str) -> None:
 
 
 @users.command("give-login")
-@click.argument("user_id", type=click.UUID)
+@click.argument("user_id", type=click.UUID, required=False)
 @click.option("--login", required=True, help="Login for the web pages.")
-def users_give_login(user_id: UUID, login: str) -> None:
-    """Give an existing user (the first admin too) a login; prints the activation code once."""
-    _, code = engine().give_login(OPERATOR, user_id, login)
+def users_give_login(user_id: UUID | None, login: str) -> None:
+    """Give an existing user a login (without USER_ID: the first admin, who was created
+    with a token only); prints the activation code once."""
+    _, code = engine().give_login(OPERATOR, user_id or BOOTSTRAP_ADMIN_ID, login)
     _activation(login, code)
 
 
