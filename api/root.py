@@ -1,6 +1,6 @@
 """The composition root: the one place that reads the settings and builds cobuild's parts.
 
-Every entry point starts here: the HTTP API (``api.http.app.create_app(root)``), the WSGI
+Every entry point starts here: the HTTP API and the pages (``api.app.create_app(root)``), the WSGI
 module for production servers, the ``serve`` host and each ``cobuild`` command
 (``api.cli.common.root``).  :meth:`Root.from_env` reads the environment, once;
 the parts are built on first use, so a command that needs only the settings (``cobuild

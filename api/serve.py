@@ -18,7 +18,7 @@ from typing import Callable
 import click
 from werkzeug.serving import make_server
 
-from api.http.app import create_app
+from api.app import create_app
 from api.root import Root
 from workflows.store.settings import Settings
 from workflows.engine import Engine

@@ -3,7 +3,7 @@
 Settings come from the environment (``COBUILD_HOME``, ``COBUILD_DATABASE_URL``) through the
 composition root; each worker process opens its own engine on the shared store.
 """
-from api.http.app import create_app
+from api.app import create_app
 from api.root import Root
 
 app = create_app(Root.from_env())

@@ -1,4 +1,5 @@
-"""The HTTP API: ``create_app(root)``, with the parts the composition root (``api.root``) built.
+"""The JSON API: ``create_app(root)``, with the parts the composition root (``api.root``) built
+(``api.app`` adds the people's pages for the servers).
 
 Every request under ``/api/v1`` is authenticated with a bearer token through the engine;
 what the user may then do is decided by the engine's commands and reads, never here.
