@@ -211,7 +211,7 @@ class Signer:
         note = sign_note(self.keys.private_key(), vkey.name, checkpoint_body(vkey.name, size, root, heads))
         if self.store is not None:
             self.store(size, root, note)
-        if last is None or size > last.size:
+        if last is None or size >= last.size:  # same size: the note may now carry the aggregate index
             self.keys.record_signed(size, root, note)
         return note
 
