@@ -3,26 +3,36 @@
 A bundle proves that an aggregate's history is complete with this index instead of
 every leaf header of the log (docs/audit.md has the reasoning).  At tree size N the
 index has one entry per aggregate with an event among leaves [0, N): ``HEAD_TAG ||
-u64 leaf index || leaf header`` of its latest event (``verifier.encode_head``), sorted by
-the aggregate's encoded id.  Its RFC 9162 root and entry count are signed into the
-checkpoint of size N as the extension line ``cobuild-audit-heads/v1 <count> <root>``.
+originator id (as leaves encode it) || u64 version || u64 notification id`` of its latest
+event (``verifier.encode_head``), sorted by the encoded id.  Its RFC 9162 root and entry
+count are signed into the checkpoint of size N as the extension line
+``cobuild-audit-heads/v1 <count> <root>``.
 
-Nothing is stored for it: the index is a function of the leaves, derived when a
-checkpoint is signed, a bundle built or an evaluator's checkpoint verified, from the
-latest event of each aggregate up to the size (one grouped scan of the events' primary
-key index) and that event's committed leaf header.
+Nothing is stored for it: the index is a function of the log, derived when a checkpoint
+is signed, a bundle built or an evaluator's checkpoint verified, by one grouped scan of
+the events' primary key index (``AuditSQL.select_heads``): about 2 µs per event on
+SQLite.  Ids are read as whole-store verification reads them: a UUID, or 32 lowercase
+hex digits (SQLite's spelling of one), take the UUID form; anything else is text.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable
+import re
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from workflows.audit import merkle
-from workflows.audit.verifier import encode_head, originator_key
+from workflows.audit.verifier import HEAD_TAG
+
+_LOWER_HEX = re.compile("[0-9a-f]{32}")
+_LOWER_HEX_RUN = re.compile("[0-9a-f]*")
+# The entry's tail after the id: version, notification id (``verifier.encode_head``).
+_VERSION_NID = struct.Struct(">QQ")
 
 __all__ = ["HeadIndex"]
 
@@ -41,6 +51,16 @@ def _keys_for(originator_id: UUID | str) -> list[bytes]:
     return keys
 
 
+def stored_key(oid: Any) -> bytes:
+    """The leaf encoding of an originator id as a store returns it (UUID, hex or text)."""
+    if isinstance(oid, UUID):
+        return b"\x01" + oid.bytes
+    if len(oid) == 32 and _LOWER_HEX.fullmatch(oid):
+        return b"\x01" + bytes.fromhex(oid)
+    raw = oid.encode("utf-8")
+    return b"\x02" + len(raw).to_bytes(2, "big") + raw
+
+
 @dataclass(frozen=True)
 class HeadIndex:
     """The aggregate index of one tree size, with its perfect nodes in memory."""
@@ -51,13 +71,22 @@ class HeadIndex:
     levels: list[list[bytes]]
 
     @classmethod
-    def build(cls, size: int, heads: Iterable[tuple[int, bytes]]) -> HeadIndex:
-        """From (leaf index, leaf header) of each aggregate's latest event up to ``size``."""
-        rows = sorted((originator_key(leaf), encode_head(index, leaf)) for index, leaf in heads)
-        keys = [k for k, _ in rows]
+    def build(cls, size: int, heads: Sequence[tuple[Any, int, int]]) -> HeadIndex:
+        """From (originator id as stored, version, notification id) of each aggregate's
+        latest event up to ``size``."""
+        oids = [r[0] for r in heads]
+        if all(type(o) is str for o in oids) and set(map(len, oids)) <= {32} \
+                and _LOWER_HEX_RUN.fullmatch("".join(oids)):
+            fromhex = bytes.fromhex
+            stored = [b"\x01" + fromhex(o) for o in oids]  # the usual store: UUIDs on SQLite
+        else:
+            stored = [stored_key(o) for o in oids]
+        order = sorted(range(len(stored)), key=stored.__getitem__)
+        keys = [stored[i] for i in order]
         if any(a == b for a, b in zip(keys, keys[1:])):
             raise ValueError("two latest events for one aggregate")
-        entries = [e for _, e in rows]
+        pack = _VERSION_NID.pack
+        entries = [HEAD_TAG + keys[j] + pack(heads[i][1], heads[i][2]) for j, i in enumerate(order)]
         sha256 = hashlib.sha256
         level = [sha256(b"\x00" + e).digest() for e in entries]
         levels = [level]

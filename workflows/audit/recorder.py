@@ -167,11 +167,11 @@ class AuditSQL:
         "SELECT leaf_input FROM audit_leaf WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index"
     )
     select_state: str = "SELECT state FROM stored_events WHERE rowid = ?"
-    # The aggregate index (workflows.audit.heads): the leaf of each aggregate's latest event
-    # up to a notification id, found through the events' primary key index.
+    # The aggregate index (workflows.audit.heads): each aggregate's latest event up to a
+    # notification id, from a scan of the events' primary key index alone.
     select_heads: str = (
-        "SELECT leaf_index, leaf_input FROM audit_leaf WHERE notification_id IN "
-        "(SELECT MAX(rowid) FROM stored_events WHERE rowid <= ? GROUP BY originator_id)"
+        "SELECT originator_id, MAX(originator_version), MAX(rowid) FROM stored_events "
+        "WHERE rowid <= ? GROUP BY originator_id"
     )
     insert_checkpoint: str = "INSERT OR IGNORE INTO audit_checkpoint VALUES (?, ?, ?, ?)"
     select_checkpoints: str = "SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size"
@@ -239,8 +239,8 @@ def postgres_sql(events_table: str = POSTGRES_EVENTS_TABLE) -> AuditSQL:
         ),
         select_state=f"SELECT state FROM {t} WHERE notification_id = %s",
         select_heads=(
-            "SELECT leaf_index, leaf_input FROM audit_leaf WHERE notification_id IN "
-            f"(SELECT MAX(notification_id) FROM {t} WHERE notification_id <= %s GROUP BY originator_id)"
+            f"SELECT originator_id, MAX(originator_version), MAX(notification_id) FROM {t} "
+            "WHERE notification_id <= %s GROUP BY originator_id"
         ),
         insert_checkpoint="INSERT INTO audit_checkpoint VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         select_checkpoints="SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size",
@@ -426,10 +426,7 @@ def read_head_index(c: Any, sql: AuditSQL, size: int) -> HeadIndex:
     if row is None:
         raise AuditStorageError(f"leaf {size - 1} is missing")
     c.execute(sql.select_heads, (row[1],))
-    rows = c.fetchall()
-    if any(r[0] >= size for r in rows):
-        raise AuditStorageError(f"a leaf beyond tree size {size} has a notification id within it")
-    return HeadIndex.build(size, [(r[0], bytes(r[1])) for r in rows])
+    return HeadIndex.build(size, c.fetchall())
 
 
 class AuditLog:

@@ -60,8 +60,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BUNDLE_FORMAT = "cobuild-audit-bundle/v1"
 LEAF_TAG = b"cobuild-audit-leaf/v1\x00"
-# An entry of the aggregate index: HEAD_TAG || u64 leaf index || leaf header of the
-# aggregate's latest event.  The tag keeps entries apart from log leaves.
+# An entry of the aggregate index: HEAD_TAG || originator id as the leaf encodes it ||
+# u64 version || u64 notification id of the aggregate's latest event.  The tag keeps
+# entries apart from log leaves.
 HEAD_TAG = b"cobuild-audit-head/v1\x00"
 # The checkpoint extension line committing to the aggregate index at the tree size.
 HEADS_EXTENSION = "cobuild-audit-heads/v1"
@@ -202,13 +203,25 @@ class Leaf:
     state_sha256: bytes
 
 
+def _oid_end(data: bytes, start: int) -> int:
+    """End of the encoded originator id (0x01 || 16 bytes, or 0x02 || u16 n || n bytes) at ``start``."""
+    kind = data[start]
+    if kind == 1:
+        end = start + 17
+    elif kind == 2:
+        (n,) = struct.unpack_from(">H", data, start + 1)
+        end = start + 3 + n
+    else:
+        raise ValueError(f"unknown originator id kind {kind}")
+    if end > len(data):
+        raise ValueError("originator id runs past the end")
+    return end
+
+
 def originator_key(data: bytes) -> bytes:
     """The encoded originator id of a v1 leaf header: the aggregate index's sort key."""
     start = len(LEAF_TAG) + 8
-    if data[start] == 1:
-        return data[start:start + 17]
-    (n,) = struct.unpack_from(">H", data, start + 1)
-    return data[start:start + 3 + n]
+    return data[start:_oid_end(data, start)]
 
 
 def decode_leaf(data: bytes) -> Leaf:
@@ -248,19 +261,24 @@ def decode_leaf(data: bytes) -> Leaf:
     return Leaf(nid, oid, version, topic, recorded_at, sha)
 
 
-def encode_head(leaf_index: int, leaf_input: bytes) -> bytes:
-    """The aggregate index entry of an aggregate whose latest event is this leaf."""
-    return HEAD_TAG + struct.pack(">Q", leaf_index) + leaf_input
+def encode_head(key: bytes, version: int, notification_id: int) -> bytes:
+    """The aggregate index entry of an aggregate (``key``: its id as leaves encode it)
+    whose latest event is ``version`` at ``notification_id``."""
+    return HEAD_TAG + key + struct.pack(">QQ", version, notification_id)
 
 
-def decode_head(data: bytes) -> tuple[int, bytes]:
-    """(leaf index, leaf header) of an aggregate index entry."""
-    if not data.startswith(HEAD_TAG) or len(data) < len(HEAD_TAG) + 8:
-        raise ValueError("malformed aggregate index entry")
-    (index,) = struct.unpack_from(">Q", data, len(HEAD_TAG))
-    leaf_input = data[len(HEAD_TAG) + 8:]
-    decode_leaf(leaf_input)
-    return index, leaf_input
+def decode_head(data: bytes) -> tuple[bytes, int, int]:
+    """(encoded originator id, version, notification id) of an aggregate index entry."""
+    try:
+        if not data.startswith(HEAD_TAG):
+            raise ValueError("unknown format tag")
+        end = _oid_end(data, len(HEAD_TAG))
+        if len(data) != end + 16:
+            raise ValueError("wrong length")
+        version, nid = struct.unpack_from(">QQ", data, end)
+    except (struct.error, IndexError, ValueError) as e:
+        raise ValueError(f"malformed aggregate index entry: {e}") from None
+    return data[len(HEAD_TAG):end], version, nid
 
 
 # ---------------------------------------------------------------- signed notes / checkpoints
@@ -511,7 +529,7 @@ def _check_head(completeness: dict, cp: Checkpoint, oid: str, last: tuple[int, b
             raise ValueError("index is not an integer")
         entry = _b64(completeness["entry"], "aggregate index entry")
         proof = [_b64(p, "proof element") for p in completeness["proof"]]
-        leaf_index, leaf_input = decode_head(entry)
+        key, version, nid = decode_head(entry)
     except (KeyError, TypeError, ValueError) as e:
         problems.append(f"completeness: {e}")
         return
@@ -520,18 +538,17 @@ def _check_head(completeness: dict, cp: Checkpoint, oid: str, last: tuple[int, b
     except ProofError as e:
         problems.append(f"completeness: aggregate index entry {position}: {e}")
         return
-    head = decode_leaf(leaf_input)
-    if head.originator_id != oid:
-        problems.append(f"completeness: the aggregate index entry is for {head.originator_id}, not {oid}")
+    if last is None or key != originator_key(last[1]):
+        problems.append(f"completeness: the aggregate index entry is not the one of {oid}")
         return
-    if last is None or last != (leaf_index, leaf_input):
-        shown = "none" if last is None else f"v{decode_leaf(last[1]).originator_version} at leaf {last[0]}"
-        problems.append(f"completeness: the checkpoint's latest event of {oid} is v{head.originator_version} "
-                        f"at leaf {leaf_index} (notification {head.notification_id}), the bundle's last is "
-                        f"{shown}: events are left out")
+    leaf = decode_leaf(last[1])
+    if (leaf.originator_version, leaf.notification_id) != (version, nid):
+        problems.append(f"completeness: the checkpoint's latest event of {oid} is v{version} (notification {nid}), "
+                        f"the bundle's last is v{leaf.originator_version} (notification {leaf.notification_id}): "
+                        "events are left out")
         return
-    notes.append(f"completeness proven: v{head.originator_version} at leaf {leaf_index} is the latest event "
-                 f"of {oid} in the aggregate index of tree size {cp.size}")
+    notes.append(f"completeness proven: v{version} (notification {nid}) is the latest event of {oid} "
+                 f"in the aggregate index of tree size {cp.size}")
 
 
 def _check_completeness(completeness: dict, cp: Checkpoint, oid: str, seen: dict[int, bytes],
