@@ -284,8 +284,8 @@ class Completeness(ma.Schema):
         "description": "aggregate-head: the record's entry in the aggregate index the checkpoint signs; "
                        "none: the checkpoint predates the index"})
     index = ma.fields.Integer(metadata={"description": "the entry's position in the aggregate index"})
-    entry = ma.fields.String(metadata={"description": "base64: the leaf index and header of the record's "
-                                                      "latest event"})
+    entry = ma.fields.String(metadata={"description": "base64: the record's id, and the version and log "
+                                                      "position of its latest event"})
     proof = ma.fields.List(ma.fields.String(), metadata={
         "description": "RFC 9162 inclusion proof of the entry in the aggregate index, base64 hashes"})
 

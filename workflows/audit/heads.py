@@ -27,7 +27,7 @@ from typing import Any
 from uuid import UUID
 
 from workflows.audit import merkle
-from workflows.audit.verifier import HEAD_TAG
+from workflows.audit.verifier import HEAD_TAG, encode_originator_id
 
 _LOWER_HEX = re.compile("[0-9a-f]{32}")
 _LOWER_HEX_RUN = re.compile("[0-9a-f]*")
@@ -40,25 +40,20 @@ __all__ = ["HeadIndex"]
 def _keys_for(originator_id: UUID | str) -> list[bytes]:
     """Encoded ids an aggregate may have in a leaf: a UUID, or text (which may also spell
     a UUID, since a caller cannot know how the store keeps ids)."""
-    if isinstance(originator_id, UUID):
-        return [b"\x01" + originator_id.bytes]
-    raw = originator_id.encode("utf-8")
-    keys = [b"\x02" + len(raw).to_bytes(2, "big") + raw]
-    try:
-        keys.insert(0, b"\x01" + UUID(originator_id).bytes)
-    except ValueError:
-        pass
+    keys = [encode_originator_id(originator_id)]
+    if not isinstance(originator_id, UUID):
+        try:
+            keys.insert(0, encode_originator_id(UUID(originator_id)))
+        except ValueError:
+            pass
     return keys
 
 
 def stored_key(oid: Any) -> bytes:
     """The leaf encoding of an originator id as a store returns it (UUID, hex or text)."""
-    if isinstance(oid, UUID):
-        return b"\x01" + oid.bytes
-    if len(oid) == 32 and _LOWER_HEX.fullmatch(oid):
-        return b"\x01" + bytes.fromhex(oid)
-    raw = oid.encode("utf-8")
-    return b"\x02" + len(raw).to_bytes(2, "big") + raw
+    if isinstance(oid, str) and len(oid) == 32 and _LOWER_HEX.fullmatch(oid):
+        return encode_originator_id(UUID(hex=oid))
+    return encode_originator_id(oid)
 
 
 @dataclass(frozen=True)

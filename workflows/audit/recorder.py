@@ -51,7 +51,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 
 from workflows.audit import merkle
 from workflows.audit.heads import HeadIndex
-from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf
+from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf, encode_originator_id
 
 __all__ = [
     "LEAF_TAG",
@@ -76,13 +76,6 @@ class AuditStorageError(Exception):
 
 
 # ---------------------------------------------------------------- leaf codec
-
-
-def encode_originator_id(originator_id: UUID | str) -> bytes:
-    if isinstance(originator_id, UUID):
-        return b"\x01" + originator_id.bytes
-    raw = str(originator_id).encode("utf-8")
-    return b"\x02" + _U16.pack(len(raw)) + raw
 
 
 def leaf_prefix(notification_id: int, oid_bytes: bytes, version: int, topic: str) -> bytes:

@@ -218,6 +218,14 @@ def _oid_end(data: bytes, start: int) -> int:
     return end
 
 
+def encode_originator_id(originator_id: uuid.UUID | str) -> bytes:
+    """An originator id as leaves and aggregate index entries encode it."""
+    if isinstance(originator_id, uuid.UUID):
+        return b"\x01" + originator_id.bytes
+    raw = str(originator_id).encode("utf-8")
+    return b"\x02" + struct.pack(">H", len(raw)) + raw
+
+
 def originator_key(data: bytes) -> bytes:
     """The encoded originator id of a v1 leaf header: the aggregate index's sort key."""
     start = len(LEAF_TAG) + 8
