@@ -128,6 +128,7 @@ def test_verify_with_an_untouched_store_and_an_evaluators_folder(home, tmp_path)
     r = run("verify", "--require-checkpoint", "--checkpoints", str(evaluator))
     assert r.exit_code == 0, r.stdout + r.stderr
     assert r.stdout.startswith("OK: 32 leaves re-derived from 32 stored events")
+    assert "the aggregate index of 2 external checkpoint(s) re-derived" in r.stdout
     assert "WARNING" not in r.stdout
     r = run("verify", "--checkpoints", str(tmp_path / "nowhere"))
     assert r.exit_code == 2 and r.stderr.startswith("cannot check: ")

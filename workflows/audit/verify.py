@@ -91,6 +91,7 @@ class VerifyResult:
     nodes: int = 0
     checkpoints_checked: int = 0
     external_checkpoints: int = 0
+    indexes_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -109,6 +110,8 @@ class VerifyResult:
         if self.ok:
             text = (f"OK: {self.leaves} leaves re-derived from {self.events} stored events, "
                     f"{self.nodes} tree nodes and {self.checkpoints_checked} checkpoint(s) verified")
+            if self.indexes_checked:
+                text += f", the aggregate index of {self.indexes_checked} external checkpoint(s) re-derived"
             if not self.external_checkpoints:
                 text += ("; WARNING: no checkpoint from outside the database was given, so a consistent "
                          "rewrite of the whole store would not be detected")
@@ -423,12 +426,12 @@ def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]
         checkpoints += _stored_checkpoints(scan, sql, vkey, problems)
     result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
     if not problems.items:
-        _check_heads(external, cursor(), sql, problems)
+        result.indexes_checked = _check_heads(external, cursor(), sql, problems)
     result.problems = sorted(problems.items, key=lambda p: p.position)
     return result
 
 
-def _check_heads(external: Sequence[tuple[str, Checkpoint]], c: Any, sql: AuditSQL, problems: _Problems) -> None:
+def _check_heads(external: Sequence[tuple[str, Checkpoint]], c: Any, sql: AuditSQL, problems: _Problems) -> int:
     """The aggregate index an evaluator's checkpoint commits to must be the one the log
     gives at its size: a bundle proves completeness only through it.  Run once the leaves
     are known to match the event rows and the checkpoint's root, so the index derived from
@@ -436,6 +439,7 @@ def _check_heads(external: Sequence[tuple[str, Checkpoint]], c: Any, sql: AuditS
     the database's own checkpoints are not re-derived (an evaluator passes the ones bundles
     came with)."""
     derived: dict[int, tuple[int, bytes]] = {}
+    checked = 0
     for label, cp in sorted(external, key=lambda item: item[1].size):
         try:
             committed = cp.heads()
@@ -448,10 +452,12 @@ def _check_heads(external: Sequence[tuple[str, Checkpoint]], c: Any, sql: AuditS
             index = read_head_index(c, sql, cp.size)
             derived[cp.size] = (index.count, index.root())
         count, root = derived[cp.size]
+        checked += 1
         if (count, root) != committed:
             problems.add(cp.size, f"{label}: its aggregate index ({committed[0]} records) differs from the one the "
                                   f"log gives at tree size {cp.size} ({count} records): the checkpoint misstates "
                                   "some record's latest event, so bundles proven with it may leave events out")
+    return checked
 
 
 def _scan_all(scan: Scan, sql: AuditSQL, problems: _Problems) -> tuple[list[bytearray], int]:
