@@ -39,7 +39,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from workflows.audit import merkle
 from workflows.audit.recorder import SQLITE_SQL, AuditLog, AuditSQL, postgres_sql
 from workflows.audit.heads import HeadIndex
-from workflows.audit.verifier import Checkpoint, NoteError, VerifierKey, heads_line, note_key_id, open_checkpoint
+from workflows.audit.verifier import (
+    HEADS_EXTENSION,
+    Checkpoint,
+    NoteError,
+    VerifierKey,
+    heads_line,
+    note_key_id,
+    open_checkpoint,
+)
 
 __all__ = [
     "Checkpoint",
@@ -112,6 +120,11 @@ class SignedState:
     size: int
     root: bytes
     note: str
+
+    def covers(self, size: int) -> bool:
+        """Whether this note can stand for the tree of ``size``: the same size, and signed
+        with the aggregate index (a note from before the index is signed again)."""
+        return self.size == size and f"\n{HEADS_EXTENSION} " in self.note
 
 
 class KeyDirectory:
