@@ -28,11 +28,11 @@ What a bundle proves (format ``cobuild-audit-bundle/v1``):
 * with ``completeness.method == "aggregate-head"``, that no event of the aggregate is left
   out: the checkpoint also commits (an extension line ``cobuild-audit-heads/v1 <count>
   <base64 root>``) to the *aggregate index* at its tree size, an RFC 9162 tree over one
-  entry per aggregate, sorted by aggregate id, each holding the leaf index and leaf header
-  of that aggregate's latest event.  The bundle carries this aggregate's entry and its
-  inclusion proof; the entry's leaf must be the bundle's last event, and versions 1..n
-  before it are all there, so nothing before, between or after them is missing.  The
-  proof names no other record and grows with log(number of aggregates);
+  entry per aggregate, sorted by aggregate id, each holding the version and notification
+  id of that aggregate's latest event.  The bundle carries this aggregate's entry and its
+  inclusion proof; the entry must name the bundle's last event, and versions 1..n before
+  it are all there, so nothing before, between or after them is missing.  The proof
+  names no other record and grows with log(number of aggregates);
 * bundles of the first format (``completeness.method == "log-headers"``, every leaf
   header of the tree) still verify: their headers must hash to the checkpoint root and
   the leaves naming this aggregate must be exactly the bundle's events.
