@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -16,8 +17,8 @@ from eventsourcing.persistence import StoredEvent
 
 from tests.audit_support import make_app
 from workflows.audit import verifier
-from workflows.audit.verifier import decode_head, open_checkpoint
-from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.verifier import open_checkpoint
+from workflows.audit.recorder import SQLITE_SQL, AuditLog, connect_sqlite
 from workflows.audit.bundle import BundleError, build_bundle
 from workflows.audit.checkpoint import KeyDirectory, Signer, checkpoint_body, sign_note, store_checkpoint_sqlite
 
@@ -204,11 +205,13 @@ def test_operator_signing_a_false_index_is_caught_by_verify(exported, tmp_path):
 
     bundle, vkey, keys, log, target = exported
     size, root = log.head()
-    honest = log.head_index(size)
-    position, _, _ = honest.find(target)
-    rows = [(decode_head(e)[0][1:].hex(), *decode_head(e)[1:]) for e in honest.entries]
+    conn = sqlite3.connect(tmp_path / "events.sqlite")
+    rows = conn.execute(SQLITE_SQL.select_heads, (log.leaf(size - 1).notification_id,)).fetchall()
+    conn.close()
+    assert HeadIndex.build(size, rows).root() == log.head_index(size).root()
     previous = bundle["events"][-2]
-    rows[position] = (rows[position][0], 3, previous["notification_id"])
+    rows = [row if row[0] != target.hex else (target.hex, 3, previous["notification_id"],
+                                               base64.b64decode(previous["leaf_input"])) for row in rows]
     false_index = HeadIndex.build(size, rows)
     note = sign_note(keys.private_key(), vkey.name, checkpoint_body(vkey.name, size, root, false_index))
     trimmed = copy.deepcopy(bundle)

@@ -3,16 +3,17 @@
 A bundle proves that an aggregate's history is complete with this index instead of
 every leaf header of the log (docs/audit.md has the reasoning).  At tree size N the
 index has one entry per aggregate with an event among leaves [0, N): ``HEAD_TAG ||
-originator id (as leaves encode it) || u64 version || u64 notification id`` of its latest
-event (``verifier.encode_head``), sorted by the encoded id.  Its RFC 9162 root and entry
-count are signed into the checkpoint of size N as the extension line
+originator id (as leaves encode it) || u64 version || u64 notification id || leaf hash``
+of its latest event (``verifier.encode_head``), sorted by the encoded id.  Its RFC 9162
+root and entry count are signed into the checkpoint of size N as the extension line
 ``cobuild-audit-heads/v1 <count> <root>``.
 
 Nothing is stored for it: the index is a function of the log, derived when a checkpoint
-is signed, a bundle built or an evaluator's checkpoint verified, by one grouped scan of
-the events' primary key index (``AuditSQL.select_heads``): about 2 µs per event on
-SQLite.  Ids are read as whole-store verification reads them: a UUID, or 32 lowercase
-hex digits (SQLite's spelling of one), take the UUID form; anything else is text.
+is signed, a bundle built or an evaluator's checkpoint verified, from one grouped scan of
+the events' primary key index and the committed leaf of each aggregate's latest event
+(``AuditSQL.select_heads``).  Ids are read as whole-store verification reads them: a
+UUID, or 32 lowercase hex digits (SQLite's spelling of one), take the UUID form; anything
+else is text.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from workflows.audit.verifier import HEAD_TAG, encode_originator_id
 
 _LOWER_HEX = re.compile("[0-9a-f]{32}")
 _LOWER_HEX_RUN = re.compile("[0-9a-f]*")
-# The entry's tail after the id: version, notification id (``verifier.encode_head``).
+# The entry after the id: version, notification id, then the leaf hash (``verifier.encode_head``).
 _VERSION_NID = struct.Struct(">QQ")
 
 __all__ = ["HeadIndex"]
@@ -66,9 +67,9 @@ class HeadIndex:
     levels: list[list[bytes]]
 
     @classmethod
-    def build(cls, size: int, heads: Sequence[tuple[Any, int, int]]) -> HeadIndex:
-        """From (originator id as stored, version, notification id) of each aggregate's
-        latest event up to ``size``."""
+    def build(cls, size: int, heads: Sequence[tuple[Any, int, int, bytes]]) -> HeadIndex:
+        """From (originator id as stored, version, notification id, leaf header) of each
+        aggregate's latest event up to ``size``."""
         oids = [r[0] for r in heads]
         if all(type(o) is str for o in oids) and set(map(len, oids)) <= {32} \
                 and _LOWER_HEX_RUN.fullmatch("".join(oids)):
@@ -81,8 +82,9 @@ class HeadIndex:
         if any(a == b for a, b in zip(keys, keys[1:])):
             raise ValueError("two latest events for one aggregate")
         pack = _VERSION_NID.pack
-        entries = [HEAD_TAG + keys[j] + pack(heads[i][1], heads[i][2]) for j, i in enumerate(order)]
         sha256 = hashlib.sha256
+        entries = [HEAD_TAG + keys[j] + pack(heads[i][1], heads[i][2]) + sha256(b"\x00" + bytes(heads[i][3])).digest()
+                   for j, i in enumerate(order)]
         level = [sha256(b"\x00" + e).digest() for e in entries]
         levels = [level]
         while len(level) > 1:

@@ -161,10 +161,11 @@ class AuditSQL:
     )
     select_state: str = "SELECT state FROM stored_events WHERE rowid = ?"
     # The aggregate index (workflows.audit.heads): each aggregate's latest event up to a
-    # notification id, from a scan of the events' primary key index alone.
+    # notification id (a scan of the events' primary key index) and its committed leaf.
     select_heads: str = (
-        "SELECT originator_id, MAX(originator_version), MAX(rowid) FROM stored_events "
-        "WHERE rowid <= ? GROUP BY originator_id"
+        "SELECT e.originator_id, e.originator_version, e.rowid, l.leaf_input "
+        "FROM stored_events e JOIN audit_leaf l ON l.notification_id = e.rowid WHERE e.rowid IN "
+        "(SELECT MAX(rowid) FROM stored_events WHERE rowid <= ? GROUP BY originator_id)"
     )
     insert_checkpoint: str = "INSERT OR IGNORE INTO audit_checkpoint VALUES (?, ?, ?, ?)"
     select_checkpoints: str = "SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size"
@@ -232,8 +233,9 @@ def postgres_sql(events_table: str = POSTGRES_EVENTS_TABLE) -> AuditSQL:
         ),
         select_state=f"SELECT state FROM {t} WHERE notification_id = %s",
         select_heads=(
-            f"SELECT originator_id, MAX(originator_version), MAX(notification_id) FROM {t} "
-            "WHERE notification_id <= %s GROUP BY originator_id"
+            "SELECT e.originator_id, e.originator_version, e.notification_id, l.leaf_input "
+            f"FROM {t} e JOIN audit_leaf l ON l.notification_id = e.notification_id WHERE e.notification_id IN "
+            f"(SELECT MAX(notification_id) FROM {t} WHERE notification_id <= %s GROUP BY originator_id)"
         ),
         insert_checkpoint="INSERT INTO audit_checkpoint VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         select_checkpoints="SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size",

@@ -28,8 +28,8 @@ What a bundle proves (format ``cobuild-audit-bundle/v1``):
 * with ``completeness.method == "aggregate-head"``, that no event of the aggregate is left
   out: the checkpoint also commits (an extension line ``cobuild-audit-heads/v1 <count>
   <base64 root>``) to the *aggregate index* at its tree size, an RFC 9162 tree over one
-  entry per aggregate, sorted by aggregate id, each holding the version and notification
-  id of that aggregate's latest event.  The bundle carries this aggregate's entry and its
+  entry per aggregate, sorted by aggregate id, each holding the version, notification id
+  and leaf hash of that aggregate's latest event.  The bundle carries this aggregate's entry and its
   inclusion proof; the entry must name the bundle's last event, and versions 1..n before
   it are all there, so nothing before, between or after them is missing.  The proof
   names no other record and grows with log(number of aggregates);
@@ -61,8 +61,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 BUNDLE_FORMAT = "cobuild-audit-bundle/v1"
 LEAF_TAG = b"cobuild-audit-leaf/v1\x00"
 # An entry of the aggregate index: HEAD_TAG || originator id as the leaf encodes it ||
-# u64 version || u64 notification id of the aggregate's latest event.  The tag keeps
-# entries apart from log leaves.
+# u64 version || u64 notification id || leaf hash of the aggregate's latest event.  The
+# tag keeps entries apart from log leaves; the leaf hash (over a state hash and a time in
+# microseconds) makes a neighbour's entry unguessable from its hash in a proof.
 HEAD_TAG = b"cobuild-audit-head/v1\x00"
 # The checkpoint extension line committing to the aggregate index at the tree size.
 HEADS_EXTENSION = "cobuild-audit-heads/v1"
@@ -269,24 +270,24 @@ def decode_leaf(data: bytes) -> Leaf:
     return Leaf(nid, oid, version, topic, recorded_at, sha)
 
 
-def encode_head(key: bytes, version: int, notification_id: int) -> bytes:
+def encode_head(key: bytes, version: int, notification_id: int, leaf_hash: bytes) -> bytes:
     """The aggregate index entry of an aggregate (``key``: its id as leaves encode it)
-    whose latest event is ``version`` at ``notification_id``."""
-    return HEAD_TAG + key + struct.pack(">QQ", version, notification_id)
+    whose latest event is ``version`` at ``notification_id``, with that leaf's hash."""
+    return HEAD_TAG + key + struct.pack(">QQ", version, notification_id) + leaf_hash
 
 
-def decode_head(data: bytes) -> tuple[bytes, int, int]:
-    """(encoded originator id, version, notification id) of an aggregate index entry."""
+def decode_head(data: bytes) -> tuple[bytes, int, int, bytes]:
+    """(encoded originator id, version, notification id, leaf hash) of an aggregate index entry."""
     try:
         if not data.startswith(HEAD_TAG):
             raise ValueError("unknown format tag")
         end = _oid_end(data, len(HEAD_TAG))
-        if len(data) != end + 16:
+        if len(data) != end + 16 + HASH_LEN:
             raise ValueError("wrong length")
         version, nid = struct.unpack_from(">QQ", data, end)
     except (struct.error, IndexError, ValueError) as e:
         raise ValueError(f"malformed aggregate index entry: {e}") from None
-    return data[len(HEAD_TAG):end], version, nid
+    return data[len(HEAD_TAG):end], version, nid, data[end + 16:]
 
 
 # ---------------------------------------------------------------- signed notes / checkpoints
@@ -537,7 +538,7 @@ def _check_head(completeness: dict, cp: Checkpoint, oid: str, last: tuple[int, b
             raise ValueError("index is not an integer")
         entry = _b64(completeness["entry"], "aggregate index entry")
         proof = [_b64(p, "proof element") for p in completeness["proof"]]
-        key, version, nid = decode_head(entry)
+        key, version, nid, head_leaf = decode_head(entry)
     except (KeyError, TypeError, ValueError) as e:
         problems.append(f"completeness: {e}")
         return
@@ -550,7 +551,7 @@ def _check_head(completeness: dict, cp: Checkpoint, oid: str, last: tuple[int, b
         problems.append(f"completeness: the aggregate index entry is not the one of {oid}")
         return
     leaf = decode_leaf(last[1])
-    if (leaf.originator_version, leaf.notification_id) != (version, nid):
+    if (leaf.originator_version, leaf.notification_id, _leaf_hash(last[1])) != (version, nid, head_leaf):
         problems.append(f"completeness: the checkpoint's latest event of {oid} is v{version} (notification {nid}), "
                         f"the bundle's last is v{leaf.originator_version} (notification {leaf.notification_id}): "
                         "events are left out")
