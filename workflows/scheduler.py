@@ -115,6 +115,13 @@ class WorkerState:
                           "ORDER BY due_at, armed_at LIMIT ?", (_utc_key(now), limit))
         return [UUID(r[0]) for r in rows]
 
+    def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due (the demo walks its clock from one to the next)."""
+        rows = self._read("SELECT MIN(due_at) FROM worker_timers")
+        if not rows or rows[0][0] is None:
+            return None
+        return datetime.fromisoformat(rows[0][0]).replace(tzinfo=timezone.utc)
+
     def pending_timers(self) -> int:
         return self._read("SELECT COUNT(*) FROM worker_timers")[0][0]
 

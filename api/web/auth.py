@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.security import (
     CSRF_FIELD, SESSION_COOKIE, SessionCookies, Throttle, csrf_ok, csrf_token, secret_key,
     secure_headers,

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, g, redirect, render_template, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from projections.queries import Query
 from projections.reports import Window

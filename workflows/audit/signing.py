@@ -66,7 +66,7 @@ class CheckpointSigner:
         with self._serialised():
             self.keys.ensure(self.origin)
             last = self.keys.last_signed()
-            if last is not None and last.size == log.tree_size():
+            if last is not None and last.covers(log.tree_size()):
                 return last.note
             with self.lease(wait):
                 return Signer(self.keys, log, store).sign()
