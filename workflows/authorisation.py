@@ -18,9 +18,8 @@ from uuid import UUID
 
 from domain.base import SYSTEM_ROLE, Actor
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from domain.user import REGION_ROLES
 from workflows.errors import Forbidden
-
-REGION_ROLES = ("admin", "supervisor", "evaluator")
 
 
 @dataclass(frozen=True)
