@@ -21,14 +21,14 @@ from eventsourcing.domain import event
 from domain.base import Attribution, CobuildAggregate
 from domain.checks import check_reason, check_text
 from domain.errors import InvalidValue, NotPermitted
-from domain.pairing_rules import RULES, SEVERITIES
+from domain.pairing_rules import RULE_IDS, SEVERITIES
 
 SUBJECT_TYPES = ("pairing", "commitment", "task")
 RESOLUTIONS = ("resolved", "escalated", "dismissed")
 LIVE_STATES = ("open", "responded")
 STATES = (*LIVE_STATES, "closed")
 # A rule's hit opens a case, or a supervisor by hand.
-REASONS = (*RULES, "manual")
+REASONS = (*RULE_IDS, "manual")
 
 
 class FollowUpCase(CobuildAggregate):

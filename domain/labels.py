@@ -174,7 +174,14 @@ EVENT_TYPES: Catalogue = {
     "TimerFired": "定时触发", "TimerCancelled": "取消定时",
 }
 
-YES_NO: Catalogue = {"true": "是", "false": "否"}
+# A yes-or-no field, as a file shows it.
+YES_NO: Mapping[bool, str] = {True: "是", False: "否"}
+
+# The kinds of pairing the province generator plays (``workflows.generate.HEALTH``).
+HEALTH_PROFILES: Catalogue = {
+    "healthy": "正常运转", "inactive": "联而不动", "slow": "联而慢动", "one_way": "单向帮扶",
+    "stuck": "签约后停滞",
+}
 
 
 def label(catalogue: Catalogue, code: str | None) -> str | None:

@@ -37,7 +37,7 @@ from domain.labels import GRADES
 from domain.ruleset import DEFAULT_RULES as PUBLISHED_DEFAULTS
 
 SEVERITIES = ("info", "warning", "red")
-RULES = ("R1", "R2", "R3", "R4", "R5", "R6", "R9")
+RULE_IDS = ("R1", "R2", "R3", "R4", "R5", "R6", "R9")
 STATUSES = ("proposed", "active", "paired_but_inactive", "slow", "suspended", "expired",
             "terminated", "declined")
 

@@ -19,6 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
 
+from domain.labels import YES_NO
 from projections import rows as r
 from projections.rows import Col, Row
 
@@ -53,7 +54,7 @@ def _value(c: Col) -> Callable[[dict[str, Any]], Any]:
         key = c.label_key
         return lambda item: item[key]
     if c.kind == r.BOOL:
-        return lambda item: {True: "是", False: "否"}.get(item[name], "")
+        return lambda item: YES_NO.get(item[name], "")
     return lambda item: item.get(name)
 
 
