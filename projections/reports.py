@@ -32,7 +32,7 @@ from projections.rows import (
 )
 from projections.runner import NAME, prefix
 from projections.store import ProjectionDatabase, active_version
-from workflows.store.clock import start_of_local_day
+from workflows.store.clock import LOCAL_TZ, start_of_local_day
 
 CHUNK = 200
 NEVER = "9999-12-31T23:59:59.999999Z"
@@ -64,8 +64,10 @@ class Window:
         return stamp(start_of_local_day(self.known_at + timedelta(days=1)))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"as_of": self.day,
-                "known_at": self.known_at.isoformat() if self.known_at else None}
+        known_at = self.known_at
+        if isinstance(known_at, datetime):
+            known_at = known_at.astimezone(LOCAL_TZ)  # as people read times: +08:00
+        return {"as_of": self.day, "known_at": known_at.isoformat() if known_at else None}
 
 
 def region_bounds(region: str | None) -> tuple[str, str] | None:
