@@ -1,4 +1,4 @@
-"""年度考核 / 结果联评: one evaluation round per programme region and year (DESIGN §3.6).
+"""年度考核 / 结果联评: one evaluation round per programme region and year (docs/domain.md).
 
 ```
 EvaluationOpened(year, region, rule_set_version) ─► open

@@ -1,4 +1,4 @@
-"""The follow-up rules of DESIGN §3.7 as pure functions of a pairing's facts and a date.
+"""The follow-up rules R1–R9 (docs/domain.md) as pure functions of a pairing's facts and a date.
 
 Nothing here reads a database or a clock: the projections hand in a :class:`PairingFacts`
 built from the facts visible ``as_of`` a business date (and ``known_at`` a recorded time),
@@ -82,7 +82,7 @@ PUBLISHED: dict[str, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Thresholds and weights (DESIGN §3.7) in the names the rules use.
+    """Thresholds and weights (docs/domain.md, rules R1–R9) in the names the rules use.
 
     Always built from a published rule set (:meth:`from_published`; ``DEFAULT_RULES`` from
     the built-in defaults), so its numbers are the workflow's numbers."""
@@ -367,7 +367,7 @@ def rule_hits(facts: PairingFacts, as_of: date, rules: Thresholds = DEFAULT_RULE
 
 
 def derived_status(state: str, hits: list[RuleHit]) -> str:
-    """The status board's one word for a pairing (DESIGN §5)."""
+    """The status board's one word for a pairing (docs/domain.md, Reports)."""
     if state in ("proposed", "accepted"):
         return "proposed"
     if state != "in_force":

@@ -1,4 +1,4 @@
-"""Annual 五好 points for a pairing, from confirmed facts only (DESIGN §3.7).
+"""Annual 五好 points for a pairing, from confirmed facts only (docs/domain.md, rules R1–R9).
 
 Pure functions of a pairing's confirmed facts in one year.  Points reward outcomes the
 other side confirmed (co-signed activities, confirmed deliveries and fulfilments, rated

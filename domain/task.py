@@ -35,7 +35,7 @@ from domain.checks import (
 )
 from domain.errors import InvalidValue, NotPermitted
 
-# 需求清单 categories (DESIGN §3.4 names none; these follow the documented local lists).
+# 需求清单 categories (the design names none; these follow the documented local lists).
 CATEGORIES = (
     "infrastructure", "industry", "education", "health", "elderly_care", "environment",
     "culture_sports", "skills_training", "legal", "employment", "collective_economy",

@@ -1,4 +1,4 @@
-"""EvaluationRound under random command sequences, against a model written from DESIGN §3.6.
+"""EvaluationRound under random command sequences, against a model written from docs/domain.md.
 
 After every step: a refused command changed nothing; an accepted one recorded one event and
 moved the round where the model says; the grades of a finalised round are those of its

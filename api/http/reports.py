@@ -1,6 +1,6 @@
-"""/reports: the read models of DESIGN §5 over HTTP, scoped to what the caller may see.
+"""/reports: the reports of docs/domain.md (Reports) over HTTP, scoped to what the caller may see.
 
-Scope (DESIGN §1, with the rules of ``workflows.authorisation``): an agency or village user
+Scope (docs/domain.md, Users and roles; ``workflows.authorisation``): an agency or village user
 sees the rows of its own organisation; an admin, supervisor or evaluator sees its region
 subtree (``region`` defaults to it and may only narrow it).  Coverage is a regional report
 and answers only the regional roles.
