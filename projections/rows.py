@@ -95,12 +95,14 @@ class Row:
         own = tuple(v for v in vars(cls).values() if isinstance(v, Col))
         cls.columns = (*cls.columns, *own)
         cls.Tuple = namedtuple(cls.__name__, [c.name for c in cls.columns])  # type: ignore[misc]
+        cls.of = cls.Tuple  # type: ignore[method-assign]  # the row itself: no call in between
         cls._json_tuple = _compile(cls, "r.{name}")
         cls._json_dict = _compile(cls, "r[{name!r}]")
         cls._nulls = {c.name: None for c in cls.columns if c.nullable}
 
     @classmethod
     def of(cls, **values: Any) -> Any:
+        """The row as a named tuple (each subclass binds this to its ``Tuple``)."""
         return cls.Tuple(**values)
 
     @classmethod
@@ -146,10 +148,13 @@ def _compile(cls: type[Row], get: str) -> Callable[[Any], dict[str, Any]]:
         elif c.kind == LIST and c.nested is not None:
             scope[f"n{i}"] = c.nested.json
             value = f"[n{i}(x) for x in {value}]"
-        parts.append(f"{c.name!r}: {value}")
         if c.label_key:
+            # The code is read once (``v3``) for both the field and its label.
             scope[f"l{i}"] = c.labels
-            parts.append(f"{c.label_key!r}: (None if {value} is None else l{i}.get({value}, {value}))")
+            parts.append(f"{c.name!r}: (v{i} := {value})")
+            parts.append(f"{c.label_key!r}: (None if v{i} is None else l{i}.get(v{i}, v{i}))")
+        else:
+            parts.append(f"{c.name!r}: {value}")
     source = "def json(r):\n    return {" + ", ".join(parts) + "}\n"
     exec(compile(source, f"<{cls.__name__}.json>", "exec"), scope)  # noqa: S102 - our own code
     return scope["json"]
