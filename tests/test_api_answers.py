@@ -76,6 +76,7 @@ def test_a_task_and_its_history_answer_labels_and_local_times(world):
     history = http.get(f"{V}/audit/tasks/{ids['task']}/history", cast.tokens["village"]).expect(200)
     first = history["items"][0]
     assert (first["type"], first["type_label"]) == ("NeedRaised", "提出需求")
+    assert first["actor"]["role_label"] == "村（社区）"
     assert LOCAL.match(first["occurred_at"]) and LOCAL.match(first["recorded_at"])
     assert all(i["type_label"] == labels.EVENT_TYPES[i["type"]] for i in history["items"])
     pairing = http.get(f"{V}/pairings/{ids['pairing']}", cast.tokens["village"]).expect(200)

@@ -17,11 +17,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from flask_smorest import Blueprint
 
 from api.http.context import actor, engine, etag
-from api.http.fields import local_time
+from api.http.fields import Label, local_time
 from api.http.problems import Problem
 from api.http.schemas import ETAG_HEADER
 from domain.base import CobuildAggregate
-from domain.labels import EVENT_TYPES, label
+from domain.labels import EVENT_TYPES, ROLES, label
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
@@ -50,6 +50,7 @@ class HistoryQuery(ma.Schema):
 class ActorSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", ROLES)
     organisation_id = ma.fields.String(allow_none=True)
 
 
