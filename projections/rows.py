@@ -116,16 +116,6 @@ class Row:
             return cls._json_dict(row)
         return cls._json_tuple(row)
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        """Every key of ``json``: the fields and their labels."""
-        out = []
-        for c in cls.columns:
-            out.append(c.name)
-            if c.label_key:
-                out.append(c.label_key)
-        return out
-
 
 def money(value: Any) -> str | None:
     """Yuan as people write them: ``"50000.00"`` whether ``50000`` or ``"5e4"`` was sent."""
