@@ -28,7 +28,7 @@ from domain.ruleset import Rules
 from domain.task import ServiceTask
 from domain.timer import Timer
 from domain import pairing_rules as rules_of_pairings
-from domain.pairing_rules import Thresholds
+from domain.pairing_rules import SEVERITIES, Thresholds
 from workflows.store.clock import local_date, start_of_local_day
 from workflows.core import EngineCore
 from workflows.errors import NotFound
@@ -431,9 +431,9 @@ class WorkflowPolicies:
 
 # "结对关系已暂停": the states a pairing leaves its term in, by their names.
 _ENDED = {s: labels.PAIRING_STATES[s] for s in ("suspended", "terminated", "expired")}
-_SEVERITY_ORDER = {"info": 0, "warning": 1, "red": 2}
 
 
 def _worse(new: str, old: str) -> bool:
-    return _SEVERITY_ORDER[new] > _SEVERITY_ORDER[old]
+    # SEVERITIES runs from the mildest to the gravest.
+    return SEVERITIES.index(new) > SEVERITIES.index(old)
 
