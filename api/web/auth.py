@@ -1,4 +1,4 @@
-"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (DESIGN §12, §13).
+"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (docs/web.md; trust rules in docs/decisions.md).
 
 The session is Flask's signed cookie holding the user's id and the credentials version it
 was opened under.  Every request checks both against the engine (one read of the user), so
