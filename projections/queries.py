@@ -67,6 +67,11 @@ class ReportQueries:
                                (code_or_id, code_or_id))
         return found[0][0] if found else None
 
+    def organisation_name(self, organisation_id: str) -> str:
+        """The name the projections know for an organisation (its id if none)."""
+        names = reports.organisation_names(self.runner.db, [organisation_id])
+        return names.get(organisation_id, organisation_id)
+
     # -- the reports ------------------------------------------------------------------------
 
     def run(self, name: str, query: Query) -> Answer:

@@ -1,19 +1,26 @@
 """/audit/<resource>/<id>/history: an aggregate's full event history, for evaluators.
 
 Who may read a history is the engine's visibility rule (``engine.read``); the events and
-their log positions come from ``projections.history``.
+their log positions come from ``projections.history``, and are answered here as people read
+them (times in +08:00, Chinese labels).
 """
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import actor, engine, etag, root
+from api.http.fields import Label, local_time
 from api.http.problems import Problem
 from api.http.schemas import ETAG_HEADER
 from domain.base import CobuildAggregate
+from domain.labels import EVENT_TYPES, ROLES, label
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
@@ -28,6 +35,8 @@ SUBJECTS: dict[str, type[CobuildAggregate]] = {
     "commitments": PublicCommitment,
     "tasks": ServiceTask,
 }
+ATTRIBUTION = ("originator_id", "originator_version", "timestamp", "actor", "on_behalf_of",
+               "occurred_at", "reason")
 
 
 class HistoryQuery(ma.Schema):
@@ -39,6 +48,7 @@ class HistoryQuery(ma.Schema):
 class ActorSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", ROLES)
     organisation_id = ma.fields.String(allow_none=True)
 
 
@@ -46,9 +56,14 @@ class HistoryItem(ma.Schema):
     position = ma.fields.Integer(allow_none=True, required=True,
                                  metadata={"description": "position in the whole event log"})
     type = ma.fields.String(required=True, metadata={"example": "PairingAccepted"})
+    type_label = ma.fields.String(required=True, metadata={
+        "example": "接受结对", "description": "the event's Chinese name, as a timeline shows it"})
     version = ma.fields.Integer(required=True)
-    occurred_at = ma.fields.String(allow_none=True, required=True)
-    recorded_at = ma.fields.String(required=True)
+    occurred_at = ma.fields.String(allow_none=True, required=True, metadata={
+        "description": "business time, Asia/Shanghai", "example": "2026-03-01T09:30:00+08:00"})
+    recorded_at = ma.fields.String(required=True, metadata={
+        "description": "when the log recorded it, Asia/Shanghai",
+        "example": "2026-03-01T09:30:01.123456+08:00"})
     actor = ma.fields.Nested(ActorSchema, allow_none=True, required=True)
     on_behalf_of = ma.fields.String(allow_none=True, required=True)
     reason = ma.fields.String(allow_none=True, required=True)
@@ -72,4 +87,42 @@ def history(query, resource: str, aggregate_id: UUID):
                       f"{', '.join(sorted(SUBJECTS))}")
     aggregate = engine().read(actor(), cls, aggregate_id)
     page = root().history.page(aggregate_id, aggregate.version, query["after"], query["limit"])
-    return {"items": page.items, "next_cursor": page.next_cursor}, 200, etag(aggregate.version)
+    items = [history_item(event, position) for event, position in page.events]
+    return {"items": items, "next_cursor": page.next_cursor}, 200, etag(aggregate.version)
+
+
+def history_item(event: Any, position: int | None) -> dict[str, Any]:
+    fields = vars(event)
+    occurred = fields.get("occurred_at")
+    return {
+        "position": position,
+        "type": type(event).__name__,
+        "type_label": label(EVENT_TYPES, type(event).__name__),
+        "version": event.originator_version,
+        "occurred_at": local_time(occurred) if isinstance(occurred, datetime) else None,
+        "recorded_at": local_time(event.timestamp),
+        "actor": fields.get("actor"),
+        "on_behalf_of": plain(fields.get("on_behalf_of")),
+        "reason": fields.get("reason"),
+        "data": {k: plain(v) for k, v in fields.items() if k not in ATTRIBUTION},
+    }
+
+
+def plain(value: Any) -> Any:
+    """Event values as JSON: ids, dates, times and amounts as strings."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    if isinstance(value, datetime):
+        return local_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return plain(value.value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    return str(value)
+
