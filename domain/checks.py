@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 from uuid import UUID
 
 from domain.base import Attribution
@@ -131,4 +131,26 @@ def refuse_cross_side_representation(by: Attribution, *parties: UUID | None) -> 
         raise NotPermitted(
             "cross-side-representation",
             "a member of one party cannot act on behalf of the other party",
+        )
+
+
+def other_side(side: str) -> str:
+    return "receiver" if side == "giver" else "giver"
+
+
+def refuse_other_side(writers: Mapping[str, str], by: Attribution, side: str) -> None:
+    """Two parties, two people (DESIGN §13).
+
+    A fact that needs the other side (co-signing, accepting, the second signature,
+    confirming or disputing) is worth something only if someone else wrote it.  So whoever
+    wrote for one side of a pairing, as its member or as a proxy (代录), never writes for
+    the other side of it: not the same user, and a proxy enters for one side only.
+    ``writers`` maps user ids to the side each wrote for.
+    """
+    wrote_for = writers.get(by.actor.user_id)
+    if wrote_for is not None and wrote_for != side:
+        raise NotPermitted(
+            "two-parties-two-people",
+            f"you already entered facts for the {wrote_for} side; a fact of the {side} side "
+            "must be entered by someone else",
         )

@@ -80,7 +80,8 @@ class EngineCore(Application[UUID]):
         return local_date(self.clock.now())
 
     def attribution(self, actor: Actor, occurred_at: datetime | None = None,
-                    on_behalf_of: UUID | None = None) -> Attribution:
+                    on_behalf_of: UUID | None = None, reason: str | None = None) -> Attribution:
+        """Who, when, on whose behalf; ``reason`` is why a proxy enters it (mandatory then)."""
         require_no_proxy(actor, on_behalf_of)
         now = self.clock.now()
         when = now if occurred_at is None else occurred_at
@@ -92,7 +93,7 @@ class EngineCore(Application[UUID]):
             raise InvalidValue("occurred_at", "is before 2000")
         if on_behalf_of is not None:
             self.organisation_facts(on_behalf_of)  # must exist
-        return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of)
+        return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of, reason)
 
     # -- load and save ------------------------------------------------------------------
 
@@ -182,14 +183,30 @@ class EngineCore(Application[UUID]):
 
     def load_as_party(self, actor: Actor, cls: type[A], aggregate_id: UUID,
                       expected_version: int | None = None, occurred_at: datetime | None = None,
-                      on_behalf_of: UUID | None = None) -> tuple[A, Attribution]:
+                      on_behalf_of: UUID | None = None,
+                      reason: str | None = None) -> tuple[A, Attribution]:
         """Load a record for a party's act: the actor must see it and may act for the
-        organisation it names; which side may do what is then the aggregate's rule."""
-        aggregate = self.load(cls, aggregate_id, expected_version)
-        self.require_visible(actor, aggregate)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        organisation it names; which side may do what is then the aggregate's rule.
+        A record outside the actor's scope is refused before its version is compared, so
+        a stale ``If-Match`` discloses nothing about it."""
+        aggregate = self.load_in_scope(actor, cls, aggregate_id, expected_version)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         return aggregate, by
+
+    def load_in_scope(self, actor: Actor, cls: type[A], aggregate_id: UUID,
+                      expected_version: int | None = None) -> A:
+        """Load a record the actor may see, then (only then) compare its version."""
+        aggregate = self.load(cls, aggregate_id)
+        self.require_visible(actor, aggregate)
+        self.check_version(aggregate, expected_version)
+        return aggregate
+
+    @staticmethod
+    def check_version(aggregate: CobuildAggregate, expected_version: int | None) -> None:
+        """``If-Match``: called once the actor is known to be in scope (403 before 412)."""
+        if expected_version is not None and aggregate.version != expected_version:
+            raise StaleVersion(expected_version, aggregate.version)
 
     def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
         aggregate = self.load(cls, aggregate_id)
