@@ -25,7 +25,8 @@ from workflows.authorisation import (
 )
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
-from workflows.store import schema
+from workflows.store import idempotency, schema
+from workflows.store.idempotency import CommandKey, CommittedOutcome, Receipt
 from workflows.store.settings import Settings
 
 A = TypeVar("A", bound=CobuildAggregate)
@@ -69,6 +70,7 @@ class EngineCore(Application[UUID]):
         self._facts: dict[UUID, OrganisationFacts] = {}
         self._facts_lock = threading.Lock()
         self._batch = threading.local()
+        self._keyed = threading.local()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -141,18 +143,40 @@ class EngineCore(Application[UUID]):
             for aggregate in (main, *others):
                 pending[aggregate.id] = aggregate
             return Outcome(main.id, main.version, main.state, None, details)
-        recordings = self._save_all([main, *others])
+        key = self._keyed.__dict__.pop("key", None)  # one receipt per keyed request
+        receipt = None if key is None else Receipt(key, main.id, main.version, main.state, details)
+        recordings = self._save_all([main, *others], receipt)
         position = recordings[-1].notification.id if recordings else None
         return Outcome(main.id, main.version, main.state, position, details)
 
-    def _save_all(self, aggregates: list[CobuildAggregate]) -> list[Any]:
+    def _save_all(self, aggregates: list[CobuildAggregate],
+                  receipt: Receipt | None = None) -> list[Any]:
         main = aggregates[0]
         try:
+            if receipt is not None:
+                return self.save(*aggregates, receipt=receipt)
             return self.save(*aggregates)
         except IntegrityError:
             raise ConcurrencyConflict(
                 f"the {main.subject} was changed by someone else at the same time; "
                 "nothing was written: reload and try again") from None
+
+    # -- Idempotency-Key: the command's receipt commits with its events ------------------
+
+    def expect_key(self, key: CommandKey | None) -> None:
+        """The next commit in this thread writes ``key``'s receipt in its transaction
+        (``None``: forget it, at the end of the request)."""
+        if key is None:
+            self._keyed.__dict__.pop("key", None)
+        else:
+            self._keyed.key = key
+
+    def committed_under(self, principal: str, key: str) -> CommittedOutcome | None:
+        """What the command sent with this key committed, if it committed."""
+        sql = idempotency.POSTGRES if getattr(self.recorder, "audit_sql", None) is not None \
+            and self.recorder.audit_sql.uuid_ids else idempotency.SQLITE
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            return idempotency.read(cursor, sql, principal, key)
 
     # -- organisations as authorisation sees them ----------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import http
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import flask_swagger_ui
@@ -20,12 +20,20 @@ from werkzeug.exceptions import HTTPException
 
 from api.http import audit, commitments, history, organisations, pairings, reports, tasks, users
 from api.http.context import bearer_token, engine
-from api.http.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
+from api.http.idempotency import (
+    KEPT_HEADERS, IdempotencyStore, KeyInUse, StoredAnswer, fingerprint, key_reused,
+    secret_shown_once,
+)
+from api.http.routes import answers_secret
+from api.http.security import FailedSignIns, redact_request_log, security_headers
 from api.http.problems import (
     PROBLEM_JSON, Problem, ProblemSchema, from_domain_error, from_http_exception, from_problem,
     from_unexpected,
 )
 from domain.errors import DomainError
+from workflows.core import Outcome
+from workflows.errors import Unauthenticated
+from workflows.store.idempotency import CommandKey
 from projections.runner import ProjectionRunner, open_runner
 from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
@@ -43,6 +51,10 @@ class Services:
     idempotency: IdempotencyStore
     owns_engine: bool
     projections: ProjectionRunner
+    failed_sign_ins: FailedSignIns = field(default_factory=FailedSignIns)
+    # Test hook (COBUILD_TEST_EXIT_AFTER_COMMIT=1): the process exits right after a keyed
+    # command committed and before its answer is kept or sent, as a `kill -9` there would.
+    exit_after_commit: bool = False
 
 
 class CobuildApi(flask_smorest.Api):
@@ -92,7 +104,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.extensions["cobuild"] = Services(
         engine, settings, IdempotencyStore(settings, engine.clock),
-        owns_engine, open_runner(engine, settings))
+        owns_engine, open_runner(engine, settings),
+        exit_after_commit=os.environ.get("COBUILD_TEST_EXIT_AFTER_COMMIT") == "1")
+    redact_request_log()
 
     api = CobuildApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -107,6 +121,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.before_request(_authenticate)
     app.before_request(_claim_idempotency_key)
     app.after_request(_settle_idempotency_key)
+    app.after_request(_secure)
     app.teardown_request(_release_idempotency_key)
     return app
 
@@ -134,8 +149,15 @@ def _check_body() -> None:
 
 
 def _authenticate() -> None:
-    if _is_api_request():
+    if not _is_api_request():
+        return
+    throttle, client = _services().failed_sign_ins, request.remote_addr or "?"
+    throttle.check(client)  # 429 while this address keeps sending wrong tokens
+    try:
         g.actor = engine().authenticate(bearer_token())
+    except (Unauthenticated, Problem):
+        throttle.failed(client)
+        raise
 
 
 def _claim_idempotency_key() -> Response | None:
@@ -145,26 +167,55 @@ def _claim_idempotency_key() -> Response | None:
     if not 1 <= len(key) <= 255 or not set(key) <= _KEY_CHARS:
         raise Problem(400, "malformed-idempotency-key",
                       "Idempotency-Key must be 1-255 visible ASCII characters")
-    store = _services().idempotency
+    services = _services()
     principal = g.actor.user_id
-    answer = store.begin(principal, key, fingerprint(request.method, request.path,
-                                                     request.get_data(cache=True)))
+    print_ = fingerprint(request.method, request.path, request.get_data(cache=True))
+    busy: KeyInUse | None = None
+    try:
+        answer = services.idempotency.begin(principal, key, print_)
+    except KeyInUse as in_use:
+        answer, busy = None, in_use
     if answer is not None:
         response = Response(answer.body, status=answer.status, headers=answer.headers)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+    # No answer kept: did the command commit anyway (the process died before the answer
+    # was kept)?  Its receipt was written with its events (DESIGN §13).
+    committed = services.engine.committed_under(principal, key)
+    if committed is not None:
+        if committed.fingerprint != print_:
+            raise key_reused()
+        if busy is None:
+            g.idempotency_claim = (principal, key)
+        if answers_secret(request.endpoint):
+            raise secret_shown_once()
+        g.replayed_outcome = Outcome(committed.id, committed.version, committed.state,
+                                     committed.position, committed.details)
+        return None
+    if busy is not None:
+        raise busy
     g.idempotency_claim = (principal, key)
+    services.engine.expect_key(CommandKey(principal, key, print_))
     return None
 
 
 def _settle_idempotency_key(response: Response) -> Response:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
-        store = _services().idempotency
-        if 200 <= response.status_code < 300:
+        services = _services()
+        services.engine.expect_key(None)
+        store = services.idempotency
+        if services.exit_after_commit and 200 <= response.status_code < 300 \
+                and not g.get("replayed_outcome"):
+            os._exit(86)
+        if 200 <= response.status_code < 300 and answers_secret(request.endpoint):
+            store.withhold(*claim, response.status_code)
+        elif 200 <= response.status_code < 300:
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
             store.finish(*claim, StoredAnswer(response.status_code, headers,
                                               response.get_data(as_text=True)))
+        elif answers_secret(request.endpoint) and response.status_code == 410:
+            store.withhold(*claim, response.status_code)
         else:
             store.release(*claim)
     return response
@@ -173,7 +224,13 @@ def _settle_idempotency_key(response: Response) -> Response:
 def _release_idempotency_key(error: BaseException | None) -> None:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
+        _services().engine.expect_key(None)
         _services().idempotency.release(*claim)
+
+
+def _secure(response: Response) -> Response:
+    return security_headers(response, secret=answers_secret(request.endpoint),
+                            docs=not _is_api_request())
 
 
 def _services() -> Services:

@@ -6,6 +6,14 @@ PostgreSQL database in production, so every process on every host sees the same 
 
 Only successful answers are kept.  A refused command wrote nothing, so running its retry
 again is safe and gives the client an up-to-date answer (a lost race becomes a success).
+
+The answer is written after the command committed; that it committed is known from the
+receipt the engine wrote with the events (``workflows/store/idempotency.py``), which the
+API reads before running a retry whose answer is missing.
+
+An answer that carries a secret (a new user's token, an activation code) is never kept:
+its record holds a marker instead of the body (``body`` NULL), and a retry gets 410
+``secret-shown-once`` (DESIGN §13 "No secret at rest in clear").
 """
 from __future__ import annotations
 
@@ -49,6 +57,26 @@ def _create(settings: Settings) -> None:
         store.script(SCHEMA)
     finally:
         store.close()
+
+
+class KeyInUse(Problem):
+    """Another request with this key has not finished (or its process died before it did)."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "idempotency-key-in-use",
+                         "a request with this Idempotency-Key is still being processed",
+                         headers={"Retry-After": "1"})
+
+
+def secret_shown_once() -> Problem:
+    return Problem(410, "secret-shown-once",
+                   "the answer to this request carried a secret, which is shown once and never "
+                   "kept: ask for a new one (a new token, a new activation code)")
+
+
+def key_reused() -> Problem:
+    return Problem(422, "idempotency-key-reused",
+                   "this Idempotency-Key was already used for a different request")
 
 
 @dataclass(frozen=True)
@@ -104,12 +132,11 @@ class IdempotencyStore:
                 return None
         stored_print, _, status, headers, body = row
         if stored_print != print_:
-            raise Problem(422, "idempotency-key-reused",
-                          "this Idempotency-Key was already used for a different request")
+            raise key_reused()
         if status is None:
-            raise Problem(409, "idempotency-key-in-use",
-                          "a request with this Idempotency-Key is still being processed",
-                          headers={"Retry-After": "1"})
+            raise KeyInUse()
+        if body is None:
+            raise secret_shown_once()
         return StoredAnswer(status, json.loads(headers), body)
 
     def finish(self, principal: str, key: str, answer: StoredAnswer) -> None:
@@ -118,6 +145,14 @@ class IdempotencyStore:
                 "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?"
                 " WHERE principal = ? AND idempotency_key = ?",
                 (answer.status, json.dumps(answer.headers), answer.body, principal, key))
+
+    def withhold(self, principal: str, key: str, status: int) -> None:
+        """Finish the key with a marker: its answer carried a secret, which is not kept."""
+        with self.store.write() as cur:
+            cur.execute(
+                "UPDATE idempotency_keys SET status = ?, headers = ?, body = NULL"
+                " WHERE principal = ? AND idempotency_key = ?",
+                (status, "{}", principal, key))
 
     def release(self, principal: str, key: str) -> None:
         with self.store.write() as cur:

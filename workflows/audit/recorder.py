@@ -50,6 +50,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteProcessRecorder
 
 from workflows.audit import merkle
+from workflows.store import idempotency
 from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf
 
 __all__ = [
@@ -330,7 +331,8 @@ class _AuditedRecorderMixin:
         super().__init__(*args, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + list(self.audit_sql.create)  # type: ignore[misc]
+        return (super().construct_create_table_statements()  # type: ignore[misc]
+                + list(self.audit_sql.create) + [idempotency.SQLITE.create])
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
@@ -349,6 +351,8 @@ class _AuditedRecorderMixin:
             if ids is None:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
             self.audit_appender.append(c, ids, stored_events)
+        # An Idempotency-Key's receipt commits with the events or not at all (DESIGN §13).
+        idempotency.write(c, idempotency.SQLITE, kwargs.get("receipt"), ids)
         return ids
 
     @property
