@@ -20,7 +20,7 @@ import click
 from werkzeug.serving import make_server
 
 from api.http.app import create_app
-from workflows.store.settings import Settings
+from workflows.store.settings import Settings, owner_only
 from workflows.engine import Engine, open_engine
 from workflows.store.leases import AlreadyRunning, LeadershipLost, Lease, acquire
 from workflows.organisations import AlreadyInitialised
@@ -182,6 +182,7 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[EmbeddedR
                    "run apart).")
 def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     """Serve the HTTP API with the embedded workers (SQLite under COBUILD_HOME)."""
+    owner_only()
     settings = Settings.from_env()
     engine = open_engine(settings)
     where_token = ensure_admin(engine, settings.home)

@@ -4,5 +4,7 @@ Settings come from the environment (``COBUILD_HOME``, ``COBUILD_DATABASE_URL``);
 process opens its own engine on the shared store.
 """
 from api.http.app import create_app
+from workflows.store.settings import owner_only
 
+owner_only()
 app = create_app()

@@ -15,7 +15,7 @@ import click
 
 from domain.base import Actor
 from domain.errors import DomainError
-from workflows.store.settings import ConfigurationError, Settings
+from workflows.store.settings import ConfigurationError, Settings, owner_only
 from workflows.engine import Engine, open_engine
 from workflows.store.schema import migrate
 from workflows.organisations import AlreadyInitialised, ImportRejected
@@ -167,6 +167,7 @@ _register_subcommands()
 
 
 def main() -> None:
+    owner_only()
     cli(prog_name="cobuild")
 
 
