@@ -50,12 +50,22 @@ def check_bool(field: str, value: Any) -> bool:
     return value
 
 
+# Bidirectional controls make text display in another order than it is stored (a name
+# that reads "村委会" but sorts, searches and exports as something else); zero-width
+# characters make text that looks blank.  Neither belongs in a title or a name.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u180e\u3164\u115f\u1160"
+
+
 def check_text(field: str, value: Any, max_length: int = 2000) -> str:
     if value is not None and not isinstance(value, str):
         raise InvalidValue(field, "must be text")
     text = (value or "").strip()
-    if not text:
+    if not text.strip(_INVISIBLE + " \t\r\n\u3000"):
         raise InvalidValue(field, "must not be blank")
+    if _BIDI_CONTROLS.search(text):
+        raise InvalidValue(field, "must not contain bidirectional control characters "
+                                  "(they make text display other than it is stored)")
     if len(text) > max_length:
         raise InvalidValue(field, f"must be at most {max_length} characters")
     return text

@@ -17,11 +17,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.base import Actor, Attribution, CobuildAggregate
+from domain.base import SYSTEM_ROLE, Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
+from domain.user import User
 from workflows.authorisation import (
-    OrganisationFacts, may_see, require_acting_for, require_no_proxy,
+    REGION_ROLES, OrganisationFacts, in_region, may_see, require_acting_for, require_no_proxy,
 )
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
@@ -203,7 +204,12 @@ class EngineCore(Application[UUID]):
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
         parties = self.parties(aggregate)
         if parties and not may_see(actor, *parties):
-            raise Forbidden("not-in-scope", f"this {aggregate.subject} is outside your organisation or region")
+            raise out_of_scope(aggregate.subject)
+        if not parties and isinstance(aggregate, User) and aggregate.id != _user_uuid(actor):
+            # A user of no organisation (a supervisor, an evaluator, an admin) is seen by
+            # the admins whose region covers theirs, and by no one else (DESIGN §13).
+            if actor.role not in ("admin", SYSTEM_ROLE) or not in_region(actor, aggregate.region_code or ""):
+                raise out_of_scope(aggregate.subject)
 
     def load_as_party(self, actor: Actor, cls: type[A], aggregate_id: UUID,
                       expected_version: int | None = None, occurred_at: datetime | None = None,
@@ -220,8 +226,19 @@ class EngineCore(Application[UUID]):
 
     def load_in_scope(self, actor: Actor, cls: type[A], aggregate_id: UUID,
                       expected_version: int | None = None) -> A:
-        """Load a record the actor may see, then (only then) compare its version."""
-        aggregate = self.load(cls, aggregate_id)
+        """Load a record the actor may see, then (only then) compare its version.
+
+        An organisation's id is derived from its code (uuid5), so for anyone who does not
+        see the whole country an unknown one is refused as one outside their scope: which
+        codes exist cannot be probed."""
+        try:
+            aggregate = self.load(cls, aggregate_id)
+        except NotFound:
+            sees_all = actor.role == SYSTEM_ROLE or (actor.role in REGION_ROLES
+                                                     and actor.region_code == "")
+            if cls is Organisation and not sees_all:
+                raise out_of_scope(cls.subject) from None
+            raise
         self.require_visible(actor, aggregate)
         self.check_version(aggregate, expected_version)
         return aggregate
@@ -233,9 +250,18 @@ class EngineCore(Application[UUID]):
             raise StaleVersion(expected_version, aggregate.version)
 
     def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
-        aggregate = self.load(cls, aggregate_id)
-        self.require_visible(actor, aggregate)
-        return aggregate
+        return self.load_in_scope(actor, cls, aggregate_id)
+
+
+def out_of_scope(subject: str) -> Forbidden:
+    return Forbidden("not-in-scope", f"this {subject} is outside your organisation or region")
+
+
+def _user_uuid(actor: Actor) -> UUID | None:
+    try:
+        return UUID(actor.user_id)
+    except ValueError:
+        return None
 
 
 # -- the engine's own stores -------------------------------------------------------------
