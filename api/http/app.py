@@ -185,8 +185,9 @@ def _claim_idempotency_key() -> Response | None:
     if committed is not None:
         if committed.fingerprint != print_:
             raise key_reused()
-        if busy is None:
-            g.idempotency_claim = (principal, key)
+        # The command committed, so only its answer is missing: keep the replayed one
+        # (even over a claim left unfinished by a process that died).
+        g.idempotency_claim = (principal, key)
         if answers_secret(request.endpoint):
             raise secret_shown_once()
         g.replayed_outcome = Outcome(committed.id, committed.version, committed.state,
@@ -229,6 +230,8 @@ def _release_idempotency_key(error: BaseException | None) -> None:
 
 
 def _secure(response: Response) -> Response:
+    if g.get("replayed_outcome") is not None:
+        response.headers["Idempotent-Replayed"] = "true"
     return security_headers(response, secret=answers_secret(request.endpoint),
                             docs=not _is_api_request())
 
