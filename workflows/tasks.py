@@ -34,15 +34,16 @@ class TaskCommands(PairingCommands, EngineCore):
         task = self.load(ServiceTask, task_id)
         by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
+        # An open need is visible to its receiver's partners; a pooled one to every giver.
+        # Anyone else learns nothing about it (not even its state or version).
+        if task.state != "pooled" and (by.organisation_id is None or self.pairing_in_force_between(
+                by.organisation_id, task.receiver_id) is None):
+            self.require_visible(actor, task)
+        self.check_version(task, expected_version)
         giver = self.load(Organisation, giver_id)
         if not giver.gives:
             raise InvalidValue("giver_id", "only giving organisations claim needs")
         paired = self.pairing_in_force_between(giver_id, task.receiver_id) is not None
-        # An open need is visible to its receiver's partners; a pooled one to every giver.
-        # Anyone else learns nothing about it (not even its state or version).
-        if not paired and task.state != "pooled":
-            self.require_visible(actor, task)
-        self.check_version(task, expected_version)
         task.claim(by, giver_id, paired)
         return self.commit(task)
 
