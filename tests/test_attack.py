@@ -79,12 +79,14 @@ def attack(tmp_path_factory):
     engine.publicise_commitment(their_agency, commitment, "村务公开栏", engine.today())
     task = engine.raise_need(their_village, village, "infrastructure", NAMES["task"]).id
     followup = engine.open_followup(admin, "pairing", pairing, village, "台账记录不全，请补充").id
+    evaluation = engine.open_evaluation(admin, 2025, FOREIGN_COUNTY).id
     _, county_admin_token = engine.register_user(admin, "遂昌县委组织部", "admin", None, "331123")
     cast.tokens["admin_county"] = county_admin_token
     foreign = Foreign(
         ids={"pairing": str(pairing), "activity": activity, "commitment": str(commitment),
              "task": str(task), "organisation": str(village), "giver": str(giver),
-             "user": str(user.id), "clerk": str(clerk.id), "followup": str(followup)},
+             "user": str(user.id), "clerk": str(clerk.id), "followup": str(followup),
+             "evaluation": str(evaluation), "objection": "objection-1"},
         secrets=tuple(NAMES.values()) + ("SY-G1", "SY-V1", FOREIGN_COUNTY),
     )
     app = create_app(engine, Settings(home=home))
@@ -98,7 +100,8 @@ def attack(tmp_path_factory):
 FOREIGN = (
     ("activity", "activity"), ("pairing", "pairing"), ("commitment", "commitment"),
     ("task", "task"), ("organisation", "organisation"), ("user", "user"),
-    ("followup", "followup"), ("case", "followup"),
+    ("followup", "followup"), ("case", "followup"), ("round", "evaluation"),
+    ("evaluation", "evaluation"), ("objection", "objection"),
 )
 # `/audit/<resource>/<aggregate_id>/...`: each resource with a foreign record of its kind.
 AUDITED = {"pairings": "pairing", "commitments": "commitment", "tasks": "task",
@@ -160,7 +163,7 @@ def example(spec: dict, schema: dict, name: str, foreign: Foreign) -> Any:
     form = schema.get("format")
     if form == "uuid":
         return foreign.ids["giver" if "giver" in name else "pairing" if "pairing" in name
-                           else "organisation"]
+                           else "commitment" if "subject" in name else "organisation"]
     if form == "date":
         return "2025-03-01"
     if form == "date-time":
