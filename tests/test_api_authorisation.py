@@ -174,7 +174,8 @@ ENDPOINTS = [
                              "title": "留守儿童暑期课堂", "wanted_by": "2025-07-01"}),
     Endpoint("read task", "GET", lambda w: f"{V}/tasks/{w.ids['task']}", PARTIES_SEE, "task:claimed"),
     Endpoint("claim task", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/claim",
-             expect("agency=200 agency2=409 village=409 village2=409 *=403"), "task:open",
+             # An open need is the receiver's and its partners' (another giver learns nothing).
+             expect("agency=200 village=409 *=403"), "task:open",
              body=lambda w: {"giver_id": w.org("G1")}),
     Endpoint("withdraw claim", "POST", lambda w: f"{V}/tasks/{w.ids['task']}/withdraw-claim",
              MAKER_ACTS, "task:claimed", body=lambda w: {"reason": "预算未获批"}),

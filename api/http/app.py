@@ -153,11 +153,12 @@ def _check_body() -> None:
 def _authenticate() -> None:
     if not _is_api_request():
         return
+    token = bearer_token()  # none sent: 401, and nothing guessed
     throttle, client = _services().failed_sign_ins, request.remote_addr or "?"
     throttle.check(client)  # 429 while this address keeps sending wrong tokens
     try:
-        g.actor = engine().authenticate(bearer_token())
-    except (Unauthenticated, Problem):
+        g.actor = engine().authenticate(token)
+    except Unauthenticated:
         throttle.failed(client)
         raise
 
