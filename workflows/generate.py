@@ -895,7 +895,7 @@ class Playback:
     def _accept(self, index: int, _: object) -> None:
         actor, behalf = self._village(index)
         self.engine.accept_pairing(actor, self.pairing_ids[index], on_behalf_of=behalf,
-            reason=CLERK_REASON)
+                                   reason=CLERK_REASON)
 
     def _sign(self, index: int, side: object) -> None:
         actor, behalf = self._side(index, str(side))
@@ -909,7 +909,7 @@ class Playback:
         outcome = self.engine.record_activity(
             actor, self.pairing_ids[index], a.kind, a.title, self.clock.now(),
             {"giver": giver, "receiver": receiver, "masses": masses}, on_behalf_of=behalf,
-                reason=CLERK_REASON)
+            reason=CLERK_REASON)
         if a.answer:
             self.activity_ids[index, n] = outcome.details["activity_id"]  # type: ignore[index]
 
@@ -960,7 +960,7 @@ class Playback:
             actor, self.pairing_ids[index], c.made_by, c.category, c.content, c.due_on,
             quantity=Decimal(c.quantity) if c.quantity else None, unit=c.unit,
             amount_yuan=Decimal(c.amount) if c.amount else None, on_behalf_of=behalf,
-                reason=CLERK_REASON).id
+            reason=CLERK_REASON).id
         e.publicise_commitment(actor, cid, CHANNELS[index % len(CHANNELS)], e.today(),
                                on_behalf_of=behalf, reason=CLERK_REASON)
         self.commitment_ids[index, n] = cid  # type: ignore[index]
@@ -996,7 +996,7 @@ class Playback:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
         self.engine.claim_fulfilment(actor, cid, note="已按承诺完成，附验收照片", on_behalf_of=behalf,
-            reason=CLERK_REASON)
+                                     reason=CLERK_REASON)
 
     def _dispute(self, index: int, n: object) -> None:
         c, cid = self._commitment(index, n)
@@ -1007,7 +1007,7 @@ class Playback:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, self._other(c.made_by))
         self.engine.confirm_fulfilment(actor, cid, on_behalf_of=behalf,
-            reason=CLERK_REASON)
+                                       reason=CLERK_REASON)
 
     def _evaluate(self, index: int, n: object) -> None:
         c, cid = self._commitment(index, n)
@@ -1028,7 +1028,7 @@ class Playback:
         village_id = self.village_ids[self.world.pairings[index].village]
         self.task_ids[index, n] = self.engine.raise_need(  # type: ignore[index]
             actor, village_id, t.category, t.title, wanted_by=t.wanted_by, on_behalf_of=behalf,
-                reason=CLERK_REASON).id
+            reason=CLERK_REASON).id
 
     def _pool(self, index: int, n: object) -> None:
         _, tid = self._task(index, n)
