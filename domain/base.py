@@ -1,7 +1,8 @@
 """What every cobuild aggregate and event shares: who did it, on whose behalf, and when.
 
 The domain knows no clock: business time (``occurred_at``) is handed in by the caller in an
-:class:`Attribution`, and the library stamps the recorded time (``timestamp``) itself.
+:class:`Attribution`, and the engine stamps the recorded time (``timestamp``) from its clock
+when it saves the events (``workflows.core.EngineCore.save``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidValue, WrongState
+from domain.labels import PROXY_ENTRY
 
 ROLES = ("admin", "supervisor", "agency", "village", "evaluator")
 SYSTEM_ROLE = "system"  # the workflow engine's own timers and policies
@@ -38,7 +40,7 @@ class Actor:
 SYSTEM = Actor(user_id="system", role=SYSTEM_ROLE)
 
 
-PROXY_LABEL = "代录"  # how a fact entered on another organisation's behalf is marked
+PROXY_LABEL = PROXY_ENTRY  # how a fact entered on another organisation's behalf is marked
 MAX_REASON = 2000
 
 
