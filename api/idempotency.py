@@ -9,6 +9,14 @@ PostgreSQL database in production, so every process on every host sees the same 
 
 Only successful answers are kept.  A refused command wrote nothing, so running its retry
 again is safe and gives the client an up-to-date answer (a lost race becomes a success).
+
+The answer is written after the command committed; that it committed is known from the
+receipt the engine wrote with the events (``workflows/store/idempotency.py``), which the
+API reads before running a retry whose answer is missing.
+
+An answer that carries a secret (a new user's token, an activation code) is never kept:
+its record holds a marker instead of the body (``body`` NULL), and a retry gets 410
+``secret-shown-once`` (DESIGN §13 "No secret at rest in clear").
 """
 from __future__ import annotations
 
@@ -61,6 +69,12 @@ class KeyReused(Exception):
 class KeyInUse(Exception):
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still being processed")
+
+
+class SecretShownOnce(Exception):
+    def __init__(self) -> None:
+        super().__init__("the answer to this request carried a secret, which is shown once and never "
+                         "kept: ask for a new one (a new token, a new activation code)")
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,8 @@ class IdempotencyStore:
             raise KeyReused()
         if status is None:
             raise KeyInUse()
+        if body is None:
+            raise SecretShownOnce()
         return StoredAnswer(status, json.loads(headers), body)
 
     def finish(self, principal: str, key: str, answer: StoredAnswer) -> None:
@@ -127,6 +143,14 @@ class IdempotencyStore:
                 "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?"
                 " WHERE principal = ? AND idempotency_key = ?",
                 (answer.status, json.dumps(answer.headers), answer.body, principal, key))
+
+    def withhold(self, principal: str, key: str, status: int) -> None:
+        """Finish the key with a marker: its answer carried a secret, which is not kept."""
+        with self.store.write() as cur:
+            cur.execute(
+                "UPDATE idempotency_keys SET status = ?, headers = ?, body = NULL"
+                " WHERE principal = ? AND idempotency_key = ?",
+                (status, "{}", principal, key))
 
     def release(self, principal: str, key: str) -> None:
         with self.store.write() as cur:

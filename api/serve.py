@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from api.app import create_app
 from api.root import Root
-from workflows.store.settings import Settings
+from workflows.store.settings import Settings, owner_only
 from workflows.engine import Engine
 from workflows.store.leases import AlreadyRunning, LeadershipLost, Lease, acquire
 from workflows.organisations import AlreadyInitialised
@@ -183,6 +183,7 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[EmbeddedR
                    "run apart).")
 def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     """Serve the HTTP API with the embedded workers (SQLite under COBUILD_HOME)."""
+    owner_only()
     root = Root.from_env()
     settings, engine = root.settings, root.engine
     where_token = ensure_admin(engine, settings)

@@ -5,5 +5,7 @@ composition root; each worker process opens its own engine on the shared store.
 """
 from api.app import create_app
 from api.root import Root
+from workflows.store.settings import owner_only
 
+owner_only()
 app = create_app(Root.from_env())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 from uuid import UUID
 
 from domain.base import Attribution
@@ -50,12 +50,22 @@ def check_bool(field: str, value: Any) -> bool:
     return value
 
 
+# Bidirectional controls make text display in another order than it is stored (a name
+# that reads "村委会" but sorts, searches and exports as something else); zero-width
+# characters make text that looks blank.  Neither belongs in a title or a name.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u180e\u3164\u115f\u1160"
+
+
 def check_text(field: str, value: Any, max_length: int = 2000) -> str:
     if value is not None and not isinstance(value, str):
         raise InvalidValue(field, "must be text")
     text = (value or "").strip()
-    if not text:
+    if not text.strip(_INVISIBLE + " \t\r\n\u3000"):
         raise InvalidValue(field, "must not be blank")
+    if _BIDI_CONTROLS.search(text):
+        raise InvalidValue(field, "must not contain bidirectional control characters "
+                                  "(they make text display other than it is stored)")
     if len(text) > max_length:
         raise InvalidValue(field, f"must be at most {max_length} characters")
     return text
@@ -131,4 +141,26 @@ def refuse_cross_side_representation(by: Attribution, *parties: UUID | None) -> 
         raise NotPermitted(
             "cross-side-representation",
             "a member of one party cannot act on behalf of the other party",
+        )
+
+
+def other_side(side: str) -> str:
+    return "receiver" if side == "giver" else "giver"
+
+
+def refuse_other_side(writers: Mapping[str, str], by: Attribution, side: str) -> None:
+    """Two parties, two people (DESIGN §13).
+
+    A fact that needs the other side (co-signing, accepting, the second signature,
+    confirming or disputing) is worth something only if someone else wrote it.  So whoever
+    wrote for one side of a pairing, as its member or as a proxy (代录), never writes for
+    the other side of it: not the same user, and a proxy enters for one side only.
+    ``writers`` maps user ids to the side each wrote for.
+    """
+    wrote_for = writers.get(by.actor.user_id)
+    if wrote_for is not None and wrote_for != side:
+        raise NotPermitted(
+            "two-parties-two-people",
+            f"you already entered facts for the {wrote_for} side; a fact of the {side} side "
+            "must be entered by someone else",
         )

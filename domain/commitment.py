@@ -29,7 +29,8 @@ from domain.base import Attribution, CobuildAggregate
 from domain.checks import (
     check_bool, check_date, check_not_earlier,
     check_optional_text, check_quantity, check_reason, check_sha256, check_text, check_uuid,
-    check_yuan, refuse_cross_side_representation, require_not_before,
+    check_yuan, other_side, refuse_cross_side_representation, refuse_other_side,
+    require_not_before,
 )
 from domain.errors import InvalidValue, NotPermitted
 
@@ -131,19 +132,27 @@ class PublicCommitment(CobuildAggregate):
         self.outcome: str | None = None
         self.evaluation_reason: str | None = None
         self.evaluated_at: datetime | None = None
+        self.writers: dict[str, str] = {}
+        self.note_side(actor, made_by)
         self.state = "draft"
 
     # -- sides -------------------------------------------------------------------------------
+
+    @property
+    def beneficiary_side(self) -> str:
+        return other_side(self.made_by)
 
     def _require_maker(self, by: Attribution, command: str) -> None:
         refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
         if by.organisation_id != self.maker_id:
             raise NotPermitted("maker-only", f"only the maker ({self.made_by}) may {command}")
+        refuse_other_side(self.writers, by, self.made_by)
 
     def _require_beneficiary(self, by: Attribution, command: str) -> None:
         refuse_cross_side_representation(by, self.maker_id, self.beneficiary_id)
         if by.organisation_id != self.beneficiary_id:
             raise NotPermitted("beneficiary-only", f"only the beneficiary may {command}")
+        refuse_other_side(self.writers, by, self.beneficiary_side)
 
     # -- the maker's side --------------------------------------------------------------------
 
@@ -162,6 +171,7 @@ class PublicCommitment(CobuildAggregate):
         self.publicity_channel = channel
         self.publicised_on = publicised_on
         self.state = "public"
+        self.note_side(actor, self.made_by)
 
     def report_progress(
         self, by: Attribution, note: str, quantity: Decimal | None = None,
@@ -190,6 +200,7 @@ class PublicCommitment(CobuildAggregate):
                            on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.progress_reports += 1
         self.last_progress_at = occurred_at
+        self.note_side(actor, self.made_by)
         if quantity is not None:
             self.achieved_quantity = quantity
         if amount_yuan is not None:
@@ -211,6 +222,7 @@ class PublicCommitment(CobuildAggregate):
                            occurred_at: datetime) -> None:
         self.due_on = new_due_on
         self.extensions += 1
+        self.note_side(actor, self.made_by)
 
     def claim_fulfilment(self, by: Attribution, note: str | None = None,
                          evidence_sha256: str | None = None) -> None:
@@ -228,6 +240,7 @@ class PublicCommitment(CobuildAggregate):
                             occurred_at: datetime) -> None:
         self.claims += 1
         self.claimed_from = self.state
+        self.note_side(actor, self.made_by)
         self.claimed_at = occurred_at
         self.claim_note = note
         self.claim_evidence_sha256 = evidence_sha256
@@ -245,6 +258,7 @@ class PublicCommitment(CobuildAggregate):
                    on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.abandoned_at = occurred_at
         self.abandon_reason = reason
+        self.note_side(actor, self.made_by)
         self.explained_to_public = explained_to_public
         self.state = "not_fulfilled"
 
@@ -264,6 +278,7 @@ class PublicCommitment(CobuildAggregate):
                               occurred_at: datetime) -> None:
         self.fulfilled_at = occurred_at
         self.confirmed_by = actor
+        self.note_side(actor, self.beneficiary_side)
         self.state = "fulfilled"
 
     def dispute_fulfilment(self, by: Attribution, reason: str) -> None:
@@ -279,6 +294,7 @@ class PublicCommitment(CobuildAggregate):
                              on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.disputes += 1
         self.last_dispute_reason = reason
+        self.note_side(actor, self.beneficiary_side)
         self.claimed_at = None
         self.claimed_from = None
         self.claim_note = None

@@ -15,6 +15,9 @@ from typing import Mapping
 
 Catalogue = Mapping[str, str]
 
+# A fact entered by an admin or supervisor for another organisation (``on_behalf_of``).
+PROXY_ENTRY = "代录"
+
 # -- pairings ------------------------------------------------------------------------------------
 
 # The lifecycle state (``Pairing.state``, ``pairing_rules.lifecycle_state``).

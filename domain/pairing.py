@@ -14,7 +14,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from domain.base import Attribution, CobuildAggregate
-from domain.checks import check_reason, check_sha256, check_text, require_not_before
+from domain.checks import (
+    check_reason, check_sha256, check_text, other_side, refuse_other_side, require_not_before,
+)
 from domain.errors import InvalidValue, NotPermitted
 
 AREAS = ("organisation", "members", "resources", "activities", "talent", "industry",
@@ -64,6 +66,8 @@ class Pairing(CobuildAggregate):
         self.in_force_since: date | None = None
         self.activities: dict[str, dict[str, Any]] = {}
         self.flags: dict[str, dict[str, Any]] = {}
+        self.writers: dict[str, str] = {}
+        self.note_side(actor, "giver")  # the proposal is the giving side's (or assigned for it)
 
     # -- who is acting ---------------------------------------------------------------------
 
@@ -77,11 +81,13 @@ class Pairing(CobuildAggregate):
     def _require_side(self, by: Attribution, side: str, rule: str) -> None:
         if self.side_of(by.organisation_id) != side:
             raise NotPermitted(rule, f"only the {side} side of the pairing may do this")
+        refuse_other_side(self.writers, by, side)
 
     def _require_party(self, by: Attribution) -> str:
         side = self.side_of(by.organisation_id)
         if side is None:
             raise NotPermitted("party-only", "only a party to the pairing may do this")
+        refuse_other_side(self.writers, by, side)
         return side
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -97,6 +103,7 @@ class Pairing(CobuildAggregate):
                   occurred_at: datetime) -> None:
         self.state = "accepted"
         self.accepted_at = occurred_at
+        self.note_side(actor, "receiver")
 
     def decline(self, by: Attribution, reason: str) -> None:
         self.require_state("decline", "proposed")
@@ -107,6 +114,7 @@ class Pairing(CobuildAggregate):
     def _declined(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
                   occurred_at: datetime) -> None:
         self.state = "declined"
+        self.note_side(actor, "receiver")
 
     def sign_agreement(self, by: Attribution, signed_on: date,
                        document_sha256: str | None = None) -> None:
@@ -126,6 +134,7 @@ class Pairing(CobuildAggregate):
                           actor: dict[str, Any], on_behalf_of: UUID | None,
                           occurred_at: datetime) -> None:
         self.signed_on[side] = signed_on
+        self.note_side(actor, side)
         if len(self.signed_on) == 2:
             self.state = "in_force"
             self.in_force_since = max(self.signed_on.values())
@@ -218,6 +227,7 @@ class Pairing(CobuildAggregate):
             "kind": kind, "title": title, "recorded_by": recorded_by,
             "occurred_at": occurred_at, "status": "recorded", "participants": participants,
         }
+        self.note_side(actor, recorded_by)
 
     def _pending_activity(self, by: Attribution, activity_id: str, command: str) -> dict[str, Any]:
         activity = self.activities.get(activity_id)
@@ -240,6 +250,7 @@ class Pairing(CobuildAggregate):
     def _activity_cosigned(self, activity_id: str, actor: dict[str, Any],
                            on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.activities[activity_id]["status"] = "cosigned"
+        self.note_side(actor, other_side(self.activities[activity_id]["recorded_by"]))
 
     def contest_activity(self, by: Attribution, activity_id: str, reason: str) -> None:
         self._pending_activity(by, activity_id, "contest")
@@ -250,6 +261,7 @@ class Pairing(CobuildAggregate):
     def _activity_contested(self, activity_id: str, reason: str, actor: dict[str, Any],
                             on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.activities[activity_id]["status"] = "contested"
+        self.note_side(actor, other_side(self.activities[activity_id]["recorded_by"]))
 
     # -- inactivity flags (raised and cleared by the workflow) -------------------------------
 

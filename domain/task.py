@@ -31,7 +31,7 @@ from domain.checks import (
     require_not_before,
     check_bool, check_date, check_datetime, check_not_after, check_not_earlier,
     check_optional_text, check_reason, check_sha256, check_text, check_uuid, check_yuan,
-    refuse_cross_side_representation,
+    refuse_cross_side_representation, refuse_other_side,
 )
 from domain.errors import InvalidValue, NotPermitted
 
@@ -119,6 +119,9 @@ class ServiceTask(CobuildAggregate):
         self.cancelled_at: datetime | None = None
         self.cancelled_from: str | None = None
         self.cancel_reason: str | None = None
+        # Sides as in a pairing: the receiver, and the giver that claimed (whichever it is).
+        self.writers: dict[str, str] = {}
+        self.note_side(actor, "receiver")
         self.state = "open"
 
     # -- sides -------------------------------------------------------------------------------
@@ -127,12 +130,21 @@ class ServiceTask(CobuildAggregate):
         refuse_cross_side_representation(by, self.receiver_id, self.claimer_id)
         if by.organisation_id != self.receiver_id:
             raise NotPermitted("receiver-only", f"only the receiving organisation may {command}")
+        refuse_other_side(self.writers, by, "receiver")
 
     def _require_claimer(self, by: Attribution, command: str) -> None:
         refuse_cross_side_representation(by, self.receiver_id, self.claimer_id)
         if by.organisation_id != self.claimer_id:
             raise NotPermitted("claimer-only", f"only the organisation that claimed the task "
                                                f"may {command}")
+        refuse_other_side(self.writers, by, "giver")
+
+    def side_of(self, organisation_id: UUID | None) -> str | None:
+        if organisation_id is not None and organisation_id == self.receiver_id:
+            return "receiver"
+        if organisation_id is not None and organisation_id == self.claimer_id:
+            return "giver"
+        return None
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -145,6 +157,7 @@ class ServiceTask(CobuildAggregate):
         refuse_cross_side_representation(by, self.receiver_id, giver_id)
         if by.organisation_id != giver_id:
             raise NotPermitted("claimer-only", "a giving organisation claims for itself only")
+        refuse_other_side(self.writers, by, "giver")
         check_bool("paired_with_receiver", paired_with_receiver)
         if self.state == "open" and not paired_with_receiver:
             raise NotPermitted("claim-window", "while the need is open only a giving organisation "
@@ -158,6 +171,7 @@ class ServiceTask(CobuildAggregate):
                  on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.claims += 1
         self.claimer_id = giver_id
+        self.note_side(actor, "giver")
         self.claimed_by_partner = paired_with_receiver
         self.claimed_at = occurred_at
         self.claimed_from = self.state
@@ -174,6 +188,7 @@ class ServiceTask(CobuildAggregate):
     def _claim_withdrawn(self, reason: str, back_to: str, actor: dict[str, Any],
                          on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.withdrawn_claims += 1
+        self.note_side(actor, "giver")
         self.claimer_id = None
         self.claimed_at = None
         self.claimed_from = None
@@ -220,6 +235,7 @@ class ServiceTask(CobuildAggregate):
                  on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.due_on = due_on
         self.budget_yuan = budget_yuan
+        self.note_side(actor, "giver")
         self.planned_at = occurred_at
         self.state = "planned"
 
@@ -246,6 +262,7 @@ class ServiceTask(CobuildAggregate):
                            on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.deliveries += 1
         self.delivered_at = delivered_at
+        self.note_side(actor, "giver")
         self.delivery_reported_at = occurred_at
         self.value_yuan = value_yuan
         self.delivery_note = note
@@ -286,6 +303,7 @@ class ServiceTask(CobuildAggregate):
                             occurred_at: datetime) -> None:
         self.confirmed_at = occurred_at
         self.confirmed_by = actor
+        self.note_side(actor, "receiver")
         self.state = "confirmed"
 
     def reject_delivery(self, by: Attribution, reason: str) -> None:
@@ -300,6 +318,7 @@ class ServiceTask(CobuildAggregate):
                            occurred_at: datetime) -> None:
         self.rejections += 1
         self.last_rejection_reason = reason
+        self.note_side(actor, "receiver")
         self.delivered_at = None
         self.delivery_reported_at = None
         self.value_yuan = None
@@ -324,6 +343,7 @@ class ServiceTask(CobuildAggregate):
                             on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.satisfaction = level
         self.satisfaction_comment = comment
+        self.note_side(actor, "receiver")
         self.rated_at = occurred_at
         self.state = "rated"
 
@@ -337,6 +357,7 @@ class ServiceTask(CobuildAggregate):
                    on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.cancel_reason = reason
         self.cancelled_from = cancelled_from
+        self.note_side(actor, "receiver")
         self.cancelled_at = occurred_at
         self.state = "cancelled"
 
@@ -371,6 +392,9 @@ class ServiceTask(CobuildAggregate):
         refuse_cross_side_representation(by, self.receiver_id, self.claimer_id)
         if by.organisation_id not in (None, self.receiver_id, self.claimer_id):
             raise NotPermitted("party-only", "only a party to the task closes it")
+        side = self.side_of(by.organisation_id)
+        if side is not None:
+            refuse_other_side(self.writers, by, side)
         check_not_earlier("occurred_at", by.occurred_at, self.rated_at, "rating")
         self._closed(**by.fields())
 
@@ -379,6 +403,8 @@ class ServiceTask(CobuildAggregate):
                 occurred_at: datetime) -> None:
         self.closed_at = occurred_at
         self.state = "closed"
+        organisation = on_behalf_of or (UUID(actor["organisation_id"]) if actor["organisation_id"] else None)
+        self.note_side(actor, self.side_of(organisation))
 
     # -- derived -----------------------------------------------------------------------------
 

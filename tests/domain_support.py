@@ -43,19 +43,24 @@ def day(days: int = 0) -> date:
     return D0 + timedelta(days=days)
 
 
+PROXY_REASON = "村支书外出培训，由乡镇代录"
+
+
 def by(organisation_id: UUID | None, when: datetime | None = None, *,
        on_behalf_of: UUID | None = None, role: str | None = None,
        user: str | None = None) -> Attribution:
     """An attribution for a user of ``organisation_id`` (None: a regional user)."""
     role = role or ROLE_OF.get(organisation_id, "supervisor")  # type: ignore[arg-type]
     actor = Actor(user_id=user or f"{role}-user", role=role, organisation_id=organisation_id)
-    return Attribution(actor=actor, occurred_at=when or T0, on_behalf_of=on_behalf_of)
+    return Attribution(actor=actor, occurred_at=when or T0, on_behalf_of=on_behalf_of,
+                       reason=PROXY_REASON if on_behalf_of else None)
 
 
 def clerk_for(organisation_id: UUID, when: datetime | None = None) -> Attribution:
     """A township clerk (no organisation of their own) entering data for ``organisation_id``."""
     actor = Actor(user_id="township-clerk", role="supervisor", region_code="110101001000")
-    return Attribution(actor=actor, occurred_at=when or T0, on_behalf_of=organisation_id)
+    return Attribution(actor=actor, occurred_at=when or T0, on_behalf_of=organisation_id,
+                       reason=PROXY_REASON)
 
 
 def system(when: datetime | None = None) -> Attribution:

@@ -80,7 +80,7 @@ class TestVersions:
         answers = []
 
         def accept(on_behalf: str | None) -> None:
-            body = {"on_behalf_of": on_behalf} if on_behalf else {}
+            body = {"on_behalf_of": on_behalf, "reason": "村支书外出培训"} if on_behalf else {}
             token = cast.tokens["supervisor" if on_behalf else "village"]
             answers.append(http.post(f"{V}/pairings/{ids['pairing']}/accept", token, body))
 

@@ -166,9 +166,13 @@ def more_pairings(engine, cast, count: int) -> set[str]:
                                                f"{COUNTY}1012{n + 3:02d}").id
         p = engine.propose_pairing(admin, cast.orgs["G1"], village, date(2025, 1, 1),
                                    date(2027, 12, 31)).id
-        engine.accept_pairing(admin, p, on_behalf_of=village)
-        engine.sign_agreement(admin, p, engine.today(), on_behalf_of=cast.orgs["G1"])
-        engine.sign_agreement(admin, p, engine.today(), on_behalf_of=village)
+        # The admin assigned the pairing for G1 (its side); the township clerk enters the
+        # new villages' side (one person never writes both sides).
+        clerk, why = cast.actors["supervisor"], "新结对村尚无账号，由乡镇代录"
+        engine.accept_pairing(clerk, p, on_behalf_of=village, reason=why)
+        engine.sign_agreement(admin, p, engine.today(), on_behalf_of=cast.orgs["G1"],
+                              reason="县委组织部统一签约")
+        engine.sign_agreement(clerk, p, engine.today(), on_behalf_of=village, reason=why)
         made.add(str(p))
     return made
 

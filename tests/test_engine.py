@@ -76,8 +76,10 @@ def test_supervisor_enters_data_on_behalf_of_a_village_in_its_region(engine, cas
         engine.accept_pairing(cast.supervisor, p.id)
     assert refused.value.rule == "on-behalf-required"
     with pytest.raises(Forbidden):
-        engine.accept_pairing(cast.outsider_supervisor, p.id, on_behalf_of=cast.village)
-    outcome = engine.accept_pairing(cast.supervisor, p.id, on_behalf_of=cast.village)
+        engine.accept_pairing(cast.outsider_supervisor, p.id, on_behalf_of=cast.village,
+                              reason="代录")
+    outcome = engine.accept_pairing(cast.supervisor, p.id, on_behalf_of=cast.village,
+                                    reason="村支书外出，乡镇代录")
     assert outcome.state == "accepted"
     accepted = list(engine.repository.event_store.get(p.id))[-1]
     assert accepted.on_behalf_of == cast.village

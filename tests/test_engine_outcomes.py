@@ -58,8 +58,8 @@ def test_overdue_is_the_workflow_s_to_record(engine, cast, clock):
 def test_need_claimed_by_a_partner_delivered_rejected_redelivered_confirmed(engine, cast, clock):
     p = cast.pairing_in_force()
     t = engine.raise_need(cast.villager, cast.village, "skills_training", "茶叶种植技术培训")
-    with pytest.raises(NotPermitted):
-        engine.claim_task(cast.agency2, t.id, cast.giver2)  # not paired: only after pooling
+    with pytest.raises(Forbidden):  # not paired: only after pooling, and nothing disclosed
+        engine.claim_task(cast.agency2, t.id, cast.giver2)
     engine.claim_task(cast.agency, t.id, cast.giver)
     engine.plan_task(cast.agency, t.id, date(2025, 5, 1), Decimal("3000"))
     clock.advance(days=10)
@@ -89,8 +89,9 @@ def test_a_supervisor_confirms_for_the_village_but_an_agency_never_for_the_villa
     engine.plan_task(cast.agency, t.id, date(2025, 6, 1))
     engine.report_delivery(cast.agency, t.id, engine.clock.now())
     with pytest.raises(Forbidden):
-        engine.confirm_delivery(cast.agency, t.id, on_behalf_of=cast.village)
-    assert engine.confirm_delivery(cast.supervisor, t.id, on_behalf_of=cast.village).state == "confirmed"
+        engine.confirm_delivery(cast.agency, t.id, on_behalf_of=cast.village, reason="代村确认")
+    assert engine.confirm_delivery(cast.supervisor, t.id, on_behalf_of=cast.village,
+                                   reason="村支书外出，乡镇代录").state == "confirmed"
 
 
 def test_an_unrelated_village_cannot_touch_a_task(engine, cast):

@@ -15,7 +15,8 @@ def test_supervisor_opens_responsible_answers_supervisor_closes(engine, cast):
     with pytest.raises(Forbidden):  # the case is the village's: the agency does not even see it
         engine.respond_followup(cast.agency, case.id, "不是我们的事")
     with pytest.raises(NotPermitted):  # a township clerk may answer only for the responsible village
-        engine.respond_followup(cast.supervisor, case.id, "代为答复", on_behalf_of=cast.village2)
+        engine.respond_followup(cast.supervisor, case.id, "代为答复", on_behalf_of=cast.village2,
+                                reason="代录")
     answered = engine.respond_followup(cast.villager, case.id, "已补充台账")
     assert answered.state == "responded"
     with pytest.raises(Forbidden):

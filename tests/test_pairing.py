@@ -15,7 +15,8 @@ T0 = datetime(2025, 3, 1, 2, tzinfo=timezone.utc)
 
 
 def by(org=None, role="agency", days=0, on_behalf_of=None) -> Attribution:
-    return Attribution(Actor("u", role, org), T0 + timedelta(days=days), on_behalf_of)
+    return Attribution(Actor(f"{role}-{org}", role, org), T0 + timedelta(days=days), on_behalf_of,
+                       "乡镇代录" if on_behalf_of else None)
 
 
 def giver(days=0):
@@ -64,9 +65,11 @@ def test_lifecycle_to_in_force_records_each_fact():
 def test_events_carry_actor_on_behalf_of_and_business_time():
     p = proposed()
     clerk = Actor("clerk", "supervisor", None, "331123101")
-    p.accept(Attribution(clerk, T0 + timedelta(hours=3), on_behalf_of=RECEIVER))
+    p.accept(Attribution(clerk, T0 + timedelta(hours=3), on_behalf_of=RECEIVER,
+                         reason="村支书外出培训"))
     accepted_event = p.collect_events()[-1]
-    assert accepted_event.actor == {"user_id": "clerk", "role": "supervisor", "organisation_id": None}
+    assert accepted_event.actor == {"user_id": "clerk", "role": "supervisor", "organisation_id": None,
+                                    "proxy_reason": "村支书外出培训"}
     assert accepted_event.on_behalf_of == RECEIVER
     assert accepted_event.occurred_at == T0 + timedelta(hours=3)
 

@@ -5,7 +5,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor
+from domain.base import Actor, Attribution
+from domain.checks import refuse_other_side
 from domain.commitment import PublicCommitment
 from domain.errors import WrongState
 from domain.pairing import Pairing
@@ -14,16 +15,34 @@ from workflows.core import EngineCore, Outcome
 
 
 class CommitmentCommands(EngineCore):
+    def _as_party(self, actor: Actor, commitment_id: UUID, expected_version: int | None,
+                  occurred_at: datetime | None, on_behalf_of: UUID | None,
+                  reason: str | None) -> tuple[PublicCommitment, Attribution]:
+        commitment, by = self.load_as_party(actor, PublicCommitment, commitment_id,
+                                            expected_version, occurred_at, on_behalf_of, reason)
+        if by.by_proxy:
+            self._one_side_of_pairing(self.load(Pairing, commitment.pairing_id), by)
+        return commitment, by
+
+    @staticmethod
+    def _one_side_of_pairing(pairing: Pairing, by: Attribution) -> None:
+        """A proxy enters for one side of a pairing, its commitments included (DESIGN §13)."""
+        side = pairing.side_of(by.organisation_id)
+        if side is not None:
+            refuse_other_side(pairing.writers, by, side)
+
     def make_commitment(
         self, actor: Actor, pairing_id: UUID, made_by: str, category: str, content: str,
         due_on: date, quantity: Decimal | None = None, unit: str | None = None,
         amount_yuan: Decimal | None = None, occurred_at: datetime | None = None,
-        on_behalf_of: UUID | None = None,
+        on_behalf_of: UUID | None = None, reason: str | None = None,
     ) -> Outcome:
         pairing = self.load(Pairing, pairing_id)
         self.require_visible(actor, pairing)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
+        if by.by_proxy:
+            self._one_side_of_pairing(pairing, by)
         if pairing.state != "in_force" or pairing.expired_on(self.today()):
             raise WrongState("pairing", "take a commitment",
                              "expired" if pairing.state == "in_force" else pairing.state)
@@ -34,52 +53,55 @@ class CommitmentCommands(EngineCore):
 
     def publicise_commitment(self, actor: Actor, commitment_id: UUID, channel: str,
                              publicised_on: date, on_behalf_of: UUID | None = None,
+                             reason: str | None = None,
                              expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, None, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, None, on_behalf_of, reason)
         commitment.publicise(by, channel, publicised_on)
         return self.commit(commitment)
 
     def report_commitment_progress(
         self, actor: Actor, commitment_id: UUID, note: str, quantity: Decimal | None = None,
         amount_yuan: Decimal | None = None, occurred_at: datetime | None = None,
-        on_behalf_of: UUID | None = None, expected_version: int | None = None,
+        on_behalf_of: UUID | None = None,
+        reason: str | None = None, expected_version: int | None = None,
     ) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
         commitment.report_progress(by, note, quantity=quantity, amount_yuan=amount_yuan)
         return self.commit(commitment)
 
     def extend_commitment_deadline(self, actor: Actor, commitment_id: UUID, new_due_on: date,
                                    reason: str, on_behalf_of: UUID | None = None,
                                    expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, None, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, None, on_behalf_of, reason)
         commitment.extend_deadline(by, new_due_on, reason)
         return self.commit(commitment)
 
     def claim_fulfilment(self, actor: Actor, commitment_id: UUID, note: str | None = None,
                          evidence_sha256: str | None = None, occurred_at: datetime | None = None,
-                         on_behalf_of: UUID | None = None,
+                         on_behalf_of: UUID | None = None, reason: str | None = None,
                          expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
         commitment.claim_fulfilment(by, note=note, evidence_sha256=evidence_sha256)
         return self.commit(commitment)
 
     def confirm_fulfilment(self, actor: Actor, commitment_id: UUID,
                            occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                           reason: str | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
         commitment.confirm_fulfilment(by)
         return self.commit(commitment)
 
     def dispute_fulfilment(self, actor: Actor, commitment_id: UUID, reason: str,
                            occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
         commitment.dispute_fulfilment(by, reason)
         return self.commit(commitment)
 
@@ -87,8 +109,8 @@ class CommitmentCommands(EngineCore):
                            explained_to_public: bool = False, occurred_at: datetime | None = None,
                            on_behalf_of: UUID | None = None,
                            expected_version: int | None = None) -> Outcome:
-        commitment, by = self.load_as_party(
-            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment, by = self._as_party(
+            actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
         commitment.abandon(by, reason, explained_to_public)
         return self.commit(commitment)
 
@@ -97,8 +119,9 @@ class CommitmentCommands(EngineCore):
                             expected_version: int | None = None) -> Outcome:
         """评诺 is the organisation department's judgement, not a party's."""
         require_role(actor, "supervisor-evaluates-commitments", "admin", "supervisor")
-        commitment = self.load(PublicCommitment, commitment_id, expected_version)
+        commitment = self.load(PublicCommitment, commitment_id)
         require_region(actor, *self.parties(commitment))
+        self.check_version(commitment, expected_version)
         commitment.evaluate(self.attribution(actor), outcome, reason)
         return self.commit(commitment)
 

@@ -17,16 +17,19 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.base import Actor, Attribution, CobuildAggregate
+from domain.base import SYSTEM_ROLE, Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
 from domain.ruleset import DEFAULT_RULES, RuleSet, Rules
+from domain.user import User
 from workflows.authorisation import (
-    OrganisationFacts, may_see, require_acting_for, require_no_proxy,
+    REGION_ROLES, OrganisationFacts, in_region, may_see, require_acting_for, require_no_proxy,
 )
 from workflows.audit.wiring import audited_env
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
+from workflows.store import idempotency
+from workflows.store.idempotency import CommandKey, CommittedOutcome, Receipt
 
 A = TypeVar("A", bound=CobuildAggregate)
 
@@ -69,6 +72,7 @@ class EngineCore(Application[UUID]):
         self._facts_lock = threading.Lock()
         self._batch = threading.local()
         self._rules_seen: Rules = DEFAULT_RULES
+        self._keyed = threading.local()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -80,7 +84,8 @@ class EngineCore(Application[UUID]):
         return local_date(self.clock.now())
 
     def attribution(self, actor: Actor, occurred_at: datetime | None = None,
-                    on_behalf_of: UUID | None = None) -> Attribution:
+                    on_behalf_of: UUID | None = None, reason: str | None = None) -> Attribution:
+        """Who, when, on whose behalf; ``reason`` is why a proxy enters it (mandatory then)."""
         require_no_proxy(actor, on_behalf_of)
         now = self.clock.now()
         when = now if occurred_at is None else occurred_at
@@ -92,7 +97,7 @@ class EngineCore(Application[UUID]):
             raise InvalidValue("occurred_at", "is before 2000")
         if on_behalf_of is not None:
             self.organisation_facts(on_behalf_of)  # must exist
-        return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of)
+        return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of, reason)
 
     # -- the rule set in force ------------------------------------------------------------
 
@@ -162,7 +167,9 @@ class EngineCore(Application[UUID]):
             for aggregate in (main, *others):
                 pending[aggregate.id] = aggregate
             return Outcome(main.id, main.version, main.state, None, details)
-        recordings = self._save_all([main, *others])
+        key = self._keyed.__dict__.pop("key", None)  # one receipt per keyed request
+        receipt = None if key is None else Receipt(key, main.id, main.version, main.state, details)
+        recordings = self._save_all([main, *others], receipt)
         position = recordings[-1].notification.id if recordings else None
         return Outcome(main.id, main.version, main.state, position, details)
 
@@ -185,14 +192,35 @@ class EngineCore(Application[UUID]):
                 obj.modified_on = now
         return super().save(*objs, **kwargs)
 
-    def _save_all(self, aggregates: list[CobuildAggregate]) -> list[Any]:
+    def _save_all(self, aggregates: list[CobuildAggregate],
+                  receipt: Receipt | None = None) -> list[Any]:
         main = aggregates[0]
         try:
+            if receipt is not None:
+                return self.save(*aggregates, receipt=receipt)
             return self.save(*aggregates)
         except IntegrityError:
             raise ConcurrencyConflict(
                 f"the {main.subject} was changed by someone else at the same time; "
                 "nothing was written: reload and try again") from None
+
+    # -- Idempotency-Key: the command's receipt commits with its events ------------------
+
+    def expect_key(self, key: CommandKey | None) -> None:
+        """The next commit in this thread writes ``key``'s receipt in its transaction
+        (``None``: forget it, at the end of the request)."""
+        if key is None:
+            self._keyed.__dict__.pop("key", None)
+        else:
+            self._keyed.key = key
+
+    def committed_under(self, principal: str, key: str) -> CommittedOutcome | None:
+        """What the command sent with this key committed, if it committed."""
+        # Both audited recorders have a datastore and the log's SQL (workflows.audit).
+        recorder: Any = self.recorder
+        sql = idempotency.POSTGRES if recorder.audit_sql.uuid_ids else idempotency.SQLITE
+        with recorder.datastore.transaction(commit=False) as cursor:
+            return idempotency.read(cursor, sql, principal, key)
 
     # -- organisations as authorisation sees them ----------------------------------------
 
@@ -219,21 +247,61 @@ class EngineCore(Application[UUID]):
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
         parties = self.parties(aggregate)
         if parties and not may_see(actor, *parties):
-            raise Forbidden("not-in-scope", f"this {aggregate.subject} is outside your organisation or region")
+            raise out_of_scope(aggregate.subject)
+        if not parties and isinstance(aggregate, User) and aggregate.id != _user_uuid(actor):
+            # A user of no organisation (a supervisor, an evaluator, an admin) is seen by
+            # the admins whose region covers theirs, and by no one else (DESIGN §13).
+            if actor.role not in ("admin", SYSTEM_ROLE) or not in_region(actor, aggregate.region_code or ""):
+                raise out_of_scope(aggregate.subject)
 
     def load_as_party(self, actor: Actor, cls: type[A], aggregate_id: UUID,
                       expected_version: int | None = None, occurred_at: datetime | None = None,
-                      on_behalf_of: UUID | None = None) -> tuple[A, Attribution]:
+                      on_behalf_of: UUID | None = None,
+                      reason: str | None = None) -> tuple[A, Attribution]:
         """Load a record for a party's act: the actor must see it and may act for the
-        organisation it names; which side may do what is then the aggregate's rule."""
-        aggregate = self.load(cls, aggregate_id, expected_version)
-        self.require_visible(actor, aggregate)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        organisation it names; which side may do what is then the aggregate's rule.
+        A record outside the actor's scope is refused before its version is compared, so
+        a stale ``If-Match`` discloses nothing about it."""
+        aggregate = self.load_in_scope(actor, cls, aggregate_id, expected_version)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         return aggregate, by
 
-    def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
-        aggregate = self.load(cls, aggregate_id)
+    def load_in_scope(self, actor: Actor, cls: type[A], aggregate_id: UUID,
+                      expected_version: int | None = None) -> A:
+        """Load a record the actor may see, then (only then) compare its version.
+
+        An organisation's id is derived from its code (uuid5), so for anyone who does not
+        see the whole country an unknown one is refused as one outside their scope: which
+        codes exist cannot be probed."""
+        try:
+            aggregate = self.load(cls, aggregate_id)
+        except NotFound:
+            sees_all = actor.role == SYSTEM_ROLE or (actor.role in REGION_ROLES
+                                                     and actor.region_code == "")
+            if cls is Organisation and not sees_all:
+                raise out_of_scope(cls.subject) from None
+            raise
         self.require_visible(actor, aggregate)
+        self.check_version(aggregate, expected_version)
         return aggregate
 
+    @staticmethod
+    def check_version(aggregate: CobuildAggregate, expected_version: int | None) -> None:
+        """``If-Match``: called once the actor is known to be in scope (403 before 412)."""
+        if expected_version is not None and aggregate.version != expected_version:
+            raise StaleVersion(expected_version, aggregate.version)
+
+    def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
+        return self.load_in_scope(actor, cls, aggregate_id)
+
+
+def out_of_scope(subject: str) -> Forbidden:
+    return Forbidden("not-in-scope", f"this {subject} is outside your organisation or region")
+
+
+def _user_uuid(actor: Actor) -> UUID | None:
+    try:
+        return UUID(actor.user_id)
+    except ValueError:
+        return None

@@ -82,13 +82,14 @@ class EvaluationCommands(EngineCore):
 
     def submit_joint_rating(self, actor: Actor, round_id: UUID, pairing_id: UUID,
                             scores: Mapping[str, Any], occurred_at: datetime | None = None,
-                            on_behalf_of: UUID | None = None,
+                            on_behalf_of: UUID | None = None, reason: str | None = None,
                             expected_version: int | None = None) -> Outcome:
         """结果联评: one side of a pairing rates the other on the five 五好 (0–100 each)."""
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         pairing = self.load(Pairing, pairing_id)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
+        self.check_version(evaluation, expected_version)
         side = pairing.side_of(by.organisation_id)
         if side is None:
             raise NotPermitted("party-only", "only a party to the pairing rates the other side")
@@ -102,10 +103,11 @@ class EvaluationCommands(EngineCore):
                                        expected_version: int | None = None) -> Outcome:
         """群众满意度: how many people answered each level, for one pairing's village."""
         require_role(actor, "supervisor-records-satisfaction", "admin", "supervisor")
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         pairing = self.load(Pairing, pairing_id)
         if not in_region(actor, self.organisation_facts(pairing.receiver_id).region_code):
             raise Forbidden("region-scope", "the village is outside your region")
+        self.check_version(evaluation, expected_version)
         self._in_round(evaluation, pairing)
         evaluation.record_satisfaction(self.attribution(actor, occurred_at), pairing_id, counts)
         return self.commit(evaluation)
@@ -115,8 +117,9 @@ class EvaluationCommands(EngineCore):
         """Score the round's year from the projections with the round's rule set, and freeze
         the result into the round."""
         require_role(actor, "evaluator-computes-scores", "admin", "evaluator")
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         require_round_scope(actor, evaluation.region)
+        self.check_version(evaluation, expected_version)
         evaluation.require_state("compute scores", "open", "computed")
         by = self.attribution(actor)
         rules = Thresholds.from_published(
@@ -133,8 +136,9 @@ class EvaluationCommands(EngineCore):
                              expected_version: int | None = None) -> Outcome:
         """公示: from ``from_on`` (today) for ``days`` (the rule set's publicity period)."""
         require_role(actor, "admin-publicises", "admin")
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         require_round_scope(actor, evaluation.region)
+        self.check_version(evaluation, expected_version)
         if days is None:
             rules = self.rules_version(evaluation.rule_set_version)
             days = rules["publicity_days"]
@@ -149,7 +153,7 @@ class EvaluationCommands(EngineCore):
         """A party objects to the publicised result (a supervisor names the party it speaks for)."""
         require_role(actor, "party-objects", "agency", "village", "supervisor", "admin")
         evaluation = self.load(EvaluationRound, round_id)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         objection_id = str(uuid4())
         evaluation.raise_objection(by, objection_id, reason, pairing_id)
@@ -161,8 +165,9 @@ class EvaluationCommands(EngineCore):
                                      expected_version: int | None = None) -> Outcome:
         """``dismissed``: the result stands; ``upheld``: the round reopens for correction."""
         require_role(actor, "evaluator-rules-on-objections", "admin", "evaluator")
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         require_round_scope(actor, evaluation.region)
+        self.check_version(evaluation, expected_version)
         evaluation.resolve_objection(self.attribution(actor, occurred_at), objection_id,
                                      resolution, reason)
         return self.commit(evaluation)
@@ -171,8 +176,9 @@ class EvaluationCommands(EngineCore):
                             expected_version: int | None = None) -> Outcome:
         """定档: the grades of the publicised snapshot become final."""
         require_role(actor, "admin-finalises", "admin")
-        evaluation = self.load(EvaluationRound, round_id, expected_version)
+        evaluation = self.load(EvaluationRound, round_id)
         require_round_scope(actor, evaluation.region)
+        self.check_version(evaluation, expected_version)
         evaluation.finalise(self.attribution(actor))
         return self.commit(evaluation)
 

@@ -30,10 +30,12 @@ class FollowUpCommands(EngineCore):
 
     def respond_followup(self, actor: Actor, case_id: UUID, text: str,
                          occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                         reason: str | None = None,
                          expected_version: int | None = None) -> Outcome:
-        case = self.load(FollowUpCase, case_id, expected_version)
+        case = self.load(FollowUpCase, case_id)
         self.require_visible(actor, case)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        self.check_version(case, expected_version)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         case.respond(by, text)
         return self.commit(case)
@@ -42,7 +44,8 @@ class FollowUpCommands(EngineCore):
                        occurred_at: datetime | None = None,
                        expected_version: int | None = None) -> Outcome:
         require_role(actor, "supervisor-closes-followups", "admin", "supervisor")
-        case = self.load(FollowUpCase, case_id, expected_version)
+        case = self.load(FollowUpCase, case_id)
         require_region(actor, *self.parties(case))
+        self.check_version(case, expected_version)
         case.close(self.attribution(actor, occurred_at), resolution, reason)
         return self.commit(case)

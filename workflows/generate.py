@@ -57,6 +57,8 @@ CITIES = (("01", "杭州市"), ("02", "宁波市"), ("03", "温州市"), ("04", 
           ("06", "绍兴市"), ("07", "金华市"), ("08", "衢州市"), ("09", "舟山市"), ("10", "台州市"),
           ("11", "丽水市"))
 MAX_FACTOR = 16.0
+# Why a township clerk enters a village's facts (代录 needs a reason, DESIGN §13).
+CLERK_REASON = "村党支部无专人录入，由乡镇代录"
 
 HEALTH = ("healthy", "inactive", "slow", "one_way", "stuck")
 HEALTH_WEIGHTS = (0.56, 0.14, 0.12, 0.12, 0.06)
@@ -901,12 +903,12 @@ class Playback:
 
     def _accept(self, index: int, _: object) -> None:
         actor, behalf = self._village(index)
-        self.engine.accept_pairing(actor, self._pairing(index), on_behalf_of=behalf)
+        self.engine.accept_pairing(actor, self._pairing(index), on_behalf_of=behalf, reason=CLERK_REASON)
 
     def _sign(self, index: int, side: str) -> None:
         actor, behalf = self._side(index, side)
         self.engine.sign_agreement(actor, self._pairing(index), self.engine.today(),
-                                   on_behalf_of=behalf)
+                                   on_behalf_of=behalf, reason=CLERK_REASON)
 
     def _activity(self, index: int, n: int) -> None:
         a = self.world.pairings[index].activities[n]
@@ -914,7 +916,7 @@ class Playback:
         giver, receiver, masses = a.participants
         outcome = self.engine.record_activity(
             actor, self._pairing(index), a.kind, a.title, self.clock.now(),
-            {"giver": giver, "receiver": receiver, "masses": masses}, on_behalf_of=behalf)
+            {"giver": giver, "receiver": receiver, "masses": masses}, on_behalf_of=behalf, reason=CLERK_REASON)
         if a.answer:
             self.activity_ids[index, n] = outcome.details["activity_id"]
 
@@ -924,7 +926,7 @@ class Playback:
         activity_id = self.activity_ids.pop((index, n))
         if a.answer == "cosign":
             self.engine.cosign_activity(actor, self._pairing(index), activity_id,
-                                        on_behalf_of=behalf)
+                                        on_behalf_of=behalf, reason=CLERK_REASON)
         else:
             self.engine.contest_activity(actor, self._pairing(index), activity_id,
                                          "当日未见对方人员到场，记录与实际不符", on_behalf_of=behalf)
@@ -963,9 +965,9 @@ class Playback:
         cid = e.make_commitment(
             actor, self._pairing(index), c.made_by, c.category, c.content, c.due_on,
             quantity=Decimal(c.quantity) if c.quantity else None, unit=c.unit,
-            amount_yuan=Decimal(c.amount) if c.amount else None, on_behalf_of=behalf).id
+            amount_yuan=Decimal(c.amount) if c.amount else None, on_behalf_of=behalf, reason=CLERK_REASON).id
         e.publicise_commitment(actor, cid, CHANNELS[index % len(CHANNELS)], e.today(),
-                               on_behalf_of=behalf)
+                               on_behalf_of=behalf, reason=CLERK_REASON)
         self.commitment_ids[index, n] = cid
 
     def _progress(self, index: int, arg: tuple[int, int]) -> None:
@@ -977,7 +979,7 @@ class Playback:
             actor, cid, "按计划推进中",
             quantity=(Decimal(c.quantity) * share).quantize(Decimal("0.01")) if c.quantity else None,
             amount_yuan=(Decimal(c.amount) * share).quantize(Decimal("0.01")) if c.amount else None,
-            on_behalf_of=behalf)
+            on_behalf_of=behalf, reason=CLERK_REASON)
 
     def _extend(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
@@ -999,7 +1001,8 @@ class Playback:
     def _claim(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
-        self.engine.claim_fulfilment(actor, cid, note="已按承诺完成，附验收照片", on_behalf_of=behalf)
+        self.engine.claim_fulfilment(actor, cid, note="已按承诺完成，附验收照片", on_behalf_of=behalf,
+                                     reason=CLERK_REASON)
 
     def _dispute(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
@@ -1009,7 +1012,8 @@ class Playback:
     def _confirm(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, self._other(c.made_by))
-        self.engine.confirm_fulfilment(actor, cid, on_behalf_of=behalf)
+        self.engine.confirm_fulfilment(actor, cid, on_behalf_of=behalf,
+                                       reason=CLERK_REASON)
 
     def _evaluate(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
@@ -1030,7 +1034,7 @@ class Playback:
         actor, behalf = self._village(index)
         village_id = self.village_ids[self.world.pairings[index].village]
         self.task_ids[index, n] = self.engine.raise_need(
-            actor, village_id, t.category, t.title, wanted_by=t.wanted_by, on_behalf_of=behalf).id
+            actor, village_id, t.category, t.title, wanted_by=t.wanted_by, on_behalf_of=behalf, reason=CLERK_REASON).id
 
     def _pool(self, index: int, n: int) -> None:
         _, tid = self._task(index, n)
@@ -1060,10 +1064,10 @@ class Playback:
         actor, behalf = self._village(index)
         e = self.engine
         assert t.satisfaction is not None  # scheduled with the rating it plans
-        e.confirm_delivery(actor, tid, on_behalf_of=behalf)
+        e.confirm_delivery(actor, tid, on_behalf_of=behalf, reason=CLERK_REASON)
         e.rate_task(actor, tid, t.satisfaction, "群众反映良好" if t.satisfaction != "dissatisfied"
-                    else "效果不明显", on_behalf_of=behalf)
-        e.close_task(actor, tid, on_behalf_of=behalf)
+                    else "效果不明显", on_behalf_of=behalf, reason=CLERK_REASON)
+        e.close_task(actor, tid, on_behalf_of=behalf, reason=CLERK_REASON)
 
 
 # ==============================================================================================

@@ -122,24 +122,27 @@ class OrganisationCommands(EngineCore):
     def report_collective_income(self, actor: Actor, organisation_id: UUID, year: int,
                                  amount: Decimal, expected_version: int | None = None) -> Outcome:
         require_role(actor, "admin-reports-income", "admin")
-        org = self.load(Organisation, organisation_id, expected_version)
+        org = self.load(Organisation, organisation_id)
         require_region(actor, self.organisation_facts(org.id))
+        self.check_version(org, expected_version)
         org.report_collective_income(self.attribution(actor), year, amount)
         return self.commit(org)
 
     def rename_organisation(self, actor: Actor, organisation_id: UUID, name: str,
                             expected_version: int | None = None) -> Outcome:
         require_role(actor, "admin-renames", "admin")
-        org = self.load(Organisation, organisation_id, expected_version)
+        org = self.load(Organisation, organisation_id)
         require_region(actor, self.organisation_facts(org.id))
+        self.check_version(org, expected_version)
         org.rename(self.attribution(actor), name)
         return self.commit(org)
 
     def dissolve_organisation(self, actor: Actor, organisation_id: UUID, reason: str,
                               expected_version: int | None = None) -> Outcome:
         require_role(actor, "admin-dissolves", "admin")
-        org = self.load(Organisation, organisation_id, expected_version)
+        org = self.load(Organisation, organisation_id)
         require_region(actor, self.organisation_facts(org.id))
+        self.check_version(org, expected_version)
         org.dissolve(self.attribution(actor), reason)
         return self.commit(org)
 

@@ -21,9 +21,10 @@ class PairingCommands(EngineCore):
         self, actor: Actor, giver_id: UUID, receiver_id: UUID, term_start: date,
         term_end: date, areas: list[str] | tuple[str, ...] = (),
         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+        reason: str | None = None,
     ) -> Outcome:
         require_role(actor, "agency-or-admin-proposes", "agency", "admin", "supervisor")
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         giver = self.load(Organisation, giver_id)
         receiver = self.load(Organisation, receiver_id)
         if not giver.gives:
@@ -70,10 +71,10 @@ class PairingCommands(EngineCore):
     # -- acts of a party -----------------------------------------------------------------
 
     def accept_pairing(self, actor: Actor, pairing_id: UUID, occurred_at: datetime | None = None,
-                       on_behalf_of: UUID | None = None,
+                       on_behalf_of: UUID | None = None, reason: str | None = None,
                        expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
         pairing.accept(by)
         return self.commit(pairing)
 
@@ -81,15 +82,16 @@ class PairingCommands(EngineCore):
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
         pairing.decline(by, reason)
         return self.commit(pairing)
 
     def sign_agreement(self, actor: Actor, pairing_id: UUID, signed_on: date,
                        document_sha256: str | None = None, on_behalf_of: UUID | None = None,
+                       reason: str | None = None,
                        expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, None, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, None, on_behalf_of, reason)
         if signed_on > self.today():
             raise InvalidValue("signed_on", "is in the future")
         pairing.sign_agreement(by, signed_on, document_sha256)
@@ -98,18 +100,20 @@ class PairingCommands(EngineCore):
     def record_activity(self, actor: Actor, pairing_id: UUID, kind: str, title: str,
                         occurred_at: datetime, participants: dict[str, int] | None = None,
                         evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
+                        reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
         activity_id = uuid4().hex
         pairing.record_activity(by, activity_id, kind, title, participants, evidence_sha256)
         return self.commit(pairing, activity_id=activity_id)
 
     def cosign_activity(self, actor: Actor, pairing_id: UUID, activity_id: str,
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                        reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
         pairing.cosign_activity(by, activity_id)
         return self.commit(pairing, activity_id=activity_id)
 
@@ -117,7 +121,7 @@ class PairingCommands(EngineCore):
                          occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                          expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
-            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of)
+            actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
         pairing.contest_activity(by, activity_id, reason)
         return self.commit(pairing, activity_id=activity_id)
 
@@ -126,8 +130,9 @@ class PairingCommands(EngineCore):
     def _as_supervisor(self, actor: Actor, pairing_id: UUID, expected_version: int | None,
                        occurred_at: datetime | None) -> tuple[Pairing, Attribution]:
         require_role(actor, "supervisor-decides", "admin", "supervisor")
-        pairing = self.load(Pairing, pairing_id, expected_version)
+        pairing = self.load(Pairing, pairing_id)
         require_region(actor, *self.parties(pairing))
+        self.check_version(pairing, expected_version)
         return pairing, self.attribution(actor, occurred_at)
 
     def suspend_pairing(self, actor: Actor, pairing_id: UUID, reason: str,

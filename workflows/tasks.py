@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor, Attribution
+from domain.base import Actor
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
 from domain.task import ServiceTask
@@ -18,8 +18,8 @@ class TaskCommands(PairingCommands, EngineCore):
     def raise_need(self, actor: Actor, receiver_id: UUID, category: str, title: str,
                    details: str | None = None, wanted_by: date | None = None,
                    occurred_at: datetime | None = None,
-                   on_behalf_of: UUID | None = None) -> Outcome:
-        by = self.attribution(actor, occurred_at, on_behalf_of)
+                   on_behalf_of: UUID | None = None, reason: str | None = None) -> Outcome:
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         receiver = self.load(Organisation, receiver_id)
         if not receiver.receives:
@@ -27,19 +27,19 @@ class TaskCommands(PairingCommands, EngineCore):
         task = ServiceTask.raise_need(by, receiver_id, category, title, details, wanted_by)
         return self.commit(task)
 
-    def _task_party(self, actor: Actor, task_id: UUID, expected_version: int | None,
-                    occurred_at: datetime | None, on_behalf_of: UUID | None,
-                    ) -> tuple[ServiceTask, Attribution]:
-        task = self.load(ServiceTask, task_id, expected_version)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
-        require_acting_for(actor, self.acting_for(by))
-        return task, by
-
     def claim_task(self, actor: Actor, task_id: UUID, giver_id: UUID,
                    occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                   reason: str | None = None,
                    expected_version: int | None = None) -> Outcome:
+        task = self.load(ServiceTask, task_id)
+        by = self.attribution(actor, occurred_at, on_behalf_of, reason)
+        require_acting_for(actor, self.acting_for(by))
         # An open need is visible to its receiver's partners; a pooled one to every giver.
-        task, by = self._task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        # Anyone else learns nothing about it (not even its state or version).
+        if task.state != "pooled" and (by.organisation_id is None or self.pairing_in_force_between(
+                by.organisation_id, task.receiver_id) is None):
+            self.require_visible(actor, task)
+        self.check_version(task, expected_version)
         giver = self.load(Organisation, giver_id)
         if not giver.gives:
             raise InvalidValue("giver_id", "only giving organisations claim needs")
@@ -51,33 +51,34 @@ class TaskCommands(PairingCommands, EngineCore):
                        occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                        expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.withdraw_claim(by, reason)
         return self.commit(task)
 
     def plan_task(self, actor: Actor, task_id: UUID, due_on: date,
                   budget_yuan: Decimal | None = None, occurred_at: datetime | None = None,
-                  on_behalf_of: UUID | None = None,
+                  on_behalf_of: UUID | None = None, reason: str | None = None,
                   expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.plan(by, due_on, budget_yuan)
         return self.commit(task)
 
     def report_delivery(self, actor: Actor, task_id: UUID, delivered_at: datetime,
                         value_yuan: Decimal | None = None, note: str | None = None,
                         evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
+                        reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, None, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, None, on_behalf_of, reason)
         task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
         return self.commit(task)
 
     def confirm_delivery(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,
-                         on_behalf_of: UUID | None = None,
+                         on_behalf_of: UUID | None = None, reason: str | None = None,
                          expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.confirm_delivery(by)
         return self.commit(task)
 
@@ -85,23 +86,24 @@ class TaskCommands(PairingCommands, EngineCore):
                         occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.reject_delivery(by, reason)
         return self.commit(task)
 
     def rate_task(self, actor: Actor, task_id: UUID, level: str, comment: str | None = None,
                   occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                  reason: str | None = None,
                   expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.rate_satisfaction(by, level, comment)
         return self.commit(task)
 
     def close_task(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,
-                   on_behalf_of: UUID | None = None,
+                   on_behalf_of: UUID | None = None, reason: str | None = None,
                    expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.close(by)
         return self.commit(task)
 
@@ -109,7 +111,7 @@ class TaskCommands(PairingCommands, EngineCore):
                     occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                     expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.cancel(by, reason)
         return self.commit(task)
 

@@ -15,7 +15,7 @@ import click
 from api.cli.common import OPERATOR, root
 from domain.errors import DomainError
 from workflows.engine import Engine
-from workflows.store.settings import ConfigurationError
+from workflows.store.settings import ConfigurationError, owner_only
 from workflows.store.schema import migrate
 from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised, ImportRejected
 
@@ -195,6 +195,7 @@ _register_subcommands()
 
 
 def main() -> None:
+    owner_only()
     cli(prog_name="cobuild")
 
 

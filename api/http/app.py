@@ -14,20 +14,27 @@ from typing import Any
 import flask_swagger_ui
 import flask_smorest
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.http import audit, commitments, history, organisations, pairings, reports, tasks, users
 from api.http.context import bearer_token, engine, root
-from api.idempotency import KEPT_HEADERS, KeyInUse, KeyReused, StoredAnswer, fingerprint
+from api.http.routes import answers_secret
+from api.http.security import FailedSignIns, redact_request_log, security_headers
+from api.idempotency import (
+    KEPT_HEADERS, KeyInUse, KeyReused, SecretShownOnce, StoredAnswer, fingerprint,
+)
 from api.http.problems import (
     PROBLEM_JSON, Problem, ProblemSchema, from_domain_error, from_http_exception, from_problem,
     from_unexpected,
 )
 from api.root import Root
 from domain.errors import DomainError
+from workflows.core import Outcome
+from workflows.errors import Unauthenticated
+from workflows.store.idempotency import CommandKey
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
@@ -81,6 +88,9 @@ def create_app(root: Root) -> Flask:
         },
     )
     app.extensions["cobuild"] = root.open_all()
+    # Wrong bearer tokens are counted per process (bounded memory), per client address.
+    app.extensions["cobuild.failed_sign_ins"] = FailedSignIns()
+    redact_request_log()
 
     api = CobuildApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -95,6 +105,7 @@ def create_app(root: Root) -> Flask:
     app.before_request(_authenticate)
     app.before_request(_claim_idempotency_key)
     app.after_request(_settle_idempotency_key)
+    app.after_request(_secure)
     app.teardown_request(_release_idempotency_key)
     return app
 
@@ -122,8 +133,16 @@ def _check_body() -> None:
 
 
 def _authenticate() -> None:
-    if _is_api_request():
-        g.actor = engine().authenticate(bearer_token())
+    if not _is_api_request():
+        return
+    token = bearer_token()  # none sent: 401, and nothing guessed
+    throttle, client = current_app.extensions["cobuild.failed_sign_ins"], request.remote_addr or "?"
+    throttle.check(client)  # 429 while this address keeps sending wrong tokens
+    try:
+        g.actor = engine().authenticate(token)
+    except Unauthenticated:
+        throttle.failed(client)
+        raise
 
 
 def _claim_idempotency_key() -> Response | None:
@@ -135,19 +154,38 @@ def _claim_idempotency_key() -> Response | None:
                       "Idempotency-Key must be 1-255 visible ASCII characters")
     store = root().idempotency
     principal = g.actor.user_id
+    print_ = fingerprint(request.method, request.path, request.get_data(cache=True))
+    busy: KeyInUse | None = None
     try:
-        answer = store.begin(principal, key, fingerprint(request.method, request.path,
-                                                         request.get_data(cache=True)))
+        answer = store.begin(principal, key, print_)
     except KeyReused as reused:
-        raise Problem(422, "idempotency-key-reused", str(reused)) from None
+        raise _key_reused(reused) from None
+    except SecretShownOnce as shown:
+        raise _secret_shown_once(shown) from None
     except KeyInUse as in_use:
-        raise Problem(409, "idempotency-key-in-use", str(in_use),
-                      headers={"Retry-After": "1"}) from None
+        answer, busy = None, in_use
     if answer is not None:
         response = Response(answer.body, status=answer.status, headers=answer.headers)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+    # No answer kept: did the command commit anyway (the process died before the answer
+    # was kept)?  Its receipt was written with its events (DESIGN §13).
+    committed = root().engine.committed_under(principal, key)
+    if committed is not None:
+        if committed.fingerprint != print_:
+            raise _key_reused(KeyReused())
+        # The command committed, so only its answer is missing: keep the replayed one
+        # (even over a claim left unfinished by a process that died).
+        g.idempotency_claim = (principal, key)
+        if answers_secret(request.endpoint):
+            raise _secret_shown_once(SecretShownOnce())
+        g.replayed_outcome = Outcome(committed.id, committed.version, committed.state,
+                                     committed.position, committed.details)
+        return None
+    if busy is not None:
+        raise _key_in_use(busy)
     g.idempotency_claim = (principal, key)
+    root().engine.expect_key(CommandKey(principal, key, print_))
     return None
 
 
@@ -155,11 +193,20 @@ def _settle_idempotency_key(response: Response) -> Response:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
         principal, key = claim
-        store = root().idempotency
-        if 200 <= response.status_code < 300:
+        services = root()
+        services.engine.expect_key(None)
+        store = services.idempotency
+        if services.settings.exit_after_commit and 200 <= response.status_code < 300 \
+                and not g.get("replayed_outcome"):
+            os._exit(86)
+        if 200 <= response.status_code < 300 and answers_secret(request.endpoint):
+            store.withhold(principal, key, response.status_code)
+        elif 200 <= response.status_code < 300:
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
             store.finish(principal, key, StoredAnswer(response.status_code, headers,
                                                       response.get_data(as_text=True)))
+        elif answers_secret(request.endpoint) and response.status_code == 410:
+            store.withhold(principal, key, response.status_code)
         else:
             store.release(principal, key)
     return response
@@ -168,4 +215,24 @@ def _settle_idempotency_key(response: Response) -> Response:
 def _release_idempotency_key(error: BaseException | None) -> None:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
+        root().engine.expect_key(None)
         root().idempotency.release(*claim)
+
+
+def _secure(response: Response) -> Response:
+    if g.get("replayed_outcome") is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+    return security_headers(response, secret=answers_secret(request.endpoint),
+                            docs=not _is_api_request())
+
+
+def _key_reused(reused: KeyReused) -> Problem:
+    return Problem(422, "idempotency-key-reused", str(reused))
+
+
+def _secret_shown_once(shown: SecretShownOnce) -> Problem:
+    return Problem(410, "secret-shown-once", str(shown))
+
+
+def _key_in_use(in_use: KeyInUse) -> Problem:
+    return Problem(409, "idempotency-key-in-use", str(in_use), headers={"Retry-After": "1"})

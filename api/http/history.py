@@ -19,7 +19,7 @@ from api.http.context import actor, engine, etag, root
 from api.http.fields import Label, local_time
 from api.http.problems import Problem
 from api.http.schemas import ETAG_HEADER
-from domain.base import CobuildAggregate
+from domain.base import PROXY_LABEL, CobuildAggregate
 from domain.labels import EVENT_TYPES, ROLES, label
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
@@ -52,6 +52,11 @@ class ActorSchema(ma.Schema):
     organisation_id = ma.fields.String(allow_none=True)
 
 
+class ProxyEntry(ma.Schema):
+    label = ma.fields.String(required=True, metadata={"example": PROXY_LABEL})
+    reason = ma.fields.String(allow_none=True, required=True)
+
+
 class HistoryItem(ma.Schema):
     position = ma.fields.Integer(allow_none=True, required=True,
                                  metadata={"description": "position in the whole event log"})
@@ -67,6 +72,8 @@ class HistoryItem(ma.Schema):
     actor = ma.fields.Nested(ActorSchema, allow_none=True, required=True)
     on_behalf_of = ma.fields.String(allow_none=True, required=True)
     reason = ma.fields.String(allow_none=True, required=True)
+    proxy_entry = ma.fields.Nested(ProxyEntry, allow_none=True, required=True, metadata={
+        "description": "set when the fact was entered on another organisation's behalf (代录)"})
     data = ma.fields.Dict(required=True)
 
 
@@ -94,6 +101,7 @@ def history(query, resource: str, aggregate_id: UUID):
 def history_item(event: Any, position: int | None) -> dict[str, Any]:
     fields = vars(event)
     occurred = fields.get("occurred_at")
+    actor = fields.get("actor")
     return {
         "position": position,
         "type": type(event).__name__,
@@ -104,8 +112,18 @@ def history_item(event: Any, position: int | None) -> dict[str, Any]:
         "actor": fields.get("actor"),
         "on_behalf_of": plain(fields.get("on_behalf_of")),
         "reason": fields.get("reason"),
+        "proxy_entry": proxy_entry(actor, fields.get("on_behalf_of")),
         "data": {k: plain(v) for k, v in fields.items() if k not in ATTRIBUTION},
     }
+
+
+def proxy_entry(actor: Any, on_behalf_of: Any) -> dict[str, Any] | None:
+    """代录: entered by someone for an organisation that is not their own."""
+    if on_behalf_of is None or not isinstance(actor, dict):
+        return None
+    if str(on_behalf_of) == str(actor.get("organisation_id")):
+        return None
+    return {"label": PROXY_LABEL, "reason": actor.get("proxy_reason")}
 
 
 def plain(value: Any) -> Any:

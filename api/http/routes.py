@@ -8,13 +8,23 @@ from flask_smorest import Blueprint
 
 from api.http.schemas import CREATED_HEADERS, ETAG_HEADER, IDEMPOTENCY_KEY, IF_MATCH, OutcomeSchema
 
+# Endpoints ("blueprint.view") whose answer carries a secret shown once (a token, an
+# activation code): answered with ``Cache-Control: no-store`` and never kept for a retry.
+SECRET_ANSWERS: set[str] = set()
+
+
+def answers_secret(endpoint: str | None) -> bool:
+    return endpoint in SECRET_ANSWERS
+
 
 def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
             status: int = 200, answer: type[ma.Schema] | ma.Schema = OutcomeSchema,
-            versioned: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+            versioned: bool = True,
+            secret: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``POST <rule>`` running one engine command; documented from the same schemas.
 
-    ``versioned`` commands act on an existing aggregate and honour ``If-Match``."""
+    ``versioned`` commands act on an existing aggregate and honour ``If-Match``; a
+    ``secret`` answer (a token, an activation code) is shown once and never stored."""
     headers = CREATED_HEADERS if status == 201 else ETAG_HEADER
     parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned and rule else [IDEMPOTENCY_KEY]
 
@@ -26,6 +36,8 @@ def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
         decorated = blp.response(status, answer, headers=headers)(decorated)
         decorated = blp.doc(summary=summary, parameters=parameters)(decorated)
         blp.route(rule, methods=["POST"], endpoint=view.__name__)(decorated)
+        if secret:
+            SECRET_ANSWERS.add(f"{blp.name}.{view.__name__}")
         return view
 
     return register

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.http.fields import Moment
+from api.http.fields import Moment, Text
 
 ETAG_HEADER = {"ETag": {"description": "the aggregate version, for If-Match",
                         "schema": {"type": "string", "pattern": '^"[0-9]+"$'}}}
@@ -33,7 +33,10 @@ class Occurred(Body):
 class Represented(Body):
     on_behalf_of = ma.fields.UUID(metadata={
         "description": "the organisation an admin or supervisor enters this for (a township "
-                       "clerk or first secretary entering data for a village)"})
+                       "clerk or first secretary entering data for a village); needs a reason"})
+    reason = Text(max_length=2000, multiline=True, metadata={
+        "description": "why the fact is entered on another organisation's behalf (代录); "
+                       "mandatory with on_behalf_of (422 without it)"})
 
 
 class OutcomeSchema(ma.Schema):

@@ -53,7 +53,7 @@ class Me(ma.Schema):
 
 
 @command(blp, "", RegisterUser, "Register a user (admin); answers the token once", status=201,
-         answer=UserCreated)
+         answer=UserCreated, secret=True)
 def register_user(body):
     outcome, token = engine().register_user(actor(), **body)
     return created(outcome, f"/users/{outcome.id}", token=token)
@@ -91,7 +91,7 @@ def read_user(user_id: UUID):
 
 
 @command(blp, "/<uuid:user_id>/tokens", NewToken, "Issue another token for a user (admin)",
-         status=201, answer=TokenIssued, versioned=False)
+         status=201, answer=TokenIssued, versioned=False, secret=True)
 def issue_token(body, user_id: UUID):
     token = engine().issue_token(actor(), user_id)
     return {"user_id": user_id, "token": token}, 201, {"Location": f"{API_PREFIX}/users/{user_id}"}

@@ -53,6 +53,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from workflows.audit import merkle
 from workflows.audit.heads import HeadIndex
 from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf, encode_originator_id
+from workflows.store import idempotency
 
 __all__ = [
     "LEAF_TAG",
@@ -338,7 +339,8 @@ class _AuditedRecorderMixin(SQLiteApplicationRecorder):
         super().__init__(*args, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + list(self.audit_sql.create)
+        return (super().construct_create_table_statements()
+                + list(self.audit_sql.create) + [idempotency.SQLITE.create])
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
@@ -357,6 +359,8 @@ class _AuditedRecorderMixin(SQLiteApplicationRecorder):
             if ids is None:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
             self.audit_appender.append(c, ids, stored_events)
+        # An Idempotency-Key's receipt commits with the events or not at all (DESIGN §13).
+        idempotency.write(c, idempotency.SQLITE, kwargs.get("receipt"), ids)
         return ids
 
 

@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
+from workflows.store import idempotency
 from workflows.audit.recorder import (
     AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql,
 )
@@ -43,6 +44,7 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.audit_appender = AuditAppender(self.audit_sql)
         # The library's list is typed for Composed statements; it executes plain SQL alike.
         self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[misc]
+        self.sql_create_statements.append(SQL(idempotency.POSTGRES.create))  # type: ignore[arg-type]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
@@ -62,6 +64,8 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
             with curs.connection.cursor(row_factory=tuple_row) as c:
                 self.audit_appender.append(c, ids, stored_events)
+                # An Idempotency-Key's receipt commits with the events or not at all.
+                idempotency.write(c, idempotency.POSTGRES, kwargs.get("receipt"), ids)
         return ids
 
     @property

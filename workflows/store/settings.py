@@ -40,6 +40,9 @@ class Settings:
     audit_origin: str | None = None
     # The first admin's token on a fresh data folder (None: a random one).
     bootstrap_token: str | None = None
+    # Test hook (COBUILD_TEST_EXIT_AFTER_COMMIT=1): the API process exits right after a keyed
+    # command committed and before its answer is kept or sent, as a `kill -9` there would.
+    exit_after_commit: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -51,6 +54,7 @@ class Settings:
             broker_url=environ.get("COBUILD_BROKER_URL", ""),
             audit_origin=environ.get("COBUILD_AUDIT_ORIGIN") or None,
             bootstrap_token=environ.get("COBUILD_BOOTSTRAP_TOKEN") or None,
+            exit_after_commit=environ.get("COBUILD_TEST_EXIT_AFTER_COMMIT") == "1",
         )
 
     @property
@@ -136,8 +140,14 @@ class Settings:
         return env
 
     def ensure_home(self) -> None:
-        """The data folder: SQLite files, the filesystem broker, lock files, signing keys."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        """The data folder: SQLite files, the filesystem broker, lock files, signing keys.
+
+        Owner-only (0700), whatever the umask, so another local user reads nothing in it
+        (DESIGN §13); the entry points also set the umask (``owner_only``) so every file
+        created in it is 0600."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.home.stat().st_mode & 0o077:
+            self.home.chmod(0o700)
         if self.effective_broker_url.startswith("filesystem:"):
             (self.broker_folder / "control").mkdir(parents=True, exist_ok=True)
 
@@ -163,3 +173,12 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username or ""),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
     }
+
+
+def owner_only() -> None:
+    """Files and folders this process creates are its owner's only (umask 077).
+
+    Called first by every entry point (``cobuild``, ``cobuild serve``, the WSGI app): SQLite
+    files and their journals, the broker's message files, lock files and keys are created
+    by libraries that take the umask's word for their mode."""
+    os.umask(0o077)
