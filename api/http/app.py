@@ -9,7 +9,7 @@ import http
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import flask_swagger_ui
 import flask_smorest
@@ -23,10 +23,11 @@ from api.http.context import bearer_token, engine
 from api.http.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
 from api.http.problems import (
     PROBLEM_JSON, Problem, ProblemSchema, from_domain_error, from_http_exception, from_problem,
-    from_unexpected,
+    from_unexpected, log, problem_response,
 )
 from domain.errors import DomainError
 from projections.runner import ProjectionRunner, open_runner
+from workflows.store.outages import describe, is_outage
 from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
 
@@ -51,10 +52,10 @@ class CobuildApi(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
     def _register_error_handlers(self) -> None:
-        self._app.register_error_handler(HTTPException, from_http_exception)
+        self._app.register_error_handler(HTTPException, _unless_outage(from_http_exception))
         self._app.register_error_handler(Problem, from_problem)
         self._app.register_error_handler(DomainError, from_domain_error)
-        self._app.register_error_handler(Exception, from_unexpected)
+        self._app.register_error_handler(Exception, _unless_outage(from_unexpected))
 
     def _register_responses(self) -> None:
         # Same as flask-smorest's, but the error bodies are documented as problem+json.
@@ -67,6 +68,29 @@ class CobuildApi(flask_smorest.Api):
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+# -- outages: 503 store-unavailable, never a 500 --------------------------------------------
+# While the database cannot be read or written (restarting, unreachable, disk full, read-only,
+# locked beyond the timeout: ``workflows.store.outages.is_outage`` decides, by type), every
+# request answers the same problem: nothing was done, try again after ``Retry-After``.
+STORE_UNAVAILABLE = "store-unavailable"
+RETRY_AFTER_SECONDS = 5
+
+
+def _unless_outage(handler: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    def handle(error: Exception) -> Response:
+        # An error in an after-request hook reaches Flask's handlers as InternalServerError,
+        # the original error inside it.
+        cause = getattr(error, "original_exception", None) or error
+        if isinstance(cause, BaseException) and is_outage(cause):
+            log.warning("store unavailable: %s", describe(cause))
+            return problem_response(
+                503, STORE_UNAVAILABLE, "the data store is unavailable for a moment; retry "
+                "after Retry-After seconds (a command with the same Idempotency-Key)", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return handler(error)
+
+    return handle
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> Flask:

@@ -85,9 +85,12 @@ class SqlStore:
 
             self.lock_key = int.from_bytes(
                 hashlib.sha256(f"cobuild-store:{name}".encode()).digest()[:8], "big", signed=True)
+            # check: a connection the server dropped (a restart) is replaced when taken
+            # from the pool, instead of failing the next statement long after the outage.
             self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=pool_size,
                                        kwargs={"autocommit": True}, open=True,
-                                       name=f"cobuild-{name}")
+                                       name=f"cobuild-{name}",
+                                       check=ConnectionPool.check_connection)
         else:
             settings.ensure_home()
             self.path = settings.home / f"{name}.sqlite"
