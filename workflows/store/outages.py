@@ -160,9 +160,9 @@ def keep_running(round_: Callable[[], object], stop: threading.Event, interval: 
     "recovered" line.  ``check`` runs before every round (a lease's: it raises when the
     role was lost, which ends the loop)."""
     while not stop.is_set():
+        if check is not None:
+            check()  # outside the try: a lost lease ends the loop, whatever its cause
         try:
-            if check is not None:
-                check()
             round_()
         except Exception as error:
             if not is_outage(error):
