@@ -15,8 +15,10 @@ Access tokens never leave the store: their events are skipped (their positions a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -24,9 +26,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from kombu import Connection, Exchange, Queue
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps
 from kombu.mixins import ConsumerMixin
 
 from workflows.store import schema
@@ -50,6 +55,41 @@ _SLUGS = {"PublicCommitment": "commitment", "ServiceTask": "task", "FollowUpCase
           "EvaluationRound": "evaluation"}
 
 
+class _FilesystemChannel(filesystem.Channel):
+    """kombu's filesystem channel, safe on a full disk and against half-written files.
+
+    kombu writes a message straight into the queue folder, so a reader can pick up a file
+    still being written, and a full disk leaves an empty one behind, which kills the
+    consumer that reads it.  Here a message is written under a name no reader looks at and
+    renamed into place once complete (a rename is atomic within a folder); a file that does
+    not decode (left by an older writer) is skipped: the relay publishes again every message
+    it could not write, under the same id."""
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{int(round(time.monotonic() * 1000))}_{uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".{name}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(dumps(payload).encode())
+            os.replace(partial, final)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise ChannelError(f"cannot add a message to {self.data_folder_out}: {error}") from error
+
+    def _get(self, queue: str) -> Any:
+        while True:
+            try:
+                return super()._get(queue)
+            except ValueError:
+                continue  # an undecodable file, already moved out of the queue by kombu
+
+
+class _FilesystemTransport(filesystem.Transport):
+    Channel = _FilesystemChannel
+
+
 def broker_connection(settings: Settings) -> Connection:
     """kombu connection from COBUILD_BROKER_URL; the filesystem transport lives in the data folder."""
     url = settings.effective_broker_url
@@ -57,7 +97,7 @@ def broker_connection(settings: Settings) -> Connection:
         folder = settings.home / "broker"
         for sub in ("messages", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        return Connection(url, transport_options={
+        return Connection(url, transport=_FilesystemTransport, transport_options={
             "data_folder_in": str(folder / "messages"), "data_folder_out": str(folder / "messages"),
             "control_folder": str(folder / "control"),
             "store_processed": False, "processed_folder": str(folder / "processed"),

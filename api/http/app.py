@@ -8,6 +8,7 @@ from __future__ import annotations
 import http
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -78,19 +79,35 @@ STORE_UNAVAILABLE = "store-unavailable"
 RETRY_AFTER_SECONDS = 5
 
 
+LOG_OUTAGE_EVERY = 30.0  # seconds: one log line per outage, not one per request
+_outage_logged_at = [float("-inf")]
+
+
 def _unless_outage(handler: Callable[[Any], Response]) -> Callable[[Any], Response]:
     def handle(error: Exception) -> Response:
         # An error in an after-request hook reaches Flask's handlers as InternalServerError,
         # the original error inside it.
         cause = getattr(error, "original_exception", None) or error
         if isinstance(cause, BaseException) and is_outage(cause):
-            log.warning("store unavailable: %s", describe(cause))
+            now = time.monotonic()
+            if now - _outage_logged_at[0] >= LOG_OUTAGE_EVERY:
+                _outage_logged_at[0] = now
+                log.warning("store unavailable, answering 503: %s", describe(cause))
             return problem_response(
                 503, STORE_UNAVAILABLE, "the data store is unavailable for a moment; retry "
                 "after Retry-After seconds (a command with the same Idempotency-Key)", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return handler(error)
 
     return handle
+
+
+class _Flask(Flask):
+    def log_exception(self, exc_info: Any) -> None:
+        # An outage met in an after-request hook (the idempotency record) is answered 503
+        # by ``_unless_outage``, which logs it once: no traceback per request.
+        if exc_info[1] is not None and is_outage(exc_info[1]):
+            return
+        super().log_exception(exc_info)
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> Flask:
@@ -100,7 +117,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         engine = open_engine(settings)
     settings.ensure_home()
 
-    app = Flask("cobuild")
+    app = _Flask("cobuild")
     app.json.sort_keys = False  # keep the schemas' field order
     app.config.update(
         API_TITLE="cobuild", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
