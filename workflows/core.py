@@ -203,11 +203,7 @@ class EngineCore(Application[UUID]):
 
 @schema.step("events", 1, "event store and snapshots of the Cobuild application")
 def _event_store(settings: Settings) -> None:
-    # The tables are named after the application class (``Engine`` -> ``engine_events``),
-    # so the step constructs the engine itself, not its core (``cobuild_events``).
-    from workflows.engine import Engine
-
-    Engine(env=settings.eventsourcing_env()).close()
+    EngineCore(env=settings.eventsourcing_env()).close()
 
 
 # -- the verifiable log ------------------------------------------------------------------
@@ -217,9 +213,7 @@ def _audit_log(settings: Settings) -> None:
     # Constructing the engine with CREATE_TABLE=y creates the audit tables through its
     # audited recorder, on either database.  A PostgreSQL store that was written before
     # the recorder was audited then gets leaves for its events, in notification order.
-    from workflows.engine import Engine
-
-    engine = Engine(env=settings.eventsourcing_env())
+    engine = EngineCore(env=settings.eventsourcing_env())
     try:
         if settings.is_postgres:
             import psycopg
