@@ -263,6 +263,19 @@ class Writer:
     def count(self) -> int:
         return len(self.done)
 
+    def probe(self, timeout: float) -> float:
+        """Seconds until a write with a fresh key is answered 201 (the API is back for new
+        commands; keys caught in the outage may still wait for their claim to expire)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            key = f"probe-{uuid.uuid4().hex}"
+            before = len(self.done)
+            self.write(key)
+            if key in self.done:
+                return time.monotonic() - started
+            assert len(self.done) >= before
+        raise AssertionError(f"no fresh write answered within {timeout} s")
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.write(f"chaos-{uuid.uuid4().hex}")

@@ -171,9 +171,7 @@ def _production(settings, env, processes: Processes, db_proxy: Proxy, mq_proxy: 
     time.sleep(DATABASE_OUTAGE)
     db_proxy.restore()
     back_at = time.monotonic()
-    written = writer.count()
-    api_recovery = until(lambda: writer.count() > written + 5, RECOVERY, "writes after the restart",
-                         processes)
+    api_recovery = writer.probe(RECOVERY)
     assert writer.statuses(cut_at, back_at)[503] > 0, writer.codes()
     database_recovery = _caught_up(settings, processes, "publishing after the database restart")
     until(lambda: holder(settings, "relay") and holder(settings, "scheduler"), RECOVERY,
@@ -211,7 +209,7 @@ def _production(settings, env, processes: Processes, db_proxy: Proxy, mq_proxy: 
     print(f"\nchaos (PostgreSQL, RabbitMQ): {writer.count()} keyed writes, answers {dict(writer.codes())}, "
           f"unanswered attempts {writer.unreachable}; broker outage {BROKER_OUTAGE:.0f} s -> "
           f"backlog consumed {broker_recovery:.1f} s after; database outage {DATABASE_OUTAGE:.0f} s -> "
-          f"API writing again {api_recovery:.1f} s after, log consumed {database_recovery:.1f} s after; "
+          f"a fresh key written {api_recovery:.1f} s after, log consumed {database_recovery:.1f} s after; "
           f"kill -9 -> standbys took over in {takeover:.1f} s, consumed {kill_recovery:.1f} s after; "
           f"{len(facts.positions)} positions, {sum(facts.timers.values())} timers, "
           f"{facts.fired} fired, {len(facts.cases)} cases")
@@ -292,9 +290,7 @@ def _embedded(settings, env, processes: Processes, mount: Path) -> None:
     until(lambda: writer.statuses(full_at)[503] > 0, 30, "a 503 while the disk is full", processes)
     time.sleep(3)
     filler.unlink()
-    written = writer.count()
-    full_recovery = until(lambda: writer.count() > written + 5, RECOVERY, "writes after freeing space",
-                          processes)
+    full_recovery = writer.probe(RECOVERY)
     full_consumed = _caught_up(settings, processes, "publishing after the disk was freed")
 
     # 2. kill -9 of the worker and the relay: serve's standing-by threads take over.
@@ -317,7 +313,7 @@ def _embedded(settings, env, processes: Processes, mount: Path) -> None:
     verified = cobuild(env, "audit", "verify", check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     print(f"\nchaos (embedded, SQLite): {writer.count()} keyed writes, answers {dict(writer.codes())}; "
-          f"disk full ~3 s -> writing again {full_recovery:.1f} s after, log consumed "
+          f"disk full ~3 s -> a fresh key written {full_recovery:.1f} s after, log consumed "
           f"{full_consumed:.1f} s after; kill -9 -> serve took over in {takeover:.1f} s, consumed "
           f"{kill_consumed:.1f} s after; {len(facts.positions)} positions, "
           f"{sum(facts.timers.values())} timers, {facts.fired} fired, {len(facts.cases)} cases")
