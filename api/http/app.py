@@ -75,11 +75,10 @@ class CobuildApi(flask_smorest.Api):
 # -- outages: 503 store-unavailable, never a 500 --------------------------------------------
 # While the database cannot be read or written (restarting, unreachable, disk full, read-only,
 # locked beyond the timeout: ``workflows.store.outages.is_outage`` decides, by type), every
-# request answers the same problem: nothing was done, try again after ``Retry-After``.
+# request answers the same problem: try again after ``Retry-After``, a command with the same
+# Idempotency-Key (it may have been written before the store went away).
 STORE_UNAVAILABLE = "store-unavailable"
 RETRY_AFTER_SECONDS = 5
-
-
 LOG_OUTAGE_EVERY = 30.0  # seconds: one log line per outage, not one per request
 _outage_logged_at = [float("-inf")]
 
@@ -96,7 +95,8 @@ def _unless_outage(handler: Callable[[Any], Response]) -> Callable[[Any], Respon
                 log.warning("store unavailable, answering 503: %s", describe(cause))
             return problem_response(
                 503, STORE_UNAVAILABLE, "the data store is unavailable for a moment; retry "
-                "after Retry-After seconds (a command with the same Idempotency-Key)", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                "after Retry-After seconds (a command with the same Idempotency-Key)",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return handler(error)
 
     return handle
