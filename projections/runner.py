@@ -16,20 +16,23 @@ has caught up, the switch happens in the same transaction as its last batch.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from eventsourcing.application import Application
 
 from projections import facts
+from workflows.store.outages import OutageWatch, keep_running
 from projections.store import (
     ProjectionDatabase, active_version, forget_tracking, set_active_version,
     set_tracked_position, tracked_position,
 )
 
 NAME = "facts"
+log = logging.getLogger("cobuild.projections")
 # Events per transaction while rebuilding: big enough that commits cost nothing, small
 # enough that a runner following the log waits a fraction of a second for the write lock.
 REBUILD_BATCH = 10_000
@@ -166,12 +169,15 @@ class ProjectionRunner:
 
     # -- background following -------------------------------------------------------------
 
-    def start(self, interval: float = 0.2) -> None:
+    def start(self, interval: float = 0.2, say: Callable[[str], None] = log.warning) -> None:
+        """Follow the log in a background thread.  A store outage is ridden out with backoff
+        (each batch commits with its position, so the next resumes where the last left off),
+        saying one line to ``say`` when it starts and one when it ends; any other error ends
+        the thread and is raised to whoever waits or stops."""
         def follow() -> None:
             try:
-                while not self._stop.is_set():
-                    self.catch_up()
-                    self._stop.wait(interval)
+                keep_running(self.catch_up, self._stop, interval, OutageWatch("projections", say),
+                             resumed=lambda: f"following the log from position {self.position()}")
             except BaseException as error:  # handed to whoever waits or stops
                 self.error = error
 

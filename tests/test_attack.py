@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from api.http.app import create_app
+from api.root import Root
 from domain.base import SYSTEM
 from tests.api_support import API_START, JsonClient, TokenCast
 from workflows.engine import open_engine
@@ -89,7 +90,7 @@ def attack(tmp_path_factory):
              "evaluation": str(evaluation), "objection": "objection-1"},
         secrets=tuple(NAMES.values()) + ("SY-G1", "SY-V1", FOREIGN_COUNTY),
     )
-    app = create_app(engine, Settings(home=home))
+    app = create_app(Root(Settings(home=home), engine))
     yield engine, cast, foreign, JsonClient(app.test_client()), app
     engine.close()
 

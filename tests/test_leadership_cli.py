@@ -1,13 +1,15 @@
-"""A long-running command in one copy per database: refused, standing by, stopped on loss."""
+"""A long-running command in one copy per database: refused, standing by, taken again after a loss."""
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import click
 import pytest
 
 from api.cli.ops import SingleCopy
-from workflows.store.leases import acquire
+from workflows.store.leases import acquire, holder
 
 
 @pytest.fixture
@@ -29,16 +31,47 @@ def test_the_lease_is_released_when_the_command_ends(store):
         after.check()
 
 
-def test_a_lost_lease_stops_the_loop_and_fails_the_command(store):
-    stopped = threading.Event()
-    with pytest.raises(click.ClickException, match="lost|removed"):
-        with SingleCopy(store, "relay") as copy:
-            copy.guard(stopped.set, every=0.05)
+def test_a_lost_lease_stops_the_work_at_once_then_the_command_takes_it_again_and_resumes(store, engine):
+    """A database restart ends the lease's session: the command does not exit (nothing
+    would restart it on a bare host) but stops its worker, stands by, takes the lease again
+    and runs a fresh worker from the saved position."""
+    from workflows.scheduler import Worker, open_worker_state
+
+    state = open_worker_state(store)
+    made: list[Worker] = []
+
+    def make() -> Worker:
+        made.append(Worker(engine, state))
+        return made[-1]
+
+    with SingleCopy(store, "scheduler") as copy:
+        running = threading.Thread(target=copy.keep, args=(make, 0.05, lambda report: None),
+                                   kwargs={"every": 0.05})
+        running.start()
+        try:
+            until(lambda: made)
+            first_lease = copy.lease
             if store.is_postgres:
                 import psycopg
 
                 with psycopg.connect(store.database_url, autocommit=True) as admin:
-                    admin.execute("SELECT pg_terminate_backend(%s)", (copy.lease.conn.info.backend_pid,))
+                    admin.execute("SELECT pg_terminate_backend(%s)", (first_lease.conn.info.backend_pid,))
             else:
-                copy.lease.path.unlink()
-            assert stopped.wait(10)  # the loop's stop() was called: the command returns
+                first_lease.path.unlink()
+            until(lambda: len(made) == 2)
+            assert made[0]._stop.is_set()  # the first worker was stopped, not left running
+            assert copy.lease is not first_lease
+            copy.lease.check()  # held again, by this process
+            assert str(os.getpid()) in holder(store, "scheduler")
+        finally:
+            copy.stop()
+            running.join(10)
+    assert not running.is_alive()
+    state.close()
+
+
+def until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,6 +121,10 @@ def test_serve_next_to_a_worker_and_a_relay_serves_the_api_and_stands_by(store, 
             "cobuild serve: the relay runs elsewhere", "cobuild serve: the scheduler runs elsewhere"]
         with urllib.request.urlopen(f"{base}/api/openapi.json", timeout=10) as answer:
             assert answer.status == 200
+            # A production server (waitress), not Werkzeug's development server, and no
+            # banner naming software or versions.
+            banner = answer.headers.get("Server", "")
+            assert not re.search(r"\d|werkzeug|waitress|python", banner, re.I), banner
 
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(60) == 0

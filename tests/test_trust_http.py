@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from api.http.app import create_app
+from api.root import Root
 from api.http.security import FailedSignIns
 from tests.api_support import JsonClient
 
@@ -23,7 +24,7 @@ def world(templates, tmp_path):
     def open_world(setup: str = "in_force"):
         engine, settings, cast, ids = templates.open(setup, tmp_path / f"var{len(opened)}")
         opened.append(engine)
-        return engine, settings, cast, ids, JsonClient(create_app(engine, settings).test_client())
+        return engine, settings, cast, ids, JsonClient(create_app(Root(settings, engine)).test_client())
 
     yield open_world
     for engine in opened:
@@ -178,7 +179,7 @@ def test_a_retry_after_the_answer_was_lost_answers_the_committed_outcome(world):
     key = {"Idempotency-Key": "lost-answer-0001"}
     body = {"receiver_id": str(cast.orgs["V1"]), "category": "infrastructure", "title": "村道路灯"}
     first = http.post(f"{V}/tasks", cast.tokens["village"], body, headers=key).expect(201)
-    store = create_app(engine, settings).extensions["cobuild"].idempotency
+    store = create_app(Root(settings, engine)).extensions["cobuild"].idempotency
     with store.store.write() as cur:  # what a crash before the answer was kept leaves
         cur.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL")
     after = engine.recorder.max_notification_id()

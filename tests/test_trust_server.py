@@ -101,7 +101,8 @@ def test_no_secret_issued_is_at_rest_under_the_data_folder_or_in_the_log(tmp_pat
         http.get(f"{V}/users/me?access_token={issued[0]}x", f"{issued[0]}x")
     finally:
         log = server.stop()
-    assert "users/me" in log  # the request log is there, without its query strings
+    # waitress keeps no request log; what the server does print must not hold a secret.
+    assert "cobuild API" in log
     for secret in issued:
         assert secret not in log
     at_rest = [p for p in home.rglob("*") if p.is_file()]

@@ -15,21 +15,29 @@ Access tokens never leave the store: their events are skipped (their positions a
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from kombu import Connection, Exchange, Queue
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps
 from kombu.mixins import ConsumerMixin
 
 from domain.labels import FOLLOWUP_REASONS, label
 from domain.timer import Timer
 from workflows.store import schema
 from workflows.store.clock import local_date
+from workflows.store.outages import OutageWatch, is_outage, keep_running
 from workflows.store.settings import Settings
 from workflows.core import EngineCore
 from workflows.store.sqlstore import SqlStore
@@ -42,9 +50,45 @@ DEFAULT_CONSUMER = "cobuild.gateway"  # declared by the relay too, so it misses 
 _PRIVATE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic",
                    "actor", "on_behalf_of", "occurred_at"}
 _SKIPPED = {"AccessToken"}
+log = logging.getLogger("cobuild.relay")
 _SLUGS = {"PublicCommitment": "commitment", "ServiceTask": "task", "FollowUpCase": "followup",
           "PairingSlot": "pairing_slot", "AccessToken": "access_token", "RuleSet": "ruleset",
           "EvaluationRound": "evaluation"}
+
+
+class _FilesystemChannel(filesystem.Channel):
+    """kombu's filesystem channel, safe on a full disk and against half-written files.
+
+    kombu writes a message straight into the queue folder, so a reader can pick up a file
+    still being written, and a full disk leaves an empty one behind, which kills the
+    consumer that reads it.  Here a message is written under a name no reader looks at and
+    renamed into place once complete (a rename is atomic within a folder); a file that does
+    not decode (left by an older writer) is skipped: the relay publishes again every message
+    it could not write, under the same id."""
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        name = f"{int(round(time.monotonic() * 1000))}_{uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".{name}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(dumps(payload).encode())
+            os.replace(partial, final)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise ChannelError(f"cannot add a message to {self.data_folder_out}: {error}") from error
+
+    def _get(self, queue: str) -> Any:  # type: ignore[override]
+        while True:
+            try:
+                return super()._get(queue)
+            except ValueError:
+                continue  # an undecodable file, already moved out of the queue by kombu
+
+
+class _FilesystemTransport(filesystem.Transport):
+    Channel = _FilesystemChannel
 
 
 def broker_connection(settings: Settings) -> Connection:
@@ -54,7 +98,7 @@ def broker_connection(settings: Settings) -> Connection:
         folder = settings.home / "broker"
         for sub in ("messages", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        return Connection(url, transport_options={
+        return Connection(url, transport=_FilesystemTransport, transport_options={
             "data_folder_in": str(folder / "messages"), "data_folder_out": str(folder / "messages"),
             "control_folder": str(folder / "control"),
             "store_processed": False, "processed_folder": str(folder / "processed"),
@@ -231,12 +275,27 @@ class Relay:
                 return total
             total.position = stats.position
 
-    def run(self, interval: float = 0.5, report: Callable[[RelayStats], None] | None = None) -> None:
-        while not self._stop.is_set():
-            stats = self.run_until_idle()
+    def run(self, interval: float = 0.5, report: Callable[[RelayStats], None] | None = None,
+            say: Callable[[str], None] = log.warning,
+            check: Callable[[], None] | None = None) -> None:
+        """Publish every ``interval`` seconds until :meth:`stop`; ``check`` (the lease's)
+        runs before every round and ends the loop by raising if the role was lost.
+
+        A broker or store outage is ridden out: the batch that failed is published again
+        from the saved position once both answer (same message ids: consumers
+        de-duplicate), after a backoff that grows to 15 s; ``say`` gets one line when the
+        outage starts and one when it ends."""
+        def round_() -> None:
+            try:
+                stats = self.run_until_idle()
+            except Exception:
+                self._declared = False  # a broker that restarted empty gets them again
+                raise
             if report is not None and stats.published:
                 report(stats)
-            self._stop.wait(interval)
+
+        keep_running(round_, self._stop, interval, OutageWatch("relay", say),
+                     resumed=lambda: f"publishing from position {self.position.get()}", check=check)
 
     def stop(self) -> None:
         self._stop.set()
@@ -308,29 +367,79 @@ class Consumer(ConsumerMixin):
     """Applies each message once: the inbox insert is the de-duplication, the ack comes after."""
 
     def __init__(self, connection: Connection, inbox: Inbox, bound: list[Queue],
-                 on_applied: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 on_applied: Callable[[str, dict[str, Any]], None] | None = None,
+                 say: Callable[[str], None] = log.warning) -> None:
         self.connection = connection
         self.inbox = inbox
         self.bound = bound
         self.on_applied = on_applied
         self.applied = 0
         self.duplicates = 0
+        # One line when the broker or the inbox's store goes away and one when it is back;
+        # kombu reconnects to the broker with its own backoff (``ensure_connection``).
+        self.broker = OutageWatch("consumer: broker", say)
+        self.store = OutageWatch("consumer: inbox store", say)
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
         return [consumer_class(queues=self.bound, accept=["json"], callbacks=[self.on_message],
                                prefetch_count=100)]
 
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        """Consume until ``should_stop``; a lost broker connection is re-established with
+        backoff (kombu's ``ensure_connection``), saying so once, not with a traceback."""
+        errors = self.connection.connection_errors + self.connection.channel_errors
+        while not self.should_stop:
+            try:
+                for _ in self.consume(limit=None, **kwargs):
+                    pass
+            except errors as error:
+                # Connected, then lost again: wait before reconnecting, so that a broker
+                # that accepts connections and drops them is not hammered.
+                deadline = time.monotonic() + self.broker.failed(error)
+                while time.monotonic() < deadline and not self.should_stop:
+                    time.sleep(0.2)
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.broker.failed(exc)
+
+    def on_connection_revived(self) -> None:
+        if self.broker.down:
+            self.broker.recovered("consuming again")
+
     def on_message(self, body: dict[str, Any], message: Any) -> None:
         message_id = message.properties.get("message_id") or ""
         routing_key = message.delivery_info.get("routing_key", "")
         exchange = message.delivery_info.get("exchange", "")
-        if self.inbox.apply(exchange, message_id, routing_key, json.dumps(body, ensure_ascii=False)):
+        new = self._record(exchange, message_id, routing_key, json.dumps(body, ensure_ascii=False))
+        if new is None:
+            return  # stopping while the store is away: not acked, so delivered again later
+        if new:
             self.applied += 1
             if self.on_applied is not None:
                 self.on_applied(message_id, body)
         else:
             self.duplicates += 1
         message.ack()
+
+    def _record(self, exchange: str, message_id: str, routing_key: str, body: str) -> bool | None:
+        """:meth:`Inbox.apply`, waiting out an outage of its store (the message stays
+        unacknowledged meanwhile, so nothing is lost); None if told to stop first."""
+        while True:
+            try:
+                new = self.inbox.apply(exchange, message_id, routing_key, body)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                delay = self.store.failed(error)
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    if self.should_stop:
+                        return None
+                    time.sleep(min(0.2, delay))
+                continue
+            if self.store.down:
+                self.store.recovered("applying messages again")
+            return new
 
     def drain(self, timeout: float = 0.2, idle_rounds: int = 2) -> int:
         """Consume until the queues have stayed empty ``idle_rounds`` times (tests, CLI --once)."""

@@ -18,6 +18,7 @@ Why a kill at any moment is safe:
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -32,6 +33,7 @@ from domain.task import ServiceTask
 from domain.timer import Timer
 from workflows.store import schema
 from workflows.store.clock import local_date
+from workflows.store.outages import OutageWatch, keep_running
 from workflows.store.settings import Settings
 from workflows.core import EngineCore
 from workflows.errors import ConcurrencyConflict
@@ -39,6 +41,7 @@ from workflows.policies import WorkflowPolicies
 from workflows.store.sqlstore import SqlStore
 
 FOLLOWER = "policies"
+log = logging.getLogger("cobuild.worker")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS worker_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
@@ -276,13 +279,24 @@ class Worker:
             assert report.effects is not None
             report.effects[effect] = report.effects.get(effect, 0) + 1
 
-    def run(self, interval: float = 1.0, on_drain: Callable[[DrainReport], None] | None = None) -> None:
-        """Drain every ``interval`` seconds until :meth:`stop`."""
-        while not self._stop.is_set():
+    def run(self, interval: float = 1.0, on_drain: Callable[[DrainReport], None] | None = None,
+            say: Callable[[str], None] = log.warning,
+            check: Callable[[], None] | None = None) -> None:
+        """Drain every ``interval`` seconds until :meth:`stop`; ``check`` (the lease's) runs
+        before every round and ends the loop by raising if the role was lost.
+
+        A store outage (database restarting, disk full or read-only) is ridden out with
+        backoff: every step of a drain is safe to repeat (see the module's docstring), so
+        the next round resumes from the saved positions; ``say`` gets one line when the
+        outage starts and one when it ends."""
+        def round_() -> None:
             report = self.drain()
             if on_drain is not None and (report.events or report.fired or report.projected):
                 on_drain(report)
-            self._stop.wait(interval)
+
+        keep_running(round_, self._stop, interval, OutageWatch("worker", say),
+                     resumed=lambda: f"following the log from position {self.state.position()}",
+                     check=check)
 
     def stop(self) -> None:
         self._stop.set()

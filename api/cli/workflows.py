@@ -84,19 +84,23 @@ def worker(interval: float, once: bool, standby: bool) -> None:
 
 
 def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
-    running = Worker(root().engine, open_worker_state(settings), followers=[root().projections])
+    engine = root().engine
+    state = open_worker_state(settings)
+    projections = root().projections
 
     def report(r: DrainReport) -> None:
         effects = ", ".join(f"{k} ×{v}" for k, v in (r.effects or {}).items())
         click.echo(f"followed {r.events} events, fired {r.fired} timers"
                    f"{': ' + effects if effects else ''}; projected {r.projected} events")
 
+    def make() -> Worker:
+        return Worker(engine, state, followers=[projections])
+
     if once:
-        report(running.drain())
+        report(make().drain())
         return
-    _on_signals(running.stop)
-    copy.guard(running.stop)
-    running.run(interval, report)
+    _on_signals(copy.stop)
+    copy.keep(make, interval, report)
 
 
 @click.command()
@@ -111,18 +115,22 @@ def relay(interval: float, once: bool, standby: bool) -> None:
 
 
 def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
-    running = Relay(root().engine, broker_connection(settings), RelayPosition(settings))
+    engine = root().engine
+    connection = broker_connection(settings)
+    position = RelayPosition(settings)
 
     def report(stats: RelayStats) -> None:
         click.echo(f"published {stats.published} events and {stats.notices} notices "
                    f"up to position {stats.position}")
 
+    def make() -> Relay:
+        return Relay(engine, connection, position)
+
     if once:
-        report(running.run_until_idle())
+        report(make().run_until_idle())
         return
-    _on_signals(running.stop)
-    copy.guard(running.stop)
-    running.run(interval, report)
+    _on_signals(copy.stop)
+    copy.keep(make, interval, report)
 
 
 @click.command()
@@ -140,8 +148,11 @@ def consume(name: str, pattern: str, once: bool) -> None:
         kind = body.get("type") or body.get("kind")
         click.echo(f"{message_id}\t{kind}\t{body.get('text') or body.get('aggregate_id', '')}")
 
+    def say(line: str) -> None:
+        click.echo(f"cobuild consume: {line}", err=True)
+
     consumer = Consumer(broker_connection(settings), inbox, queues(name, pattern or None),
-                        on_applied=show)
+                        on_applied=show, say=say)
     if once:
         consumer.drain()
     else:

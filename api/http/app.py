@@ -9,7 +9,8 @@ from __future__ import annotations
 import http
 import json
 import os
-from typing import Any
+import time
+from typing import Any, Callable
 
 import flask_swagger_ui
 import flask_smorest
@@ -28,13 +29,14 @@ from api.idempotency import (
 )
 from api.http.problems import (
     PROBLEM_JSON, Problem, ProblemSchema, from_domain_error, from_http_exception, from_problem,
-    from_unexpected,
+    from_unexpected, log, problem_response,
 )
 from api.root import Root
 from domain.errors import DomainError
 from workflows.core import Outcome
 from workflows.errors import Unauthenticated
 from workflows.store.idempotency import CommandKey
+from workflows.store.outages import describe, is_outage
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
@@ -48,10 +50,10 @@ class CobuildApi(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
     def _register_error_handlers(self) -> None:
-        self._app.register_error_handler(HTTPException, from_http_exception)
+        self._app.register_error_handler(HTTPException, _unless_outage(from_http_exception))
         self._app.register_error_handler(Problem, from_problem)
         self._app.register_error_handler(DomainError, from_domain_error)
-        self._app.register_error_handler(Exception, from_unexpected)
+        self._app.register_error_handler(Exception, _unless_outage(from_unexpected))
 
     def _register_responses(self) -> None:
         # Same as flask-smorest's, but the error bodies are documented as problem+json.
@@ -66,11 +68,50 @@ class CobuildApi(flask_smorest.Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+# -- outages: 503 store-unavailable, never a 500 --------------------------------------------
+# While the database cannot be read or written (restarting, unreachable, disk full, read-only,
+# locked beyond the timeout: ``workflows.store.outages.is_outage`` decides, by type), every
+# request answers the same problem: try again after ``Retry-After``, a command with the same
+# Idempotency-Key (it may have been written before the store went away).
+STORE_UNAVAILABLE = "store-unavailable"
+RETRY_AFTER_SECONDS = 5
+LOG_OUTAGE_EVERY = 30.0  # seconds: one log line per outage, not one per request
+_outage_logged_at = [float("-inf")]
+
+
+def _unless_outage(handler: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    def handle(error: Exception) -> Response:
+        # An error in an after-request hook reaches Flask's handlers as InternalServerError,
+        # the original error inside it.
+        cause = getattr(error, "original_exception", None) or error
+        if isinstance(cause, BaseException) and is_outage(cause):
+            now = time.monotonic()
+            if now - _outage_logged_at[0] >= LOG_OUTAGE_EVERY:
+                _outage_logged_at[0] = now
+                log.warning("store unavailable, answering 503: %s", describe(cause))
+            return problem_response(
+                503, STORE_UNAVAILABLE, "the data store is unavailable for a moment; retry "
+                "after Retry-After seconds (a command with the same Idempotency-Key)",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return handler(error)
+
+    return handle
+
+
+class _Flask(Flask):
+    def log_exception(self, exc_info: Any) -> None:
+        # An outage met in an after-request hook (the idempotency record) is answered 503
+        # by ``_unless_outage``, which logs it once: no traceback per request.
+        if exc_info[1] is not None and is_outage(exc_info[1]):
+            return
+        super().log_exception(exc_info)
+
+
 def create_app(root: Root) -> Flask:
     """The API over ``root``'s engine, projections and stores; the caller closes ``root``."""
     root.settings.ensure_home()
 
-    app = Flask("cobuild")
+    app = _Flask("cobuild")
     app.json = DefaultJSONProvider(app)
     app.json.sort_keys = False  # keep the schemas' field order
     # Chinese as it is (UTF-8), not as \uXXXX escapes: people read these answers too.

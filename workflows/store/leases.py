@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -27,9 +28,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable
 
+from workflows.store.outages import OutageWatch, is_outage
 from workflows.store.settings import Settings
 
 ROLE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+log = logging.getLogger("cobuild.leases")
 
 
 class AlreadyRunning(RuntimeError):
@@ -46,31 +49,65 @@ class LeadershipLost(RuntimeError):
 
 
 def acquire(settings: Settings, role: str, *, wait: bool = False, timeout: float | None = None,
-            poll: float = 1.0, cancel: threading.Event | None = None) -> "Lease":
+            poll: float = 1.0, cancel: threading.Event | None = None,
+            on_standby: Callable[[str], None] | None = None,
+            say: Callable[[str], None] = log.warning) -> "Lease":
     """Take the lease on ``role``, or raise :class:`AlreadyRunning`.
 
     With ``wait`` the caller stands by until the holder goes away (or ``timeout`` seconds
     have passed, polling every ``poll`` seconds; or ``cancel`` is set, for a thread that
-    stands by until its process stops); without it a held role is refused at once.
+    stands by until its process stops), and ``on_standby`` is told once whom it waits for;
+    without it a held role is refused at once.
+
+    While the database cannot be reached (restarting, unreachable) nobody can say whether
+    the role is free: the attempt is repeated with backoff (within ``timeout`` if given,
+    until ``cancel`` is set), saying one line to ``say`` when that starts and one when it
+    ends, and a new connection is made for each attempt.
     """
     if not ROLE.match(role):
         raise ValueError(f"role {role!r} must be lower-case letters, digits and dashes")
-    lease: Lease = PostgresLease(settings, role) if settings.is_postgres else FileLease(settings, role)
-    rounds = None if timeout is None else max(1, int(timeout / poll))
-    try:
-        while not lease.try_take():
-            if not wait or rounds == 0:
-                raise AlreadyRunning(role, lease.holder())
-            if rounds is not None:
-                rounds -= 1
-            if cancel is None:
-                time.sleep(poll)
-            elif cancel.wait(poll):
-                raise AlreadyRunning(role, lease.holder())
-    except BaseException:
-        lease.close()
-        raise
-    return lease
+    deadline = None if timeout is None else time.monotonic() + timeout
+    outage = OutageWatch(f"the {role} lease", say)
+    told = False
+
+    def pause(seconds: float) -> bool:
+        """Wait; False if cancelled or out of time."""
+        if deadline is not None:
+            seconds = min(seconds, max(deadline - time.monotonic(), 0))
+        if cancel is None:
+            time.sleep(seconds)
+        elif cancel.wait(seconds):
+            return False
+        return deadline is None or time.monotonic() < deadline
+
+    while True:
+        lease: Lease | None = None
+        try:
+            lease = PostgresLease(settings, role) if settings.is_postgres else FileLease(settings, role)
+            while True:
+                if lease.try_take():
+                    outage.recovered()
+                    return lease
+                outage.recovered()
+                holder = lease.holder()
+                if not wait:
+                    raise AlreadyRunning(role, holder)
+                if not told and on_standby is not None:
+                    on_standby(holder or "holder unknown")
+                    told = True
+                if not pause(poll):
+                    raise AlreadyRunning(role, holder)
+        except Exception as error:
+            if lease is not None:
+                lease.close()
+            if not is_outage(error):
+                raise
+            if not pause(outage.failed(error)):
+                raise AlreadyRunning(role, "the database did not answer") from error
+        except BaseException:
+            if lease is not None:
+                lease.close()
+            raise
 
 
 def holder(settings: Settings, role: str) -> str:
@@ -204,7 +241,10 @@ class PostgresLease(Lease):
     def close(self) -> None:
         # Closing the session releases its advisory locks.
         self._stop_watching()
-        self.conn.close()
+        try:
+            self.conn.close()
+        except self._errors:
+            pass  # the connection is already gone, and with it the lock
 
 
 class FileLease(Lease):
@@ -223,8 +263,14 @@ class FileLease(Lease):
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, whoami(self.role).encode(), 0)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, whoami(self.role).encode(), 0)
+        except OSError as error:
+            if not is_outage(error):
+                raise
+            # A full or read-only disk: the lock is held all the same; only its holder's
+            # name, which operators read, could not be written.
         return True
 
     def holder(self) -> str:

@@ -36,6 +36,7 @@ from typing import Any, Iterator, Sequence
 from workflows.store.settings import Settings
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+POOL_WAIT = 5.0  # seconds, as eventsourcing's POSTGRES_CONNECT_TIMEOUT for the event store
 
 
 class Cursor:
@@ -92,9 +93,14 @@ class SqlStore:
 
             self.lock_key = int.from_bytes(
                 hashlib.sha256(f"cobuild-store:{name}".encode()).digest()[:8], "big", signed=True)
+            # check: a connection the server dropped (a restart) is replaced when taken
+            # from the pool, instead of failing the next statement long after the outage.
+            # timeout: while the server is away, a caller waits this long for a connection,
+            # then gets PoolTimeout (an outage: the API answers 503) instead of hanging.
             self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=pool_size,
                                        kwargs={"autocommit": True}, open=True,
-                                       name=f"cobuild-{name}")
+                                       name=f"cobuild-{name}", timeout=POOL_WAIT,
+                                       check=ConnectionPool.check_connection)
         else:
             settings.ensure_home()
             self.path = settings.home / f"{name}.sqlite"
