@@ -13,6 +13,12 @@ run for ``--pairings`` pairings by ``--threads`` client threads sharing one engi
 gunicorn worker's threads do).  A projection runner follows the log in the background
 meanwhile (as in ``cobuild serve``): the lag is sampled every 50 ms as events behind the
 head, and after the last command the time until the read side has everything is measured.
+
+``--rebuild-pairings N`` (0 to skip) then builds the same store of genuine events on both
+backends (``bench_projections.build_store``, about 14 events a pairing) and times
+``ProjectionRunner.rebuild`` from zero, ``--rounds`` times alternating the backends; the
+row printed is PostgreSQL's rebuild rate as a ratio of SQLite's in the same run (aim: at
+least 0.6), with the load average.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from domain.base import Actor
 from projections.runner import ProjectionRunner, open_runner
+from bench.bench_projections import build_store
 from tests.support import COUNTY, fresh_settings
 from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
@@ -152,15 +159,57 @@ def run(label: str, settings: Settings, pairings: int, threads: int) -> dict[str
         engine.close()
 
 
+def rebuild_rates(settings_by_backend: dict[str, Settings], pairings: int, rounds: int
+                  ) -> dict[str, list[float]]:
+    """Events/s of a projection rebuild from zero on each backend, ``rounds`` times each,
+    the backends alternating so a change in the machine's load hits both."""
+    runners, heads = {}, {}
+    for label, settings in settings_by_backend.items():
+        engine, heads[label] = build_store(settings.home, pairings, settings=settings)
+        runners[label] = (engine, open_runner(engine, settings, batch_size=2000))
+    rates: dict[str, list[float]] = {label: [] for label in settings_by_backend}
+    try:
+        for r in range(rounds):
+            order = list(runners) if r % 2 == 0 else list(reversed(runners))
+            for label in order:
+                started = time.perf_counter()
+                runners[label][1].rebuild()
+                rates[label].append(heads[label] / (time.perf_counter() - started))
+    finally:
+        for engine, runner in runners.values():
+            runner.db.close()
+            engine.close()
+    print(f"projection rebuild from zero, {pairings} pairings ({heads['sqlite']} events), "
+          f"{rounds} rounds alternating; load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    for label, values in rates.items():
+        print(f"  {label:<11} " + "  ".join(f"{v:8,.0f}" for v in values) + " events/s")
+    per_round = [p / s for p, s in zip(rates["postgresql"], rates["sqlite"])]
+    print(f"  postgresql / sqlite rebuild rate: median x{statistics.median(per_round):.2f}, "
+          f"worst x{min(per_round):.2f} (aim >= x0.60)")
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("COBUILD_TEST_DATABASE_URL", ""),
                         help="an existing PostgreSQL database whose role may CREATE DATABASE")
     parser.add_argument("--pairings", type=int, default=200)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rebuild-pairings", type=int, default=2000,
+                        help="store size for the rebuild comparison (0: skip it)")
+    parser.add_argument("--rounds", type=int, default=3, help="rebuild rounds per backend")
+    parser.add_argument("--skip-commands", action="store_true", help="only the rebuild comparison")
     args = parser.parse_args()
     if not args.database_url:
         parser.error("--database-url (or COBUILD_TEST_DATABASE_URL) is required")
+
+    if args.rebuild_pairings:
+        with tempfile.TemporaryDirectory() as tmp, \
+                fresh_settings(Path(tmp) / "sqlite") as lite, \
+                fresh_settings(Path(tmp) / "postgresql", args.database_url) as pg:
+            rebuild_rates({"sqlite": lite, "postgresql": pg}, args.rebuild_pairings, args.rounds)
+    if args.skip_commands:
+        return
 
     results = []
     load_before = os.getloadavg()

@@ -50,9 +50,11 @@ START = datetime(2024, 1, 1, 2, tzinfo=timezone.utc)
 KINDS = ("joint_org_life", "visit", "practical_matter", "meeting", "training")
 
 
-def build_store(home: Path, pairings: int, seed: int = 1) -> tuple[object, int]:
+def build_store(home: Path, pairings: int, seed: int = 1,
+                settings: Settings | None = None) -> tuple[object, int]:
+    """The store of ``pairings`` pairings in ``home`` (or where ``settings`` say)."""
     rnd = random.Random(seed)
-    engine = open_engine(Settings(home=home))
+    engine = open_engine(settings or Settings(home=home))
     pending: list = []
 
     def collect(aggregate, when: datetime) -> None:
