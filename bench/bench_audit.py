@@ -108,7 +108,8 @@ def main() -> None:
             (plain, plain_cpu), (audited, audited_cpu) = times[False], times[True]
             wall_ratios.append(audited / plain)
             cpu_ratios.append(audited_cpu / plain_cpu)
-            print(f"  round {r + 1}: plain {args.events / plain:5.0f} saves/s ({plain_cpu / args.events * 1e6:4.0f} us CPU"
+            print(f"  round {r + 1}: plain {args.events / plain:5.0f} saves/s "
+                  f"({plain_cpu / args.events * 1e6:4.0f} us CPU"
                   f"/save), audited {args.events / audited:5.0f} saves/s ({audited_cpu / args.events * 1e6:4.0f} us CPU"
                   f"/save): audited/plain x{wall_ratios[-1]:.3f} wall, x{cpu_ratios[-1]:.3f} CPU; {load()}")
         print(f"  audited/plain: wall median x{statistics.median(wall_ratios):.3f} worst x{max(wall_ratios):.3f}; "
@@ -148,7 +149,8 @@ def main() -> None:
             verify_cpu = sum(after[:4]) - sum(before[:4])
             assert result.ok, result.summary()
             rates.append(result.events / verify_s)
-            print(f"  run {run + 1}: {verify_s:.2f} s wall -> {rates[-1]:,.0f} events/s; {verify_cpu:.2f} s CPU in both "
+            print(f"  run {run + 1}: {verify_s:.2f} s wall -> {rates[-1]:,.0f} events/s; "
+                  f"{verify_cpu:.2f} s CPU in both "
                   f"processes -> {result.events / verify_cpu:,.0f} events per CPU second; {load()}")
         print(f"  median {statistics.median(rates):,.0f} events/s, worst {min(rates):,.0f} events/s "
               f"= x{min(rates) / 100_000:.2f} of the aim (100,000/s in every run)")

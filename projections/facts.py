@@ -563,7 +563,7 @@ class Projector:
 
     def _append(self, conn, p: str, sql: str, params: tuple | list) -> None:
         if p in self.bulk:
-            self._appends.setdefault(p, {}).setdefault(sql, []).append(params)
+            self._appends.setdefault(p, {}).setdefault(sql, []).append(tuple(params))
         else:
             conn.execute(sql, params)
 
