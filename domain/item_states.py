@@ -13,6 +13,7 @@ from typing import Iterable, NamedTuple
 COMMITMENT_STATE_LABELS = {
     "draft": "草稿", "public": "已公开", "overdue": "逾期", "claimed": "待确认践诺",
     "fulfilled": "已践诺", "not_fulfilled": "未践诺", "evaluated": "已评诺",
+    "discarded": "已作废",
 }
 TASK_STATE_LABELS = {
     "open": "待认领", "pooled": "领办大厅", "claimed": "已认领", "planned": "已立项",
@@ -87,6 +88,8 @@ def commitment_state(due_on: date, steps: Iterable[Step]) -> CommitmentState:
             c.state, c.abandoned_on = "not_fulfilled", step.day
         elif kind == "evaluated":
             c.state, c.outcome = "evaluated", step.value
+        elif kind == "discarded":
+            c.state = "discarded"
     return c
 
 

@@ -95,7 +95,7 @@ FOLLOWUPS: list[Column] = [
     field("rule_label", "督办事由"),
     ("severity", "程度", lambda i: SEVERITY_LABELS.get(i["severity"], i["severity"])),
     field("opened_on", "立案日期"), field("age_days", "已开天数"), field("state_label", "状态"),
-    field("responded_on", "答复日期"),
+    field("responded_on", "答复日期"), field("response", "答复内容"),
 ]
 FOLLOWUP_REGIONS: list[Column] = [
     field("region_code", "区划代码"), field("open", "待答复"), field("responded", "已答复"),

@@ -1235,7 +1235,7 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
         cases = facts.rows(sql + " ORDER BY responsible_region, id", params)
         steps = _followup_steps(facts, w, [c[0] for c in cases])
         for case_id, subject_type, subject_id, rule, responsible, region_code, severity, day in cases:
-            answered, latest = steps.get(case_id, (None, None))
+            answered, latest, response = steps.get(case_id, (None, None, None))
             age = (w.as_of - date.fromisoformat(day)).days
             state = "responded" if answered else "open"
             severity = latest or severity
@@ -1252,7 +1252,7 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
                 "rule_label": FOLLOWUP_RULE_LABELS.get(rule, rule), "subject_type": subject_type,
                 "subject_id": subject_id, "responsible_id": responsible, "severity": severity,
                 "state": state, "state_label": FOLLOWUP_STATE_LABELS[state], "opened_on": day,
-                "age_days": age, "responded_on": answered})
+                "age_days": age, "responded_on": answered, "response": response})
         names = org_names(facts, [i["responsible_id"] for i in items[:limit + 1]])
     for item in items:
         item["responsible_name"] = names.get(item["responsible_id"], "")
@@ -1264,19 +1264,20 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
 
 
 def _followup_steps(facts: Facts, w: Window,
-                    ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Per case: the day of its first visible answer, and its latest visible severity."""
-    out: dict[str, tuple[str | None, str | None]] = {}
+                    ids: list[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Per case: the day of its first visible answer, its latest visible severity, and the
+    text of its latest visible answer."""
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
     for start in range(0, len(ids), 900):
         part = ids[start:start + 900]
-        for case_id, kind, day, value in facts.rows(
-                "SELECT case_id, kind, day, value FROM {p}followup_event WHERE day <= ?"
+        for case_id, kind, day, value, text in facts.rows(
+                "SELECT case_id, kind, day, value, text FROM {p}followup_event WHERE day <= ?"
                 " AND recorded_at < ? AND case_id IN " + _in(part) + " ORDER BY position",
                 [w.day, w.known_before, *part]):
-            answered, severity = out.get(case_id, (None, None))
+            answered, severity, response = out.get(case_id, (None, None, None))
             if kind == "responded":
-                answered = answered or day
+                answered, response = answered or day, text
             else:
                 severity = value
-            out[case_id] = (answered, severity)
+            out[case_id] = (answered, severity, response)
     return out

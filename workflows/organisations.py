@@ -10,7 +10,7 @@ from decimal import Decimal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import SYSTEM, Actor
-from domain.errors import DomainError, Duplicate, InvalidValue
+from domain.errors import DomainError, Duplicate, InvalidValue, NotPermitted
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
 from domain.user import AccessToken, User, token_digest
 from workflows.authorisation import in_region, require_region, require_role
@@ -126,7 +126,7 @@ class UserCommands(EngineCore):
         by = self.attribution(SYSTEM)
         # The first admin has a well-known id, so a second init also collides at save time.
         user = User.register(by, name, "admin", region_code=region_code, user_id=BOOTSTRAP_ADMIN_ID)
-        token, access = self._new_token(by, BOOTSTRAP_ADMIN_ID, token)
+        token, access = self._new_token(by, user, token)
         self.commit(user, access)
         return token
 
@@ -145,14 +145,15 @@ class UserCommands(EngineCore):
                                    f"{'giving' if role == 'agency' else 'receiving'} organisation")
         elif not in_region(actor, region_code or ""):
             raise Forbidden("region-scope", "the user's region is outside your region")
-        token, access = self._new_token(by, user.id)
+        token, access = self._new_token(by, user)
         return self.commit(user, access), token
 
     def issue_token(self, actor: Actor, user_id: UUID) -> str:
         require_role(actor, "admin-issues-tokens", "admin")
         user = self.load(User, user_id)
         self._require_manages(actor, user)
-        token, access = self._new_token(self.attribution(actor), user.id)
+        user.require_state("issue a token to", "active")
+        token, access = self._new_token(self.attribution(actor), user)
         self.commit(access)
         return token
 
@@ -164,6 +165,27 @@ class UserCommands(EngineCore):
             self._require_manages(actor, user)
         access.revoke(self.attribution(actor), reason)
         return self.commit(access)
+
+    def revoke_user_tokens(self, actor: Actor, user_id: UUID, reason: str,
+                           expected_version: int | None = None) -> Outcome:
+        """Every token the user holds stops at once: by the user itself, or an admin over it."""
+        user = self.load(User, user_id, expected_version)
+        if actor.user_id != str(user.id):
+            require_role(actor, "admin-revokes-tokens", "admin")
+            self._require_manages(actor, user)
+        user.revoke_tokens(self.attribution(actor), reason)
+        return self.commit(user)
+
+    def deactivate_user(self, actor: Actor, user_id: UUID, reason: str,
+                        expected_version: int | None = None) -> Outcome:
+        """The user leaves: no token of theirs signs in any more (an admin over the user)."""
+        require_role(actor, "admin-deactivates-users", "admin")
+        user = self.load(User, user_id, expected_version)
+        self._require_manages(actor, user)
+        if str(user.id) == actor.user_id:
+            raise NotPermitted("not-yourself", "an admin does not deactivate its own account")
+        user.deactivate(self.attribution(actor), reason)
+        return self.commit(user)
 
     def authenticate(self, token: str) -> Actor:
         if not token or len(token) > 200:
@@ -177,20 +199,24 @@ class UserCommands(EngineCore):
         user = self.load(User, access.user_id)
         if user.state != "active":
             raise Unauthenticated("the user is deactivated")
+        if access.generation < user.token_generation:
+            raise Unauthenticated("the token was revoked")
+        if access.expired(self.clock.now(), self.current_rules()["token_days"]):  # type: ignore[attr-defined]
+            raise Unauthenticated("the token has expired: ask your administrator for a new one")
         return Actor(user_id=str(user.id), role=user.role,
                      organisation_id=user.organisation_id, region_code=user.region_code)
 
     def _token(self, digest: str) -> AccessToken:
         return self.load(AccessToken, AccessToken.create_id(digest))
 
-    def _new_token(self, by, user_id: UUID, token: str | None = None) -> tuple[str, AccessToken]:
+    def _new_token(self, by, user: User, token: str | None = None) -> tuple[str, AccessToken]:
         token = token or secrets.token_urlsafe(32)
         if len(token) < 16:
             raise InvalidValue("token", "must be at least 16 characters")
         digest = token_digest(token)
         if self.exists(AccessToken.create_id(digest)):
             raise InvalidValue("token", "is already in use")
-        return token, AccessToken.issue(by, digest, user_id)
+        return token, AccessToken.issue(by, digest, user)
 
     def _require_manages(self, actor: Actor, user: User) -> None:
         if user.organisation_id is not None:

@@ -66,10 +66,13 @@ class TaskCommands(PairingCommands, EngineCore):
 
     def report_delivery(self, actor: Actor, task_id: UUID, delivered_at: datetime,
                         value_yuan: Decimal | None = None, note: str | None = None,
-                        evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
+                        evidence_sha256: str | None = None, occurred_at: datetime | None = None,
+                        on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
+        """``occurred_at`` is when the delivery was reported (a clerk may enter it late);
+        ``delivered_at`` when the work was done, never after the report."""
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, None, on_behalf_of)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of)
         task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
         return self.commit(task)
 

@@ -263,6 +263,8 @@ class FollowUpItem(ma.Schema):
     opened_on = day(required=True, allow_none=False)
     age_days = ma.fields.Integer(required=True)
     responded_on = day(required=True)
+    response = text(required=True, metadata={"description": "the latest answer of the "
+                                                          "responsible organisation"})
 
 
 class FollowUpRegion(ma.Schema):
