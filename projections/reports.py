@@ -972,12 +972,49 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
                 live.append((p, side, other))
         items += _pending_activities(facts, w, live)
         items += _pending_confirmations(facts, w, organisation)
+        items += _followups_to_answer(facts, w, organisation)
+        if gives(facts, organisation):
+            items += _needs_to_claim(facts, w, organisation)
     return {"items": items, "organisation_id": organisation, **w.as_dict()}
 
 
 INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
                 "cosign_activity": "确认活动", "confirm_fulfilment": "确认践诺",
-                "confirm_delivery": "确认交付"}
+                "confirm_delivery": "确认交付", "answer_followup": "答复督办",
+                "claim_need": "认领需求"}
+
+
+def _followups_to_answer(facts: Facts, w: Window, organisation: str) -> list[dict[str, Any]]:
+    """Cases open at the end of the day with no answer from the responsible organisation."""
+    cases = facts.rows(
+        "SELECT id, rule, subject_type, subject_id, severity, day FROM {p}followup"
+        " WHERE responsible_id = ? AND day <= ? AND recorded_at < ?"
+        " AND NOT (closed_day IS NOT NULL AND closed_day <= ? AND closed_at < ?)"
+        " ORDER BY day, id", [organisation, w.day, w.known_before, w.day, w.known_before])
+    steps = _followup_steps(facts, w, [c[0] for c in cases])
+    out = []
+    for case_id, rule, subject_type, subject_id, severity, day in cases:
+        answered, latest, _ = steps.get(case_id, (None, None, None))
+        if answered:
+            continue
+        out.append({"kind": "answer_followup", "label": INBOX_LABELS["answer_followup"],
+                    "followup_id": case_id, "rule": rule,
+                    "title": FOLLOWUP_RULE_LABELS.get(rule, rule), "severity": latest or severity,
+                    "subject_type": subject_type, "subject_id": subject_id, "since": day})
+    return out
+
+
+def _needs_to_claim(facts: Facts, w: Window, giver: str) -> list[dict[str, Any]]:
+    """Open and pooled needs of the villages ``giver`` is paired with (the pool as a whole is
+    in the task report: the inbox lists what is this organisation's to take up)."""
+    partners = sorted(partners_in_force(facts, w, giver))
+    if not partners:
+        return []
+    names = org_names(facts, partners)
+    return [{"kind": "claim_need", "label": INBOX_LABELS["claim_need"], "task_id": row.id,
+             "title": row.title, "counterpart": names.get(row.receiver_id, ""), "since": row.day}
+            for row, t in tasks_where(facts, w, "receiver_id IN " + _in(partners), partners)
+            if t.state in CLAIMABLE]
 
 
 def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> dict[str, Any]:
@@ -1173,20 +1210,61 @@ def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = N
     return {**_page_rows(items, limit), **w.as_dict()}
 
 
+CLAIMABLE = ("open", "pooled")
+
+
+def partners_in_force(facts: Facts, w: Window, giver: str) -> set[str]:
+    """The receivers ``giver`` has a pairing in force with on ``w``'s day."""
+    where, params = in_force_sql(w)
+    return {r[0] for r in facts.rows(
+        "SELECT p.receiver_id FROM {p}pairing p WHERE p.giver_id = ? AND " + where,
+        [giver, *params])}
+
+
+def gives(facts: Facts, organisation: str) -> bool:
+    row = facts.rows("SELECT kind FROM {p}org WHERE id = ?", [organisation])
+    return bool(row) and row[0][0] in GIVING_KINDS
+
+
 def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
                  organisation: str | None = None, cursor: str | None = None,
                  limit: int = 500) -> dict[str, Any]:
-    where, params = _item_filter(region, None, (), cursor)
-    if organisation:
-        where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
-                  " WHERE giver_id = ?))")
-        params += [organisation, organisation]
+    """Every task in scope.  An organisation sees its own needs and the tasks it claimed;
+    a giving one also the needs it may claim: the open needs of the villages it is paired
+    with, and the pool (DESIGN §11)."""
     with open_facts(db) as facts:
-        found = tasks_where(facts, w, where, params, limit + 1)
+        partners: set[str] = set()
+        claims = organisation is not None and gives(facts, organisation)
+        where, params = _item_filter(region, None, (), None)
         if organisation:
+            where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
+                      " WHERE giver_id = ?)")
+            params += [organisation, organisation]
+            if claims:
+                partners = partners_in_force(facts, w, organisation)
+                where += (" OR receiver_id IN " + _in(sorted(partners)) if partners else "")
+                where += " OR id IN (SELECT task_id FROM {p}task_event WHERE kind = 'pooled')"
+            where += ")"
+
+        def shown(r: TaskRow, t: TaskState) -> bool:
             # Claimed once and withdrawn: no longer this giver's task.
-            found = [(r, t) for r, t in found
-                     if organisation in (r.receiver_id, t.claimer_id)]
+            return (organisation is None or organisation in (r.receiver_id, t.claimer_id)
+                    or (claims and (t.state == "pooled"
+                                    or (t.state in CLAIMABLE and r.receiver_id in partners))))
+
+        found: list[tuple[TaskRow, TaskState]] = []
+        after = cursor
+        while len(found) <= limit:
+            more_where, more_params = where, [*params, *(sorted(partners) if claims and partners else [])]
+            if after:
+                region_after, task_after = _decode_cursor(after) or ("", "")
+                more_where += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+                more_params += [region_after, region_after, task_after]
+            batch = tasks_where(facts, w, more_where, more_params, limit + 1)
+            found += [(r, t) for r, t in batch if shown(r, t)]
+            if len(batch) <= limit:
+                break
+            after = f"{batch[-1][0].receiver_region}|{batch[-1][0].id}"
         names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
     items = [{
         "id": r.id, "region_code": r.receiver_region, "receiver_id": r.receiver_id,

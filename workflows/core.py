@@ -175,9 +175,13 @@ class EngineCore(Application[UUID]):
                for name in ("giver_id", "receiver_id", "claimer_id", "organisation_id")}
         return [self.organisation_facts(i) for i in ids if i is not None]
 
+    def visible_beyond_parties(self, actor: Actor, aggregate: CobuildAggregate) -> bool:
+        """Whether ``actor`` sees a record it is no party to (a need it may claim)."""
+        return False
+
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
         parties = self.parties(aggregate)
-        if parties and not may_see(actor, *parties):
+        if parties and not may_see(actor, *parties) and not self.visible_beyond_parties(actor, aggregate):
             raise Forbidden("not-in-scope", f"this {aggregate.subject} is outside your organisation or region")
 
     def load_as_party(self, actor: Actor, cls: type[A], aggregate_id: UUID,

@@ -5,11 +5,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor, Attribution
+from domain.base import Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
 from domain.task import ServiceTask
-from workflows.authorisation import require_acting_for, require_system
+from workflows.authorisation import may_see_need, require_acting_for, require_system
 from workflows.core import EngineCore, Outcome
 from workflows.pairings import PairingCommands
 
@@ -27,19 +27,19 @@ class TaskCommands(PairingCommands, EngineCore):
         task = ServiceTask.raise_need(by, receiver_id, category, title, details, wanted_by)
         return self.commit(task)
 
-    def _task_party(self, actor: Actor, task_id: UUID, expected_version: int | None,
-                    occurred_at: datetime | None, on_behalf_of: UUID | None,
-                    ) -> tuple[ServiceTask, Attribution]:
-        task = self.load(ServiceTask, task_id, expected_version)
-        by = self.attribution(actor, occurred_at, on_behalf_of)
-        require_acting_for(actor, self.acting_for(by))
-        return task, by
+    def visible_beyond_parties(self, actor: Actor, aggregate: CobuildAggregate) -> bool:
+        if not isinstance(aggregate, ServiceTask) or actor.organisation_id is None:
+            return False
+        paired = (aggregate.state == "open" and self.pairing_in_force_between(
+            actor.organisation_id, aggregate.receiver_id) is not None)
+        return may_see_need(actor, aggregate.state, paired)
 
     def claim_task(self, actor: Actor, task_id: UUID, giver_id: UUID,
                    occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                    expected_version: int | None = None) -> Outcome:
         # An open need is visible to its receiver's partners; a pooled one to every giver.
-        task, by = self._task_party(actor, task_id, expected_version, occurred_at, on_behalf_of)
+        task, by = self.load_as_party(actor, ServiceTask, task_id, expected_version, occurred_at,
+                                      on_behalf_of)
         giver = self.load(Organisation, giver_id)
         if not giver.gives:
             raise InvalidValue("giver_id", "only giving organisations claim needs")

@@ -332,6 +332,11 @@ class InboxItem(ma.Schema):
     commitment_id = ma.fields.String()
     content = ma.fields.String()
     task_id = ma.fields.String()
+    followup_id = ma.fields.String()
+    rule = ma.fields.String()
+    severity = ma.fields.String()
+    subject_type = ma.fields.String()
+    subject_id = ma.fields.String()
 
 
 class Inbox(Paged):
@@ -527,7 +532,8 @@ def evaluation(query: dict[str, Any]) -> Any:
 @report("/inbox", ReportQuery, Inbox, "What waits on one organisation (待办)")
 def inbox(query: dict[str, Any]) -> Any:
     """Answers only this organisation can give: accept a pairing, sign the agreement,
-    co-sign an activity, confirm a fulfilment or a delivery.  Agency and village users get
+    co-sign an activity, confirm a fulfilment or a delivery, answer a follow-up case, and
+    (a giving organisation) claim a need of a village it is paired with.  Agency and village users get
     their own; a regional user names an ``organisation`` in its region.  One page."""
     who = actor()
     if who.role in REGION_ROLES:
