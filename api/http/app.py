@@ -18,7 +18,10 @@ from flask import Flask, Response, current_app, g, request
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from api.http import audit, commitments, history, organisations, pairings, reports, tasks, users
+from api.http import (
+    audit, commitments, evaluations, followups, history, organisations, pairings, reports, rules,
+    tasks, users,
+)
 from api.http.context import bearer_token, engine
 from api.http.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
 from api.http.problems import (
@@ -32,7 +35,7 @@ from workflows.engine import Engine, open_engine
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
-              reports.blp, history.blp, audit.blp)
+              followups.blp, evaluations.blp, rules.blp, reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 

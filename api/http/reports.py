@@ -407,6 +407,20 @@ def ask(query: dict[str, Any], default_as_of: date | None = None) -> Asked:
         db=runner().db, position=position)
 
 
+CURSOR = ma.fields.String(validate=ma.validate.Regexp(
+    _CURSOR, error="is not a cursor this list handed out"),
+    metadata={"description": "next_cursor of the previous page"})
+
+
+def fresh_facts(run: Callable[[ProjectionDatabase], dict[str, Any]]) -> dict[str, Any]:
+    """A list read from the fact store once it has every event recorded before the request."""
+    caught_up()
+    try:
+        return run(runner().db)
+    except ReportError as error:
+        raise Problem(422, "invalid-fields", str(error), errors={"query": [str(error)]}) from None
+
+
 def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
     try:
         result = run()
