@@ -152,9 +152,9 @@ class Answer:
 class ServerProcess:
     """``cobuild serve`` in its own process on a free loopback port."""
 
-    def __init__(self, home: Path, admin_token: str) -> None:
+    def __init__(self, home: Path, admin_token: str, env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "COBUILD_HOME": str(home), "COBUILD_BOOTSTRAP_TOKEN": admin_token,
-               "PYTHONPATH": str(REPO)}
+               "PYTHONPATH": str(REPO), **(env or {})}
         env.pop("COBUILD_DATABASE_URL", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.serve", "--port", "0"], cwd=REPO, env=env,

@@ -1,7 +1,7 @@
 """The cobuild engine: one application, its commands grouped by aggregate."""
 from __future__ import annotations
 
-from workflows.store.clock import Clock
+from workflows.store.clock import Clock, clock_of
 from workflows.commitments import CommitmentCommands
 from workflows.store.settings import Settings
 from workflows.evaluations import EvaluationCommands
@@ -21,4 +21,5 @@ class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationComm
 def open_engine(settings: Settings | None = None, clock: Clock | None = None) -> Engine:
     settings = settings or Settings.from_env()
     settings.ensure_home()
-    return Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)
+    return Engine(env=ensure_schema(settings).eventsourcing_env(),
+                  clock=clock or clock_of(settings.clock_file))

@@ -31,6 +31,9 @@ class Settings:
     # side by side on PostgreSQL must not (their CREATE statements race); they run with
     # this off once ``workflows.store.schema`` has created the schema.
     create_tables: bool = True
+    # A file holding the time, for rehearsals and end-to-end tests (``FileClock``); empty:
+    # the system clock.
+    clock_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -40,6 +43,7 @@ class Settings:
             home=home,
             database_url=environ.get("COBUILD_DATABASE_URL", ""),
             broker_url=environ.get("COBUILD_BROKER_URL", ""),
+            clock_file=environ.get("COBUILD_CLOCK_FILE", ""),
         )
 
     @property
@@ -86,6 +90,8 @@ class Settings:
             env["COBUILD_DATABASE_URL"] = self.database_url
         if self.broker_url:
             env["COBUILD_BROKER_URL"] = self.broker_url
+        if self.clock_file:
+            env["COBUILD_CLOCK_FILE"] = self.clock_file
         return env
 
     def eventsourcing_env(self) -> dict[str, str]:
