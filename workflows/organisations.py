@@ -1,12 +1,10 @@
 """Commands on organisations and users: registration, bulk onboarding, tokens."""
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import SYSTEM, Actor
@@ -15,10 +13,10 @@ from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
 from domain.user import AccessToken, User, token_digest
 from workflows.authorisation import in_region, require_region, require_role
 from workflows.core import EngineCore, Outcome
+from workflows.onboarding import UnreadableTable, read_table
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
 BOOTSTRAP_ADMIN_ID = uuid5(NAMESPACE_URL, "/cobuild/users/bootstrap-admin")
-IMPORT_COLUMNS = ("code", "name", "kind", "region_code")
 
 
 class AlreadyInitialised(DomainError):
@@ -53,34 +51,47 @@ class OrganisationCommands(EngineCore):
             raise Duplicate(f"an organisation with code {code!r} is already registered", field="code")
         return self.commit(org)
 
-    def import_organisations(self, actor: Actor, text: str) -> list[Outcome]:
-        """Bulk onboarding from CSV (columns code,name,kind,region_code): every row or none."""
+    def import_organisations(self, actor: Actor, data: bytes | str) -> list[Outcome]:
+        """Bulk onboarding from CSV or XLSX (``workflows.onboarding``: code, name, kind,
+        region_code, optionally income_year and income_yuan; English or Chinese headers):
+        every row or none, each bad row named by its line."""
         require_role(actor, "admin-registers", "admin")
         by = self.attribution(actor)
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImportRejected([RowError(1, f"missing column(s): {', '.join(missing)}")])
+        try:
+            rows = read_table(data)
+        except UnreadableTable as error:
+            raise ImportRejected([RowError(1, str(error))]) from None
         orgs: list[Organisation] = []
         errors: list[RowError] = []
         seen: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
-            code = (row.get("code") or "").strip()
+        for row in rows:
+            get = row.values.get
+            code = get("code", "")
             try:
-                org = Organisation.register(by, code, (row.get("name") or "").strip(),
-                                            (row.get("kind") or "").strip(),
-                                            (row.get("region_code") or "").strip())
+                org = Organisation.register(by, code, get("name", ""), get("kind", ""),
+                                            get("region_code", ""))
                 if not in_region(actor, org.region_code):
                     raise InvalidValue("region_code", "is outside your region")
                 if code in seen:
                     raise InvalidValue("code", f"repeats line {seen[code]}")
                 if self.exists(org.id):
                     raise InvalidValue("code", "is already registered")
+                year, amount = get("income_year", ""), get("income_yuan", "")
+                if year or amount:
+                    if not (year and amount):
+                        raise InvalidValue("income_year" if not year else "income_yuan",
+                                           "the year and the collective income go together")
+                    if not year.isdigit():
+                        raise InvalidValue("income_year", f"{year!r} is not a year")
+                    try:
+                        yuan = Decimal(amount.replace(",", ""))
+                    except InvalidOperation:
+                        raise InvalidValue("income_yuan", f"{amount!r} is not an amount in yuan") from None
+                    org.report_collective_income(by, int(year), yuan)
             except DomainError as error:
-                errors.append(RowError(line, error.message))
+                errors.append(RowError(row.line, error.message))
                 continue
-            seen[code] = line
+            seen[code] = row.line
             orgs.append(org)
         if errors:
             raise ImportRejected(errors)
