@@ -18,7 +18,7 @@ from domain.errors import DomainError
 from workflows.store.settings import ConfigurationError, Settings
 from workflows.engine import Engine, open_engine
 from workflows.store.schema import migrate
-from workflows.organisations import AlreadyInitialised, ImportRejected
+from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised, ImportRejected
 
 OPERATOR = Actor(user_id="operator", role="admin", region_code="")
 
@@ -130,6 +130,24 @@ def users_add(name: str, role: str, organisation: str | None, region_code: str |
         organisation_id = eng.organisation_by_code(organisation).id
     outcome, token = eng.register_user(OPERATOR, name, role, organisation_id, region_code)
     click.echo(f"user {outcome.id}")
+    click.echo("token (shown once):")
+    click.echo(token)
+
+
+@users.command("token")
+@click.argument("user_id", required=False)
+def users_token(user_id: str | None) -> None:
+    """Issue a new token for a user whose token was lost or expired, and print it once.
+
+    Without USER_ID: the first admin (the one `cobuild init` created).  Whoever can run
+    this has the data folder in hand, so it is how an operator gets an admin back in."""
+    uid = BOOTSTRAP_ADMIN_ID
+    if user_id is not None:
+        try:
+            uid = UUID(user_id)
+        except ValueError:
+            fail(f"{user_id!r} is not a user id")
+    token = engine().issue_token(OPERATOR, uid)
     click.echo("token (shown once):")
     click.echo(token)
 
