@@ -60,7 +60,9 @@ class Outcome:
 
 
 class EngineCore(Application[UUID]):
-    name = "Cobuild"
+    # eventsourcing names the tables after the application (``engine_events`` on PostgreSQL);
+    # the schema steps below build this class, the processes build ``Engine``: one name for both.
+    name = "Engine"
     log_section_size = 1000
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
