@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
+from workflows.store.settings import ConfigurationError
+
 LOCAL_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
@@ -60,7 +62,10 @@ class FileClock:
         self._lock = threading.Lock()
         self._seen: tuple[float, datetime] | None = None
         self._last = datetime.min.replace(tzinfo=timezone.utc)
-        self.now()  # a file that cannot be read is a setting error, found at start
+        try:
+            self.now()  # a file that cannot be read is a setting error, found at start
+        except (OSError, ValueError) as error:
+            raise ConfigurationError(f"COBUILD_CLOCK_FILE {self.path}: {error}") from None
 
     @staticmethod
     def write(path: Path, moment: datetime) -> None:
