@@ -58,8 +58,8 @@ def test_overdue_is_the_workflow_s_to_record(engine, cast, clock):
 def test_need_claimed_by_a_partner_delivered_rejected_redelivered_confirmed(engine, cast, clock):
     p = cast.pairing_in_force()
     t = engine.raise_need(cast.villager, cast.village, "skills_training", "茶叶种植技术培训")
-    with pytest.raises(NotPermitted):
-        engine.claim_task(cast.agency2, t.id, cast.giver2)  # not paired: only after pooling
+    with pytest.raises(Forbidden):  # not paired: it sees the need only once pooled
+        engine.claim_task(cast.agency2, t.id, cast.giver2)
     engine.claim_task(cast.agency, t.id, cast.giver)
     engine.plan_task(cast.agency, t.id, date(2025, 5, 1), Decimal("3000"))
     clock.advance(days=10)
