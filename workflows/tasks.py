@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor, Attribution, CobuildAggregate
+from domain.base import Actor, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
 from domain.task import ServiceTask

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from api.http.context import actor, created, done, engine, etag, expected_version
 from api.http.fields import Text, one_of
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Occurred, Represented
 from domain.followup import RESOLUTIONS, RULE_LABELS, SUBJECT_TYPES, FollowUpCase
 
 blp = Blueprint("followups", __name__, url_prefix="/api/v1/followups",
