@@ -26,13 +26,13 @@ from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
-from projections import account_facts, followup_facts
+from projections import account_facts, followup_facts, round_facts
 from projections.store import table_columns, table_indexes
 from workflows.store.clock import LOCAL_TZ, local_date
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
           "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES,
-          *account_facts.TABLES)
+          *account_facts.TABLES, *round_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -156,6 +156,7 @@ def schema(prefix: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         *followup_facts.schema(p),
         *account_facts.schema(p),
+        *round_facts.schema(p),
     ]
 
 
@@ -172,7 +173,8 @@ def indexes(prefix: str) -> list[str]:
 # What this version of the code added to the fact tables: a version built by an older one
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
 LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"),
-                    ("pairing", "changed_day"), ("followup_event", "text"), ("account", "id"))
+                    ("pairing", "changed_day"), ("followup_event", "text"), ("account", "id"),
+                    ("evaluation_rating", "side"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"))
@@ -490,7 +492,8 @@ class Projector:
         self._horizon: dict[str, list] = {}
         self.handlers: dict[type, Handler] = {
             **followup_facts.handlers(self._region, day_of, stamp),
-            **account_facts.handlers(self._region, day_of, stamp)}
+            **account_facts.handlers(self._region, day_of, stamp),
+            **round_facts.handlers(day_of, stamp)}
         self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,

@@ -25,6 +25,7 @@ from domain.item_states import (
     commitment_state, task_state,
 )
 from projections.facts import stamp
+from projections.round_facts import RATING_STATES
 from domain.pairing_rules import (
     DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, Thresholds, derived_status, lifecycle_state,
     rule_hits,
@@ -973,6 +974,7 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
         items += _pending_activities(facts, w, live)
         items += _pending_confirmations(facts, w, organisation)
         items += _followups_to_answer(facts, w, organisation)
+        items += _ratings_to_give(facts, w, organisation, chunk, lives, names)
         if gives(facts, organisation):
             items += _needs_to_claim(facts, w, organisation)
     return {"items": items, "organisation_id": organisation, **w.as_dict()}
@@ -981,7 +983,36 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
 INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
                 "cosign_activity": "确认活动", "confirm_fulfilment": "确认践诺",
                 "confirm_delivery": "确认交付", "answer_followup": "答复督办",
-                "claim_need": "认领需求"}
+                "claim_need": "认领需求", "rate_pairing": "结果联评"}
+
+
+def _ratings_to_give(facts: Facts, w: Window, organisation: str, pairings: list[PairingRow],
+                     lives: dict[str, Lifecycle], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Rounds taking joint ratings in which this organisation has not yet rated the other
+    side of a pairing that was in force in the round's year (结果联评)."""
+    rounds = facts.rows(
+        "SELECT id, year, region, day FROM {p}evaluation_round WHERE state IN "
+        + _in(list(RATING_STATES)) + " AND day <= ? AND recorded_at < ? ORDER BY day, id",
+        [*RATING_STATES, w.day, w.known_before])
+    if not rounds:
+        return []
+    rated = {(r, p, side) for r, p, side in facts.rows(
+        "SELECT round_id, pairing_id, side FROM {p}evaluation_rating WHERE recorded_at < ?"
+        " AND round_id IN " + _in([r[0] for r in rounds]), [w.known_before, *[r[0] for r in rounds]])}
+    out = []
+    for round_id, year, region, day in rounds:
+        for p in pairings:
+            life = lives[p.id]
+            if life.in_force_on is None or life.in_force_on.year > year:
+                continue
+            if not (p.receiver_region.startswith(region) or p.giver_region.startswith(region)):
+                continue
+            side = "giver" if p.giver_id == organisation else "receiver"
+            if (round_id, p.id, side) in rated:
+                continue
+            other = names.get(p.receiver_id if side == "giver" else p.giver_id, "")
+            out.append(_task("rate_pairing", p, other, day, evaluation_id=round_id, year=year))
+    return out
 
 
 def _followups_to_answer(facts: Facts, w: Window, organisation: str) -> list[dict[str, Any]]:

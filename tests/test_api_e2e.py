@@ -324,9 +324,13 @@ def test_a_year_with_a_follow_up_case_and_the_evaluation_round_all_over_http(reh
     set_clock("2026-01-05")
     round_id = admin.post("/evaluations", {"year": 2025, "region_code": "331123"}, 201)["id"]
     scores = {"ideology": 90, "mechanism": 85, "teamwork": 92, "results": 80, "response": 88}
-    clerk.post(f"/evaluations/{round_id}/ratings", {"pairing_id": p, "scores": scores})
-    secretary.post(f"/evaluations/{round_id}/ratings",
-                   {"pairing_id": p, "scores": {**scores, "results": 95}})
+    for side, given in ((clerk, scores), (secretary, {**scores, "results": 95})):
+        # Each side finds the round to rate in its inbox.
+        (to_rate,) = [i for i in side.get("/reports/inbox")["items"] if i["kind"] == "rate_pairing"]
+        assert (to_rate["evaluation_id"], to_rate["pairing_id"], to_rate["year"]) == (round_id, p, 2025)
+        side.post(f"/evaluations/{to_rate['evaluation_id']}/ratings",
+                  {"pairing_id": to_rate["pairing_id"], "scores": given})
+        assert not [i for i in side.get("/reports/inbox")["items"] if i["kind"] == "rate_pairing"]
     supervisor.post(f"/evaluations/{round_id}/satisfaction", {
         "pairing_id": p, "counts": {"satisfied": 42, "basically_satisfied": 6, "dissatisfied": 1,
                                     "unknown": 3}})

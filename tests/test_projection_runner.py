@@ -286,6 +286,7 @@ OLDER_CODE = {
     "before follow-up answers kept their text": [
         "ALTER TABLE v1_followup_event DROP COLUMN text"],
     "before user accounts": ["DROP TABLE v1_account"],
+    "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
 }
 
 

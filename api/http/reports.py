@@ -337,6 +337,8 @@ class InboxItem(ma.Schema):
     severity = ma.fields.String()
     subject_type = ma.fields.String()
     subject_id = ma.fields.String()
+    evaluation_id = ma.fields.String()
+    year = ma.fields.Integer()
 
 
 class Inbox(Paged):
@@ -546,8 +548,9 @@ def evaluation(query: dict[str, Any]) -> Any:
 @report("/inbox", ReportQuery, Inbox, "What waits on one organisation (待办)")
 def inbox(query: dict[str, Any]) -> Any:
     """Answers only this organisation can give: accept a pairing, sign the agreement,
-    co-sign an activity, confirm a fulfilment or a delivery, answer a follow-up case, and
-    (a giving organisation) claim a need of a village it is paired with.  Agency and village users get
+    co-sign an activity, confirm a fulfilment or a delivery, answer a follow-up case, rate
+    the other side of a pairing in an evaluation round, and (a giving organisation) claim a
+    need of a village it is paired with.  Agency and village users get
     their own; a regional user names an ``organisation`` in its region.  One page."""
     who = actor()
     if who.role in REGION_ROLES:
