@@ -208,3 +208,19 @@ def test_a_delivery_can_be_reported_late_with_its_business_time(world):
     delivered = history["items"][-1]
     assert delivered["type"] == "DeliveryReported"
     assert delivered["occurred_at"].startswith("2025-03-06T01:00:00")
+
+
+def test_an_answer_to_a_case_retried_with_its_key_is_written_once(world):
+    engine, cast, ids, http = world("followup")
+    path, village = f"{V}/followups/{ids['followup']}/respond", cast.tokens["village"]
+    body, key = {"text": "已整改"}, {"Idempotency-Key": "answer-1"}
+    first = http.post(path, village, body, headers=key).expect(200)
+    before = engine.recorder.max_notification_id()
+    again = http.post(path, village, body, headers=key)
+    assert again.expect(200) == first and again.header("Idempotent-Replayed") == "true"
+    assert engine.recorder.max_notification_id() == before
+    stale = http.post(path, village, {"text": "补充说明"}, headers={"If-Match": '"1"'})
+    assert stale.status == 412
+    case = http.get(f"{V}/followups/{ids['followup']}", cast.tokens["supervisor"])
+    assert [r["text"] for r in case.expect(200)["responses"]] == ["已整改"]
+    assert case.header("ETag") == f'"{first["version"]}"'

@@ -11,12 +11,15 @@ from api.http.schemas import CREATED_HEADERS, ETAG_HEADER, IDEMPOTENCY_KEY, IF_M
 
 def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
             status: int = 200, answer: type[ma.Schema] | ma.Schema = OutcomeSchema,
-            versioned: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+            versioned: bool | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``POST <rule>`` running one engine command; documented from the same schemas.
 
-    ``versioned`` commands act on an existing aggregate and honour ``If-Match``."""
+    ``versioned`` commands honour ``If-Match``: by default those that act on an existing
+    aggregate (a rule with a path below the collection)."""
     headers = CREATED_HEADERS if status == 201 else ETAG_HEADER
-    parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned and rule else [IDEMPOTENCY_KEY]
+    if versioned is None:
+        versioned = bool(rule)
+    parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned else [IDEMPOTENCY_KEY]
 
     # A body whose fields are all optional may be left out altogether.
     body_required = any(f.required for f in body().fields.values())

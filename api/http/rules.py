@@ -69,7 +69,7 @@ def read_rules():
 
 @command(blp, "", PublishRules, "Publish the next rule set version (admin): the keys given "
          "replace the current values; a wrong key or value is named and nothing changes",
-         status=201, answer=RuleSetSchema, versioned=False)
+         status=201, answer=RuleSetSchema, versioned=True)
 def publish_rules(body):
     outcome = engine().publish_rules(actor(), body, expected_version=expected_version())
     rules = engine().rules_version(outcome.details["version"])
