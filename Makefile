@@ -28,6 +28,7 @@ run: $(VENV)/.installed
 	$(BIN)/cobuild serve
 
 test: $(VENV)/.installed-dev
+	sh .ci/browser.sh  # Debian's Chromium for the page tests (installed once, never downloaded)
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 clean:

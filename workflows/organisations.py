@@ -10,13 +10,43 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.base import SYSTEM, Actor
 from domain.errors import DomainError, Duplicate, InvalidValue, NotPermitted
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
-from domain.user import AccessToken, User, token_digest
+from domain.user import AccessToken, LoginName, User, hash_secret, normalise_login, token_digest
 from workflows.authorisation import in_region, require_region, require_role
 from workflows.core import EngineCore, Outcome
 from workflows.onboarding import UnreadableTable, read_table
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
 BOOTSTRAP_ADMIN_ID = uuid5(NAMESPACE_URL, "/cobuild/users/bootstrap-admin")
+_DUMMY_SALT = b"cobuild-no-such-login"
+
+
+# Activation codes are read aloud or copied from a screen to a phone: no 0/O, 1/I/L.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12  # about 59 bits: beyond guessing online (throttled) and offline (scrypt)
+
+
+def new_activation_code() -> str:
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def canonical_code(code: str) -> str:
+    """The code as hashed: capitals without the dashes and spaces people add or drop."""
+    return "".join(c for c in (code or "").upper() if c not in "- \t")[:64]
+
+
+def _salt() -> bytes:
+    return secrets.token_bytes(16)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A person signed in: who acts, and the credentials version the session is bound to."""
+
+    actor: Actor
+    name: str
+    login: str
+    credentials_version: int
 
 
 class AlreadyInitialised(DomainError):
@@ -143,10 +173,19 @@ class UserCommands(EngineCore):
 
     def register_user(self, actor: Actor, name: str, role: str,
                       organisation_id: UUID | None = None,
-                      region_code: str | None = None) -> tuple[Outcome, str]:
+                      region_code: str | None = None,
+                      login: str | None = None) -> tuple[Outcome, str]:
+        """Register a user with a bearer token; with a ``login``, also the one-time
+        activation code for the web pages, answered in ``details["activation_code"]``."""
         require_role(actor, "admin-registers-users", "admin")
         by = self.attribution(actor)
         user = User.register(by, name, role, organisation_id, region_code)
+        extra: list[LoginName] = []
+        details: dict[str, str] = {}
+        if login is not None:
+            name_taken, code = self._login_for(by, user, login)
+            extra.append(name_taken)
+            details["activation_code"] = code
         if organisation_id is not None:
             facts = self.organisation_facts(organisation_id)
             require_region(actor, facts)
@@ -157,7 +196,113 @@ class UserCommands(EngineCore):
         elif not in_region(actor, region_code or ""):
             raise Forbidden("region-scope", "the user's region is outside your region")
         token, access = self._new_token(by, user)
-        return self.commit(user, access), token
+        return self.commit(user, access, *extra, **details), token
+
+    # -- people's sign-in (web pages) -----------------------------------------------------
+
+    def give_login(self, actor: Actor, user_id: UUID, login: str) -> tuple[Outcome, str]:
+        """Give an existing user (the first admin, users from before logins) a login;
+        answers the activation code, the only time it is shown."""
+        require_role(actor, "admin-gives-logins", "admin")
+        user = self.load(User, user_id)
+        self._require_manages(actor, user)
+        name_taken, code = self._login_for(self.attribution(actor), user, login)
+        return self.commit(user, name_taken), code
+
+    def reset_password(self, actor: Actor, user_id: UUID, reason: str) -> tuple[Outcome, str]:
+        """Clear a user's password and answer a new activation code (shown once)."""
+        require_role(actor, "admin-resets-passwords", "admin")
+        user = self.load(User, user_id)
+        self._require_manages(actor, user)
+        code = new_activation_code()
+        user.reset(self.attribution(actor), reason, canonical_code(code), _salt())
+        return self.commit(user), code
+
+    def deactivate_user(self, actor: Actor, user_id: UUID, reason: str,
+                        expected_version: int | None = None) -> Outcome:
+        """Close an account: its tokens and web sessions stop at once (they check the user)."""
+        require_role(actor, "admin-deactivates-users", "admin")
+        user = self.load(User, user_id, expected_version)
+        self._require_manages(actor, user)
+        if str(user.id) == actor.user_id:
+            raise NotPermitted("not-yourself", "an admin does not deactivate its own account")
+        user.deactivate(self.attribution(actor), reason)
+        return self.commit(user)
+
+    def revoke_user_tokens(self, actor: Actor, user_id: UUID, reason: str,
+                           expected_version: int | None = None) -> Outcome:
+        """Every token the user holds stops at once: by the user itself, or an admin over it."""
+        user = self.load(User, user_id, expected_version)
+        if actor.user_id != str(user.id):
+            require_role(actor, "admin-revokes-tokens", "admin")
+            self._require_manages(actor, user)
+        user.revoke_tokens(self.attribution(actor), reason)
+        return self.commit(user)
+
+    def user_by_login(self, login: str) -> User:
+        try:
+            name = self.load(LoginName, LoginName.create_id(login))
+        except InvalidValue:
+            raise NotFound("login", login) from None
+        return self.load(User, name.user_id)
+
+    def activate_account(self, login: str, code: str, password: str) -> Outcome:
+        """The person sets a password with the activation code.  An unknown login answers
+        the same refusal as a wrong code, so the page tells nobody which logins exist."""
+        try:
+            user = self.user_by_login(login)
+        except NotFound:
+            hash_secret(canonical_code(code), _DUMMY_SALT)  # as long as a real refusal takes
+            raise NotPermitted("wrong-activation-code",
+                               "the login or the activation code is not right") from None
+        by = self.attribution(self._actor_of(user))
+        user.activate(by, canonical_code(code), password, _salt())
+        return self.commit(user)
+
+    def sign_in(self, login: str, password: str) -> SignedIn:
+        """Check a login and password; writes nothing.  Every refusal is the same one."""
+        try:
+            user = self.user_by_login(login)
+        except NotFound:
+            user = None
+        if user is None or not user.activated:
+            # As long as a real check takes: timing tells nobody which logins exist.
+            hash_secret(password or "", _DUMMY_SALT)
+            raise Unauthenticated("wrong login or password")
+        if not user.password_matches(password or ""):
+            raise Unauthenticated("wrong login or password")
+        return SignedIn(self._actor_of(user), user.name, user.login or "", user.credentials_version)
+
+    def change_password(self, actor: Actor, old_password: str, password: str) -> Outcome:
+        user = self.load(User, UUID(actor.user_id))
+        user.change_password(self.attribution(actor), old_password, password, _salt())
+        return self.commit(user)
+
+    def session_user(self, user_id: UUID, credentials_version: int) -> tuple[Actor, User]:
+        """The user behind a web session, checked on every request: a deactivated user, a
+        reset or a changed password ends the session at once."""
+        try:
+            user = self.load(User, user_id)
+        except NotFound:
+            raise Unauthenticated("the session's user does not exist") from None
+        if user.state != "active" or not user.activated:
+            raise Unauthenticated("the user is deactivated or has no password")
+        if user.credentials_version != credentials_version:
+            raise Unauthenticated("the session was ended by a change of credentials")
+        return self._actor_of(user), user
+
+    @staticmethod
+    def _actor_of(user: User) -> Actor:
+        return Actor(user_id=str(user.id), role=user.role,
+                     organisation_id=user.organisation_id, region_code=user.region_code)
+
+    def _login_for(self, by, user: User, login: str) -> tuple[LoginName, str]:
+        login = normalise_login(login)
+        if self.exists(LoginName.create_id(login)):
+            raise Duplicate(f"the login {login!r} is already taken", field="login")
+        code = new_activation_code()
+        user.give_login(by, login, canonical_code(code), _salt())
+        return LoginName.take(by, login, user.id), code
 
     def issue_token(self, actor: Actor, user_id: UUID) -> str:
         require_role(actor, "admin-issues-tokens", "admin")
@@ -177,27 +322,6 @@ class UserCommands(EngineCore):
         access.revoke(self.attribution(actor), reason)
         return self.commit(access)
 
-    def revoke_user_tokens(self, actor: Actor, user_id: UUID, reason: str,
-                           expected_version: int | None = None) -> Outcome:
-        """Every token the user holds stops at once: by the user itself, or an admin over it."""
-        user = self.load(User, user_id, expected_version)
-        if actor.user_id != str(user.id):
-            require_role(actor, "admin-revokes-tokens", "admin")
-            self._require_manages(actor, user)
-        user.revoke_tokens(self.attribution(actor), reason)
-        return self.commit(user)
-
-    def deactivate_user(self, actor: Actor, user_id: UUID, reason: str,
-                        expected_version: int | None = None) -> Outcome:
-        """The user leaves: no token of theirs signs in any more (an admin over the user)."""
-        require_role(actor, "admin-deactivates-users", "admin")
-        user = self.load(User, user_id, expected_version)
-        self._require_manages(actor, user)
-        if str(user.id) == actor.user_id:
-            raise NotPermitted("not-yourself", "an admin does not deactivate its own account")
-        user.deactivate(self.attribution(actor), reason)
-        return self.commit(user)
-
     def authenticate(self, token: str) -> Actor:
         if not token or len(token) > 200:
             raise Unauthenticated("no valid bearer token")
@@ -214,8 +338,7 @@ class UserCommands(EngineCore):
             raise Unauthenticated("the token was revoked")
         if access.expired(self.clock.now(), self.current_rules()["token_days"]):  # type: ignore[attr-defined]
             raise Unauthenticated("the token has expired: ask your administrator for a new one")
-        return Actor(user_id=str(user.id), role=user.role,
-                     organisation_id=user.organisation_id, region_code=user.region_code)
+        return self._actor_of(user)
 
     def _token(self, digest: str) -> AccessToken:
         return self.load(AccessToken, AccessToken.create_id(digest))

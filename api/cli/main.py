@@ -122,16 +122,47 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "agency", "village", "evaluator"]))
 @click.option("--organisation", "organisation", help="Organisation code (agency, village).")
 @click.option("--region-code", help="Region prefix (admin, supervisor, evaluator).")
-def users_add(name: str, role: str, organisation: str | None, region_code: str | None) -> None:
-    """Register a user and print its token once."""
+@click.option("--login", help="Login for the web pages; prints a one-time activation code.")
+def users_add(name: str, role: str, organisation: str | None, region_code: str | None,
+              login: str | None) -> None:
+    """Register a user and print its token once (and, with --login, its activation code)."""
     eng = engine()
     organisation_id: UUID | None = None
     if organisation:
         organisation_id = eng.organisation_by_code(organisation).id
-    outcome, token = eng.register_user(OPERATOR, name, role, organisation_id, region_code)
+    outcome, token = eng.register_user(OPERATOR, name, role, organisation_id, region_code,
+                                       login=login)
     click.echo(f"user {outcome.id}")
     click.echo("token (shown once):")
     click.echo(token)
+    if login is not None:
+        _activation(login, outcome.details["activation_code"])
+
+
+def _activation(login: str, code: str) -> None:
+    click.echo(f"login {login.strip().lower()}; activation code (shown once, valid 14 days):")
+    click.echo(code)
+    click.echo("The person opens /activate, types the login and this code, and sets a password.")
+
+
+@users.command("give-login")
+@click.argument("user_id", type=click.UUID, required=False)
+@click.option("--login", required=True, help="Login for the web pages.")
+def users_give_login(user_id: UUID | None, login: str) -> None:
+    """Give an existing user a login (without USER_ID: the first admin, who was created
+    with a token only); prints the activation code once."""
+    _, code = engine().give_login(OPERATOR, user_id or BOOTSTRAP_ADMIN_ID, login)
+    _activation(login, code)
+
+
+@users.command("reset")
+@click.option("--login", required=True, help="The login whose password is forgotten.")
+@click.option("--reason", required=True, help="Why (kept in the history).")
+def users_reset(login: str, reason: str) -> None:
+    """Clear a user's password and print a new activation code once; their sessions end."""
+    eng = engine()
+    _, code = eng.reset_password(OPERATOR, eng.user_by_login(login).id, reason)
+    _activation(login, code)
 
 
 @users.command("token")

@@ -22,6 +22,7 @@ from api.http import (
     audit, commitments, evaluations, followups, history, organisations, pairings, reports, rules,
     tasks, users,
 )
+from api import web
 from api.http.context import bearer_token, engine
 from api.http.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
 from api.http.problems import (
@@ -106,6 +107,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         static_folder=os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist"),
         static_url_path="/api/_assets/swagger-ui"))
 
+    app.register_blueprint(web.blueprint)  # the people's pages (/, /login, /todo ...)
     app.before_request(_check_body)
     app.before_request(_authenticate)
     app.before_request(_claim_idempotency_key)

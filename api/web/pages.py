@@ -1,0 +1,83 @@
+"""The pages behind the tab bar: 待办 (the first page after sign-in), and the places the
+other tabs lead to until their pages are built."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from flask import current_app, g, redirect, render_template, url_for
+
+from api.web import blueprint
+from api.web.auth import engine, signed_in
+from projections.reports import Window, inbox_report
+
+# China keeps UTC+8 without daylight saving: a fixed offset is exact for every date here.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+REGIONAL = ("admin", "supervisor", "evaluator")
+
+
+@blueprint.app_template_filter("cn_date")
+def cn_date(value: Any) -> str:
+    """``2026年3月1日``: the way a date reads in a sentence or a list."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(SHANGHAI).date()
+    elif isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+@blueprint.app_template_filter("cn_time")
+def cn_time(value: datetime | None) -> str:
+    """A moment as people in China read it: local date and ``09:30``."""
+    if value is None:
+        return ""
+    local = value.astimezone(SHANGHAI)
+    return f"{cn_date(local.date())} {local:%H:%M}"
+
+
+@blueprint.route("/")
+def home() -> Any:
+    return redirect(url_for("web.todo" if g.actor is not None else "web.login"))
+
+
+def _caught_up_db() -> Any:
+    """The projections up to the log head as this request found it (read-your-writes), as
+    the JSON reports do."""
+    projections = current_app.extensions["cobuild"].projections
+    if projections.position() < projections.head():
+        projections.catch_up()
+    return projections.db
+
+
+@blueprint.route("/todo")
+@signed_in
+def todo() -> Any:
+    """待办: what waits on the person's organisation, from the inbox report."""
+    actor = g.actor
+    items: list[dict[str, Any]] = []
+    if actor.organisation_id is not None:
+        window = Window(engine().today())
+        items = inbox_report(_caught_up_db(), window, str(actor.organisation_id))["items"]
+    return render_template("todo.html", items=items, regional=actor.role in REGIONAL,
+                           role=actor.role, today=engine().today())
+
+
+@blueprint.route("/me")
+@signed_in
+def me() -> Any:
+    """我的: the account, 修改密码 and 退出登录."""
+    return render_template("me.html", user=g.user)
+
+
+@blueprint.route("/pairings")
+@signed_in
+def pairings() -> Any:
+    return render_template("coming.html", title="结对", tab="pairings")
+
+
+@blueprint.route("/needs")
+@signed_in
+def needs() -> Any:
+    return render_template("coming.html", title="需求", tab="needs")
