@@ -246,7 +246,7 @@ CASES = [
         "invalid-fields", method="GET", who="evaluator"),
     Bad("bundle of an unknown kind", lambda w: f"{V}/audit/spaceships/{w['pairing']}/bundle",
         404, "not-found", method="GET", who="evaluator"),
-    Bad("bundle headers maybe", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=maybe",
+    Bad("bundle with the retired headers option", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=true",
         422, "invalid-fields", method="GET", who="evaluator"),
     # DESIGN §11: the rule set names the key at fault
     Bad("rule set with an unknown key", rules, 422, "invalid-fields", who="admin",
