@@ -4,9 +4,9 @@ A user has one role and belongs to one organisation (agency, village) or one reg
 (admin, supervisor, evaluator).  Tokens are never stored: only their SHA-256 digest, which
 is also the natural key of the token aggregate, so looking a token up is one read.
 
-People sign in to the web pages with a ``login`` and a password (DESIGN §12).  An admin gives
+People sign in to the web pages with a ``login`` and a password (docs/web.md).  An admin gives
 the login and a one-time activation code; the person sets a password with it.  Only scrypt
-hashes of the code and the password are recorded (§13: the events are audit history that
+hashes of the code and the password are recorded (docs/decisions.md, trust rules: the events are audit history that
 evaluators read), with their salt and cost parameters, so the cost can be raised later
 without breaking stored hashes.  Each change of credentials (activation, password change,
 admin reset) raises ``credentials_version``: a web session remembers the version it was
@@ -32,8 +32,6 @@ from domain.errors import InvalidValue, NotPermitted
 
 ORGANISATION_ROLES = ("agency", "village")
 REGION_ROLES = ("admin", "supervisor", "evaluator")
-ROLE_LABELS = {"admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）",
-               "village": "村（社区）", "evaluator": "考核"}
 # A region scope is a prefix of the 12-digit code at a real level: the whole country
 # (empty), province, city, county, township or village.
 _REGION_SCOPE = re.compile(r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")

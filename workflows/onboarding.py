@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.organisation import KIND_LABELS
+from domain.labels import ORGANISATION_KINDS
 
 # Each field and the headers it may come under (lower-cased, spaces removed).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -28,7 +28,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("code", "name", "kind", "region_code")
 # A kind may be written as its Chinese label (村, 社区, 机关 ...).
-KIND_OF_LABEL = {label: kind for kind, label in KIND_LABELS.items()}
+KIND_OF_LABEL = {label: kind for kind, label in ORGANISATION_KINDS.items()}
 XLSX_MAGIC = b"PK\x03\x04"
 
 

@@ -15,10 +15,11 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import LocalDate, Text, one_of
+from api.http.fields import Label, LocalDate, LocalTime, Text, one_of
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, Occurred, OutcomeSchema, Represented
-from domain.evaluation import FIVE_GOOD, RESOLUTIONS, SATISFACTION_LEVELS, STATE_LABELS, EvaluationRound
+from domain import labels
+from domain.evaluation import RESOLUTIONS, STATES, EvaluationRound
 from projections.evaluations import ProjectionScorer
 
 blp = Blueprint("evaluations", __name__, url_prefix="/api/v1/evaluations",
@@ -42,15 +43,15 @@ class OpenRound(Occurred):
 
 class Scores(Body):
     ideology = ma.fields.Integer(required=True, strict=True, validate=SCORE,
-                                 metadata={"description": FIVE_GOOD["ideology"]})
+                                 metadata={"description": labels.FIVE_GOOD["ideology"]})
     mechanism = ma.fields.Integer(required=True, strict=True, validate=SCORE,
-                                  metadata={"description": FIVE_GOOD["mechanism"]})
+                                  metadata={"description": labels.FIVE_GOOD["mechanism"]})
     teamwork = ma.fields.Integer(required=True, strict=True, validate=SCORE,
-                                 metadata={"description": FIVE_GOOD["teamwork"]})
+                                 metadata={"description": labels.FIVE_GOOD["teamwork"]})
     results = ma.fields.Integer(required=True, strict=True, validate=SCORE,
-                                metadata={"description": FIVE_GOOD["results"]})
+                                metadata={"description": labels.FIVE_GOOD["results"]})
     response = ma.fields.Integer(required=True, strict=True, validate=SCORE,
-                                 metadata={"description": FIVE_GOOD["response"]})
+                                 metadata={"description": labels.FIVE_GOOD["response"]})
 
 
 class JointRating(Occurred, Represented):
@@ -60,14 +61,14 @@ class JointRating(Occurred, Represented):
 
 class Counts(Body):
     satisfied = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
-                                  metadata={"description": SATISFACTION_LEVELS["satisfied"]})
+                                  metadata={"description": labels.SATISFACTION_LEVELS["satisfied"]})
     basically_satisfied = ma.fields.Integer(
         strict=True, validate=COUNT, load_default=0,
-        metadata={"description": SATISFACTION_LEVELS["basically_satisfied"]})
+        metadata={"description": labels.SATISFACTION_LEVELS["basically_satisfied"]})
     dissatisfied = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
-                                     metadata={"description": SATISFACTION_LEVELS["dissatisfied"]})
+                                     metadata={"description": labels.SATISFACTION_LEVELS["dissatisfied"]})
     unknown = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
-                                metadata={"description": SATISFACTION_LEVELS["unknown"]})
+                                metadata={"description": labels.SATISFACTION_LEVELS["unknown"]})
 
 
 class Satisfaction(Occurred):
@@ -119,8 +120,9 @@ class ObjectionSchema(ma.Schema):
     organisation_id = ma.fields.UUID(allow_none=True)
     pairing_id = ma.fields.UUID(allow_none=True)
     reason = ma.fields.String(required=True)
-    raised_at = ma.fields.AwareDateTime(required=True)
+    raised_at = LocalTime(required=True)
     resolution = ma.fields.String(allow_none=True)
+    resolution_label = Label("resolution", labels.OBJECTION_RESOLUTIONS)
 
 
 class RoundSchema(ma.Schema):
@@ -128,8 +130,8 @@ class RoundSchema(ma.Schema):
     version = ma.fields.Integer(required=True)
     year = ma.fields.Integer(required=True)
     region_code = ma.fields.String(required=True)
-    state = one_of(tuple(STATE_LABELS), required=True)
-    state_label = ma.fields.String(required=True)
+    state = one_of(STATES, required=True)
+    state_label = Label("state", labels.EVALUATION_STATES)
     rule_set_version = ma.fields.Integer(required=True)
     ratings = ma.fields.Dict(required=True, metadata={
         "description": "per pairing, per side that rated (giver, receiver): its 五好 scores of the other"})
@@ -144,7 +146,7 @@ class RoundSchema(ma.Schema):
 
 def round_body(r: EvaluationRound) -> dict[str, Any]:
     return {"id": r.id, "version": r.version, "year": r.year, "region_code": r.region,
-            "state": r.state, "state_label": STATE_LABELS[r.state],
+            "state": r.state,
             "rule_set_version": r.rule_set_version, "ratings": r.ratings,
             "satisfaction": r.satisfaction, "snapshot": r.snapshot,
             "publicity": ({k: v.isoformat() for k, v in r.publicity.items()}

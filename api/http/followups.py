@@ -3,17 +3,17 @@ responsible organisation, closed by a supervisor (or by the workflow once the co
 clears)."""
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import Text, one_of
+from api.http.fields import Label, LocalTime, Text, one_of
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Occurred, Represented
-from domain.followup import RESOLUTIONS, RULE_LABELS, SUBJECT_TYPES, FollowUpCase
+from domain import labels
+from domain.followup import RESOLUTIONS, STATES, SUBJECT_TYPES, FollowUpCase
 
 blp = Blueprint("followups", __name__, url_prefix="/api/v1/followups",
                 description="Follow-up cases (督办): the responsible organisation answers, "
@@ -42,34 +42,29 @@ class Close(Occurred):
 
 class ResponseSchema(ma.Schema):
     text = ma.fields.String(required=True)
-    at = ma.fields.AwareDateTime(required=True)
+    at = LocalTime(required=True)
 
 
 class CaseSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
-    state = one_of(("open", "responded", "closed"), required=True)
+    state = one_of(STATES, required=True)
+    state_label = Label("state", labels.FOLLOWUP_STATES)
     subject_type = ma.fields.String(required=True)
+    subject_type_label = Label("subject_type", labels.SUBJECT_TYPES)
     subject_id = ma.fields.UUID(required=True)
     rule = ma.fields.String(required=True, metadata={"example": "R2"})
-    rule_label = ma.fields.String(required=True, metadata={"example": "联而不动"})
+    rule_label = Label("rule", labels.FOLLOWUP_REASONS)
     measured = ma.fields.Dict(required=True, metadata={"description": "what the rule measured"})
     severity = ma.fields.String(required=True)
+    severity_label = Label("severity", labels.SEVERITIES)
     note = ma.fields.String(allow_none=True)
     responsible_id = ma.fields.UUID(required=True)
-    opened_at = ma.fields.AwareDateTime(required=True)
+    opened_at = LocalTime(required=True)
     responses = ma.fields.List(ma.fields.Nested(ResponseSchema), required=True)
     resolution = ma.fields.String(allow_none=True)
-    closed_at = ma.fields.AwareDateTime(allow_none=True)
-
-
-def case_body(case: FollowUpCase) -> dict[str, Any]:
-    return {"id": case.id, "version": case.version, "state": case.state,
-            "subject_type": case.subject_type, "subject_id": case.subject_id, "rule": case.rule,
-            "rule_label": RULE_LABELS.get(case.rule, case.rule), "measured": case.measured,
-            "severity": case.severity, "note": case.note, "responsible_id": case.responsible_id,
-            "opened_at": case.opened_at, "responses": case.responses,
-            "resolution": case.resolution, "closed_at": case.closed_at}
+    resolution_label = Label("resolution", labels.FOLLOWUP_RESOLUTIONS)
+    closed_at = LocalTime(allow_none=True)
 
 
 @command(blp, "", OpenCase, "Open a case by hand (supervisor, admin, in their region)", status=201)
@@ -83,7 +78,7 @@ def open_followup(body):
 def read_followup(case_id: UUID):
     """Read a case: the responsible organisation, and the regional roles over it."""
     case = engine().read(actor(), FollowUpCase, case_id)
-    return case_body(case), 200, etag(case.version)
+    return case, 200, etag(case.version)
 
 
 @command(blp, "/<uuid:case_id>/respond", Respond,

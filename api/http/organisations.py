@@ -8,10 +8,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import Amount, Text, one_of, region_field
+from api.http.fields import Amount, Label, Money, Text, one_of, region_field
 from api.http.reports import CURSOR, fresh_facts
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, Page
+from domain import labels
 from domain.organisation import KINDS, Organisation
 from projections.reports import find_organisations
 from workflows.authorisation import REGION_ROLES
@@ -44,11 +45,13 @@ class OrganisationSchema(ma.Schema):
     id = ma.fields.UUID()
     version = ma.fields.Integer()
     state = ma.fields.String()
+    state_label = Label("state", labels.ORGANISATION_STATES)
     code = ma.fields.String()
     name = ma.fields.String()
     kind = ma.fields.String()
+    kind_label = Label("kind", labels.ORGANISATION_KINDS)
     region_code = ma.fields.String()
-    collective_income = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Decimal(as_string=True),
+    collective_income = ma.fields.Dict(keys=ma.fields.String(), values=Money(),
                                        metadata={"description": "yuan per year"})
 
 
@@ -68,12 +71,13 @@ class Found(ma.Schema):
     code = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
+    kind_label = Label("kind", labels.ORGANISATION_KINDS)
     region_code = ma.fields.String(required=True)
     weak = ma.fields.Boolean(allow_none=True, metadata={
         "description": "villages, for admins, supervisors and evaluators: whether the latest "
                        "reported collective income is below the weak-village line"})
     income_year = ma.fields.Integer(allow_none=True)
-    income_yuan = ma.fields.String(allow_none=True)
+    income_yuan = Money(allow_none=True)
 
 
 class FoundPage(ma.Schema):

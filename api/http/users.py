@@ -7,10 +7,11 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import API_PREFIX, actor, created, done, engine, etag, expected_version
-from api.http.fields import Text, one_of, region_field
+from api.http.fields import Label, Text, one_of, region_field
 from api.http.reports import CURSOR, fresh_facts
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, OutcomeSchema, Page
+from domain import labels
 from domain.base import ROLES
 from domain.user import User
 from projections.reports import accounts
@@ -56,11 +57,13 @@ class Account(ma.Schema):
     id = ma.fields.UUID(required=True)
     name = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
     organisation_id = ma.fields.UUID(allow_none=True)
     organisation_name = ma.fields.String(allow_none=True)
     region_code = ma.fields.String(required=True, metadata={
         "description": "the user's region, or its organisation's"})
-    state = one_of(("active", "deactivated"), required=True)
+    state = one_of(tuple(labels.USER_STATES), required=True)
+    state_label = Label("state", labels.USER_STATES)
     registered_on = ma.fields.String(required=True, metadata={"format": "date"})
     deactivated_on = ma.fields.String(allow_none=True, metadata={"format": "date"})
 
@@ -82,6 +85,7 @@ class TokenIssued(ma.Schema):
 class Me(ma.Schema):
     user_id = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
     organisation_id = ma.fields.UUID(allow_none=True)
     region_code = ma.fields.String(allow_none=True)
 
@@ -127,8 +131,10 @@ class UserSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
     state = ma.fields.String(required=True)
+    state_label = Label("state", labels.USER_STATES)
     name = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
     organisation_id = ma.fields.UUID(allow_none=True)
     region_code = ma.fields.String(allow_none=True)
 
