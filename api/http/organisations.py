@@ -59,7 +59,7 @@ class Search(Page):
     class Meta:
         unknown = ma.RAISE
 
-    q = Text(max_length=100, metadata={"description": "part of the name or the code (名称或代码)",
+    q = Text(max_length=100, metadata={"description": "part of the name or the code",
                                        "example": "石练"})
     kind = one_of(KINDS)
     region = region_field(scope=True, metadata={"description": "a region code prefix"})
