@@ -137,3 +137,27 @@ def test_an_operator_gets_the_first_admin_back_in_with_a_new_token(run, tmp_path
         engine.close()
     bad = run("users", "token", "not-an-id")
     assert bad.exit_code == 1 and "not a user id" in bad.output
+
+
+def test_a_report_reads_the_same_from_the_command_line_and_the_api(run, tmp_path):
+    """One query service answers both: the same rows, scoped alike for a country admin."""
+    import json
+
+    from api.http.app import create_app
+    from api.root import Root
+    from tests.api_support import JsonClient
+
+    token = run("init").output.splitlines()[-1]
+    assert run("demo").exit_code == 0
+    for name in ("pairings", "commitments", "coverage", "evaluation"):
+        printed = run("report", name, "--as-of", "2025-12-31", "--format", "json", "--limit", "1000")
+        assert printed.exit_code == 0, printed.output
+        root = Root(Settings(home=tmp_path / "var"))
+        try:
+            limit = "" if name in ("coverage", "evaluation") else "&limit=1000"
+            answered = JsonClient(create_app(root).test_client()).get(
+                f"/api/v1/reports/{name}?as_of=2025-12-31{limit}", token)
+        finally:
+            root.close()
+        assert answered.status == 200, answered.content
+        assert json.loads(printed.output)["items"] == answered.json["items"], name

@@ -11,10 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
-from flask import current_app
 from flask_smorest import Blueprint
 
-from api.http.context import actor, created, done, engine, etag, expected_version
+from api.http.context import actor, created, done, engine, etag, expected_version, root
 from api.http.fields import Label, LocalDate, LocalTime, Text, one_of
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, Occurred, OutcomeSchema, Represented
@@ -188,7 +187,7 @@ def satisfaction(body, round_id: UUID):
          "Compute the scores from confirmed facts and freeze them into the round (evaluator)",
          answer=Computed)
 def compute(body, round_id: UUID):
-    scorer = ProjectionScorer(current_app.extensions["cobuild"].projections)
+    scorer = ProjectionScorer(root().projections)
     return done(engine().compute_evaluation(actor(), round_id, scorer,
                                             expected_version=expected_version()))
 

@@ -45,5 +45,7 @@ class OutcomeSchema(ma.Schema):
 
 
 class Page(ma.Schema):
+    """Paging of a list: ``limit`` rows after ``cursor`` (the ``next_cursor`` of the last page)."""
+
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
     cursor = ma.fields.String(validate=ma.validate.Length(max=200))
