@@ -336,7 +336,7 @@ class UserCommands(EngineCore):
             raise Unauthenticated("the user is deactivated")
         if access.generation < user.token_generation:
             raise Unauthenticated("the token was revoked")
-        if access.expired(self.clock.now(), self.current_rules()["token_days"]):  # type: ignore[attr-defined]
+        if access.expired(self.clock.now(), self.current_rules()["token_days"]):
             raise Unauthenticated("the token has expired: ask your administrator for a new one")
         return self._actor_of(user)
 

@@ -25,13 +25,13 @@ blp = Blueprint("evaluations", __name__, url_prefix="/api/v1/evaluations",
                 description="Evaluation rounds (年度考核 / 结果联评): ratings, satisfaction, "
                             "scores, publicity, objections, final grades")
 
-YEAR = {"strict": True, "validate": ma.validate.Range(min=2000, max=2100)}
 SCORE = ma.validate.Range(min=0, max=100)
 COUNT = ma.validate.Range(min=0, max=1_000_000)
 
 
 class OpenRound(Occurred):
-    year = ma.fields.Integer(required=True, **YEAR)
+    year = ma.fields.Integer(required=True, strict=True,
+                             validate=ma.validate.Range(min=2000, max=2100))
     region_code = Text(required=True, max_length=12, validate=ma.validate.Regexp(
         r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$",
         error="must be a division code of 2, 4, 6, 9 or 12 ASCII digits"),
@@ -66,8 +66,11 @@ class Counts(Body):
         metadata={"description": labels.SATISFACTION_LEVELS["basically_satisfied"]})
     dissatisfied = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
                                      metadata={"description": labels.SATISFACTION_LEVELS["dissatisfied"]})
-    unknown = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
-                                metadata={"description": labels.SATISFACTION_LEVELS["unknown"]})
+    # ``unknown`` is also a Schema attribute (what to do with unknown fields): the field keeps
+    # the name in the JSON only.
+    unknown_count = ma.fields.Integer(strict=True, validate=COUNT, load_default=0,
+                                      data_key="unknown", attribute="unknown",
+                                      metadata={"description": labels.SATISFACTION_LEVELS["unknown"]})
 
 
 class Satisfaction(Occurred):

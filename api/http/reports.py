@@ -33,6 +33,7 @@ from domain.pairing_rules import STATUSES
 from projections import export, rows
 from projections.queries import Query
 from projections.reports import ReportError, Window
+from projections.store import ProjectionDatabase
 from workflows.authorisation import REGION_ROLES, in_region, may_see, require_role
 from workflows.errors import Forbidden
 
