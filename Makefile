@@ -10,7 +10,13 @@ export COBUILD_HOME ?= $(CURDIR)/var
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# Running needs the product only; the test tools (pytest, hypothesis, schemathesis ...)
+# are installed by `make test`.
 $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@
 
@@ -21,7 +27,7 @@ run: $(VENV)/.installed
 	$(BIN)/cobuild demo
 	$(BIN)/cobuild serve
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	sh .ci/browser.sh  # Debian's Chromium for the page tests (installed once, never downloaded)
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 

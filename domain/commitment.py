@@ -8,6 +8,8 @@ overdue; an evaluation (评诺) closes it.
 
 ```
 CommitmentMade ─► draft ─CommitmentPublicised─► public
+draft ─CommitmentCorrected(reason)─► draft         (a mistyped field, before anyone relies on it)
+draft ─CommitmentDiscarded(reason)─► discarded (final; made by mistake, stays in the history)
 public ─ProgressReported / DeadlineExtended─► public
 public ─CommitmentOverdue (workflow)─► overdue
 public/overdue ─FulfilmentClaimed─► claimed ─FulfilmentConfirmed─► fulfilled
@@ -39,8 +41,11 @@ CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter"
 SIDES = ("giver", "receiver")
 OUTCOMES = ("kept", "partial", "broken")
 
-STATES = ("draft", "public", "overdue", "claimed", "fulfilled", "not_fulfilled", "evaluated")
-FINAL_STATES = ("evaluated",)
+STATES = ("draft", "public", "overdue", "claimed", "fulfilled", "not_fulfilled", "evaluated",
+          "discarded")
+FINAL_STATES = ("evaluated", "discarded")
+# The fields of a draft its maker may correct.
+CORRECTABLE = ("category", "content", "due_on", "quantity", "unit", "amount_yuan")
 
 class PublicCommitment(CobuildAggregate):
     subject = "commitment"
@@ -134,6 +139,7 @@ class PublicCommitment(CobuildAggregate):
         self.evaluated_at: datetime | None = None
         self.writers: dict[str, str] = {}
         self.note_side(actor, made_by)
+        self.discard_reason: str | None = None
         self.state = "draft"
 
     # -- sides -------------------------------------------------------------------------------
@@ -172,6 +178,66 @@ class PublicCommitment(CobuildAggregate):
         self.publicised_on = publicised_on
         self.state = "public"
         self.note_side(actor, self.made_by)
+
+    def correct(self, by: Attribution, reason: str, **changes: Any) -> None:
+        """Correct mistyped fields of a draft; what it said before stays in the history."""
+        self.require_state("correct", "draft")
+        self._require_maker(by, "correct the commitment")
+        unknown = set(changes) - set(CORRECTABLE)
+        if unknown:
+            raise InvalidValue(sorted(unknown)[0], "is not a field of a draft that can be corrected")
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            raise InvalidValue("changes", "name at least one field to correct")
+        reason = check_reason(reason)
+        if "category" in changes and changes["category"] not in CATEGORIES:
+            raise InvalidValue("category", f"must be one of {', '.join(CATEGORIES)}")
+        if "content" in changes:
+            changes["content"] = check_text("content", changes["content"], 2000)
+        if "due_on" in changes:
+            check_date("due_on", changes["due_on"])
+            check_not_earlier("due_on", changes["due_on"], self.made_at.date(),
+                              "day the commitment was made")
+        quantity = changes.get("quantity", self.quantity)
+        unit = changes.get("unit", self.unit)
+        if (quantity is None) != (unit is None):
+            raise InvalidValue("quantity" if quantity is None else "unit",
+                               "a quantity and its unit go together")
+        if "quantity" in changes:
+            changes["quantity"] = check_quantity("quantity", changes["quantity"], positive=True)
+        if "unit" in changes:
+            changes["unit"] = check_text("unit", changes["unit"], 20)
+        if "amount_yuan" in changes:
+            changes["amount_yuan"] = check_yuan("amount_yuan", changes["amount_yuan"], positive=True)
+        self._corrected(reason=reason, category=changes.get("category"),
+                        content=changes.get("content"), due_on=changes.get("due_on"),
+                        quantity=changes.get("quantity"), unit=changes.get("unit"),
+                        amount_yuan=changes.get("amount_yuan"), **by.fields())
+
+    @event("CommitmentCorrected")
+    def _corrected(self, reason: str, category: str | None, content: str | None,
+                   due_on: date | None, quantity: Decimal | None, unit: str | None,
+                   amount_yuan: Decimal | None, actor: dict[str, Any],
+                   on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+        # None: the field is unchanged.
+        for name, value in (("category", category), ("content", content), ("quantity", quantity),
+                            ("unit", unit), ("amount_yuan", amount_yuan)):
+            if value is not None:
+                setattr(self, name, value)
+        if due_on is not None:
+            self.due_on = self.original_due_on = due_on
+
+    def discard(self, by: Attribution, reason: str) -> None:
+        """A draft made by mistake is set aside; it was never public, and stays on record."""
+        self.require_state("discard", "draft")
+        self._require_maker(by, "discard the commitment")
+        self._discarded(reason=check_reason(reason), **by.fields())
+
+    @event("CommitmentDiscarded")
+    def _discarded(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
+                   occurred_at: datetime) -> None:
+        self.discard_reason = reason
+        self.state = "discarded"
 
     def report_progress(
         self, by: Attribution, note: str, quantity: Decimal | None = None,

@@ -77,6 +77,8 @@ def commitment_state(due_on: date, steps: Iterable[Step]) -> CommitmentState:
             c.state, c.abandoned_on = "not_fulfilled", step.day
         elif kind == "evaluated":
             c.state, c.outcome = "evaluated", step.value
+        elif kind == "discarded":
+            c.state = "discarded"
     return c
 
 

@@ -57,6 +57,7 @@ SEVERITIES: Catalogue = {"info": "提示", "warning": "预警", "red": "严重"}
 COMMITMENT_STATES: Catalogue = {
     "draft": "草稿", "public": "已公开", "overdue": "逾期", "claimed": "待确认践诺",
     "fulfilled": "已践诺", "not_fulfilled": "未践诺", "evaluated": "已评诺",
+    "discarded": "已作废",
 }
 COMMITMENT_CATEGORIES: Catalogue = {
     "funds": "资金", "talent": "人才", "information": "信息", "technology": "技术",
@@ -133,6 +134,7 @@ TIMER_STATES: Catalogue = {"scheduled": "待触发", "fired": "已触发", "canc
 INBOX_KINDS: Catalogue = {
     "accept_pairing": "接受结对", "sign_agreement": "签订共建协议", "cosign_activity": "确认活动",
     "confirm_fulfilment": "确认践诺", "confirm_delivery": "确认交付",
+    "answer_followup": "答复督办", "claim_need": "认领需求", "rate_pairing": "结果联评",
 }
 
 # -- events, as a history's timeline names them ----------------------------------------------------
@@ -155,6 +157,7 @@ EVENT_TYPES: Catalogue = {
     "CommitmentOverdue": "承诺逾期", "FulfilmentClaimed": "申报践诺",
     "FulfilmentConfirmed": "确认践诺", "FulfilmentDisputed": "对践诺提出异议",
     "CommitmentAbandoned": "放弃承诺", "CommitmentEvaluated": "评诺",
+    "CommitmentCorrected": "更正承诺草稿", "CommitmentDiscarded": "作废承诺草稿",
     # service tasks
     "NeedRaised": "提出需求", "NeedPooled": "需求进入领办大厅", "TaskClaimed": "认领需求",
     "ClaimWithdrawn": "撤回认领", "TaskPlanned": "项目立项", "DeliveryReported": "报告交付",
@@ -170,7 +173,7 @@ EVENT_TYPES: Catalogue = {
     "ResultPublicised": "公示考核结果", "ObjectionRaised": "提出异议",
     "ObjectionResolved": "处理异议", "PublicityEnded": "公示期满", "ResultFinalised": "考核定档",
     # users, sign-in and tokens
-    "UserRegistered": "创建用户", "UserDeactivated": "停用用户",
+    "UserRegistered": "创建用户", "UserDeactivated": "停用用户", "TokensRevoked": "吊销全部令牌",
     "AccessTokenIssued": "签发访问令牌", "AccessTokenRevoked": "吊销访问令牌",
     "LoginGiven": "设置登录名", "LoginTaken": "占用登录名", "UserActivated": "激活账号",
     "PasswordChanged": "修改密码", "PasswordReset": "重置密码",

@@ -145,6 +145,9 @@ class User(CobuildAggregate):
         self.organisation_id = organisation_id
         self.region_code = region_code
         self.state = "active"
+        # Raised by each revocation of all the user's tokens: a token issued under an earlier
+        # generation no longer signs in.
+        self.token_generation = 0
         self.login = None
         self.password_hash = None
         self.activation_hash = None
@@ -157,6 +160,7 @@ class User(CobuildAggregate):
     activation_hash: str | None = None
     activation_until: datetime | None = None
     credentials_version = 0
+    token_generation = 0
 
     @property
     def activated(self) -> bool:
@@ -248,6 +252,16 @@ class User(CobuildAggregate):
                      occurred_at: datetime) -> None:
         self.state = "deactivated"
 
+    def revoke_tokens(self, by: Attribution, reason: str) -> None:
+        """Every token issued so far stops at once (a lost phone, a suspected leak)."""
+        self.require_state("revoke the tokens of", "active")
+        self._tokens_revoked(reason=check_reason(reason), **by.fields())
+
+    @event("TokensRevoked")
+    def _tokens_revoked(self, reason: str, actor: dict[str, Any], on_behalf_of: UUID | None,
+                        occurred_at: datetime) -> None:
+        self.token_generation += 1
+
 
 class AccessToken(CobuildAggregate):
     subject = "access token"
@@ -257,15 +271,22 @@ class AccessToken(CobuildAggregate):
         return uuid5(NAMESPACE_URL, f"/cobuild/tokens/{digest}")
 
     @classmethod
-    def issue(cls, by: Attribution, digest: str, user_id: UUID) -> "AccessToken":
-        return cls(digest=digest, user_id=user_id, **by.fields())
+    def issue(cls, by: Attribution, digest: str, user: "User") -> "AccessToken":
+        return cls(digest=digest, user_id=user.id, generation=user.token_generation,
+                   **by.fields())
 
     @event("AccessTokenIssued")
     def __init__(self, digest: str, user_id: UUID, actor: dict[str, Any],
-                 on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+                 on_behalf_of: UUID | None, occurred_at: datetime, generation: int = 0) -> None:
+        # ``generation`` was added later: tokens issued before it belong to generation 0.
         self.digest = digest
         self.user_id = user_id
+        self.generation = generation
+        self.issued_at = occurred_at
         self.state = "valid"
+
+    def expired(self, now: datetime, days: int) -> bool:
+        return now >= self.issued_at + timedelta(days=days)
 
     def revoke(self, by: Attribution, reason: str) -> None:
         self.require_state("revoke", "valid")

@@ -26,13 +26,14 @@ from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
-from projections import followup_facts
+from projections import account_facts, followup_facts, round_facts
 from projections.store import table_columns, table_indexes
 from workflows.store.clock import LOCAL_TZ, local_date
 from workflows.store.sqlstore import Cursor
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES)
+          "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES,
+          *account_facts.TABLES, *round_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -151,6 +152,8 @@ def schema(prefix: str) -> list[str]:
         # reported (``income_year``): up to where the latest state is the state on a date.
         f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         *followup_facts.schema(p),
+        *account_facts.schema(p),
+        *round_facts.schema(p),
     ]
 
 
@@ -167,7 +170,8 @@ def indexes(prefix: str) -> list[str]:
 # What this version of the code added to the fact tables: a version built by an older one
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
 LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"),
-                    ("pairing", "changed_day"))
+                    ("pairing", "changed_day"), ("followup_event", "text"), ("account", "id"),
+                    ("evaluation_rating", "side"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"))
@@ -448,6 +452,10 @@ FIELDS: dict[type, dict[str, str]] = {
     PublicCommitment.FulfilmentConfirmed: {},
     PublicCommitment.CommitmentAbandoned: {},
     PublicCommitment.CommitmentEvaluated: {"outcome": TEXT},
+    PublicCommitment.CommitmentCorrected: {
+        "category": TEXT, "content": TEXT, "quantity": NUMBER, "unit": TEXT,
+        "amount_yuan": NUMBER, "due_on": DATE},
+    PublicCommitment.CommitmentDiscarded: {},
     ServiceTask.NeedRaised: {"receiver_id": UUID_HEX, "category": TEXT, "title": TEXT,
                              "wanted_by": DATE},
     ServiceTask.TaskClaimed: {"giver_id": UUID_HEX},
@@ -483,7 +491,10 @@ class Projector:
         # recorded in the same batch is written into its row instead of by an update.
         self._pending_activities: dict[str, dict[tuple[str, str], list]] = {}
         self._horizon: dict[str, list] = {}
-        self.handlers: dict[type, Handler] = followup_facts.handlers(self._region, day_of, stamp)
+        self.handlers: dict[type, Handler] = {
+            **followup_facts.handlers(self._region, day_of, stamp),
+            **account_facts.handlers(self._region, day_of, stamp),
+            **round_facts.handlers(day_of, stamp)}
         self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,
@@ -511,6 +522,8 @@ class Projector:
             PublicCommitment.FulfilmentConfirmed: self.commitment_step("confirmed"),
             PublicCommitment.CommitmentAbandoned: self.commitment_step("abandoned"),
             PublicCommitment.CommitmentEvaluated: self.commitment_step("evaluated", "outcome"),
+            PublicCommitment.CommitmentCorrected: self.commitment_corrected,
+            PublicCommitment.CommitmentDiscarded: self.commitment_step("discarded"),
             ServiceTask.NeedRaised: self.need_raised,
             ServiceTask.TaskClaimed: self.task_claimed,
             ServiceTask.ClaimWithdrawn: self.task_step("withdrawn", "back_to"),
@@ -875,6 +888,19 @@ class Projector:
 
     def commitment_publicised(self, conn, p, f: Fact) -> None:
         self._commitment_event(conn, p, f, "publicised", f.publicised_on, f.publicised_on)
+
+    CORRECTED = ("category", "content", "quantity", "unit", "amount_yuan", "due_on")
+
+    def commitment_corrected(self, conn, p, f: Fact) -> None:
+        """A draft's mistyped fields: the ledger shows what the draft says now."""
+        changed = [(name, getattr(f, name)) for name in self.CORRECTED
+                   if getattr(f, name) is not None]
+        if not changed:
+            return
+        # The row may still be among the appends of a bulk batch: write those first.
+        self._flush(conn, p, "commitment")
+        conn.execute(f"UPDATE {p}commitment SET " + ", ".join(f"{n} = ?" for n, _ in changed)
+                     + " WHERE id = ?", (*(v for _, v in changed), f.id))
 
     def commitment_step(self, kind: str, field: str | None = None) -> FactHandler:
         def handler(conn, p, f: Fact) -> None:

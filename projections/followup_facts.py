@@ -18,10 +18,10 @@ def schema(p: str) -> list[str]:
         " severity TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL,"
         " closed_day TEXT, closed_at TEXT, resolution TEXT, position INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {p}followup_region ON {p}followup (responsible_region, id)",
-        # responded (value=None), updated (value=the new severity)
+        # responded (text=the answer), updated (value=the new severity)
         f"CREATE TABLE IF NOT EXISTS {p}followup_event ("
         " position INTEGER PRIMARY KEY, case_id TEXT NOT NULL, kind TEXT NOT NULL,"
-        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT)",
+        " day TEXT NOT NULL, recorded_at TEXT NOT NULL, value TEXT, text TEXT)",
         f"CREATE INDEX IF NOT EXISTS {p}followup_event_case ON {p}followup_event (case_id, position)",
     ]
 
@@ -40,13 +40,14 @@ def handlers(region: Callable[[sqlite3.Connection, str, Any], str],
              str(e.responsible_id), region(conn, p, e.responsible_id), e.severity,
              day_of(e.occurred_at), stamp(e.timestamp), position))
 
-    def step(kind: str, value: Callable[[Any], str | None]) -> Callable:
+    def step(kind: str, value: Callable[[Any], str | None],
+             text: Callable[[Any], str | None] = lambda e: None) -> Callable:
         def handler(conn, p, e, position) -> None:
             conn.execute(
-                f"INSERT INTO {p}followup_event (position, case_id, kind, day, recorded_at, value)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {p}followup_event (position, case_id, kind, day, recorded_at, value,"
+                " text) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (position, str(e.originator_id), kind, day_of(e.occurred_at), stamp(e.timestamp),
-                 value(e)))
+                 value(e), text(e)))
         return handler
 
     def closed(conn, p, e, position) -> None:
@@ -56,7 +57,7 @@ def handlers(region: Callable[[sqlite3.Connection, str, Any], str],
 
     return {
         FollowUpCase.FollowUpOpened: opened,
-        FollowUpCase.FollowUpResponded: step("responded", lambda e: None),
+        FollowUpCase.FollowUpResponded: step("responded", lambda e: None, lambda e: e.text),
         FollowUpCase.FollowUpUpdated: step("updated", lambda e: e.severity),
         FollowUpCase.FollowUpClosed: closed,
     }

@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from domain import scoring
+from domain import labels, scoring
 from domain.item_states import CommitmentState, Step, TaskState, commitment_state, task_state
-from domain.organisation import RECEIVING_KINDS
+from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from projections.round_facts import RATING_STATES
 from domain.pairing_rules import (
     DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, Thresholds, derived_status, lifecycle_state,
     rule_hits,
@@ -980,12 +981,78 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
                 live.append((p, side, other))
         items += _pending_activities(facts, w, live)
         items += _pending_confirmations(facts, w, organisation)
+        items += _followups_to_answer(facts, w, organisation)
+        items += _ratings_to_give(facts, w, organisation, chunk, lives, names)
+        if gives(facts, organisation):
+            items += _needs_to_claim(facts, w, organisation)
     return {"items": [InboxItem.json(i) for i in items], "organisation_id": organisation,
             **w.as_dict()}
 
 
 def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> Any:
     return InboxItem.some(kind=kind, pairing_id=p.id, counterpart=other, since=since, **extra)
+
+
+def _ratings_to_give(facts: Facts, w: Window, organisation: str, pairings: list[PairingRow],
+                     lives: dict[str, Lifecycle], names: dict[str, str]) -> list[Any]:
+    """Rounds taking joint ratings in which this organisation has not yet rated the other
+    side of a pairing that was in force in the round's year (结果联评)."""
+    rounds = facts.rows(
+        "SELECT id, year, region, day FROM {p}evaluation_round WHERE state IN "
+        + _in(list(RATING_STATES)) + " AND day <= ? AND recorded_at < ? ORDER BY day, id",
+        [*RATING_STATES, w.day, w.known_before])
+    if not rounds:
+        return []
+    rated = {(r, p, side) for r, p, side in facts.rows(
+        "SELECT round_id, pairing_id, side FROM {p}evaluation_rating WHERE recorded_at < ?"
+        " AND round_id IN " + _in([r[0] for r in rounds]), [w.known_before, *[r[0] for r in rounds]])}
+    out = []
+    for round_id, year, region, day in rounds:
+        for p in pairings:
+            life = lives[p.id]
+            if life.in_force_on is None or life.in_force_on.year > year:
+                continue
+            if not (p.receiver_region.startswith(region) or p.giver_region.startswith(region)):
+                continue
+            side = "giver" if p.giver_id == organisation else "receiver"
+            if (round_id, p.id, side) in rated:
+                continue
+            other = names.get(p.receiver_id if side == "giver" else p.giver_id, "")
+            out.append(_task("rate_pairing", p, other, day, evaluation_id=round_id, year=year))
+    return out
+
+
+def _followups_to_answer(facts: Facts, w: Window, organisation: str) -> list[Any]:
+    """Cases open at the end of the day with no answer from the responsible organisation."""
+    cases = facts.rows(
+        "SELECT id, rule, subject_type, subject_id, severity, day FROM {p}followup"
+        " WHERE responsible_id = ? AND day <= ? AND recorded_at < ?"
+        " AND NOT (closed_day IS NOT NULL AND closed_day <= ? AND closed_at < ?)"
+        " ORDER BY day, id", [organisation, w.day, w.known_before, w.day, w.known_before])
+    steps = _followup_steps(facts, w, [c[0] for c in cases])
+    out = []
+    for case_id, rule, subject_type, subject_id, severity, day in cases:
+        answered, latest, _ = steps.get(case_id, (None, None, None))
+        if answered:
+            continue
+        out.append(InboxItem.some(
+            kind="answer_followup", followup_id=case_id, rule=rule,
+            title=labels.FOLLOWUP_REASONS.get(rule, rule), severity=latest or severity,
+            subject_type=subject_type, subject_id=subject_id, since=day))
+    return out
+
+
+def _needs_to_claim(facts: Facts, w: Window, giver: str) -> list[Any]:
+    """Open and pooled needs of the villages ``giver`` is paired with (the pool as a whole is
+    in the task report: the inbox lists what is this organisation's to take up)."""
+    partners = sorted(partners_in_force(facts, w, giver))
+    if not partners:
+        return []
+    names = org_names(facts, partners)
+    return [InboxItem.some(kind="claim_need", task_id=row.id, title=row.title,
+                           counterpart=names.get(row.receiver_id, ""), since=row.day)
+            for row, t in tasks_where(facts, w, "receiver_id IN " + _in(partners), partners)
+            if t.state in CLAIMABLE]
 
 
 def _pending_activities(facts: Facts, w: Window, live) -> list[Any]:
@@ -1178,20 +1245,61 @@ def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = N
     return {**_page_rows(CommitmentItem, items, limit), **w.as_dict()}
 
 
+CLAIMABLE = ("open", "pooled")
+
+
+def partners_in_force(facts: Facts, w: Window, giver: str) -> set[str]:
+    """The receivers ``giver`` has a pairing in force with on ``w``'s day."""
+    where, params = in_force_sql(w)
+    return {r[0] for r in facts.rows(
+        "SELECT p.receiver_id FROM {p}pairing p WHERE p.giver_id = ? AND " + where,
+        [giver, *params])}
+
+
+def gives(facts: Facts, organisation: str) -> bool:
+    row = facts.rows("SELECT kind FROM {p}org WHERE id = ?", [organisation])
+    return bool(row) and row[0][0] in GIVING_KINDS
+
+
 def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
                  organisation: str | None = None, cursor: str | None = None,
                  limit: int = 500) -> dict[str, Any]:
-    where, params = _item_filter(region, None, (), cursor)
-    if organisation:
-        where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
-                  " WHERE giver_id = ?))")
-        params += [organisation, organisation]
+    """Every task in scope.  An organisation sees its own needs and the tasks it claimed;
+    a giving one also the needs it may claim: the open needs of the villages it is paired
+    with, and the pool (DESIGN §11)."""
     with open_facts(db) as facts:
-        found = tasks_where(facts, w, where, params, limit + 1)
+        partners: set[str] = set()
+        claims = organisation is not None and gives(facts, organisation)
+        where, params = _item_filter(region, None, (), None)
         if organisation:
+            where += (" AND (receiver_id = ? OR id IN (SELECT task_id FROM {p}task_event"
+                      " WHERE giver_id = ?)")
+            params += [organisation, organisation]
+            if claims:
+                partners = partners_in_force(facts, w, organisation)
+                where += (" OR receiver_id IN " + _in(sorted(partners)) if partners else "")
+                where += " OR id IN (SELECT task_id FROM {p}task_event WHERE kind = 'pooled')"
+            where += ")"
+
+        def shown(r: TaskRow, t: TaskState) -> bool:
             # Claimed once and withdrawn: no longer this giver's task.
-            found = [(r, t) for r, t in found
-                     if organisation in (r.receiver_id, t.claimer_id)]
+            return (organisation is None or organisation in (r.receiver_id, t.claimer_id)
+                    or (claims and (t.state == "pooled"
+                                    or (t.state in CLAIMABLE and r.receiver_id in partners))))
+
+        found: list[tuple[TaskRow, TaskState]] = []
+        after = cursor
+        while len(found) <= limit:
+            more_where, more_params = where, [*params, *(sorted(partners) if claims and partners else [])]
+            if after:
+                region_after, task_after = _decode_cursor(after) or ("", "")
+                more_where += " AND (receiver_region > ? OR (receiver_region = ? AND id > ?))"
+                more_params += [region_after, region_after, task_after]
+            batch = tasks_where(facts, w, more_where, more_params, limit + 1)
+            found += [(r, t) for r, t in batch if shown(r, t)]
+            if len(batch) <= limit:
+                break
+            after = f"{batch[-1][0].receiver_region}|{batch[-1][0].id}"
         names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
     items = [TaskItem.of(
         id=r.id, region_code=r.receiver_region, receiver_id=r.receiver_id,
@@ -1238,7 +1346,7 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
         cases = facts.rows(sql + " ORDER BY responsible_region, id", params)
         steps = _followup_steps(facts, w, [c[0] for c in cases])
         for case_id, subject_type, subject_id, rule, responsible, region_code, severity, day in cases:
-            answered, latest = steps.get(case_id, (None, None))
+            answered, latest, response = steps.get(case_id, (None, None, None))
             age = (w.as_of - date.fromisoformat(day)).days
             state = "responded" if answered else "open"
             severity = latest or severity
@@ -1251,15 +1359,15 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
             if after and (region_code, case_id) <= after:
                 continue
             items.append((case_id, region_code, rule, subject_type, subject_id, responsible,
-                          severity, state, day, age, answered))
+                          severity, state, day, age, answered, response))
         names = org_names(facts, [i[5] for i in items[:limit + 1]])
     rows = [FollowUpItem.of(
         id=case_id, region_code=region_code, rule=rule, subject_type=subject_type,
         subject_id=subject_id, responsible_id=responsible,
         responsible_name=names.get(responsible, ""), severity=severity, state=state,
-        opened_on=day, age_days=age, responded_on=answered)
+        opened_on=day, age_days=age, responded_on=answered, response=response)
         for case_id, region_code, rule, subject_type, subject_id, responsible, severity, state,
-        day, age, answered in items[:limit + 1]]
+        day, age, answered, response in items[:limit + 1]]
     totals = {"region_code": region or "", **{k: sum(r[k] for r in by_region.values())
                                                for k in ("open", "responded", "red",
                                                          *(b for b, _ in AGE_BANDS))}}
@@ -1269,19 +1377,98 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
 
 
 def _followup_steps(facts: Facts, w: Window,
-                    ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Per case: the day of its first visible answer, and its latest visible severity."""
-    out: dict[str, tuple[str | None, str | None]] = {}
+                    ids: list[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Per case: the day of its first visible answer, its latest visible severity, and the
+    text of its latest visible answer."""
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
     for start in range(0, len(ids), 900):
         part = ids[start:start + 900]
-        for case_id, kind, day, value in facts.rows(
-                "SELECT case_id, kind, day, value FROM {p}followup_event WHERE day <= ?"
+        for case_id, kind, day, value, text in facts.rows(
+                "SELECT case_id, kind, day, value, text FROM {p}followup_event WHERE day <= ?"
                 " AND recorded_at < ? AND case_id IN " + _in(part) + " ORDER BY position",
                 [w.day, w.known_before, *part]):
-            answered, severity = out.get(case_id, (None, None))
+            answered, severity, response = out.get(case_id, (None, None, None))
             if kind == "responded":
-                answered = answered or day
+                answered, response = answered or day, text
             else:
                 severity = value
-            out[case_id] = (answered, severity)
+            out[case_id] = (answered, severity, response)
     return out
+
+
+# -- organisations found by name, and the accounts of a region ----------------------------------
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, lower-cased, wildcards taken literally."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+def find_organisations(db: ProjectionDatabase, q: str | None = None, kind: str | None = None,
+                       region: str | None = None, cursor: str | None = None, limit: int = 50,
+                       weak_income_yuan: int | None = None) -> dict[str, Any]:
+    """Organisations (not dissolved) whose name or code contains ``q``, in region order.
+
+    With ``weak_income_yuan``, each village says whether its latest reported collective
+    income is below it (``weak``, None when never reported) with that income; without it,
+    no income is disclosed."""
+    sql = "dissolved_day IS NULL"
+    params: list[Any] = []
+    if q:
+        sql += " AND (LOWER(name) LIKE ? ESCAPE '!' OR LOWER(code) LIKE ? ESCAPE '!')"
+        params += [_like(q), _like(q)]
+    if kind:
+        sql += " AND kind = ?"
+        params.append(kind)
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND region_code >= ? AND region_code < ?"
+        params += list(bounds)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (region_code > ? OR (region_code = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    with open_facts(db) as facts:
+        rows = facts.rows(
+            "SELECT id, code, name, kind, region_code, income_year, income_amount, income_fen"
+            " FROM {p}org WHERE " + sql + " ORDER BY region_code, id LIMIT ?", [*params, limit + 1])
+    items = []
+    for org_id, code, name, kind_, region_code, year, amount, fen in rows[:limit]:
+        item: dict[str, Any] = {"id": org_id, "code": code, "name": name, "kind": kind_,
+                                "region_code": region_code}
+        if weak_income_yuan is not None and kind_ in RECEIVING_KINDS:
+            item["weak"] = None if fen is None else fen < weak_income_yuan * 100
+            item["income_year"] = year
+            item["income_yuan"] = amount
+        items.append(item)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": items, "next_cursor": f"{last[4]}|{last[0]}" if last else None}
+
+
+def accounts(db: ProjectionDatabase, region: str | None = None, organisation: str | None = None,
+             cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """User accounts of a region (their own, or their organisation's), no secrets."""
+    sql, params = "1 = 1", []
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND region_code >= ? AND region_code < ?"
+        params += list(bounds)
+    if organisation:
+        sql += " AND organisation_id = ?"
+        params.append(organisation)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (region_code > ? OR (region_code = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    with open_facts(db) as facts:
+        rows = facts.rows(
+            "SELECT id, name, role, organisation_id, region_code, state, day, deactivated_day"
+            " FROM {p}account WHERE " + sql + " ORDER BY region_code, id LIMIT ?",
+            [*params, limit + 1])
+        names = org_names(facts, [r[3] for r in rows if r[3]])
+    items = [{"id": user_id, "name": name, "role": role, "organisation_id": org,
+              "organisation_name": names.get(org) if org else None, "region_code": region_code,
+              "state": state, "registered_on": day, "deactivated_on": gone}
+             for user_id, name, role, org, region_code, state, day, gone in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": items, "next_cursor": f"{last[4]}|{last[0]}" if last else None}

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +16,11 @@ from typing import Any, Iterator
 import requests
 
 from api.root import Root
+from domain.base import SYSTEM
+from projections.evaluations import ProjectionScorer
+from projections.runner import open_runner
 from tests.support import COUNTY
+from workflows.scheduler import Worker, open_worker_state
 from workflows.store.clock import FakeClock
 from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
@@ -219,16 +223,73 @@ def task_at(cast: TokenCast, state: str) -> dict[str, Any]:
     return {"pairing": str(p), "task": str(t)}
 
 
-def build_world(cast: TokenCast, setup: str) -> dict[str, Any]:
+def pooled_need(cast: TokenCast) -> dict[str, Any]:
+    """A V1 need raised before the claim window and pooled by the workflow today."""
+    e, a = cast.engine, cast.actors
+    p = cast.pairing("in_force")
+    t = e.raise_need(a["village"], cast.orgs["V1"], "education", "留守儿童暑期课堂",
+                     occurred_at=e.clock.now() - timedelta(days=40)).id
+    e.pool_need(SYSTEM, t)
+    return {"pairing": str(p), "task": str(t)}
+
+
+def followup_at(cast: TokenCast) -> dict[str, Any]:
+    """A case the township supervisor opened about the G1–V1 pairing, for V1 to answer."""
+    e, a = cast.engine, cast.actors
+    p = cast.pairing("in_force")
+    case = e.open_followup(a["supervisor"], "pairing", p, cast.orgs["V1"], "村里反映结对活动未落实")
+    return {"pairing": str(p), "followup": str(case.id)}
+
+
+EVALUATION_STAGES = ("open", "computed", "publicised", "objection", "ended")
+
+
+def evaluation_at(cast: TokenCast, stage: str, settings: Settings) -> dict[str, Any]:
+    """The county's 2025 round with the G1–V1 pairing in it, brought to ``stage``."""
+    e, a = cast.engine, cast.actors
+    p = cast.pairing("in_force")
+    round_id = e.open_evaluation(a["admin"], 2025, COUNTY).id
+    ids: dict[str, Any] = {"pairing": str(p), "round": str(round_id)}
+    step = EVALUATION_STAGES.index(stage)
+    if step >= 1:
+        scores = {"ideology": 90, "mechanism": 85, "teamwork": 88, "results": 80, "response": 92}
+        e.submit_joint_rating(a["agency"], round_id, p, scores)
+        e.submit_joint_rating(a["village"], round_id, p, scores)
+        e.record_evaluation_satisfaction(a["supervisor"], round_id, p,
+                                         {"satisfied": 40, "basically_satisfied": 8})
+        e.compute_evaluation(a["evaluator"], round_id, ProjectionScorer(open_runner(e, settings)))
+    if step == 4:
+        # A publicity period already over: the workflow records its end.
+        e.publicise_evaluation(a["admin"], round_id, e.today() - timedelta(days=10), 7)
+        state = open_worker_state(settings)
+        Worker(e, state).drain()
+        state.close()
+    elif step >= 2:
+        e.publicise_evaluation(a["admin"], round_id)
+    if step == 3:
+        outcome = e.raise_evaluation_objection(a["village"], round_id, "活动次数统计有误", p)
+        ids["objection"] = outcome.details["objection_id"]
+    return ids
+
+
+def build_world(cast: TokenCast, setup: str, settings: Settings | None = None) -> dict[str, Any]:
     """Named starting points for endpoint tests: ``none``, a pairing at some state,
-    ``activity``, ``commitment:<state>`` or ``task:<state>``."""
+    ``activity``, ``commitment:<state>``, ``task:<state>`` (or ``task:pooled``),
+    ``followup`` or ``evaluation:<stage>``."""
     if setup == "none":
         return {}
     kind, _, state = setup.partition(":")
     if kind == "commitment":
         return commitment_at(cast, state)
+    if setup == "task:pooled":
+        return pooled_need(cast)
     if kind == "task":
         return task_at(cast, state)
+    if kind == "followup":
+        return followup_at(cast)
+    if kind == "evaluation":
+        assert settings is not None
+        return evaluation_at(cast, state, settings)
     if setup == "activity":
         p = cast.pairing("in_force")
         e = cast.engine
@@ -251,7 +312,7 @@ class WorldTemplates:
             home = self.root / setup.replace(":", "-")
             engine = open_engine(Settings(home=home), FakeClock(self.start))
             cast = TokenCast.create(engine)
-            facts = {"ids": build_world(cast, setup), "tokens": cast.tokens,
+            facts = {"ids": build_world(cast, setup, Settings(home=home)), "tokens": cast.tokens,
                      "users": {k: str(v) for k, v in cast.users.items()},
                      "orgs": {k: str(v) for k, v in cast.orgs.items()}}
             engine.close()
@@ -273,4 +334,8 @@ class WorldTemplates:
 def rebind(app: Any, engine: Engine, settings: Settings) -> None:
     """Point an app built once per module at a fresh engine (building an app documents
     every schema, which costs more than a whole test)."""
+    from api.http.security import FailedSignIns
+
     app.extensions["cobuild"] = Root(settings, engine).open_all()
+    # Each test's world starts with no wrong tokens counted against the test client.
+    app.extensions["cobuild.failed_sign_ins"] = FailedSignIns()

@@ -103,6 +103,9 @@ def commitment_in_state(state: str, made_by: str = "giver") -> PublicCommitment:
     c = make_commitment(made_by)
     if state == "draft":
         return c
+    if state == "discarded":
+        c.discard(by(c.maker_id, at(1)), "重复录入")
+        return c
     c.publicise(by(c.maker_id, at(1)), "党务公开栏", day(1))
     if state == "public":
         return c

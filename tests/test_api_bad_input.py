@@ -44,6 +44,21 @@ def organisations(w: dict[str, Any]) -> str:
     return f"{V}/organisations"
 
 
+def rules(w: dict[str, Any]) -> str:
+    return f"{V}/rules"
+
+
+def followups(w: dict[str, Any]) -> str:
+    return f"{V}/followups"
+
+
+def evaluations(w: dict[str, Any]) -> str:
+    return f"{V}/evaluations"
+
+
+SCORES = {"ideology": 90, "mechanism": 85, "teamwork": 88, "results": 80, "response": 92}
+
+
 def proposal(w: dict[str, Any], **changes: Any) -> dict[str, Any]:
     body = {"giver_id": w["G1"], "receiver_id": w["V2"], "term_start": "2025-03-01",
             "term_end": "2027-02-28"}
@@ -233,6 +248,116 @@ CASES = [
         404, "not-found", method="GET", who="evaluator"),
     Bad("bundle with the retired headers option", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=true",
         422, "invalid-fields", method="GET", who="evaluator"),
+    # DESIGN §11: the rule set names the key at fault
+    Bad("rule set with an unknown key", rules, 422, "invalid-fields", who="admin",
+        json={"r2_inactive_dayz": 100}),
+    Bad("rule set with an unknown weight", rules, 422, "invalid-fields", who="admin",
+        json={"weights": {"luck": 10}}),
+    Bad("rule set with a threshold as text", rules, 422, "invalid-fields", who="admin",
+        json={"r2_inactive_days": "90"}),
+    Bad("rule set out of range", rules, 422, "invalid-value", who="admin",
+        json={"r2_inactive_days": 0}),
+    Bad("rule set weights not adding up", rules, 422, "invalid-value", who="admin",
+        json={"weights": {"mechanism": 30}}),
+    Bad("rule set with nothing in it", rules, 422, "invalid-value", who="admin", json={}),
+    Bad("rule set publish on a stale version", rules, 412, "stale-version", who="admin",
+        json={"r2_inactive_days": 100}, headers={"If-Match": '"3"'}),
+    # follow-up cases
+    Bad("case about a kind of thing there is not", followups, 422, "invalid-fields",
+        who="supervisor", json=lambda w: {"subject_type": "village", "subject_id": w["pairing"],
+                                          "responsible_id": w["V1"], "note": "核查"}),
+    Bad("case about a pairing that is a task", followups, 404, "not-found", who="supervisor",
+        json=lambda w: {"subject_type": "task", "subject_id": w["pairing"],
+                        "responsible_id": w["V1"], "note": "核查"}),
+    Bad("case for an organisation no party to it", followups, 422, "invalid-value",
+        who="supervisor", json=lambda w: {"subject_type": "pairing", "subject_id": w["pairing"],
+                                          "responsible_id": w["V2"], "note": "核查"}),
+    Bad("case without a note", followups, 422, "invalid-fields", who="supervisor",
+        json=lambda w: {"subject_type": "pairing", "subject_id": w["pairing"],
+                        "responsible_id": w["V1"]}),
+    Bad("answer that is blank", lambda w: f"{V}/followups/{w['followup']}/respond", 422,
+        "invalid-value", who="village", setup="followup", json={"text": "   "}),
+    Bad("close with a resolution there is not", lambda w: f"{V}/followups/{w['followup']}/close",
+        422, "invalid-fields", who="supervisor", setup="followup",
+        json={"resolution": "forgotten", "reason": "无"}),
+    Bad("close without a reason", lambda w: f"{V}/followups/{w['followup']}/close", 422,
+        "invalid-fields", who="supervisor", setup="followup", json={"resolution": "dismissed"}),
+    Bad("read an unknown case", lambda w: f"{V}/followups/{uuid.UUID(int=7)}", 404,
+        "not-found", who="supervisor", method="GET"),
+    # evaluation rounds
+    Bad("round of a year to come", evaluations, 422, "invalid-value", who="admin",
+        json={"year": 2026, "region_code": "331123"}),
+    Bad("round of the whole country by a code of letters", evaluations, 422, "invalid-fields",
+        who="admin", json={"year": 2025, "region_code": "33ab"}),
+    Bad("second round of the same year", evaluations, 409, "duplicate", who="admin",
+        setup="evaluation:open", json={"year": 2025, "region_code": "331123"}),
+    Bad("a score over 100", lambda w: f"{V}/evaluations/{w['round']}/ratings", 422,
+        "invalid-fields", setup="evaluation:open",
+        json=lambda w: {"pairing_id": w["pairing"], "scores": {**SCORES, "teamwork": 101}}),
+    Bad("a dimension missing", lambda w: f"{V}/evaluations/{w['round']}/ratings", 422,
+        "invalid-fields", setup="evaluation:open",
+        json=lambda w: {"pairing_id": w["pairing"],
+                        "scores": {k: v for k, v in SCORES.items() if k != "results"}}),
+    Bad("rating twice", lambda w: f"{V}/evaluations/{w['round']}/ratings", 409, "duplicate",
+        setup="evaluation:computed", json=lambda w: {"pairing_id": w["pairing"], "scores": SCORES}),
+    Bad("a negative count", lambda w: f"{V}/evaluations/{w['round']}/satisfaction", 422,
+        "invalid-fields", who="supervisor", setup="evaluation:open",
+        json=lambda w: {"pairing_id": w["pairing"], "counts": {"satisfied": -1}}),
+    Bad("a survey nobody answered", lambda w: f"{V}/evaluations/{w['round']}/satisfaction", 422,
+        "invalid-value", who="supervisor", setup="evaluation:open",
+        json=lambda w: {"pairing_id": w["pairing"], "counts": {}}),
+    Bad("publicise before computing", lambda w: f"{V}/evaluations/{w['round']}/publicise", 409,
+        "wrong-state", who="admin", setup="evaluation:open", json={}),
+    Bad("a publicity of a year", lambda w: f"{V}/evaluations/{w['round']}/publicise", 422,
+        "invalid-fields", who="admin", setup="evaluation:computed", json={"days": 365}),
+    Bad("finalise during the publicity", lambda w: f"{V}/evaluations/{w['round']}/finalise", 409,
+        "wrong-state", who="admin", setup="evaluation:publicised", json={}),
+    Bad("object before the publicity", lambda w: f"{V}/evaluations/{w['round']}/objections", 409,
+        "wrong-state", who="village", setup="evaluation:computed", json={"reason": "有误"}),
+    Bad("rule on an objection there is not",
+        lambda w: f"{V}/evaluations/{w['round']}/objections/nothing/resolve", 422, "invalid-value",
+        who="evaluator", setup="evaluation:objection",
+        json={"resolution": "dismissed", "reason": "无"}),
+    Bad("finalise with an objection open", lambda w: f"{V}/evaluations/{w['round']}/finalise",
+        409, "wrong-state", who="admin", setup="evaluation:objection", json={}),
+    # organisations found by name, users
+    Bad("search text over 100 characters", lambda w: f"{V}/organisations?q={'村' * 101}", 422,
+        "invalid-fields", method="GET"),
+    Bad("search for a kind there is not", lambda w: f"{V}/organisations?kind=castle", 422,
+        "invalid-fields", method="GET"),
+    Bad("search with a cursor not handed out", lambda w: f"{V}/organisations?cursor=abc", 422,
+        "invalid-fields", method="GET"),
+    Bad("users of a region in letters", lambda w: f"{V}/users?region=33ab", 422,
+        "invalid-fields", method="GET", who="admin"),
+    Bad("users of an unknown organisation", lambda w: f"{V}/users?organisation={uuid.UUID(int=7)}",
+        404, "not-found", method="GET", who="admin"),
+    Bad("deactivate without a reason", lambda w: f"{V}/users/{w['user:village2']}/deactivate",
+        422, "invalid-fields", who="admin", json={}),
+    Bad("deactivate an unknown user", lambda w: f"{V}/users/{uuid.UUID(int=7)}/deactivate", 404,
+        "not-found", who="admin", json={"reason": "离任"}),
+    Bad("deactivate yourself", lambda w: f"{V}/users/{w['user:admin']}/deactivate", 409,
+        "not-permitted", who="admin", json={"reason": "离任"}),
+    Bad("revoke tokens with a blank reason", lambda w: f"{V}/users/{w['user:village']}/revoke-tokens",
+        422, "invalid-value", who="village", json={"reason": "  "}),
+    # drafts made by mistake, deliveries entered late
+    Bad("correct a field a draft has not", lambda w: f"{V}/commitments/{w['commitment']}/correct",
+        422, "invalid-fields", setup="commitment:draft", json={"reason": "更正", "colour": "红"}),
+    Bad("correct nothing", lambda w: f"{V}/commitments/{w['commitment']}/correct", 422,
+        "invalid-value", setup="commitment:draft", json={"reason": "更正"}),
+    Bad("correct a public commitment", lambda w: f"{V}/commitments/{w['commitment']}/correct",
+        409, "wrong-state", setup="commitment:public", json={"reason": "更正", "content": "新"}),
+    Bad("discard without a reason", lambda w: f"{V}/commitments/{w['commitment']}/discard", 422,
+        "invalid-fields", setup="commitment:draft", json={}),
+    Bad("discard a public commitment", lambda w: f"{V}/commitments/{w['commitment']}/discard",
+        409, "wrong-state", setup="commitment:public", json={"reason": "误建"}),
+    Bad("delivery reported before it was done", lambda w: f"{V}/tasks/{w['task']}/deliver", 422,
+        "invalid-value", setup="task:planned",
+        json={"delivered_at": "2025-03-01T09:00:00+08:00",
+              "occurred_at": "2025-02-28T09:00:00+08:00"}),
+    Bad("delivery reported in the future", lambda w: f"{V}/tasks/{w['task']}/deliver", 422,
+        "invalid-value", setup="task:planned",
+        json={"delivered_at": "2025-03-01T09:00:00+08:00",
+              "occurred_at": "2025-06-01T09:00:00+08:00"}),
     Bad("bundle of an unknown pairing", lambda w: f"{V}/audit/pairings/{uuid.UUID(int=7)}/bundle",
         404, "not-found", method="GET", who="evaluator"),
 ]
@@ -243,7 +368,8 @@ def test_bad_input_is_refused_and_changes_nothing(templates, app, tmp_path, case
     engine, settings, cast, ids = templates.open(case.setup, tmp_path / "var")
     rebind(app, engine, settings)
     try:
-        world = {**ids, **{k: str(v) for k, v in cast.orgs.items()}}
+        world = {**ids, **{k: str(v) for k, v in cast.orgs.items()},
+                 **{f"user:{k}": str(v) for k, v in cast.users.items()}}
         body = case.json(world) if callable(case.json) else case.json
         before = engine.recorder.max_notification_id()
         answer = JsonClient(app.test_client()).request(

@@ -9,11 +9,15 @@ client does with a lost race, and retries with the same Idempotency-Key.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
+from datetime import datetime
+from typing import Any, Callable
 
 import pytest
 
 from workflows.audit.verifier import VerifierKey, verify_bundle
+from workflows.store.clock import LOCAL_TZ, FileClock
 from tests.api_support import JsonClient, ServerProcess
 
 V = "/api/v1"
@@ -193,3 +197,170 @@ def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     bundle = evaluator.get(f"/audit/tasks/{t}/bundle")
     report = verify_bundle(bundle, VerifierKey.parse(key))
     assert report.ok, report.problems
+
+
+# -- a year with the workflow's follow-up and the evaluation round, on a clock set by hand -----
+
+def eventually(read: Callable[[], Any], what: str, tries: int = 600) -> Any:
+    """The value of ``read`` once it is truthy: the embedded workers act in their own time."""
+    for _ in range(tries):
+        value = read()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never saw {what}")
+
+
+@pytest.fixture
+def rehearsal(tmp_path):
+    """``cobuild serve`` whose clock is set by the test (COBUILD_CLOCK_FILE), as a training
+    server's is by its trainer."""
+    clock_file = tmp_path / "clock"
+    FileClock.write(clock_file, datetime(2025, 1, 5, 9, 0, tzinfo=LOCAL_TZ))
+    admin_token = secrets.token_urlsafe(24)
+    running = ServerProcess(tmp_path / "var", admin_token, extra_env={"COBUILD_CLOCK_FILE": str(clock_file)})
+
+    def set_clock(day: str, hour: int = 9) -> None:
+        FileClock.write(clock_file, datetime.fromisoformat(f"{day}T{hour:02d}:00:00+08:00"))
+
+    yield JsonClient(base_url=running.base_url), admin_token, set_clock
+    output = running.stop()
+    assert "Traceback" not in output, output
+
+
+def find(client: Client, name: str, **filters: str) -> dict:
+    """The one organisation whose name contains ``name``, found as a person finds it."""
+    query = "&".join(f"{k}={v}" for k, v in {"q": name, **filters}.items())
+    (found,) = client.get(f"/organisations?{query}")["items"]
+    return found
+
+
+def test_a_year_with_a_follow_up_case_and_the_evaluation_round_all_over_http(rehearsal):
+    http, admin_token, set_clock = rehearsal
+    admin = Client(http, admin_token)
+    # A rehearsal runs over a year: tokens last as long (a rule of the rule set).
+    assert admin.get("/rules")["values"]["token_days"] == 90
+    admin.post("/rules", {"token_days": 400}, 201)
+
+    # The organisation department registers the parties, then finds them by name, as
+    # everyone does from here on: nobody types an id.
+    for code, name, kind, region in (
+            ("SCJ", "遂昌县财政局机关党委", "agency", "331123000000"),
+            ("SLC", "大柘镇石练村党支部", "village", "331123101201"),
+            ("HYC", "大柘镇黄岩村党支部", "village", "331123101202")):
+        admin.post("/organisations", {"code": code, "name": name, "kind": kind,
+                                      "region_code": region}, 201)
+    giver = find(admin, "财政局")
+    village = find(admin, "石练", kind="village")
+    assert find(admin, "slc")["name"] == "大柘镇石练村党支部"  # the code, in any case
+
+    def user(name: str, role: str, **where: str) -> Client:
+        return Client(http, admin.post("/users", {"name": name, "role": role, **where}, 201)["token"])
+
+    clerk = user("王书记", "agency", organisation_id=giver["id"])
+    secretary = user("李支书", "village", organisation_id=village["id"])
+    supervisor = user("县委组织部督导组", "supervisor", region_code="331123")
+    evaluator = user("县考核组", "evaluator", region_code="331123")
+
+    # January: the agency finds the village by name and proposes; both sides sign.
+    set_clock("2025-01-06")
+    target = find(clerk, "石练")
+    assert "weak" not in target  # income details are for the regional roles
+    p = clerk.post("/pairings", {"giver_id": giver["id"], "receiver_id": target["id"],
+                                 "term_start": "2025-01-01", "term_end": "2027-12-31"}, 201)["id"]
+    set_clock("2025-01-10")
+    secretary.post(f"/pairings/{p}/accept", {})
+    set_clock("2025-01-15")
+    clerk.post(f"/pairings/{p}/sign-agreement", {"signed_on": "2025-01-15"})
+    assert secretary.post(f"/pairings/{p}/sign-agreement",
+                          {"signed_on": "2025-01-15"})["state"] == "in_force"
+
+    # March: one joint activity, co-signed; the village raises a need, which its partner
+    # sees in its inbox and task report and claims.
+    set_clock("2025-03-10")
+    made = clerk.post(f"/pairings/{p}/activities", {
+        "kind": "joint_org_life", "title": "联合主题党日", "occurred_at": "2025-03-10T09:00:00+08:00",
+        "participants": {"giver": 6, "receiver": 15}}, 201)
+    secretary.post(f"/pairings/{p}/activities/{made['activity_id']}/cosign", {})
+    need = secretary.post("/tasks", {"receiver_id": village["id"], "category": "education",
+                                     "title": "留守儿童暑期课堂"}, 201)["id"]
+    inbox = clerk.get("/reports/inbox")["items"]
+    assert [(i["kind"], i["task_id"]) for i in inbox if i["kind"] == "claim_need"] == [
+        ("claim_need", need)]
+    assert need in [t["id"] for t in clerk.get("/reports/tasks")["items"]]
+    assert clerk.get(f"/tasks/{need}")["state"] == "open"
+    clerk.post(f"/tasks/{need}/claim", {"giver_id": giver["id"]})
+
+    # June: three months without a co-signed activity.  The workflow flags 联而不动 and
+    # opens a case for the agency, which finds it in its inbox.
+    set_clock("2025-06-15")
+    case_item = eventually(lambda: next((i for i in clerk.get("/reports/inbox")["items"]
+                                         if i["kind"] == "answer_followup"), None),
+                           "the R2 case in the agency's inbox")
+    assert (case_item["rule"], case_item["title"]) == ("R2", "联而不动")
+    case_id = case_item["followup_id"]
+    case = clerk.get(f"/followups/{case_id}")
+    assert (case["state"], case["subject_id"], case["responsible_id"]) == ("open", p, giver["id"])
+    assert case["measured"]["days_without_activity"] >= 90
+    answer = "6月已制定下半年共建计划，7月开展电商技能培训"
+    assert clerk.post(f"/followups/{case_id}/respond", {"text": answer})["state"] == "responded"
+    assert not [i for i in clerk.get("/reports/inbox")["items"] if i["kind"] == "answer_followup"]
+    listed = {i["id"]: i for i in supervisor.get("/reports/followups")["items"]}
+    assert (listed[case_id]["state"], listed[case_id]["response"]) == ("responded", answer)
+    supervisor.post(f"/followups/{case_id}/close", {"resolution": "resolved",
+                                                    "reason": "已约谈，整改计划可行"})
+    assert supervisor.get(f"/followups/{case_id}")["resolution"] == "resolved"
+
+    # The rest of the year: activities every few months, each co-signed by the village.
+    for day, kind, title in (("2025-07-18", "training", "电商技能培训"),
+                             ("2025-10-20", "practical_matter", "为民办实事：安装路灯"),
+                             ("2025-12-18", "meeting", "年度共建总结会")):
+        set_clock(day)
+        made = clerk.post(f"/pairings/{p}/activities", {
+            "kind": kind, "title": title, "occurred_at": f"{day}T09:00:00+08:00"}, 201)
+        secretary.post(f"/pairings/{p}/activities/{made['activity_id']}/cosign", {})
+
+    # January 2026: the county's round for 2025.  Each side rates the other, the supervisor
+    # records the survey, the evaluator computes, the department publicises.
+    set_clock("2026-01-05")
+    round_id = admin.post("/evaluations", {"year": 2025, "region_code": "331123"}, 201)["id"]
+    scores = {"ideology": 90, "mechanism": 85, "teamwork": 92, "results": 80, "response": 88}
+    for side, given in ((clerk, scores), (secretary, {**scores, "results": 95})):
+        # Each side finds the round to rate in its inbox.
+        (to_rate,) = [i for i in side.get("/reports/inbox")["items"] if i["kind"] == "rate_pairing"]
+        assert (to_rate["evaluation_id"], to_rate["pairing_id"], to_rate["year"]) == (round_id, p, 2025)
+        side.post(f"/evaluations/{to_rate['evaluation_id']}/ratings",
+                  {"pairing_id": to_rate["pairing_id"], "scores": given})
+        assert not [i for i in side.get("/reports/inbox")["items"] if i["kind"] == "rate_pairing"]
+    supervisor.post(f"/evaluations/{round_id}/satisfaction", {
+        "pairing_id": p, "counts": {"satisfied": 42, "basically_satisfied": 6, "dissatisfied": 1,
+                                    "unknown": 3}})
+    computed = evaluator.post(f"/evaluations/{round_id}/compute", {})
+    assert computed["state"] == "computed" and computed["pairings"] == 1
+    publicity = admin.post(f"/evaluations/{round_id}/publicise", {})
+    assert (publicity["from_on"], publicity["until"]) == ("2026-01-05", "2026-01-11")
+
+    # The village objects during the publicity period; the evaluator rules on it.
+    seen = secretary.get(f"/evaluations/{round_id}")
+    assert seen["state"] == "publicised" and seen["ratings"][p].keys() == {"giver", "receiver"}
+    objection = secretary.post(f"/evaluations/{round_id}/objections",
+                               {"reason": "群众满意度样本偏少", "pairing_id": p}, 201)["objection_id"]
+    evaluator.post(f"/evaluations/{round_id}/objections/{objection}/resolve",
+                   {"resolution": "dismissed", "reason": "样本符合县里规定"})
+
+    # After the publicity period the workflow records its end; the department finalises.
+    set_clock("2026-01-12")
+    eventually(lambda: evaluator.get(f"/evaluations/{round_id}")["state"] == "publicity_ended",
+               "the end of the publicity period")
+    assert admin.post(f"/evaluations/{round_id}/finalise", {})["state"] == "finalised"
+    final = clerk.get(f"/evaluations/{round_id}")
+    assert final["state_label"] == "已定档"
+    assert final["grades"]["pairings"][p] == final["snapshot"]["pairings"][0]["grade"]
+    assert [o["resolution"] for o in final["objections"]] == ["dismissed"]
+
+    # Every fact with two sides was written by two people.
+    history = evaluator.get(f"/audit/pairings/{p}/history?limit=100")["items"]
+    by_type: dict[str, set[str]] = {}
+    for item in history:
+        by_type.setdefault(item["type"], set()).add(item["actor"]["user_id"])
+    assert by_type["ActivityRecorded"].isdisjoint(by_type["ActivityCoSigned"])

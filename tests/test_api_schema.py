@@ -43,8 +43,16 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP, config=CONFIG)
 
 def role_for(path: str, method: str) -> str:
     """The role most likely to get past authorisation, so the engine's rules get exercised."""
-    if path.startswith(("/api/v1/organisations", "/api/v1/users")):
+    if path.startswith(("/api/v1/organisations", "/api/v1/users", "/api/v1/rules")):
         return "admin"
+    if path.startswith("/api/v1/followups"):
+        return "village" if path.endswith("respond") else "supervisor"
+    if path.startswith("/api/v1/evaluations"):
+        if path.endswith(("ratings", "objections")):
+            return "agency"
+        if path.endswith(("compute", "resolve")):
+            return "evaluator"
+        return "supervisor" if path.endswith("satisfaction") else "admin"
     if path.startswith(("/api/v1/reports", "/api/v1/audit")):
         return "evaluator"
     if (path.startswith("/api/v1/tasks") and method == "POST"

@@ -123,6 +123,22 @@ def test_domain_imports_no_framework_io_or_clock():
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
 
 
+def test_an_operator_gets_the_first_admin_back_in_with_a_new_token(run, tmp_path):
+    first = run("init").output.strip().splitlines()[-1]
+    issued = run("users", "token")
+    assert issued.exit_code == 0
+    token = issued.output.strip().splitlines()[-1]
+    assert token != first
+    engine = open_engine(Settings(home=tmp_path / "var"))
+    try:
+        assert engine.authenticate(token).role == "admin"
+        assert engine.authenticate(first).role == "admin"  # the lost one is revoked separately
+    finally:
+        engine.close()
+    bad = run("users", "token", "not-an-id")
+    assert bad.exit_code == 1 and "not a user id" in bad.output
+
+
 def test_a_report_reads_the_same_from_the_command_line_and_the_api(run, tmp_path):
     """One query service answers both: the same rows, scoped alike for a country admin."""
     import json

@@ -243,6 +243,8 @@ def _commands() -> dict[str, tuple[tuple[str, ...], Callable[[PublicCommitment],
     late = at(60)
     return {
         "publicise": (("draft",), lambda c: c.publicise(by(GIVER, late), "公示栏", day(1))),
+        "correct": (("draft",), lambda c: c.correct(by(GIVER, late), "金额录错", content="更正")),
+        "discard": (("draft",), lambda c: c.discard(by(GIVER, late), "误建")),
         "report progress": (("public",), lambda c: c.report_progress(by(GIVER, late), "进展")),
         "extend the deadline": (("public",),
                                 lambda c: c.extend_deadline(by(GIVER, late), day(90), "延期")),
@@ -283,14 +285,45 @@ def test_wrong_state_names_the_state_and_the_command(command: str, state: str) -
 def test_every_command_is_accepted_where_the_design_allows_it(command: str, state: str) -> None:
     c = in_state(state)
     _commands()[command][1](c)
-    assert c.state != state or command in ("report progress", "extend the deadline")
+    assert c.state != state or command in ("report progress", "extend the deadline", "correct")
 
 
-def test_final_state_leaves_for_nothing() -> None:
-    assert FINAL_STATES == ("evaluated",)
-    c = in_state("evaluated")
+@pytest.mark.parametrize("final", ["evaluated", "discarded"])
+def test_final_state_leaves_for_nothing(final: str) -> None:
+    assert FINAL_STATES == ("evaluated", "discarded")
+    c = in_state(final)
     for _, call in _commands().values():
         refused(c, WrongState, lambda call=call: call(c))
+
+
+class TestDraftsMadeByMistake:
+    def test_a_correction_changes_only_the_fields_named_and_keeps_the_old_in_the_history(self) -> None:
+        c = in_state("draft")
+        c.correct(by(GIVER, at(1)), "金额多打了一个零", amount_yuan=Decimal("5000.00"),
+                  due_on=day(40))
+        assert (c.amount_yuan, c.due_on, c.original_due_on) == (Decimal("5000.00"), day(40), day(40))
+        assert c.content == "为村集体经济项目筹措资金五万元" and c.state == "draft"
+        made, corrected = c.collect_events()
+        assert made.amount_yuan == Decimal("50000.00") and corrected.reason == "金额多打了一个零"
+
+    @pytest.mark.parametrize("changes,field", [
+        ({}, "changes"), ({"category": "gold"}, "category"), ({"content": " "}, "content"),
+        ({"due_on": day(-1)}, "due_on"), ({"amount_yuan": Decimal("-1")}, "amount_yuan"),
+        ({"unit": "座"}, "quantity"),
+    ])
+    def test_a_bad_correction_is_refused(self, changes: dict, field: str) -> None:
+        c = in_state("draft")
+        with pytest.raises(InvalidValue) as info:
+            c.correct(by(GIVER, at(1)), "更正", **changes)
+        assert info.value.field == field and c.version == 1
+
+    def test_only_the_maker_corrects_or_discards_and_always_with_a_reason(self) -> None:
+        c = in_state("draft")
+        refused(c, NotPermitted, lambda: c.discard(by(RECEIVER, at(1)), "误建"))
+        refused(c, NotPermitted, lambda: c.correct(by(RECEIVER, at(1)), "更正", content="x"))
+        refused(c, InvalidValue, lambda: c.discard(by(GIVER, at(1)), "  "))
+        c.discard(by(GIVER, at(1)), "误建")
+        assert c.state == "discarded" and c.discard_reason == "误建"
 
 
 class TestMakeRefusals:

@@ -37,6 +37,8 @@ EDGES = {
     "FulfilmentDisputed": {("claimed", "public"), ("claimed", "overdue")},
     "CommitmentAbandoned": {("public", "not_fulfilled"), ("overdue", "not_fulfilled")},
     "CommitmentEvaluated": {("fulfilled", "evaluated"), ("not_fulfilled", "evaluated")},
+    "CommitmentCorrected": {("draft", "draft")},
+    "CommitmentDiscarded": {("draft", "discarded")},
 }
 ALLOWED = {
     "publicise": ("draft",),
@@ -48,6 +50,8 @@ ALLOWED = {
     "dispute fulfilment": ("claimed",),
     "abandon": ("public", "overdue"),
     "evaluate": ("fulfilled", "not_fulfilled"),
+    "correct": ("draft",),
+    "discard": ("draft",),
 }
 ACTORS = ("maker", "beneficiary", "stranger", "clerk_maker", "clerk_beneficiary",
           "maker_for_beneficiary", "beneficiary_for_maker", "region", "system")
@@ -139,6 +143,18 @@ class CommitmentMachine(RuleBasedStateMachine):
         self.attempt("publicise", lambda: self.c.publicise(
             self.who(actor, self.when(step)), channel, day(self.clock + on)),
             may_succeed=actor in MAKER_SIDE and bool(channel) and self.clock + on >= 0, step=step)
+
+    @rule(actor=makers, step=steps, reason=reasons, content=mostly("更正后的内容", "", None))
+    def correct(self, actor: str, step: int, reason: Any, content: Any) -> None:
+        self.attempt("correct", lambda: self.c.correct(
+            self.who(actor, self.when(step)), reason, content=content),
+            may_succeed=actor in MAKER_SIDE and good_text(reason) and good_text(content),
+            step=step)
+
+    @rule(actor=makers, step=steps, reason=reasons)
+    def discard(self, actor: str, step: int, reason: Any) -> None:
+        self.attempt("discard", lambda: self.c.discard(self.who(actor, self.when(step)), reason),
+                     may_succeed=actor in MAKER_SIDE and good_text(reason), step=step)
 
     @rule(actor=makers, step=steps, note=mostly("进展", "", None), amount=amounts,
           digest=digests)
@@ -264,8 +280,8 @@ class CommitmentMachine(RuleBasedStateMachine):
     @invariant()
     def final_state_never_leaves(self) -> None:
         if self.final_version is not None:
-            assert self.c.state == "evaluated" and self.c.version == self.final_version
-        elif self.c.state == "evaluated":
+            assert self.c.state in FINAL_STATES and self.c.version == self.final_version
+        elif self.c.state in FINAL_STATES:
             self.final_version = self.c.version
 
 

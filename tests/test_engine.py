@@ -9,6 +9,7 @@ import pytest
 
 from domain.base import SYSTEM
 from domain.errors import Duplicate, InvalidValue, NotPermitted, WrongState
+from domain.organisation import Organisation
 from domain.pairing import Pairing
 from workflows.engine import open_engine
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion, Unauthenticated
@@ -278,3 +279,40 @@ def test_a_batch_that_raises_writes_nothing(engine, cast):
             p = engine.propose_pairing(cast.agency, cast.giver, cast.village, date(2025, 1, 1), date(2026, 1, 1))
             engine.sign_agreement(cast.agency, p.id, date(2025, 3, 1))
     assert count_events(engine) == before
+
+
+def test_import_takes_chinese_headers_kind_labels_and_collective_income(engine, cast):
+    text = ("\ufeff代码,名称,类型,行政区划代码,年份,集体经济收入\n"
+            "N1,大柘镇新村党支部,村,331123101211,2024,\"21,000.00\"\n"
+            "N2,县农业农村局机关党委,机关,331123000000,,\n")
+    first, second = engine.import_organisations(cast.admin, text)
+    village = engine.load(Organisation, first.id)
+    assert (village.name, village.kind, village.collective_income) == (
+        "大柘镇新村党支部", "village", {2024: Decimal("21000.00")})
+    assert engine.load(Organisation, second.id).kind == "agency"
+
+
+def test_import_reads_xlsx_and_refuses_income_without_its_year(engine, cast, tmp_path):
+    from openpyxl import Workbook
+
+    def xlsx(*rows) -> bytes:
+        book = Workbook()
+        for row in rows:
+            book.active.append(row)
+        path = tmp_path / "orgs.xlsx"
+        book.save(path)
+        return path.read_bytes()
+
+    header = ("代码", "名称", "类型", "行政区划代码", "年份", "集体经济收入")
+    before = count_events(engine)
+    with pytest.raises(ImportRejected) as rejected:
+        engine.import_organisations(cast.admin, xlsx(
+            header, ("N1", "新村", "village", 331123101211, 2024, 18000),
+            ("N2", "新社区", "社区", 331123101212, None, 9000)))
+    assert [(e.line, "income_year" in e.message) for e in rejected.value.errors] == [(3, True)]
+    assert count_events(engine) == before
+    (n1,) = engine.import_organisations(cast.admin, xlsx(
+        header, ("N1", "新村", "village", 331123101211, 2024, 18000.5)))
+    village = engine.load(Organisation, n1.id)
+    assert village.region_code == "331123101211"
+    assert village.collective_income == {2024: Decimal("18000.5")}

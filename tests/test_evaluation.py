@@ -101,7 +101,7 @@ def test_who_may_do_what(engine, cast, scorer, year):
         engine.open_evaluation(cast.admin, 2026, COUNTY)
     with pytest.raises(Forbidden):     # an evaluator never writes a party's fact
         engine.submit_joint_rating(cast.evaluator, r.id, a, GOOD)
-    with pytest.raises(NotPermitted):  # G2 is no party of A
+    with pytest.raises(Forbidden):     # G2 is no party of A: it does not even see it
         engine.submit_joint_rating(cast.agency2, r.id, a, GOOD)
     with pytest.raises(InvalidValue):
         engine.submit_joint_rating(cast.agency, r.id, a, {**GOOD, "results": 101})

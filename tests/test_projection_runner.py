@@ -283,6 +283,10 @@ OLDER_CODE = {
         "DROP INDEX v1_pairing_changed_day", "DROP INDEX v1_pairing_changed_at",
         "ALTER TABLE v1_pairing DROP COLUMN changed_day",
         "ALTER TABLE v1_pairing DROP COLUMN changed_at"],
+    "before follow-up answers kept their text": [
+        "ALTER TABLE v1_followup_event DROP COLUMN text"],
+    "before user accounts": ["DROP TABLE v1_account"],
+    "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from projections.reports import Window
 from projections.runner import ProjectionRunner, open_runner
 from projections.store import ProjectionDatabase
 from tests.projection_support import World
-from tests.support import at
+from tests.support import COUNTY, at
 from workflows.store.clock import LOCAL_TZ
 
 
@@ -242,3 +243,22 @@ def test_inactive_list_finds_hits_only_commitments_or_tasks_start(engine, cast, 
     engine.extend_commitment_deadline(cast.agency, made.id, date(2025, 6, 30), "雨季")
     runner.catch_up()
     assert listed(date(2025, 4, 10)) == []
+
+
+def test_organisations_and_accounts_read_the_same_on_either_database(engine, cast, settings):
+    """The lists behind GET /organisations and GET /users (SQLite here, PostgreSQL when
+    COBUILD_TEST_DATABASE_URL is set): substring in any case, wildcards literal, keyset pages."""
+    engine.deactivate_user(cast.admin, uuid.UUID(cast.villager2.user_id), "调离")
+    runner = _runner(engine, settings)
+    found = reports.find_organisations(runner.db, "大柘镇", weak_income_yuan=30000)
+    assert [o["name"] for o in found["items"]] == ["大柘镇石练村党支部", "大柘镇黄岩村党支部"]
+    assert all(o["weak"] is None for o in found["items"])  # no income reported yet
+    assert [o["code"] for o in reports.find_organisations(runner.db, "g2")["items"]] == ["G2"]
+    assert reports.find_organisations(runner.db, "%")["items"] == []
+    first = reports.find_organisations(runner.db, limit=3)
+    rest = reports.find_organisations(runner.db, cursor=first["next_cursor"], limit=3)
+    assert len(first["items"]) == 3 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+    township = reports.accounts(runner.db, region=f"{COUNTY}101")["items"]
+    assert {(a["name"], a["state"]) for a in township} == {
+        ("李支书", "active"), ("陈支书", "deactivated"), ("镇组织委员", "active")}
+    runner.db.close()

@@ -44,6 +44,12 @@ def may_see(actor: Actor, *organisations: OrganisationFacts) -> bool:
     return any(actor.organisation_id == o.id for o in organisations)
 
 
+def may_see_need(actor: Actor, state: str, paired_with_receiver: bool) -> bool:
+    """An agency sees the needs it may claim besides its own tasks: the open needs of the
+    villages it is paired with (in force), and every need in the pool (领办大厅)."""
+    return actor.role == "agency" and (state == "pooled" or (state == "open" and paired_with_receiver))
+
+
 def require_role(actor: Actor, rule: str, *roles: str) -> None:
     if actor.role != SYSTEM_ROLE and actor.role not in roles:
         raise Forbidden(rule, f"the {actor.role} role may not do this (allowed: {', '.join(roles)})")

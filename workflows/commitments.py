@@ -51,6 +51,28 @@ class CommitmentCommands(EngineCore):
             due_on, quantity, unit, amount_yuan)
         return self.commit(commitment)
 
+    def correct_commitment(self, actor: Actor, commitment_id: UUID, reason: str,
+                           category: str | None = None, content: str | None = None,
+                           due_on: date | None = None, quantity: Decimal | None = None,
+                           unit: str | None = None, amount_yuan: Decimal | None = None,
+                           on_behalf_of: UUID | None = None,
+                           expected_version: int | None = None) -> Outcome:
+        """The maker corrects mistyped fields of a draft (with a reason)."""
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, None, on_behalf_of)
+        commitment.correct(by, reason, category=category, content=content, due_on=due_on,
+                           quantity=quantity, unit=unit, amount_yuan=amount_yuan)
+        return self.commit(commitment)
+
+    def discard_commitment(self, actor: Actor, commitment_id: UUID, reason: str,
+                           occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
+                           expected_version: int | None = None) -> Outcome:
+        """The maker discards a draft made by mistake; it stays in the history."""
+        commitment, by = self.load_as_party(
+            actor, PublicCommitment, commitment_id, expected_version, occurred_at, on_behalf_of)
+        commitment.discard(by, reason)
+        return self.commit(commitment)
+
     def publicise_commitment(self, actor: Actor, commitment_id: UUID, channel: str,
                              publicised_on: date, on_behalf_of: UUID | None = None,
                              reason: str | None = None,

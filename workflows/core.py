@@ -244,9 +244,13 @@ class EngineCore(Application[UUID]):
                for name in ("giver_id", "receiver_id", "claimer_id", "organisation_id")}
         return [self.organisation_facts(i) for i in ids if i is not None]
 
+    def visible_beyond_parties(self, actor: Actor, aggregate: CobuildAggregate) -> bool:
+        """Whether ``actor`` sees a record it is no party to (a need it may claim)."""
+        return False
+
     def require_visible(self, actor: Actor, aggregate: CobuildAggregate) -> None:
         parties = self.parties(aggregate)
-        if parties and not may_see(actor, *parties):
+        if parties and not may_see(actor, *parties) and not self.visible_beyond_parties(actor, aggregate):
             raise out_of_scope(aggregate.subject)
         if not parties and isinstance(aggregate, User) and aggregate.id != _user_uuid(actor):
             # A user of no organisation (a supervisor, an evaluator, an admin) is seen by

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from workflows.audit.recorder import AuditedRecorder
-from workflows.store.clock import Clock
+from workflows.store.clock import Clock, clock_of
 from workflows.commitments import CommitmentCommands
 from workflows.store.settings import Settings
 from workflows.evaluations import EvaluationCommands
@@ -27,7 +27,8 @@ class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationComm
 def open_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     """The engine on the store ``settings`` name, its schema created or checked first."""
     settings.ensure_home()
-    return Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)
+    return Engine(env=ensure_schema(settings).eventsourcing_env(),
+                  clock=clock or clock_of(settings.clock_file))
 
 
 # -- the engine's own stores -------------------------------------------------------------

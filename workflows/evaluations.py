@@ -87,6 +87,7 @@ class EvaluationCommands(EngineCore):
         """结果联评: one side of a pairing rates the other on the five 五好 (0–100 each)."""
         evaluation = self.load(EvaluationRound, round_id)
         pairing = self.load(Pairing, pairing_id)
+        self.require_visible(actor, pairing)
         by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         self.check_version(evaluation, expected_version)
@@ -149,10 +150,12 @@ class EvaluationCommands(EngineCore):
     def raise_evaluation_objection(self, actor: Actor, round_id: UUID, reason: str,
                                    pairing_id: UUID | None = None,
                                    occurred_at: datetime | None = None,
-                                   on_behalf_of: UUID | None = None) -> Outcome:
+                                   on_behalf_of: UUID | None = None,
+                                   expected_version: int | None = None) -> Outcome:
         """A party objects to the publicised result (a supervisor names the party it speaks for)."""
         require_role(actor, "party-objects", "agency", "village", "supervisor", "admin")
-        evaluation = self.load(EvaluationRound, round_id)
+        self.evaluation_round(actor, round_id)  # only a round the actor may read
+        evaluation = self.load(EvaluationRound, round_id, expected_version)
         by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
         objection_id = str(uuid4())

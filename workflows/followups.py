@@ -6,11 +6,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import Actor
+from domain.base import Actor, CobuildAggregate
+from domain.commitment import PublicCommitment
+from domain.errors import InvalidValue
 from domain.followup import FollowUpCase
+from domain.pairing import Pairing
+from domain.task import ServiceTask
 from workflows.authorisation import require_acting_for, require_region, require_role
 from workflows.core import EngineCore, Outcome
-from workflows.errors import NotFound
+
+SUBJECTS: dict[str, type[CobuildAggregate]] = {
+    "pairing": Pairing, "commitment": PublicCommitment, "task": ServiceTask}
 
 
 class FollowUpCommands(EngineCore):
@@ -21,8 +27,11 @@ class FollowUpCommands(EngineCore):
         """A supervisor opens a case by hand about something it has seen."""
         require_role(actor, "supervisor-opens-followups", "admin", "supervisor")
         require_region(actor, self.organisation_facts(responsible_id))
-        if not self.exists(subject_id):
-            raise NotFound(subject_type, subject_id)
+        if subject_type not in SUBJECTS:
+            raise InvalidValue("subject_type", f"must be one of {', '.join(SUBJECTS)}")
+        subject = self.load(SUBJECTS[subject_type], subject_id)
+        if responsible_id not in {o.id for o in self.parties(subject)}:
+            raise InvalidValue("responsible_id", f"is not a party of this {subject.subject}")
         by = self.attribution(actor, occurred_at)
         case = FollowUpCase.open(by, uuid4(), subject_type, subject_id, "manual",
                                  responsible_id, measured, "warning", note)

@@ -1,12 +1,10 @@
 """Commands on organisations and users: registration, bulk onboarding, tokens."""
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import SYSTEM, Actor
@@ -15,10 +13,10 @@ from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
 from domain.user import AccessToken, LoginName, User, hash_secret, normalise_login, token_digest
 from workflows.authorisation import in_region, require_region, require_role
 from workflows.core import EngineCore, Outcome
+from workflows.onboarding import UnreadableTable, read_table
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
 BOOTSTRAP_ADMIN_ID = uuid5(NAMESPACE_URL, "/cobuild/users/bootstrap-admin")
-IMPORT_COLUMNS = ("code", "name", "kind", "region_code")
 _DUMMY_SALT = b"cobuild-no-such-login"
 
 
@@ -83,34 +81,47 @@ class OrganisationCommands(EngineCore):
             raise Duplicate(f"an organisation with code {code!r} is already registered", field="code")
         return self.commit(org)
 
-    def import_organisations(self, actor: Actor, text: str) -> list[Outcome]:
-        """Bulk onboarding from CSV (columns code,name,kind,region_code): every row or none."""
+    def import_organisations(self, actor: Actor, data: bytes | str) -> list[Outcome]:
+        """Bulk onboarding from CSV or XLSX (``workflows.onboarding``: code, name, kind,
+        region_code, optionally income_year and income_yuan; English or Chinese headers):
+        every row or none, each bad row named by its line."""
         require_role(actor, "admin-registers", "admin")
         by = self.attribution(actor)
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImportRejected([RowError(1, f"missing column(s): {', '.join(missing)}")])
+        try:
+            rows = read_table(data)
+        except UnreadableTable as error:
+            raise ImportRejected([RowError(1, str(error))]) from None
         orgs: list[Organisation] = []
         errors: list[RowError] = []
         seen: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
-            code = (row.get("code") or "").strip()
+        for row in rows:
+            get = row.values.get
+            code = get("code", "")
             try:
-                org = Organisation.register(by, code, (row.get("name") or "").strip(),
-                                            (row.get("kind") or "").strip(),
-                                            (row.get("region_code") or "").strip())
+                org = Organisation.register(by, code, get("name", ""), get("kind", ""),
+                                            get("region_code", ""))
                 if not in_region(actor, org.region_code):
                     raise InvalidValue("region_code", "is outside your region")
                 if code in seen:
                     raise InvalidValue("code", f"repeats line {seen[code]}")
                 if self.exists(org.id):
                     raise InvalidValue("code", "is already registered")
+                year, amount = get("income_year", ""), get("income_yuan", "")
+                if year or amount:
+                    if not (year and amount):
+                        raise InvalidValue("income_year" if not year else "income_yuan",
+                                           "the year and the collective income go together")
+                    if not year.isdigit():
+                        raise InvalidValue("income_year", f"{year!r} is not a year")
+                    try:
+                        yuan = Decimal(amount.replace(",", ""))
+                    except InvalidOperation:
+                        raise InvalidValue("income_yuan", f"{amount!r} is not an amount in yuan") from None
+                    org.report_collective_income(by, int(year), yuan)
             except DomainError as error:
-                errors.append(RowError(line, error.message))
+                errors.append(RowError(row.line, error.message))
                 continue
-            seen[code] = line
+            seen[code] = row.line
             orgs.append(org)
         if errors:
             raise ImportRejected(errors)
@@ -159,7 +170,7 @@ class UserCommands(EngineCore):
         by = self.attribution(SYSTEM)
         # The first admin has a well-known id, so a second init also collides at save time.
         user = User.register(by, name, "admin", region_code=region_code, user_id=BOOTSTRAP_ADMIN_ID)
-        token, access = self._new_token(by, BOOTSTRAP_ADMIN_ID, token)
+        token, access = self._new_token(by, user, token)
         self.commit(user, access)
         return token
 
@@ -187,7 +198,7 @@ class UserCommands(EngineCore):
                                    f"{'giving' if role == 'agency' else 'receiving'} organisation")
         elif not in_region(actor, region_code or ""):
             raise Forbidden("region-scope", "the user's region is outside your region")
-        token, access = self._new_token(by, user.id)
+        token, access = self._new_token(by, user)
         return self.commit(user, access, *extra, **details), token
 
     # -- people's sign-in (web pages) -----------------------------------------------------
@@ -210,12 +221,27 @@ class UserCommands(EngineCore):
         user.reset(self.attribution(actor), reason, canonical_code(code), _salt())
         return self.commit(user), code
 
-    def deactivate_user(self, actor: Actor, user_id: UUID, reason: str) -> Outcome:
+    def deactivate_user(self, actor: Actor, user_id: UUID, reason: str,
+                        expected_version: int | None = None) -> Outcome:
         """Close an account: its tokens and web sessions stop at once (they check the user)."""
         require_role(actor, "admin-deactivates-users", "admin")
         user = self.load(User, user_id)
         self._require_manages(actor, user)
+        self.check_version(user, expected_version)  # in scope first: 403 before 412
+        if str(user.id) == actor.user_id:
+            raise NotPermitted("not-yourself", "an admin does not deactivate its own account")
         user.deactivate(self.attribution(actor), reason)
+        return self.commit(user)
+
+    def revoke_user_tokens(self, actor: Actor, user_id: UUID, reason: str,
+                           expected_version: int | None = None) -> Outcome:
+        """Every token the user holds stops at once: by the user itself, or an admin over it."""
+        user = self.load(User, user_id)
+        if actor.user_id != str(user.id):
+            require_role(actor, "admin-revokes-tokens", "admin")
+            self._require_manages(actor, user)
+        self.check_version(user, expected_version)  # in scope first: 403 before 412
+        user.revoke_tokens(self.attribution(actor), reason)
         return self.commit(user)
 
     def user_by_login(self, login: str) -> User:
@@ -287,7 +313,8 @@ class UserCommands(EngineCore):
         require_role(actor, "admin-issues-tokens", "admin")
         user = self.load(User, user_id)
         self._require_manages(actor, user)
-        token, access = self._new_token(self.attribution(actor), user.id)
+        user.require_state("issue a token to", "active")
+        token, access = self._new_token(self.attribution(actor), user)
         self.commit(access)
         return token
 
@@ -312,19 +339,23 @@ class UserCommands(EngineCore):
         user = self.load(User, access.user_id)
         if user.state != "active":
             raise Unauthenticated("the user is deactivated")
+        if access.generation < user.token_generation:
+            raise Unauthenticated("the token was revoked")
+        if access.expired(self.clock.now(), self.current_rules()["token_days"]):
+            raise Unauthenticated("the token has expired: ask your administrator for a new one")
         return self._actor_of(user)
 
     def _token(self, digest: str) -> AccessToken:
         return self.load(AccessToken, AccessToken.create_id(digest))
 
-    def _new_token(self, by, user_id: UUID, token: str | None = None) -> tuple[str, AccessToken]:
+    def _new_token(self, by, user: User, token: str | None = None) -> tuple[str, AccessToken]:
         token = token or secrets.token_urlsafe(32)
         if len(token) < 16:
             raise InvalidValue("token", "must be at least 16 characters")
         digest = token_digest(token)
         if self.exists(AccessToken.create_id(digest)):
             raise InvalidValue("token", "is already in use")
-        return token, AccessToken.issue(by, digest, user_id)
+        return token, AccessToken.issue(by, digest, user)
 
     def _require_manages(self, actor: Actor, user: User) -> None:
         if user.organisation_id is not None:

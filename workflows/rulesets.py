@@ -9,6 +9,7 @@ from domain.errors import InvalidValue
 from domain.ruleset import RuleSet
 from workflows.authorisation import require_role
 from workflows.core import EngineCore, Outcome
+from workflows.errors import StaleVersion
 
 
 def parse_rules_toml(text: str) -> dict[str, Any]:
@@ -24,11 +25,17 @@ class RuleCommands(EngineCore):
     as every command and policy that applies a rule needs it."""
 
     def publish_rules(self, actor: Actor, changes: Mapping[str, Any],
-                      note: str | None = None) -> Outcome:
-        """Publish the next version: ``changes`` merged over the current one, validated."""
+                      note: str | None = None, expected_version: int | None = None) -> Outcome:
+        """Publish the next version: ``changes`` merged over the current one, validated.
+        ``expected_version`` is the rule set version the publisher last read."""
         require_role(actor, "admin-publishes-rules", "admin")
         by = self.attribution(actor)
-        ruleset = RuleSet.publish(by, self.current_rules(), changes, note)
+        if not changes:
+            raise InvalidValue("rules", "name at least one rule to change")
+        current = self.current_rules()
+        if expected_version is not None and expected_version != current.version:
+            raise StaleVersion(expected_version, current.version)
+        ruleset = RuleSet.publish(by, current, changes, note)
         return self.commit(ruleset, version=ruleset.number)
 
     def publish_rules_toml(self, actor: Actor, text: str, note: str | None = None) -> Outcome:

@@ -5,11 +5,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.base import Actor
+from domain.base import Actor, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
 from domain.task import ServiceTask
-from workflows.authorisation import require_acting_for, require_system
+from workflows.authorisation import may_see_need, require_acting_for, require_system
 from workflows.core import EngineCore, Outcome
 from workflows.pairings import PairingCommands
 
@@ -27,6 +27,13 @@ class TaskCommands(PairingCommands, EngineCore):
         task = ServiceTask.raise_need(by, receiver_id, category, title, details, wanted_by)
         return self.commit(task)
 
+    def visible_beyond_parties(self, actor: Actor, aggregate: CobuildAggregate) -> bool:
+        if not isinstance(aggregate, ServiceTask) or actor.organisation_id is None:
+            return False
+        paired = (aggregate.state == "open" and self.pairing_in_force_between(
+            actor.organisation_id, aggregate.receiver_id) is not None)
+        return may_see_need(actor, aggregate.state, paired)
+
     def claim_task(self, actor: Actor, task_id: UUID, giver_id: UUID,
                    occurred_at: datetime | None = None, on_behalf_of: UUID | None = None,
                    reason: str | None = None,
@@ -36,9 +43,7 @@ class TaskCommands(PairingCommands, EngineCore):
         require_acting_for(actor, self.acting_for(by))
         # An open need is visible to its receiver's partners; a pooled one to every giver.
         # Anyone else learns nothing about it (not even its state or version).
-        if task.state != "pooled" and (by.organisation_id is None or self.pairing_in_force_between(
-                by.organisation_id, task.receiver_id) is None):
-            self.require_visible(actor, task)
+        self.require_visible(actor, task)
         self.check_version(task, expected_version)
         giver = self.load(Organisation, giver_id)
         if not giver.gives:
@@ -66,11 +71,13 @@ class TaskCommands(PairingCommands, EngineCore):
 
     def report_delivery(self, actor: Actor, task_id: UUID, delivered_at: datetime,
                         value_yuan: Decimal | None = None, note: str | None = None,
-                        evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
-                        reason: str | None = None,
+                        evidence_sha256: str | None = None, occurred_at: datetime | None = None,
+                        on_behalf_of: UUID | None = None, reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
+        """``occurred_at`` is when the delivery was reported (a clerk may enter it late);
+        ``delivered_at`` when the work was done, never after the report."""
         task, by = self.load_as_party(
-            actor, ServiceTask, task_id, expected_version, None, on_behalf_of, reason)
+            actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
         task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
         return self.commit(task)
 

@@ -99,13 +99,13 @@ def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int
 @orgs.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def orgs_import(file: str) -> None:
-    """Import organisations from CSV (code,name,kind,region_code): every row or none."""
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        fail(f"{file} is not UTF-8 text (save it from Excel/WPS as 'CSV UTF-8')")
-    outcomes = engine().import_organisations(OPERATOR, text)
+    """Import organisations from CSV (UTF-8) or XLSX: every row or none.
+
+    Columns: code, name, kind, region_code, and optionally income_year, income_yuan; or in
+    Chinese 代码, 名称, 类型 (村, 社区, 机关 ...), 行政区划代码, 年份, 集体经济收入."""
+    with open(file, "rb") as handle:
+        data = handle.read()
+    outcomes = engine().import_organisations(OPERATOR, data)
     click.echo(f"imported {len(outcomes)} organisations")
 
 
@@ -160,6 +160,24 @@ def users_reset(login: str, reason: str) -> None:
     eng = engine()
     _, code = eng.reset_password(OPERATOR, eng.user_by_login(login).id, reason)
     _activation(login, code)
+
+
+@users.command("token")
+@click.argument("user_id", required=False)
+def users_token(user_id: str | None) -> None:
+    """Issue a new token for a user whose token was lost or expired, and print it once.
+
+    Without USER_ID: the first admin (the one `cobuild init` created).  Whoever can run
+    this has the data folder in hand, so it is how an operator gets an admin back in."""
+    uid = BOOTSTRAP_ADMIN_ID
+    if user_id is not None:
+        try:
+            uid = UUID(user_id)
+        except ValueError:
+            fail(f"{user_id!r} is not a user id")
+    token = engine().issue_token(OPERATOR, uid)
+    click.echo("token (shown once):")
+    click.echo(token)
 
 
 @cli.command()

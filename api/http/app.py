@@ -20,7 +20,10 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from api.http import audit, commitments, history, organisations, pairings, reports, tasks, users
+from api.http import (
+    audit, commitments, evaluations, followups, history, organisations, pairings, reports, rules,
+    tasks, users,
+)
 from api.http.context import bearer_token, engine, root
 from api.http.routes import answers_secret
 from api.http.security import FailedSignIns, redact_request_log, security_headers
@@ -40,7 +43,7 @@ from workflows.store.outages import describe, is_outage
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
-              reports.blp, history.blp, audit.blp)
+              followups.blp, evaluations.blp, rules.blp, reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 

@@ -64,6 +64,22 @@ class Extend(Represented):
     reason = Text(required=True, max_length=2000, multiline=True)
 
 
+class Correct(Represented):
+    """A draft's mistyped fields; those left out stay as they are."""
+
+    reason = Text(required=True, max_length=2000, multiline=True)
+    category = one_of(CATEGORIES)
+    content = Text(max_length=2000, multiline=True)
+    due_on = LocalDate()
+    quantity = Quantity()
+    unit = Text(max_length=20)
+    amount_yuan = Amount()
+
+
+class Discard(Occurred, Represented):
+    reason = Text(required=True, max_length=2000, multiline=True)
+
+
 class Evaluate(Body):
     outcome = one_of(OUTCOMES, required=True)
     reason = Text(max_length=2000, multiline=True)
@@ -94,6 +110,7 @@ class CommitmentSchema(ma.Schema):
     claimed_at = LocalTime(allow_none=True)
     fulfilled_at = LocalTime(allow_none=True)
     abandon_reason = ma.fields.String(allow_none=True)
+    discard_reason = ma.fields.String(allow_none=True)
     outcome = ma.fields.String(allow_none=True)
     outcome_label = Label("outcome", labels.OUTCOMES)
 
@@ -118,6 +135,20 @@ def read_commitment(commitment_id: UUID):
     commitment = engine().read(actor(), PublicCommitment, commitment_id)
     return commitment_body(commitment), 200, etag(commitment.version)
 
+
+
+@command(blp, "/<uuid:commitment_id>/correct", Correct,
+         "Correct mistyped fields of a draft, with a reason (maker); the history keeps both")
+def correct_commitment(body, commitment_id: UUID):
+    return done(engine().correct_commitment(actor(), commitment_id, **body,
+                                            expected_version=expected_version()))
+
+
+@command(blp, "/<uuid:commitment_id>/discard", Discard,
+         "Discard a draft made by mistake, with a reason (maker); it stays in the history")
+def discard_commitment(body, commitment_id: UUID):
+    return done(engine().discard_commitment(actor(), commitment_id, **body,
+                                            expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/publicise", Publicise, "Publicise a draft commitment (maker)")

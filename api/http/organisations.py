@@ -9,10 +9,13 @@ from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
 from api.http.fields import Amount, Label, Money, Text, one_of, region_field
+from api.http.reports import CURSOR, fresh_facts
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body
+from api.http.schemas import ETAG_HEADER, Body, Page
 from domain import labels
 from domain.organisation import KINDS, Organisation
+from projections.reports import find_organisations
+from workflows.authorisation import REGION_ROLES
 
 blp = Blueprint("organisations", __name__, url_prefix="/api/v1/organisations",
                 description="Party organisations (党组织): giving and receiving sides")
@@ -50,6 +53,49 @@ class OrganisationSchema(ma.Schema):
     region_code = ma.fields.String()
     collective_income = ma.fields.Dict(keys=ma.fields.String(), values=Money(),
                                        metadata={"description": "yuan per year"})
+
+
+class Search(Page):
+    class Meta:
+        unknown = ma.RAISE
+
+    q = Text(max_length=100, metadata={"description": "part of the name or the code",
+                                       "example": "石练"})
+    kind = one_of(KINDS)
+    region = region_field(scope=True, metadata={"description": "a region code prefix"})
+    cursor = CURSOR
+
+
+class Found(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    kind_label = Label("kind", labels.ORGANISATION_KINDS)
+    region_code = ma.fields.String(required=True)
+    weak = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "villages, for admins, supervisors and evaluators: whether the latest "
+                       "reported collective income is below the weak-village line"})
+    income_year = ma.fields.Integer(allow_none=True)
+    income_yuan = Money(allow_none=True)
+
+
+class FoundPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(Found), required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(Search, location="query", unknown=ma.RAISE)
+@blp.response(200, FoundPage)
+def search_organisations(query):
+    """Find organisations by part of their name or code (any signed-in user), so that no
+    one types an id.  Income details only for the regional roles."""
+    rules = engine().current_rules()
+    weak_line = rules["weak_village_income_yuan"] if actor().role in REGION_ROLES else None
+    return fresh_facts(lambda db: find_organisations(
+        db, query.get("q"), query.get("kind"), query.get("region"), query.get("cursor"),
+        query["limit"], weak_line))
 
 
 @command(blp, "", RegisterOrganisation, "Register an organisation (admin)", status=201)

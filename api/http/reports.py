@@ -33,6 +33,7 @@ from domain.pairing_rules import STATUSES
 from projections import export, rows
 from projections.queries import Query
 from projections.reports import ReportError, Window
+from projections.store import ProjectionDatabase
 from workflows.authorisation import REGION_ROLES, in_region, may_see, require_role
 from workflows.errors import Forbidden
 
@@ -267,6 +268,20 @@ def ask(query: dict[str, Any], default_as_of: date | None = None,
         limit=limit if paged else None), format=fmt, position=position)
 
 
+CURSOR = ma.fields.String(validate=ma.validate.Regexp(
+    _CURSOR, error="is not a cursor this list handed out"),
+    metadata={"description": "next_cursor of the previous page"})
+
+
+def fresh_facts(run: Callable[[ProjectionDatabase], dict[str, Any]]) -> dict[str, Any]:
+    """A list read from the fact store once it has every event recorded before the request."""
+    root().reports.caught_up()
+    try:
+        return run(root().projections.db)
+    except ReportError as error:
+        raise Problem(422, "invalid-fields", str(error), errors={"query": [str(error)]}) from None
+
+
 def answer(name: str, asked: Asked) -> Any:
     try:
         result = root().reports.run(name, asked.query)
@@ -377,7 +392,9 @@ def evaluation(query: dict[str, Any]) -> Any:
 @report("/inbox", ReportQuery, Inbox, "What waits on one organisation (待办)")
 def inbox(query: dict[str, Any]) -> Any:
     """Answers only this organisation can give: accept a pairing, sign the agreement,
-    co-sign an activity, confirm a fulfilment or a delivery.  Agency and village users get
+    co-sign an activity, confirm a fulfilment or a delivery, answer a follow-up case, rate
+    the other side of a pairing in an evaluation round, and (a giving organisation) claim a
+    need of a village it is paired with.  Agency and village users get
     their own; a regional user names an ``organisation`` in its region.  One page."""
     who = actor()
     if who.role in REGION_ROLES:

@@ -19,14 +19,17 @@ def answers_secret(endpoint: str | None) -> bool:
 
 def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
             status: int = 200, answer: type[ma.Schema] | ma.Schema = OutcomeSchema,
-            versioned: bool = True,
+            versioned: bool | None = None,
             secret: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``POST <rule>`` running one engine command; documented from the same schemas.
 
-    ``versioned`` commands act on an existing aggregate and honour ``If-Match``; a
-    ``secret`` answer (a token, an activation code) is shown once and never stored."""
+    ``versioned`` commands honour ``If-Match``: by default those that act on an existing
+    aggregate (a rule with a path below the collection); a ``secret`` answer (a token, an
+    activation code) is shown once and never stored."""
     headers = CREATED_HEADERS if status == 201 else ETAG_HEADER
-    parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned and rule else [IDEMPOTENCY_KEY]
+    if versioned is None:
+        versioned = bool(rule)
+    parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned else [IDEMPOTENCY_KEY]
 
     # A body whose fields are all optional may be left out altogether.
     body_required = any(f.required for f in body().fields.values())

@@ -36,7 +36,10 @@ class Plan(Occurred, Represented):
     budget_yuan = Amount()
 
 
-class Deliver(Represented):
+class Deliver(Occurred, Represented):
+    """``occurred_at`` is when the delivery is reported (default now; a clerk may enter it
+    late); ``delivered_at`` when the work was done, never after the report."""
+
     delivered_at = Moment(required=True)
     value_yuan = Amount()
     note = Text(max_length=2000, multiline=True)

@@ -6,13 +6,17 @@ from uuid import UUID
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from api.http.context import API_PREFIX, actor, created, done, engine, etag
+from api.http.context import API_PREFIX, actor, created, done, engine, etag, expected_version
 from api.http.fields import Label, Text, one_of, region_field
+from api.http.reports import CURSOR, fresh_facts
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, OutcomeSchema
+from api.http.schemas import ETAG_HEADER, Body, OutcomeSchema, Page
 from domain import labels
 from domain.base import ROLES
 from domain.user import User
+from projections.reports import accounts
+from workflows.authorisation import in_region, require_region, require_role
+from workflows.errors import Forbidden
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users",
                 description="Users, their roles and bearer tokens")
@@ -33,6 +37,40 @@ class NewToken(Body):
 class RevokeToken(Body):
     token = Text(required=True, max_length=200)
     reason = Text(required=True, max_length=2000, multiline=True)
+
+
+class UserAct(Body):
+    reason = Text(required=True, max_length=2000, multiline=True)
+
+
+class UserQuery(Page):
+    class Meta:
+        unknown = ma.RAISE
+
+    organisation = ma.fields.UUID(metadata={"description": "only the users of this organisation"})
+    region = region_field(scope=True, metadata={
+        "description": "a region code prefix within your own (default: your region)"})
+    cursor = CURSOR
+
+
+class Account(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    name = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
+    organisation_id = ma.fields.UUID(allow_none=True)
+    organisation_name = ma.fields.String(allow_none=True)
+    region_code = ma.fields.String(required=True, metadata={
+        "description": "the user's region, or its organisation's"})
+    state = one_of(tuple(labels.USER_STATES), required=True)
+    state_label = Label("state", labels.USER_STATES)
+    registered_on = ma.fields.String(required=True, metadata={"format": "date"})
+    deactivated_on = ma.fields.String(allow_none=True, metadata={"format": "date"})
+
+
+class Accounts(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(Account), required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True)
 
 
 class UserCreated(OutcomeSchema):
@@ -57,6 +95,27 @@ class Me(ma.Schema):
 def register_user(body):
     outcome, token = engine().register_user(actor(), **body)
     return created(outcome, f"/users/{outcome.id}", token=token)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(UserQuery, location="query", unknown=ma.RAISE)
+@blp.response(200, Accounts)
+def list_users(query):
+    """The users of your region (admin): names, roles, organisations and whether active;
+    never a token."""
+    who = actor()
+    require_role(who, "admin-lists-users", "admin")
+    region = query.get("region")
+    if region is None:
+        region = who.region_code or ""
+    elif not in_region(who, region):
+        raise Forbidden("region-scope", f"region {region} is outside your region")
+    organisation = query.get("organisation")
+    if organisation is not None:
+        require_region(who, engine().organisation_facts(organisation))
+    return fresh_facts(lambda db: accounts(
+        db, region, str(organisation) if organisation else None, query.get("cursor"),
+        query["limit"]))
 
 
 @blp.route("/me", methods=["GET"])
@@ -101,3 +160,17 @@ def issue_token(body, user_id: UUID):
          versioned=False)
 def revoke_token(body):
     return done(engine().revoke_token(actor(), body["token"], body["reason"]))
+
+
+@command(blp, "/<uuid:user_id>/deactivate", UserAct,
+         "Deactivate a user (admin over the user): every token of theirs stops at once")
+def deactivate_user(body, user_id: UUID):
+    return done(engine().deactivate_user(actor(), user_id, body["reason"],
+                                         expected_version=expected_version()))
+
+
+@command(blp, "/<uuid:user_id>/revoke-tokens", UserAct,
+         "Revoke every token of a user (the user itself, or an admin over the user)")
+def revoke_user_tokens(body, user_id: UUID):
+    return done(engine().revoke_user_tokens(actor(), user_id, body["reason"],
+                                            expected_version=expected_version()))

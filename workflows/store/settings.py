@@ -43,6 +43,9 @@ class Settings:
     # Test hook (COBUILD_TEST_EXIT_AFTER_COMMIT=1): the API process exits right after a keyed
     # command committed and before its answer is kept or sent, as a `kill -9` there would.
     exit_after_commit: bool = False
+    # A file holding the time, for rehearsals and end-to-end tests (``FileClock``); empty:
+    # the system clock.
+    clock_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -55,6 +58,7 @@ class Settings:
             audit_origin=environ.get("COBUILD_AUDIT_ORIGIN") or None,
             bootstrap_token=environ.get("COBUILD_BOOTSTRAP_TOKEN") or None,
             exit_after_commit=environ.get("COBUILD_TEST_EXIT_AFTER_COMMIT") == "1",
+            clock_file=environ.get("COBUILD_CLOCK_FILE", ""),
         )
 
     @property
@@ -120,6 +124,8 @@ class Settings:
             env["COBUILD_BROKER_URL"] = self.broker_url
         if self.audit_origin:
             env["COBUILD_AUDIT_ORIGIN"] = self.audit_origin
+        if self.clock_file:
+            env["COBUILD_CLOCK_FILE"] = self.clock_file
         return env
 
     def eventsourcing_env(self) -> dict[str, str]:
