@@ -5,6 +5,7 @@ from workflows.store.clock import Clock
 from workflows.commitments import CommitmentCommands
 from workflows.store.settings import Settings
 from workflows.evaluations import EvaluationCommands
+from workflows.store.evidence import EvidenceStore
 from workflows.store.schema import ensure_schema
 from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
@@ -21,4 +22,6 @@ class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationComm
 def open_engine(settings: Settings | None = None, clock: Clock | None = None) -> Engine:
     settings = settings or Settings.from_env()
     settings.ensure_home()
-    return Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)
+    engine = Engine(env=ensure_schema(settings).eventsourcing_env(), clock=clock)
+    engine.evidence_store = EvidenceStore(settings)
+    return engine

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Sequence
 from uuid import UUID
 
 from domain.base import Actor, Attribution
@@ -66,11 +67,14 @@ class TaskCommands(PairingCommands, EngineCore):
 
     def report_delivery(self, actor: Actor, task_id: UUID, delivered_at: datetime,
                         value_yuan: Decimal | None = None, note: str | None = None,
-                        evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
+                        evidence_sha256: str | None = None, evidence: Sequence[str] = (),
+                        on_behalf_of: UUID | None = None,
                         expected_version: int | None = None) -> Outcome:
         task, by = self.load_as_party(
             actor, ServiceTask, task_id, expected_version, None, on_behalf_of)
-        task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
+        files = self.attached_evidence(actor, evidence)
+        task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256, files)
+        self.refer_to_evidence(task, files)
         return self.commit(task)
 
     def confirm_delivery(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from api.http.context import actor, created, done, engine, etag, expected_version
 from api.http.fields import Amount, Flag, LocalDate, Quantity, Sha256, Text, one_of
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented, evidence_files, evidence_list
 from domain.commitment import CATEGORIES, OUTCOMES, SIDES, PublicCommitment
 
 blp = Blueprint("commitments", __name__, url_prefix="/api/v1/commitments",
@@ -37,11 +37,13 @@ class Progress(Occurred, Represented):
     note = Text(required=True, max_length=2000, multiline=True)
     quantity = Quantity()
     amount_yuan = Amount()
+    evidence = evidence_files()
 
 
 class ClaimFulfilment(Occurred, Represented):
     note = Text(max_length=2000, multiline=True)
     evidence_sha256 = Sha256()
+    evidence = evidence_files()
 
 
 class Confirm(Occurred, Represented):
@@ -86,6 +88,8 @@ class CommitmentSchema(ma.Schema):
     achieved_quantity = ma.fields.Decimal(as_string=True, allow_none=True)
     achieved_amount_yuan = ma.fields.Decimal(as_string=True, allow_none=True)
     claimed_at = ma.fields.AwareDateTime(allow_none=True)
+    claim_evidence = evidence_list(metadata={"description": "files of the fulfilment claimed"})
+    progress_evidence = evidence_list(metadata={"description": "files of the progress reports"})
     fulfilled_at = ma.fields.AwareDateTime(allow_none=True)
     abandon_reason = ma.fields.String(allow_none=True)
     outcome = ma.fields.String(allow_none=True)

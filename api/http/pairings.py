@@ -11,7 +11,7 @@ from api.http.context import actor, created, done, engine, etag, expected_versio
 from api.http.fields import LocalDate, Moment, Sha256, Text, one_of
 from api.http.problems import Problem
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented, evidence_files, evidence_list
 from domain.pairing import ACTIVITY_KINDS, AREAS, Pairing
 
 blp = Blueprint("pairings", __name__, url_prefix="/api/v1/pairings",
@@ -63,6 +63,7 @@ class RecordActivity(Represented):
     occurred_at = Moment(required=True)
     participants = ma.fields.Nested(Participants)
     evidence_sha256 = Sha256()
+    evidence = evidence_files()
 
 
 class ContestActivity(Represented):
@@ -85,6 +86,7 @@ class ActivitySchema(ma.Schema):
     occurred_at = ma.fields.AwareDateTime(required=True)
     status = ma.fields.String(required=True, metadata={"description": "recorded, cosigned or contested"})
     participants = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    evidence = evidence_list()
 
 
 class FlagSchema(ma.Schema):
