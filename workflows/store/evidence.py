@@ -93,14 +93,7 @@ class EvidenceStore:
 
     def verify(self, sha256: str) -> bool:
         """Whether the file is there and its bytes still hash to its name."""
-        digest = hashlib.sha256()
-        try:
-            with self.open(sha256) as f:
-                while chunk := f.read(_CHUNK):
-                    digest.update(chunk)
-        except FileNotFoundError:
-            return False
-        return digest.hexdigest() == sha256
+        return fault(self.folder, sha256) is None
 
     # -- what is known about a file -------------------------------------------------------
 
@@ -128,6 +121,20 @@ class EvidenceStore:
             rows = cur.execute("SELECT aggregate_id FROM evidence_refs WHERE sha256 = ? "
                                "ORDER BY aggregate_id", (sha256,)).fetchall()
         return [UUID(r[0]) for r in rows]
+
+
+def fault(folder: Path, sha256: str) -> str | None:
+    """What is wrong with the file ``sha256`` under ``folder``: ``"missing"``, ``"changed"``
+    (its bytes no longer hash to its name), or None."""
+    name = check_digest(sha256)
+    digest = hashlib.sha256()
+    try:
+        with open(folder / name[:2] / name, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return "missing"
+    return None if digest.hexdigest() == name else "changed"
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
