@@ -1281,3 +1281,52 @@ def _followup_steps(facts: Facts, w: Window,
                 severity = value
             out[case_id] = (answered, severity)
     return out
+
+
+# -- organisations found by name, and the accounts of a region ----------------------------------
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, lower-cased, wildcards taken literally."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+def find_organisations(db: ProjectionDatabase, q: str | None = None, kind: str | None = None,
+                       region: str | None = None, cursor: str | None = None, limit: int = 50,
+                       weak_income_yuan: int | None = None) -> dict[str, Any]:
+    """Organisations (not dissolved) whose name or code contains ``q``, in region order.
+
+    With ``weak_income_yuan``, each village says whether its latest reported collective
+    income is below it (``weak``, None when never reported) with that income; without it,
+    no income is disclosed."""
+    sql = "dissolved_day IS NULL"
+    params: list[Any] = []
+    if q:
+        sql += " AND (LOWER(name) LIKE ? ESCAPE '!' OR LOWER(code) LIKE ? ESCAPE '!')"
+        params += [_like(q), _like(q)]
+    if kind:
+        sql += " AND kind = ?"
+        params.append(kind)
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND region_code >= ? AND region_code < ?"
+        params += list(bounds)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (region_code > ? OR (region_code = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    with open_facts(db) as facts:
+        rows = facts.rows(
+            "SELECT id, code, name, kind, region_code, income_year, income_amount, income_fen"
+            " FROM {p}org WHERE " + sql + " ORDER BY region_code, id LIMIT ?", [*params, limit + 1])
+    items = []
+    for org_id, code, name, kind_, region_code, year, amount, fen in rows[:limit]:
+        item: dict[str, Any] = {"id": org_id, "code": code, "name": name, "kind": kind_,
+                                "region_code": region_code}
+        if weak_income_yuan is not None and kind_ in RECEIVING_KINDS:
+            item["weak"] = None if fen is None else fen < weak_income_yuan * 100
+            item["income_year"] = year
+            item["income_yuan"] = amount
+        items.append(item)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": items, "next_cursor": f"{last[4]}|{last[0]}" if last else None}
