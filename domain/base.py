@@ -1,7 +1,8 @@
 """What every cobuild aggregate and event shares: who did it, on whose behalf, and when.
 
 The domain knows no clock: business time (``occurred_at``) is handed in by the caller in an
-:class:`Attribution`, and the library stamps the recorded time (``timestamp``) itself.
+:class:`Attribution`, and the engine stamps the recorded time (``timestamp``) from its clock
+when it saves the events (``workflows.core.EngineCore.save``).
 """
 from __future__ import annotations
 

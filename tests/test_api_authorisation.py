@@ -233,7 +233,7 @@ ENDPOINTS += [
     Endpoint("pairing bundle", "GET", lambda w: f"{V}/audit/pairings/{w.ids['pairing']}/bundle",
              PARTIES_SEE, "in_force"),
     Endpoint("task bundle", "GET",
-             lambda w: f"{V}/audit/tasks/{w.ids['task']}/bundle?headers=false", PARTIES_SEE,
+             lambda w: f"{V}/audit/tasks/{w.ids['task']}/bundle", PARTIES_SEE,
              "task:delivered"),
 ]
 

@@ -231,7 +231,7 @@ CASES = [
         "invalid-fields", method="GET", who="evaluator"),
     Bad("bundle of an unknown kind", lambda w: f"{V}/audit/spaceships/{w['pairing']}/bundle",
         404, "not-found", method="GET", who="evaluator"),
-    Bad("bundle headers maybe", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=maybe",
+    Bad("bundle with the retired headers option", lambda w: f"{V}/audit/pairings/{w['pairing']}/bundle?headers=true",
         422, "invalid-fields", method="GET", who="evaluator"),
     Bad("bundle of an unknown pairing", lambda w: f"{V}/audit/pairings/{uuid.UUID(int=7)}/bundle",
         404, "not-found", method="GET", who="evaluator"),

@@ -17,7 +17,6 @@ from workflows.audit import verifier
 from workflows.audit.merkle import leaf_hash
 from tests.api_support import JsonClient, rebind
 from tests.support import COUNTY
-from workflows.store.clock import SystemClock
 
 V = "/api/v1"
 
@@ -83,10 +82,10 @@ def test_a_report_includes_the_write_just_answered(world):
 
 
 def test_known_at_leaves_out_what_was_recorded_later(world):
-    """Recorded time is the store's own clock, so the cut is taken from the system clock."""
+    """Recorded time is the engine's clock, so the cut is taken from it."""
     engine, cast, ids, http = world("in_force")
     p = ids["pairing"]
-    cut = SystemClock().now().isoformat().replace("+", "%2B")
+    cut = engine.clock.now().isoformat().replace("+", "%2B")
     engine.clock.advance(days=10)
     made = http.post(f"{V}/pairings/{p}/activities", cast.tokens["agency"], {
         "kind": "visit", "title": "走访（补录）", "occurred_at": "2025-03-01T10:00:00+08:00"}).expect(201)

@@ -18,6 +18,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from api.cli.audit import audit, export_bundle, make_checkpoint, run_verify
 from workflows.audit import verifier
+from workflows.audit.checkpoint import KeyDirectory, checkpoint_body, sign_note
+from workflows.audit.heads import HeadIndex
+from workflows.audit.verifier import CannotCheck
 from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
 from workflows.audit.verify import verify_store
 from tests.support import Cast
@@ -152,13 +155,38 @@ def test_checkpoint_bundle_and_offline_verification(engine, cast, settings, tmp_
         engine.recorder).leaves_for(pairing)[-1].leaf.originator_version
     (tmp_path / "b.json").write_text(json.dumps(bundle))
     vkey = str(keys / "log.vkey")
-    assert verifier.run(["bundle", str(tmp_path / "b.json"), "--vkey", vkey]) == 0
+    assert verifier.run(["bundle", str(tmp_path / "b.json"), "--vkey", vkey, "--require-complete"]) == 0
+    trimmed = {**bundle, "events": bundle["events"][:-1]}
+    (tmp_path / "trimmed.json").write_text(json.dumps(trimmed))
+    assert verifier.run(["bundle", str(tmp_path / "trimmed.json"), "--vkey", vkey]) == 1
     bundle["events"][0]["state"] = bundle["events"][1]["state"]
     (tmp_path / "b2.json").write_text(json.dumps(bundle))
     assert verifier.run(["bundle", str(tmp_path / "b2.json"), "--vkey", vkey]) == 1
     outcome = run_verify(settings.database_url, keys)
     assert outcome.code == 0 and outcome.lines[0].startswith("OK: "), outcome.lines
     assert len(_rows(settings, "SELECT tree_size FROM audit_checkpoint")) == 2
+
+
+def test_an_evaluators_checkpoint_and_its_aggregate_index_are_checked(engine, cast, settings, tmp_path,
+                                                                       tmp_path_factory):
+    cast.pairing_in_force()
+    keys = tmp_path / "keys"
+    evaluator = tmp_path_factory.mktemp("evaluator")
+    note = make_checkpoint(settings.database_url, keys)
+    (evaluator / "kept.note").write_text(note)
+    outcome = run_verify(settings.database_url, keys, require_checkpoint=True, checkpoint_dirs=[str(evaluator)])
+    assert outcome.code == 0, outcome.lines
+    assert "the aggregate index of 1 external checkpoint(s) re-derived" in outcome.lines[0]
+    # The same head signed with an index that leaves one record out: caught on PostgreSQL too.
+    kd = KeyDirectory(keys)
+    vkey = kd.verifier_key()
+    size, root = AuditLog.from_recorder(engine.recorder).head(int(note.splitlines()[1]))
+    false = sign_note(kd.private_key(), vkey.name, checkpoint_body(vkey.name, size, root, HeadIndex.build(size, [])))
+    (evaluator / "kept.note").write_text(false)
+    outcome = run_verify(settings.database_url, keys, require_checkpoint=True, checkpoint_dirs=[str(evaluator)])
+    assert outcome.code == 1 and "its aggregate index (0 records) differs" in outcome.lines[0], outcome.lines
+    with pytest.raises(CannotCheck, match="--require-checkpoint"):
+        run_verify(settings.database_url, keys, require_checkpoint=True)
 
 
 def test_cli_finds_the_postgres_store_from_the_environment(engine, cast, settings, tmp_path, monkeypatch):

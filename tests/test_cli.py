@@ -105,17 +105,6 @@ def test_import_refuses_a_file_that_is_not_utf8(run, tmp_path):
     assert result.exit_code == 1 and "UTF-8" in result.output
 
 
-def test_demo_plays_a_year_and_refuses_a_second_time(run, tmp_path):
-    run("init")
-    first = run("demo")
-    assert first.exit_code == 0 and "演示年度 2025" in first.output
-    after_first = event_count(tmp_path)
-    assert after_first > 250
-    second = run("demo")
-    assert second.exit_code == 0 and "already loaded" in second.output
-    assert event_count(tmp_path) == after_first
-
-
 def test_domain_imports_no_framework_io_or_clock():
     forbidden = {"workflows", "projections", "api", "flask", "kombu", "sqlite3", "psycopg",
                  "os", "io", "socket", "time", "random", "pathlib", "requests", "urllib"}

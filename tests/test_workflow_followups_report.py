@@ -12,7 +12,6 @@ from projections.reports import Window, followups_report
 from projections.runner import open_runner
 from tests.support import COUNTY
 from tests.workflow_support import START, cosigned_activity, on, open_case
-from workflows.store.clock import SystemClock
 from workflows.scheduler import Worker, open_worker_state
 
 
@@ -25,7 +24,8 @@ def test_open_cases_by_region_and_age(engine, cast, clock, settings, monkeypatch
         worker.drain()
     r1 = open_case(engine, pairing, "R1")
     assert engine.load(FollowUpCase, r1).opened_at.date() == on(60)
-    before_answer = SystemClock().now()
+    before_answer = clock.now()
+    clock.advance(minutes=30)  # recorded time is the engine's clock: answer after it
     engine.respond_followup(cast.agency, r1, "已制定活动计划")
     worker.drain()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping, TypeVar
 from uuid import UUID
@@ -145,6 +145,25 @@ class EngineCore(Application[UUID]):
         recordings = self._save_all([main, *others])
         position = recordings[-1].notification.id if recordings else None
         return Outcome(main.id, main.version, main.state, position, details)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        """Record the pending events of ``objs``, stamped with the engine's clock.
+
+        The recorded time (an event's ``timestamp``) is when the engine records the event,
+        and time in cobuild comes from one injectable clock.  The library stamps an event with
+        the wall clock when the aggregate triggers it (``create_timestamp``), because the
+        aggregate knows no clock; so the engine re-stamps every pending event here, the one
+        place all events pass on their way into the store.  With the system clock this moves
+        the stamp by microseconds; with a fake clock (the demo, the generator, the tests) a
+        fact played on a day is recorded on that day instead of counting as backfilled.
+        """
+        now = self.clock.now()
+        for obj in objs:
+            pending = getattr(obj, "pending_events", None)
+            if pending:
+                pending[:] = [replace(e, timestamp=now) for e in pending]
+                obj.modified_on = now
+        return super().save(*objs, **kwargs)
 
     def _save_all(self, aggregates: list[CobuildAggregate]) -> list[Any]:
         main = aggregates[0]

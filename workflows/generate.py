@@ -25,7 +25,8 @@ Deterministic.  The same seed and rule set give the same organisations, codes, n
 region codes, incomes, pairings (by organisation codes), health and business date of every
 step.  Organisation and pairing-slot ids are derived from codes and are the same too; ids the
 domain draws with uuid4 (users, pairings, commitments, tasks, activities) and token digests
-differ from run to run, as do the recorded timestamps.
+differ from run to run.  Recorded times follow the clock (the engine stamps events with its
+own clock when it saves them), so a day's facts are recorded on that day, not as backfill.
 """
 from __future__ import annotations
 

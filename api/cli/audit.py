@@ -152,44 +152,83 @@ def make_checkpoint(db: Store, keys_dir: Path, origin: str | None = None, wait: 
             return Signer(keys, log, store).sign()
 
 
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
+def operator_folders(db: Store, keys_dir: Path) -> list[Path]:
+    """The operator's data folder: where the store, its keys and the signer's state live.
+    A checkpoint kept there is the operator's word, not an evaluator's."""
+    folders = [keys_dir.parent]
+    if not _is_postgres(db):
+        folders.append(Path(db).parent)
+    return folders
+
+
+def checkpoint_files_in(folders: Sequence[str]) -> list[str]:
+    """The checkpoint notes (``*.note``) an evaluator keeps in the folders they name."""
+    found: list[str] = []
+    for folder in folders:
+        path = Path(folder)
+        if not path.is_dir():
+            raise CannotCheck(f"no checkpoint folder {folder}")
+        found.extend(str(p) for p in sorted(path.glob("*.note")) if p.is_file())
+    return found
+
+
 def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), vkey: str | None = None,
-               require_checkpoint: bool = False) -> Outcome:
+               require_checkpoint: bool = False, checkpoint_dirs: Sequence[str] = ()) -> Outcome:
+    """Verify the store against its log and the checkpoints an evaluator kept.
+
+    External checkpoints are only the ones given (``checkpoint_files``, the ``*.note`` files
+    of ``checkpoint_dirs``) that lie outside the operator's data folder.  The signer's state
+    and checkpoints inside the data folder are checked too, but the operator can rewrite
+    the log and re-sign them, so they never satisfy ``require_checkpoint``."""
+    files = [*checkpoint_files, *checkpoint_files_in(checkpoint_dirs)]
     try:
         key: VerifierKey | None = _pinned_key(keys_dir, vkey)
     except CannotCheck:
-        if checkpoint_files:
+        if files:
             raise
         key = None
+    operator_data = operator_folders(db, keys_dir)
     external: list[tuple[str, Checkpoint]] = []
+    operator: list[tuple[str, Checkpoint]] = []
     lines: list[str] = []
-    for f in checkpoint_files:
+    for f in files:
         try:
             text = Path(f).read_text(encoding="utf-8")
         except OSError as e:
             raise CannotCheck(f"cannot read checkpoint {f}: {e}") from None
         assert key is not None
         try:
-            external.append((f"checkpoint {f}", open_checkpoint(text, key)))
+            cp = open_checkpoint(text, key)
         except NoteError as e:
             return Outcome(EXIT_TAMPERED, [f"TAMPERED: checkpoint {f}: {e}"])
+        if _inside(Path(f), operator_data):
+            operator.append((f"checkpoint {f} (operator's data folder)", cp))
+            lines.append(f"note: checkpoint {f} is in the operator's data folder, so it is not counted as external")
+        else:
+            external.append((f"checkpoint {f}", cp))
     last = KeyDirectory(keys_dir).last_signed() if key is not None else None
     if last is not None:
         try:
-            external.append(("signer state", open_checkpoint(last.note, key)))
+            operator.append(("signer state (operator's data folder)", open_checkpoint(last.note, key)))
         except NoteError as e:
             return Outcome(EXIT_TAMPERED, [f"TAMPERED: signer state: {e}"])
     if require_checkpoint and not external:
-        raise CannotCheck("no checkpoint from outside the database (--checkpoint FILE) to check against")
+        raise CannotCheck("--require-checkpoint: give a checkpoint you kept outside the operator's data folder "
+                          "(--checkpoint FILE or --checkpoints DIR)")
     if key is None:
         lines.append("note: no verifier key found, signatures of stored checkpoints not checked")
-    result = verify_store(db, external_checkpoints=external, vkey=key)
+    result = verify_store(db, external_checkpoints=external, vkey=key, operator_checkpoints=operator)
     lines.insert(0, result.summary())
     lines.extend(f"  {p}" for p in result.problems[1:20])
     return Outcome(result.exit_code, lines)
 
 
-def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None,
-                  include_headers: bool = True) -> dict[str, Any]:
+def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None) -> dict[str, Any]:
     """Bundle against the given checkpoint, or against a freshly signed one."""
     if checkpoint_file:
         note = Path(checkpoint_file).read_text(encoding="utf-8")
@@ -197,7 +236,7 @@ def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file:
         note = make_checkpoint(db, keys_dir)
     key = _pinned_key(keys_dir, None)
     with open_log(db) as (log, _):
-        return build_bundle(log, aggregate_id, note, key, include_headers=include_headers)
+        return build_bundle(log, aggregate_id, note, key)
 
 
 def run_consistency(db: Store, keys_dir: Path, old: str, new: str, vkey: str | None = None) -> tuple[int, dict]:
@@ -289,15 +328,19 @@ def checkpoint_cmd(ctx: click.Context, out: str | None, wait: float) -> None:
 
 @audit.command("verify")
 @click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(dir_okay=False),
-              help="A checkpoint note kept outside the database (repeatable).")
+              help="A checkpoint note you kept outside the operator's data folder (repeatable).")
+@click.option("--checkpoints", "checkpoint_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of checkpoint notes (*.note) you kept (repeatable).")
 @click.option("--vkey", help="Pinned verifier key (text or file); default: <COBUILD_HOME>/keys/log.vkey.")
-@click.option("--require-checkpoint", is_flag=True, help="Fail (exit 2) without an external checkpoint.")
+@click.option("--require-checkpoint", is_flag=True,
+              help="Fail (exit 2) unless a checkpoint from outside the operator's data folder is given.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], vkey: str | None, require_checkpoint: bool) -> None:
+def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], checkpoint_dirs: tuple[str, ...],
+               vkey: str | None, require_checkpoint: bool) -> None:
     """Verify the whole event store against its Merkle log and checkpoints."""
     db, keys = _paths()
     try:
-        outcome = run_verify(db, keys, checkpoints, vkey, require_checkpoint)
+        outcome = run_verify(db, keys, checkpoints, vkey, require_checkpoint, checkpoint_dirs)
     except CannotCheck as e:
         _fail(ctx, str(e))
     for line in outcome.lines:
@@ -309,13 +352,13 @@ def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], vkey: str | Non
 @click.argument("aggregate_id")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Prove against this checkpoint instead of signing a fresh one.")
-@click.option("--headers/--no-headers", default=True, help="Include all log headers to prove completeness.")
 @click.pass_context
-def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None, headers: bool) -> None:
-    """Print the evidence bundle of one aggregate as JSON."""
+def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None) -> None:
+    """Print the evidence bundle of one aggregate as JSON (its events, their proofs and the
+    proof that none is left out; nothing about other records)."""
     db, keys = _paths()
     try:
-        bundle = export_bundle(db, keys, aggregate_id, checkpoint, headers)
+        bundle = export_bundle(db, keys, aggregate_id, checkpoint)
     except SignerRefused as e:
         _fail(ctx, str(e), EXIT_TAMPERED)
     except SignerBusy as e:
@@ -332,13 +375,15 @@ def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None, he
 @audit.command("verify-bundle")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--vkey", help="Pinned verifier key (text or file); default: <COBUILD_HOME>/keys/log.vkey.")
+@click.option("--require-complete", is_flag=True,
+              help="Fail (exit 1) unless the bundle proves that no event of the record is left out.")
 @click.pass_context
-def verify_bundle_cmd(ctx: click.Context, file: str, vkey: str | None) -> None:
+def verify_bundle_cmd(ctx: click.Context, file: str, vkey: str | None, require_complete: bool) -> None:
     """Verify an evidence bundle offline (uses only workflows/audit/verifier.py)."""
     if not vkey:
         candidate = keys_path(cobuild_home()) / "log.vkey"
         vkey = str(candidate) if candidate.is_file() else None
-    args = ["bundle", file] + (["--vkey", vkey] if vkey else [])
+    args = ["bundle", file] + (["--vkey", vkey] if vkey else []) + (["--require-complete"] if require_complete else [])
     ctx.exit(verifier.run(args))
 
 

@@ -79,7 +79,7 @@ def latest_checkpoint() -> str:
     with signing(keys):
         keys.ensure(os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
         last = keys.last_signed()
-        if last is not None and last.size == log.tree_size():
+        if last is not None and last.covers(log.tree_size()):
             return last.note
         try:
             lease = acquire(current_app.extensions["cobuild"].settings, SIGNER_ROLE,
@@ -259,12 +259,12 @@ def require_in_scope(originator_id: str) -> None:
 
 
 class BundleQuery(ma.Schema):
+    """No parameters: the bundle proves completeness with the aggregate index, so it never
+    carries other records' metadata (the earlier ``headers`` option, every leaf header of
+    the log, is gone)."""
+
     class Meta:
         unknown = ma.RAISE
-
-    headers = ma.fields.Boolean(load_default=True, truthy={"true"}, falsy={"false"}, metadata={
-        "description": "include every leaf header of the tree, which proves that no event of "
-                       "the aggregate is left out (about 120 bytes per event in the log)"})
 
 
 class BundleEvent(ma.Schema):
@@ -278,8 +278,15 @@ class BundleEvent(ma.Schema):
 
 
 class Completeness(ma.Schema):
-    method = ma.fields.String(required=True, metadata={"example": "log-headers"})
-    headers = ma.fields.List(ma.fields.String())
+    method = ma.fields.String(required=True, metadata={
+        "example": "aggregate-head",
+        "description": "aggregate-head: the record's entry in the aggregate index the checkpoint signs; "
+                       "none: the checkpoint predates the index"})
+    index = ma.fields.Integer(metadata={"description": "the entry's position in the aggregate index"})
+    entry = ma.fields.String(metadata={"description": "base64: the record's id, and the version and log "
+                                                      "position of its latest event"})
+    proof = ma.fields.List(ma.fields.String(), metadata={
+        "description": "RFC 9162 inclusion proof of the entry in the aggregate index, base64 hashes"})
 
 
 class BundleAnswer(ma.Schema):
@@ -296,8 +303,8 @@ class BundleAnswer(ma.Schema):
 @blp.response(200, BundleAnswer)
 def bundle(query, resource: str, aggregate_id: UUID):
     """An aggregate's evidence bundle: its events with inclusion proofs against the latest
-    checkpoint, to check offline with ``workflows/audit/verifier.py`` (``cobuild audit
-    verify-bundle``)."""
+    checkpoint and the proof that none of its events is left out, to check offline with
+    ``workflows/audit/verifier.py`` (``cobuild audit verify-bundle --require-complete``)."""
     cls = SUBJECTS.get(resource)
     if cls is None:
         raise Problem(404, "not-found", f"no evidence bundle for {resource!r}; use one of "
@@ -305,7 +312,6 @@ def bundle(query, resource: str, aggregate_id: UUID):
     engine().read(actor(), cls, aggregate_id)
     note = latest_checkpoint()
     try:
-        return build_bundle(audit_log(), aggregate_id, note, key_directory().verifier_key(),
-                            include_headers=query["headers"])
+        return build_bundle(audit_log(), aggregate_id, note, key_directory().verifier_key())
     except BundleError as error:
         raise Problem(409, "bundle-unavailable", str(error)) from None

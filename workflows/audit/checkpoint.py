@@ -1,6 +1,8 @@
 """Signed tree heads: C2SP checkpoints in the signed-note format, signed with Ed25519.
 
-A checkpoint is the note body ``<origin>\\n<tree size>\\n<base64 root>\\n`` followed by a
+A checkpoint is the note body ``<origin>\\n<tree size>\\n<base64 root>\\n`` and the extension
+line ``cobuild-audit-heads/v1 <count> <base64 root>\\n`` committing to the aggregate index
+(``workflows.audit.heads``; older checkpoints lack it), followed by a
 blank line and a signature line ``— <key name> base64(key id || signature)``, where the
 key id is ``SHA-256(name || 0x0A || 0x01 || public key)[:4]`` (c2sp.org/signed-note,
 c2sp.org/tlog-checkpoint).  The key name is the log's origin.
@@ -36,7 +38,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from workflows.audit import merkle
 from workflows.audit.recorder import SQLITE_SQL, AuditLog, AuditSQL, postgres_sql
-from workflows.audit.verifier import Checkpoint, NoteError, VerifierKey, note_key_id, open_checkpoint
+from workflows.audit.heads import HeadIndex
+from workflows.audit.verifier import (
+    HEADS_EXTENSION,
+    Checkpoint,
+    NoteError,
+    VerifierKey,
+    heads_line,
+    note_key_id,
+    open_checkpoint,
+)
 
 __all__ = [
     "Checkpoint",
@@ -68,8 +79,14 @@ def verifier_key_string(name: str, public_key: bytes) -> str:
     return f"{name}+{note_key_id(name, public_key).hex()}+{encoded}"
 
 
-def checkpoint_body(origin: str, size: int, root: bytes) -> str:
-    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+def checkpoint_body(origin: str, size: int, root: bytes, heads: HeadIndex | None = None) -> str:
+    """The note body; with ``heads``, the extension line committing to the aggregate index."""
+    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    if heads is not None:
+        if heads.size != size:
+            raise ValueError(f"aggregate index of tree size {heads.size} for a checkpoint of size {size}")
+        body += heads_line(heads.count, heads.root()) + "\n"
+    return body
 
 
 def sign_note(private_key: Ed25519PrivateKey, name: str, body: str) -> str:
@@ -103,6 +120,11 @@ class SignedState:
     size: int
     root: bytes
     note: str
+
+    def covers(self, size: int) -> bool:
+        """Whether this note can stand for the tree of ``size``: the same size, and signed
+        with the aggregate index (a note from before the index is signed again)."""
+        return self.size == size and f"\n{HEADS_EXTENSION} " in self.note
 
 
 class KeyDirectory:
@@ -198,10 +220,11 @@ class Signer:
         last = self.keys.last_signed()
         if last is not None:
             self._check_extends(last, size, root)
-        note = sign_note(self.keys.private_key(), vkey.name, checkpoint_body(vkey.name, size, root))
+        heads = self.log.head_index(size)
+        note = sign_note(self.keys.private_key(), vkey.name, checkpoint_body(vkey.name, size, root, heads))
         if self.store is not None:
             self.store(size, root, note)
-        if last is None or size > last.size:
+        if last is None or size >= last.size:  # same size: the note may now carry the aggregate index
             self.keys.record_signed(size, root, note)
         return note
 

@@ -50,7 +50,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteProcessRecorder
 
 from workflows.audit import merkle
-from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf
+from workflows.audit.heads import HeadIndex
+from workflows.audit.verifier import LEAF_TAG, Leaf, decode_leaf, encode_originator_id
 
 __all__ = [
     "LEAF_TAG",
@@ -75,13 +76,6 @@ class AuditStorageError(Exception):
 
 
 # ---------------------------------------------------------------- leaf codec
-
-
-def encode_originator_id(originator_id: UUID | str) -> bytes:
-    if isinstance(originator_id, UUID):
-        return b"\x01" + originator_id.bytes
-    raw = str(originator_id).encode("utf-8")
-    return b"\x02" + _U16.pack(len(raw)) + raw
 
 
 def leaf_prefix(notification_id: int, oid_bytes: bytes, version: int, topic: str) -> bytes:
@@ -166,6 +160,13 @@ class AuditSQL:
         "SELECT leaf_input FROM audit_leaf WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index"
     )
     select_state: str = "SELECT state FROM stored_events WHERE rowid = ?"
+    # The aggregate index (workflows.audit.heads): each aggregate's latest event up to a
+    # notification id (a scan of the events' primary key index) and its committed leaf.
+    select_heads: str = (
+        "SELECT e.originator_id, e.originator_version, e.rowid, l.leaf_input "
+        "FROM stored_events e JOIN audit_leaf l ON l.notification_id = e.rowid WHERE e.rowid IN "
+        "(SELECT MAX(rowid) FROM stored_events WHERE rowid <= ? GROUP BY originator_id)"
+    )
     insert_checkpoint: str = "INSERT OR IGNORE INTO audit_checkpoint VALUES (?, ?, ?, ?)"
     select_checkpoints: str = "SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size"
     # Whole-store verification: every event row as (notification id, originator id as
@@ -231,6 +232,11 @@ def postgres_sql(events_table: str = POSTGRES_EVENTS_TABLE) -> AuditSQL:
             "SELECT leaf_input FROM audit_leaf WHERE leaf_index >= %s AND leaf_index < %s ORDER BY leaf_index"
         ),
         select_state=f"SELECT state FROM {t} WHERE notification_id = %s",
+        select_heads=(
+            "SELECT e.originator_id, e.originator_version, e.notification_id, l.leaf_input "
+            f"FROM {t} e JOIN audit_leaf l ON l.notification_id = e.notification_id WHERE e.notification_id IN "
+            f"(SELECT MAX(notification_id) FROM {t} WHERE notification_id <= %s GROUP BY originator_id)"
+        ),
         insert_checkpoint="INSERT INTO audit_checkpoint VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         select_checkpoints="SELECT tree_size, root, note FROM audit_checkpoint ORDER BY tree_size",
         scan_events=(
@@ -406,6 +412,18 @@ def sqlite_snapshot(conn: sqlite3.Connection) -> TransactionFactory:
     return txn
 
 
+def read_head_index(c: Any, sql: AuditSQL, size: int) -> HeadIndex:
+    """The aggregate index at ``size``, read through an open cursor (one snapshot)."""
+    if size == 0:
+        return HeadIndex.build(0, [])
+    c.execute(sql.select_leaf, (size - 1,))
+    row = c.fetchone()
+    if row is None:
+        raise AuditStorageError(f"leaf {size - 1} is missing")
+    c.execute(sql.select_heads, (row[1],))
+    return HeadIndex.build(size, c.fetchall())
+
+
 class AuditLog:
     """Read access to the stored tree: sizes, roots, proofs, leaves.
 
@@ -538,6 +556,12 @@ class AuditLog:
                 proof = self._getter(c, lambda get, i=row.leaf_index: merkle.inclusion_proof(get, i, size))
                 out.append((row, None if state is None else bytes(state[0]), proof))
             return out
+
+    def head_index(self, size: int | None = None) -> HeadIndex:
+        """The aggregate index at tree size ``size`` (default: the current size)."""
+        with self._transaction() as c:
+            size = self._size_checked(c, size)
+            return read_head_index(c, self.sql, size)
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         with self._transaction() as c:

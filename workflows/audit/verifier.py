@@ -8,7 +8,8 @@ that ``workflows/audit/merkle.py`` also has; both are tested against the same ve
 
 Usage::
 
-    python verifier.py bundle BUNDLE.json --vkey VKEY [--since OLD.note --consistency PROOF.json]
+    python verifier.py bundle BUNDLE.json --vkey VKEY [--require-complete]
+                       [--since OLD.note --consistency PROOF.json]
     python verifier.py consistency OLD.note NEW.note PROOF.json --vkey VKEY
 
 ``VKEY`` is the log's verifier key (``<name>+<key id hex>+<base64(0x01 || public key)>``),
@@ -24,10 +25,20 @@ What a bundle proves (format ``cobuild-audit-bundle/v1``):
 * every event's leaf header commits to its stored state bytes (SHA-256) and is included
   at its leaf index in the checkpoint's tree;
 * the events are the aggregate's versions 1..n in log order, without gaps;
-* with ``completeness.method == "log-headers"``, the bundle also carries the header of
-  every leaf of the tree.  Their Merkle root must equal the checkpoint root, and the
-  leaves naming this aggregate must be exactly the bundle's events, which proves no
-  version (in particular no later one) was left out.  Without it the verifier says so.
+* with ``completeness.method == "aggregate-head"``, that no event of the aggregate is left
+  out: the checkpoint also commits (an extension line ``cobuild-audit-heads/v1 <count>
+  <base64 root>``) to the *aggregate index* at its tree size, an RFC 9162 tree over one
+  entry per aggregate, sorted by aggregate id, each holding the version, notification id
+  and leaf hash of that aggregate's latest event.  The bundle carries this aggregate's entry and its
+  inclusion proof; the entry must name the bundle's last event, and versions 1..n before
+  it are all there, so nothing before, between or after them is missing.  The proof
+  names no other record and grows with log(number of aggregates);
+* bundles of the first format (``completeness.method == "log-headers"``, every leaf
+  header of the tree) still verify: their headers must hash to the checkpoint root and
+  the leaves naming this aggregate must be exactly the bundle's events.
+
+Without a completeness proof the verifier says "completeness NOT proven"; with
+``--require-complete`` that is a failure (exit 1).  docs/audit.md has the reasoning.
 """
 
 from __future__ import annotations
@@ -49,6 +60,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BUNDLE_FORMAT = "cobuild-audit-bundle/v1"
 LEAF_TAG = b"cobuild-audit-leaf/v1\x00"
+# An entry of the aggregate index: HEAD_TAG || originator id as the leaf encodes it ||
+# u64 version || u64 notification id || leaf hash of the aggregate's latest event.  The
+# tag keeps entries apart from log leaves; the leaf hash (over a state hash and a time in
+# microseconds) makes a neighbour's entry unguessable from its hash in a proof.
+HEAD_TAG = b"cobuild-audit-head/v1\x00"
+# The checkpoint extension line committing to the aggregate index at the tree size.
+HEADS_EXTENSION = "cobuild-audit-heads/v1"
 HASH_LEN = 32
 EXIT_OK, EXIT_TAMPERED, EXIT_CANNOT_CHECK = 0, 1, 2
 
@@ -186,6 +204,35 @@ class Leaf:
     state_sha256: bytes
 
 
+def _oid_end(data: bytes, start: int) -> int:
+    """End of the encoded originator id (0x01 || 16 bytes, or 0x02 || u16 n || n bytes) at ``start``."""
+    kind = data[start]
+    if kind == 1:
+        end = start + 17
+    elif kind == 2:
+        (n,) = struct.unpack_from(">H", data, start + 1)
+        end = start + 3 + n
+    else:
+        raise ValueError(f"unknown originator id kind {kind}")
+    if end > len(data):
+        raise ValueError("originator id runs past the end")
+    return end
+
+
+def encode_originator_id(originator_id: uuid.UUID | str) -> bytes:
+    """An originator id as leaves and aggregate index entries encode it."""
+    if isinstance(originator_id, uuid.UUID):
+        return b"\x01" + originator_id.bytes
+    raw = str(originator_id).encode("utf-8")
+    return b"\x02" + struct.pack(">H", len(raw)) + raw
+
+
+def originator_key(data: bytes) -> bytes:
+    """The encoded originator id of a v1 leaf header: the aggregate index's sort key."""
+    start = len(LEAF_TAG) + 8
+    return data[start:_oid_end(data, start)]
+
+
 def decode_leaf(data: bytes) -> Leaf:
     """Decode a v1 leaf header; see workflows/audit/recorder.py for the layout."""
     try:
@@ -221,6 +268,26 @@ def decode_leaf(data: bytes) -> Leaf:
     except (struct.error, IndexError, UnicodeDecodeError, ValueError) as e:
         raise ValueError(f"malformed leaf header: {e}") from None
     return Leaf(nid, oid, version, topic, recorded_at, sha)
+
+
+def encode_head(key: bytes, version: int, notification_id: int, leaf_hash: bytes) -> bytes:
+    """The aggregate index entry of an aggregate (``key``: its id as leaves encode it)
+    whose latest event is ``version`` at ``notification_id``, with that leaf's hash."""
+    return HEAD_TAG + key + struct.pack(">QQ", version, notification_id) + leaf_hash
+
+
+def decode_head(data: bytes) -> tuple[bytes, int, int, bytes]:
+    """(encoded originator id, version, notification id, leaf hash) of an aggregate index entry."""
+    try:
+        if not data.startswith(HEAD_TAG):
+            raise ValueError("unknown format tag")
+        end = _oid_end(data, len(HEAD_TAG))
+        if len(data) != end + 16 + HASH_LEN:
+            raise ValueError("wrong length")
+        version, nid = struct.unpack_from(">QQ", data, end)
+    except (struct.error, IndexError, ValueError) as e:
+        raise ValueError(f"malformed aggregate index entry: {e}") from None
+    return data[len(HEAD_TAG):end], version, nid, data[end + 16:]
 
 
 # ---------------------------------------------------------------- signed notes / checkpoints
@@ -287,6 +354,28 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
+
+    def heads(self) -> tuple[int, bytes] | None:
+        """(entries, root) of the aggregate index this checkpoint commits to, if any."""
+        for line in self.extensions:
+            parts = line.split(" ")
+            if parts[0] != HEADS_EXTENSION:
+                continue
+            if len(parts) != 3 or not parts[1].isdigit():
+                raise NoteError("malformed aggregate index line in the checkpoint")
+            try:
+                root = base64.b64decode(parts[2], validate=True)
+            except binascii.Error:
+                raise NoteError("aggregate index root is not base64") from None
+            if len(root) != HASH_LEN:
+                raise NoteError("aggregate index root has wrong length")
+            return int(parts[1]), root
+        return None
+
+
+def heads_line(count: int, root: bytes) -> str:
+    return f"{HEADS_EXTENSION} {count} {base64.b64encode(root).decode()}"
 
 
 def open_checkpoint(text: str, key: VerifierKey) -> Checkpoint:
@@ -305,7 +394,7 @@ def open_checkpoint(text: str, key: VerifierKey) -> Checkpoint:
         raise NoteError("checkpoint root is not base64") from None
     if len(root) != HASH_LEN:
         raise NoteError("checkpoint root has wrong length")
-    return Checkpoint(origin, int(size_s), root)
+    return Checkpoint(origin, int(size_s), root, tuple(lines[3:]))
 
 
 # ---------------------------------------------------------------- bundles
@@ -332,8 +421,10 @@ def _b64(value: Any, what: str) -> bytes:
 
 
 def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None,
-                  since_proof: Sequence[bytes] | None = None) -> Report:
-    """Check an evidence bundle against a pinned key; raises CannotCheck on unusable input."""
+                  since_proof: Sequence[bytes] | None = None, require_complete: bool = False) -> Report:
+    """Check an evidence bundle against a pinned key; raises CannotCheck on unusable input.
+
+    With ``require_complete`` a bundle that does not prove completeness fails."""
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise CannotCheck(f"not a {BUNDLE_FORMAT} bundle")
     oid = bundle.get("originator_id")
@@ -407,17 +498,66 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
     if withheld:
         notes.append(f"{withheld} payload(s) withheld or shredded; their headers are proven")
 
-    completeness = bundle.get("completeness") or {}
-    if completeness.get("method") == "log-headers":
+    completeness = bundle.get("completeness")
+    method = completeness.get("method") if isinstance(completeness, dict) else None
+    if method == "aggregate-head":
+        last = (max(seen), seen[max(seen)]) if seen else None
+        _check_head(completeness, cp, oid, last, problems, notes)
+    elif method == "log-headers":
         _check_completeness(completeness, cp, oid, seen, problems, notes)
     else:
-        notes.append("completeness NOT proven: versions are contiguous from 1, "
-                     "but a later version could have been left out (export with log headers)")
+        unproven = ("completeness NOT proven: versions are contiguous from 1, "
+                    "but a later version could have been left out")
+        if require_complete:
+            problems.append(unproven + " (--require-complete)")
+        else:
+            notes.append(unproven)
 
     if not problems:
         notes.insert(0, f"OK: {len(events)} event(s) of {oid} (v1..v{expected_version - 1}) "
                         f"included in {cp.origin} tree size {cp.size}")
     return Report(not problems, problems, notes)
+
+
+def _check_head(completeness: dict, cp: Checkpoint, oid: str, last: tuple[int, bytes] | None,
+                problems: list[str], notes: list[str]) -> None:
+    """The aggregate index entry: this aggregate's latest event at the checkpoint is the
+    bundle's last event.  With versions 1..n contiguous before it, none is missing."""
+    try:
+        committed = cp.heads()
+    except NoteError as e:
+        problems.append(f"completeness: {e}")
+        return
+    if committed is None:
+        problems.append("completeness: the checkpoint commits to no aggregate index")
+        return
+    count, heads_root = committed
+    try:
+        position = completeness["index"]
+        if not isinstance(position, int) or isinstance(position, bool):
+            raise ValueError("index is not an integer")
+        entry = _b64(completeness["entry"], "aggregate index entry")
+        proof = [_b64(p, "proof element") for p in completeness["proof"]]
+        key, version, nid, head_leaf = decode_head(entry)
+    except (KeyError, TypeError, ValueError) as e:
+        problems.append(f"completeness: {e}")
+        return
+    try:
+        verify_inclusion(position, count, _leaf_hash(entry), proof, heads_root)
+    except ProofError as e:
+        problems.append(f"completeness: aggregate index entry {position}: {e}")
+        return
+    if last is None or key != originator_key(last[1]):
+        problems.append(f"completeness: the aggregate index entry is not the one of {oid}")
+        return
+    leaf = decode_leaf(last[1])
+    if (leaf.originator_version, leaf.notification_id, _leaf_hash(last[1])) != (version, nid, head_leaf):
+        problems.append(f"completeness: the checkpoint's latest event of {oid} is v{version} (notification {nid}), "
+                        f"the bundle's last is v{leaf.originator_version} (notification {leaf.notification_id}): "
+                        "events are left out")
+        return
+    notes.append(f"completeness proven: v{version} (notification {nid}) is the latest event of {oid} "
+                 f"in the aggregate index of tree size {cp.size}")
 
 
 def _check_completeness(completeness: dict, cp: Checkpoint, oid: str, seen: dict[int, bytes],
@@ -510,6 +650,8 @@ def run(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     p_bundle = sub.add_parser("bundle", help="verify an evidence bundle")
     p_bundle.add_argument("bundle")
     p_bundle.add_argument("--vkey", required=False)
+    p_bundle.add_argument("--require-complete", action="store_true",
+                          help="fail (exit 1) unless the bundle proves that no event is left out")
     p_bundle.add_argument("--since", help="an earlier checkpoint note you hold")
     p_bundle.add_argument("--consistency", help="JSON consistency proof from --since to the bundle's checkpoint")
     p_cons = sub.add_parser("consistency", help="verify that NEW extends OLD")
@@ -537,7 +679,7 @@ def run(argv: Sequence[str] | None = None, out=None, err=None) -> int:
                 except NoteError as e:
                     raise CannotCheck(f"earlier checkpoint {args.since}: {e}") from None
                 proof = _load_proof(args.consistency)
-            report = verify_bundle(bundle, key, since, proof)
+            report = verify_bundle(bundle, key, since, proof, args.require_complete)
         else:
             try:
                 old_text = Path(args.old).read_text(encoding="utf-8")

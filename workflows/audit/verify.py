@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows.audit import merkle
-from workflows.audit.recorder import LEAF_TAG, SQLITE_SQL, AuditSQL, connect_sqlite, leaf_prefix
+from workflows.audit.recorder import LEAF_TAG, SQLITE_SQL, AuditSQL, connect_sqlite, leaf_prefix, read_head_index
 from workflows.audit.verifier import (
     EXIT_OK,
     EXIT_TAMPERED,
@@ -91,6 +91,7 @@ class VerifyResult:
     nodes: int = 0
     checkpoints_checked: int = 0
     external_checkpoints: int = 0
+    indexes_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -109,6 +110,8 @@ class VerifyResult:
         if self.ok:
             text = (f"OK: {self.leaves} leaves re-derived from {self.events} stored events, "
                     f"{self.nodes} tree nodes and {self.checkpoints_checked} checkpoint(s) verified")
+            if self.indexes_checked:
+                text += f", the aggregate index of {self.indexes_checked} external checkpoint(s) re-derived"
             if not self.external_checkpoints:
                 text += ("; WARNING: no checkpoint from outside the database was given, so a consistent "
                          "rewrite of the whole store would not be detected")
@@ -197,15 +200,19 @@ def verify_store(
     external_checkpoints: Sequence[tuple[str, Checkpoint]] = (),
     vkey: VerifierKey | None = None,
     max_problems: int = 1000,
+    operator_checkpoints: Sequence[tuple[str, Checkpoint]] = (),
 ) -> VerifyResult:
     """Verify the whole store; raises CannotCheck if it cannot be read as an audited store.
 
     ``external_checkpoints`` are (label, checkpoint) pairs already opened against the
-    pinned key.  The database's own checkpoints are checked too; their signatures only
-    if ``vkey`` is given.  ``db_path`` is a SQLite file or a ``postgresql://`` URL.
+    pinned key, kept by someone other than the operator; the aggregate index each commits
+    to is re-derived and compared too.  ``operator_checkpoints`` (the signer's state file)
+    and the database's own checkpoints are checked like them but do not count as external;
+    the database's signatures only if ``vkey`` is given.  ``db_path`` is a SQLite file or a
+    ``postgresql://`` URL.
     """
     if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
-        return _verify_postgres(db_path, external_checkpoints, vkey, max_problems)
+        return _verify_postgres(db_path, external_checkpoints, vkey, max_problems, operator_checkpoints)
     try:
         conn = connect_sqlite(db_path)
     except (FileNotFoundError, sqlite3.Error) as e:
@@ -222,7 +229,8 @@ def verify_store(
         if missing:
             raise CannotCheck(f"{db_path} is not an audited event store (missing {', '.join(sorted(missing))})")
         return _verify(lambda q: conn.cursor().execute(q), SQLITE_SQL, external_checkpoints, vkey, max_problems,
-                       "audit_checkpoint" in tables, lambda: _split_scan(db_path, conn, probe, version_before))
+                       "audit_checkpoint" in tables, lambda: _split_scan(db_path, conn, probe, version_before),
+                       conn.cursor, operator_checkpoints)
     except sqlite3.DatabaseError as e:
         raise CannotCheck(f"cannot read {db_path}: {e}") from None
     finally:
@@ -232,7 +240,7 @@ def verify_store(
 
 
 def _verify_postgres(url: str, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
-                     max_problems: int) -> VerifyResult:
+                     max_problems: int, operator: Sequence[tuple[str, Checkpoint]]) -> VerifyResult:
     import psycopg
 
     from workflows.audit.recorder_postgres import postgres_sql
@@ -251,7 +259,7 @@ def _verify_postgres(url: str, external: Sequence[tuple[str, Checkpoint]], vkey:
                 raise CannotCheck(f"the database is not an audited event store (missing {', '.join(sorted(missing))})")
             # Server-side cursors: the scans stream instead of loading the store into memory.
             return _verify(lambda q: conn.cursor(name=f"audit_scan_{next(names)}").execute(q), sql, external,
-                           vkey, max_problems, "audit_checkpoint" in present)
+                           vkey, max_problems, "audit_checkpoint" in present, None, conn.cursor, operator)
     except psycopg.Error as e:
         raise CannotCheck(f"cannot read the PostgreSQL store: {e}") from None
 
@@ -404,7 +412,8 @@ class _Scan:
 
 def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]], vkey: VerifierKey | None,
             max_problems: int, has_checkpoint_table: bool,
-            split: Callable[[], tuple[list[bytearray], int] | None] | None = None) -> VerifyResult:
+            split: Callable[[], tuple[list[bytearray], int] | None] | None,
+            cursor: Callable[[], Any], operator: Sequence[tuple[str, Checkpoint]]) -> VerifyResult:
     problems = _Problems(max_problems)
     result = VerifyResult(external_checkpoints=len(external))
     scanned = split() if split is not None else None
@@ -412,12 +421,43 @@ def _verify(scan: Scan, sql: AuditSQL, external: Sequence[tuple[str, Checkpoint]
     n = len(levels[0]) // 32
     result.leaves = n
     result.nodes = _check_nodes(scan, sql, levels, n, problems)
-    checkpoints: list[tuple[str, Checkpoint]] = list(external)
+    checkpoints: list[tuple[str, Checkpoint]] = [*external, *operator]
     if has_checkpoint_table:
         checkpoints += _stored_checkpoints(scan, sql, vkey, problems)
     result.checkpoints_checked = _check_checkpoints(checkpoints, levels, n, problems)
+    if not problems.items:
+        result.indexes_checked = _check_heads(external, cursor(), sql, problems)
     result.problems = sorted(problems.items, key=lambda p: p.position)
     return result
+
+
+def _check_heads(external: Sequence[tuple[str, Checkpoint]], c: Any, sql: AuditSQL, problems: _Problems) -> int:
+    """The aggregate index an evaluator's checkpoint commits to must be the one the log
+    gives at its size: a bundle proves completeness only through it.  Run once the leaves
+    are known to match the event rows and the checkpoint's root, so the index derived from
+    them is the log's.  Costs one grouped scan of the events' key index per checkpoint size;
+    the database's own checkpoints are not re-derived (an evaluator passes the ones bundles
+    came with)."""
+    derived: dict[int, tuple[int, bytes]] = {}
+    checked = 0
+    for label, cp in sorted(external, key=lambda item: item[1].size):
+        try:
+            committed = cp.heads()
+        except NoteError as e:
+            problems.add(cp.size, f"{label}: {e}")
+            continue
+        if committed is None:
+            continue
+        if cp.size not in derived:
+            index = read_head_index(c, sql, cp.size)
+            derived[cp.size] = (index.count, index.root())
+        count, root = derived[cp.size]
+        checked += 1
+        if (count, root) != committed:
+            problems.add(cp.size, f"{label}: its aggregate index ({committed[0]} records) differs from the one the "
+                                  f"log gives at tree size {cp.size} ({count} records): the checkpoint misstates "
+                                  "some record's latest event, so bundles proven with it may leave events out")
+    return checked
 
 
 def _scan_all(scan: Scan, sql: AuditSQL, problems: _Problems) -> tuple[list[bytearray], int]:
