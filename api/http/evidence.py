@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask_smorest import Blueprint
 
+from api.files import file_response
 from api.http.context import API_PREFIX, actor, engine
 from api.http.problems import Problem
 from api.http.schemas import EvidenceSchema
@@ -61,25 +62,4 @@ def upload_evidence():
                                         for t in MEDIA_TYPES}}})
 def download_evidence(sha256: str) -> Response:
     evidence, stream = engine().read_evidence(actor(), sha256)
-    return evidence_response(evidence, stream)
-
-
-def evidence_response(evidence: Evidence, stream) -> Response:  # type: ignore[no-untyped-def]
-    """The bytes with the type recorded when they arrived, never sniffed by the browser."""
-    response = Response(_chunks(stream), mimetype=evidence.media_type, direct_passthrough=True)
-    response.headers["Content-Length"] = str(evidence.size)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    extension = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}[evidence.media_type]
-    # Photos open in the page; a PDF opens in the browser's viewer, never as a page of ours.
-    response.headers["Content-Disposition"] = (
-        f'inline; filename="{evidence.sha256[:12]}.{extension}"')
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
-    response.headers["ETag"] = f'"{evidence.sha256}"'
-    return response
-
-
-def _chunks(stream):  # type: ignore[no-untyped-def]
-    with stream:
-        while chunk := stream.read(1 << 16):
-            yield chunk
+    return file_response(evidence, stream)
