@@ -4,9 +4,9 @@ A user has one role and belongs to one organisation (agency, village) or one reg
 (admin, supervisor, evaluator).  Tokens are never stored: only their SHA-256 digest, which
 is also the natural key of the token aggregate, so looking a token up is one read.
 
-People sign in to the web pages with a ``login`` and a password (DESIGN §12).  An admin gives
+People sign in to the web pages with a ``login`` and a password (docs/web.md).  An admin gives
 the login and a one-time activation code; the person sets a password with it.  Only scrypt
-hashes of the code and the password are recorded (§13: the events are audit history that
+hashes of the code and the password are recorded (docs/decisions.md, trust rules: the events are audit history that
 evaluators read), with their salt and cost parameters, so the cost can be raised later
 without breaking stored hashes.  Each change of credentials (activation, password change,
 admin reset) raises ``credentials_version``: a web session remembers the version it was

@@ -1,4 +1,5 @@
-"""People's accounts: login, activation code, password, reset, sessions (DESIGN §12, §13).
+"""People's accounts: login, activation code, password, reset, sessions (docs/web.md,
+docs/decisions.md).
 
 The rules are the domain's (``domain.user``); the commands are the engine's.  Only hashes of
 the activation code and the password may reach the event log.

@@ -1,4 +1,4 @@
-"""The people's web pages (DESIGN §12): Chinese, server-rendered, from the same engine.
+"""The people's web pages (docs/web.md): Chinese, server-rendered, from the same engine.
 
 ``blueprint`` is registered by the app factory next to the JSON API; everything under
 ``/api`` stays the API's.  Registering it also sets the app up for signed-cookie sessions

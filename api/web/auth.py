@@ -1,4 +1,4 @@
-"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (DESIGN §12, §13).
+"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (docs/web.md; trust rules in docs/decisions.md).
 
 The session is Flask's signed cookie holding the user's id and the credentials version it
 was opened under.  Every request checks both against the engine (one read of the user), so
@@ -25,8 +25,8 @@ from api.web.security import (
     secure_headers,
 )
 from domain.errors import DomainError, InvalidValue, NotPermitted
+from domain.labels import ROLES
 from domain.organisation import Organisation
-from domain import labels
 from domain.user import User, normalise_login
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
@@ -121,7 +121,7 @@ def person_card() -> dict[str, str] | None:
             where = engine().load(Organisation, user.organisation_id).name
         except NotFound:
             where = ""
-    return {"name": user.name, "role": labels.label(labels.ROLES, user.role), "where": where}
+    return {"name": user.name, "role": ROLES.get(user.role, user.role), "where": where}
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
