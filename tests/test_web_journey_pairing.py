@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_support import browser_fixtures
+from tests.evidence_support import png
 from tests.web_journey_support import (
     activate, cast, choose, looked_at, press, sign_in, sign_out, tap,
 )
@@ -65,7 +66,7 @@ def journey(server, page, phone: bool) -> None:
     choose(page, "活动类型", "联合组织生活")
     page.fill("活动名称", "联合主题党日：参观红色教育基地").fill("帮扶方人数", "6").fill("村（社区）人数", "9")
     photo = server.home.parent / "党日合影.png"
-    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2048))
+    photo.write_bytes(png(64, 48, (180, 20, 20)))
     page.driver.find_element("id", "f-evidence").send_keys(str(photo))
     press(page, "提交活动记录")
     text = looked_at(page, "agency-activity-recorded", phone)
@@ -77,7 +78,9 @@ def journey(server, page, phone: bool) -> None:
     tap(page, "确认活动")
     text = looked_at(page, "village-activity", phone)
     assert "联合主题党日：参观红色教育基地" in text and "帮扶方 6 人" in text
-    assert "查看照片（2 KB）" in text
+    assert "照片（1 KB）" in text  # the photo, drawn as a thumbnail by the browser
+    assert page.driver.execute_script(
+        "return [...document.querySelectorAll('.files img')].map(i => i.complete && i.naturalWidth)") == [64]
     press(page, "确认活动")
     text = looked_at(page, "village-cosigned", phone)
     assert "已确认活动" in text
