@@ -14,16 +14,18 @@ from tests.api_support import API_START, TokenCast
 from tests.evidence_support import pdf, png
 from workflows.engine import open_engine
 from workflows.store.clock import FakeClock
-from workflows.store.settings import Settings
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    """A pairing with an activity photo, a need delivered with a PDF; the store closed."""
-    home = tmp_path / "var"
-    monkeypatch.setenv("COBUILD_HOME", str(home))
-    monkeypatch.delenv("COBUILD_DATABASE_URL", raising=False)
-    settings = Settings(home=home)
+def world(settings, monkeypatch):
+    """A pairing with an activity photo, a need delivered with a PDF; the store closed.
+    (On PostgreSQL when the suite runs there: the events and the file records in the
+    database, the bytes in the data folder.)"""
+    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
+    if settings.database_url:
+        monkeypatch.setenv("COBUILD_DATABASE_URL", settings.database_url)
+    else:
+        monkeypatch.delenv("COBUILD_DATABASE_URL", raising=False)
     engine = open_engine(settings, FakeClock(API_START))
     cast = TokenCast.create(engine)
     agency, village = cast.actors["agency"], cast.actors["village"]

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from dataclasses import replace
-from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -26,6 +26,7 @@ from domain.evidence import (
 from tests.domain_support import GIVER, RECEIVER, StoreApp, at, by, task_in_state
 from tests.evidence_support import jpeg, pdf, png
 from workflows.store.evidence import EvidenceStore
+from workflows.store.schema import ensure_schema
 from workflows.store.settings import Settings
 
 MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n",
@@ -135,12 +136,21 @@ def test_an_event_written_before_files_were_kept_still_loads():
 # -- the store --------------------------------------------------------------------------------
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = EvidenceStore(Settings(home=tmp_path / "var"))
-    from workflows.store.evidence import _create
-    _create(Settings(home=tmp_path / "var"))
+def store(settings):
+    """The store on the suite's database (SQLite, or PostgreSQL with COBUILD_TEST_DATABASE_URL)."""
+    ensure_schema(settings)
+    s = EvidenceStore(settings)
     yield s
     s.close()
+
+
+def test_uploads_and_references_are_kept_in_the_deployments_database(store):
+    photo = store.put(png(), uploaded_by="u1")
+    record = uuid4()
+    store.refer(record, [photo])
+    store.refer(record, [photo])  # once
+    assert store.references(photo.sha256) == [record]
+    assert store.get(photo.sha256) == photo and store.get("0" * 64) is None
 
 
 def test_a_file_is_kept_once_owner_only_under_its_digest(store):
@@ -207,10 +217,9 @@ def test_a_name_is_never_a_path(store):
 @hsettings(max_examples=25, deadline=None)
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=5))
 def test_any_allowed_bytes_round_trip(tmp_path_factory, payloads):
-    home = tmp_path_factory.mktemp("ev")
-    s = EvidenceStore(Settings(home=home))
-    from workflows.store.evidence import _create
-    _create(Settings(home=home))
+    settings = Settings(home=tmp_path_factory.mktemp("ev"))
+    ensure_schema(settings)
+    s = EvidenceStore(settings)
     try:
         for payload in payloads:
             data = b"\x89PNG\r\n\x1a\n" + payload
