@@ -105,3 +105,28 @@ def test_audit_verify_flags_an_evidence_file_whose_bytes_changed(engine, cast, p
     assert tampered.exit_code == 1
     assert f"evidence file {digest} named by ActivityRecorded of {p}" in tampered.output
     assert "照片（2 KB）" in text(people["lizs"].get(f"/pairings/{p}"))
+
+
+def test_several_photos_at_once_and_no_more_than_nine(engine, cast, people, settings):
+    from tests.evidence_support import png
+
+    p = cast.pairing_in_force()
+    photos = [png(rgb=(i, 10, 10)) for i in range(10)]
+    before = events(engine)
+    many = people["wangsj"].post(f"/pairings/{p}/activities/new", {
+        "kind": "visit", "title": "走访", "day": "2025-03-01",
+        "evidence": [(io.BytesIO(b), f"{i}.png") for i, b in enumerate(photos)]})
+    assert many.status_code == 422
+    assert error_beside(text(many), "evidence") == "最多选 9 个文件，现在选了 10 个"
+    assert events(engine) == before and kept(settings) == []
+    two = people["wangsj"].post(f"/pairings/{p}/activities/new", {
+        "kind": "visit", "title": "走访", "day": "2025-03-01",
+        "evidence": [(io.BytesIO(photos[0]), "a.png"), (io.BytesIO(PDF), "签到表.pdf")]})
+    assert two.status_code == 302
+    (recorded,) = [e for e in engine.repository.event_store.get(p) if type(e).__name__ == "ActivityRecorded"]
+    assert [f["media_type"] for f in recorded.evidence] == ["image/png", "application/pdf"]
+    page = people["lizs"].get(f"/pairings/{p}").get_data(as_text=True)
+    assert page.count('<img src="/files/') == 1 and "查看PDF 文件（1 KB）" in page
+    # The form's field offers the album and files and, on a phone, the camera.
+    form = people["wangsj"].get(f"/pairings/{p}/activities/new").get_data(as_text=True)
+    assert 'accept="image/jpeg,image/png,application/pdf"' in form and 'capture="environment"' in form
