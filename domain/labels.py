@@ -176,6 +176,9 @@ EVENT_TYPES: Catalogue = {
     "TimerFired": "定时触发", "TimerCancelled": "取消定时",
 }
 
+# Evidence files by their type (``domain.evidence.MEDIA_TYPES``).
+MEDIA_TYPES: Catalogue = {"image/jpeg": "照片", "image/png": "照片", "application/pdf": "PDF 文件"}
+
 # A yes-or-no field, as a file shows it.
 YES_NO: Mapping[bool, str] = {True: "是", False: "否"}
 

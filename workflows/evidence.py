@@ -39,7 +39,7 @@ class EvidenceCommands(EngineCore):
     def read_evidence(self, actor: Actor, sha256: str) -> tuple[Evidence, BinaryIO]:
         """The file and its bytes, for the uploader and the readers of a record naming it."""
         store = self._evidence_store()
-        evidence = store.get(check_digest(sha256)) if _is_digest(sha256) else None
+        evidence = store.get(sha256) if _is_digest(sha256) else None
         if evidence is None or not self._may_read_evidence(actor, evidence):
             raise NotFound("evidence file", sha256)
         try:

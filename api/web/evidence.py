@@ -16,6 +16,7 @@ from flask import g, request, url_for
 from api.files import file_response
 from api.web import blueprint
 from api.web.auth import engine, signed_in
+from domain import labels
 from domain.errors import InvalidValue
 from domain.evidence import MAX_FILES, MAX_SIZE, Evidence, FileTooLarge, FileTypeRefused, recorded_evidence
 
@@ -24,8 +25,6 @@ UPLOAD_ENDPOINTS = {"web.record_activity", "web.deliver_need", "web.claim_fulfil
 # A form with its files: all of them at the size limit, and the text fields around them.
 MAX_FORM = MAX_FILES * MAX_SIZE + 64 * 1024
 MB = 1024 * 1024
-
-KIND_WORDS = {"image/jpeg": "照片", "image/png": "照片", "application/pdf": "PDF 文件"}
 
 
 @blueprint.before_app_request
@@ -69,7 +68,7 @@ def store_files(form: Any, name: str = "evidence") -> list[Evidence]:
 def attachments(recorded: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """What a record's event recorded, ready for ``attached``: link, kind and size in words."""
     return [{"url": url_for("web.evidence_file", sha256=e.sha256), "image": e.is_image,
-             "words": f"{KIND_WORDS[e.media_type]}（{size_words(e.size)}）"}
+             "words": f"{labels.label(labels.MEDIA_TYPES, e.media_type)}（{size_words(e.size)}）"}
             for e in recorded_evidence(recorded)]
 
 
