@@ -7,12 +7,12 @@ pairing; agency G2 and village V2 are strangers to it; ``outsider`` supervises a
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from io import BytesIO
 
 import pytest
 
 from domain.evidence import MAX_SIZE
-from tests.api_support import JsonClient, rebind
+from tests.api_support import Answer, JsonClient, rebind
 from tests.evidence_support import jpeg, pdf, png
 
 V = "/api/v1"
@@ -44,12 +44,8 @@ def upload(http: JsonClient, token: str | None, data: bytes, filename: str = "ph
     """A browser's multipart upload (the name and the claimed type are the client's)."""
     client = http.flask_client
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    from io import BytesIO
-
     r = client.post(f"{V}/evidence", headers=headers, content_type="multipart/form-data",
                     data={field: (BytesIO(data), filename, content_type)})
-    from tests.api_support import Answer
-
     return Answer(r.status_code, dict(r.headers), r.get_data())
 
 
