@@ -125,8 +125,8 @@ def timeline(p: Pairing) -> list[dict[str, Any]]:
 
 
 def _participants(counts: dict[str, int]) -> str:
-    words = {"giver": "帮扶方", "receiver": "村（社区）", "masses": "群众"}
-    return "，".join(f"{words[k]} {v} 人" for k, v in counts.items() if v)
+    return "，".join(f"{labels.label(labels.PARTICIPANT_GROUPS, k)} {v} 人"
+                    for k, v in counts.items() if v)
 
 
 def _done(pairing_id: UUID, what: str, anchor: str = "") -> Any:
