@@ -45,11 +45,6 @@ class OutcomeSchema(ma.Schema):
         "description": "log position of the last event written (read-your-writes on reports)"})
 
 
-class Page(ma.Schema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
-    cursor = ma.fields.String(validate=ma.validate.Length(max=200))
-
-
 class EvidenceSchema(ma.Schema):
     """A stored file as a record names it (``GET /api/v1/evidence/<sha256>`` has its bytes)."""
 

@@ -7,13 +7,10 @@ per-request check of the signed-in user.
 """
 from __future__ import annotations
 
-from flask import Blueprint
-
-# Assets under /assets: the app object answers /static itself (from a folder it does not have).
-blueprint = Blueprint("web", __name__, template_folder="templates",
-                      static_folder="static", static_url_path="/assets")
-
 # The views register themselves on the blueprint when imported.
-from api.web import auth, pages  # noqa: E402,F401
-from api.web import pairings, needs, commitments  # noqa: E402,F401  (the act pages)
-from api.web import evidence  # noqa: E402,F401  (files: the upload hook and /files/<sha256>)
+from api.web import auth, pages  # noqa: F401
+from api.web import pairings, needs, commitments  # noqa: F401  (the act pages)
+from api.web import evidence  # noqa: F401  (files: the upload hook and /files/<sha256>)
+from api.web.blueprint import blueprint
+
+__all__ = ["blueprint"]

@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.security import (
     CSRF_FIELD, SESSION_COOKIE, SessionCookies, Throttle, csrf_ok, csrf_token, secret_key,
     secure_headers,
@@ -93,7 +93,7 @@ def _who_and_csrf() -> None:
     user_id, version = session.get("uid"), session.get("v")
     if user_id is not None:
         try:
-            g.actor, g.user = engine().session_user(UUID(user_id), int(version))
+            g.actor, g.user = engine().session_user(UUID(user_id), int(str(version)))
         except (Unauthenticated, ValueError, TypeError):
             # Deactivated, reset or password changed elsewhere: this session is over.
             session.pop("uid", None)
@@ -130,7 +130,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         if g.get("actor") is None:
             # A session that just ended (deactivated, reset, password changed elsewhere)
             # says so on the sign-in page, so the person knows why they are asked again.
-            done = {"done": "expired"} if g.get("session_ended") else {}
+            done: dict[str, Any] = {"done": "expired"} if g.get("session_ended") else {}
             return redirect(url_for("web.login", next=request.full_path.rstrip("?"), **done))
         return view(*args, **kwargs)
 
