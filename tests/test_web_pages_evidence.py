@@ -29,7 +29,7 @@ def kept(settings) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
-def test_a_photo_of_an_activity_is_kept_by_its_hash_named_in_the_event_and_shown(engine, cast, people, settings):
+def test_a_photo_of_an_activity_is_kept_by_its_hash_named_in_the_event_and_shown(engine, cast, people, settings):  # noqa: F811 (the fixture)
     p = cast.pairing_in_force()
     answer = people["wangsj"].post(f"/pairings/{p}/activities/new", {
         "kind": "visit", "title": "走访慰问", "day": "2025-03-01",
@@ -50,7 +50,7 @@ def test_a_photo_of_an_activity_is_kept_by_its_hash_named_in_the_event_and_shown
     assert people["lizs"].get(link[:-64] + "0" * 64).status_code == 404
 
 
-def test_a_file_that_is_no_photo_or_pdf_or_too_large_is_refused_beside_the_field(engine, cast, people, settings):
+def test_a_file_that_is_no_photo_or_pdf_or_too_large_is_refused_beside_the_field(engine, cast, people, settings):  # noqa: F811 (the fixture)
     p = cast.pairing_in_force()
     before = events(engine)
     fake = people["wangsj"].post(f"/pairings/{p}/activities/new", {
@@ -70,7 +70,7 @@ def test_a_file_that_is_no_photo_or_pdf_or_too_large_is_refused_beside_the_field
     assert events(engine) == before and kept(settings) == []
 
 
-def test_a_delivery_and_a_fulfilment_carry_their_files(engine, cast, people, settings):
+def test_a_delivery_and_a_fulfilment_carry_their_files(engine, cast, people, settings):  # noqa: F811 (the fixture)
     p = cast.pairing_in_force()
     t = engine.raise_need(cast.villager, cast.village, "health", "义诊").id
     engine.claim_task(cast.agency, t, cast.giver)
@@ -91,7 +91,7 @@ def test_a_delivery_and_a_fulfilment_carry_their_files(engine, cast, people, set
     assert engine.load(Pairing, p).state == "in_force"
 
 
-def test_audit_verify_flags_an_evidence_file_whose_bytes_changed(engine, cast, people, settings, monkeypatch):
+def test_audit_verify_flags_an_evidence_file_whose_bytes_changed(engine, cast, people, settings, monkeypatch):  # noqa: F811 (the fixture)
     p = cast.pairing_in_force()
     people["wangsj"].post(f"/pairings/{p}/activities/new", {
         "kind": "visit", "title": "走访", "day": "2025-03-01", "evidence": (io.BytesIO(PNG), "a.png")})
@@ -107,7 +107,7 @@ def test_audit_verify_flags_an_evidence_file_whose_bytes_changed(engine, cast, p
     assert "照片（2 KB）" in text(people["lizs"].get(f"/pairings/{p}"))
 
 
-def test_several_photos_at_once_and_no_more_than_nine(engine, cast, people, settings):
+def test_several_photos_at_once_and_no_more_than_nine(engine, cast, people, settings):  # noqa: F811 (the fixture)
     from tests.evidence_support import png
 
     p = cast.pairing_in_force()

@@ -71,7 +71,7 @@ class EvidenceCommands(EngineCore):
             return True
         for record_id in store.references(evidence.sha256):
             try:
-                record = self.repository.get(record_id)
+                record: Any = self.repository.get(record_id)
             except AggregateNotFoundError:  # a command refused at the save
                 continue
             parties = self.parties(record)

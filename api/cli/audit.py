@@ -324,7 +324,7 @@ def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], checkpoint_dirs
     for line in outcome.lines:
         click.echo(line)
     click.echo(evidence.summary())
-    for problem in (evidence.problems or [])[1:20]:
+    for problem in evidence.problems[1:20]:
         click.echo(f"  {problem}")
     ctx.exit(outcome.code if evidence.ok else max(outcome.code, EXIT_TAMPERED))
 

@@ -1,6 +1,8 @@
 """Schemas shared by the resources: command outcomes, attribution fields, version headers."""
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from api.http.fields import Moment, Sha256
@@ -53,12 +55,12 @@ class EvidenceSchema(ma.Schema):
     media_type = ma.fields.String(required=True, metadata={"enum": list(MEDIA_TYPES)})
 
 
-def evidence_files(**kwargs: object) -> ma.fields.List:
+def evidence_files(**kwargs: Any) -> ma.fields.List:
     """A command's ``evidence``: the SHA-256 of files uploaded first (``POST /evidence``)."""
     return ma.fields.List(Sha256(), load_default=list, validate=ma.validate.Length(max=MAX_FILES),
                           metadata={"description": "SHA-256 digests of files stored with "
                                                    "POST /api/v1/evidence"}, **kwargs)
 
 
-def evidence_list(**kwargs: object) -> ma.fields.List:
+def evidence_list(**kwargs: Any) -> ma.fields.List:
     return ma.fields.List(ma.fields.Nested(EvidenceSchema), **kwargs)

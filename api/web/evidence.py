@@ -14,7 +14,7 @@ from typing import Any
 from flask import g, request, url_for
 
 from api.files import file_response
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from domain import labels
 from domain.errors import InvalidValue

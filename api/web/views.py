@@ -8,7 +8,7 @@ from uuid import UUID
 
 from flask import current_app, g, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine
 from api.web.evidence import attachments
 from domain import labels

@@ -8,8 +8,8 @@ record and event that name it.  Each file is hashed once however many events nam
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
 
 from eventsourcing.utils import get_topic
 
@@ -22,8 +22,9 @@ from workflows.store.evidence import fault
 from workflows.store.settings import Settings
 
 # Every event class with an ``evidence`` field.
-CARRIERS = (Pairing.ActivityRecorded, ServiceTask.DeliveryReported,
-            PublicCommitment.ProgressReported, PublicCommitment.FulfilmentClaimed)
+CARRIERS = (Pairing.ActivityRecorded, ServiceTask.DeliveryReported,  # type: ignore[attr-defined]
+            PublicCommitment.ProgressReported,  # type: ignore[attr-defined]
+            PublicCommitment.FulfilmentClaimed)  # type: ignore[attr-defined]
 _PAGE = 1000
 
 
@@ -47,7 +48,7 @@ class EvidenceProblem:
 class EvidenceCheck:
     files: int = 0
     references: int = 0
-    problems: list[EvidenceProblem] | None = None
+    problems: list[EvidenceProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +58,6 @@ class EvidenceCheck:
         if self.ok:
             return (f"OK: {self.files} evidence file(s) named by {self.references} event "
                     f"reference(s) match their SHA-256")
-        assert self.problems
         return f"EVIDENCE FILES: {len(self.problems)} problem(s); first: {self.problems[0]}"
 
 
@@ -66,7 +66,7 @@ def check_evidence_files(settings: Settings) -> EvidenceCheck:
     engine = EngineCore(env=replace(settings, create_tables=False).eventsourcing_env())
     folder = settings.evidence_folder
     verdicts: dict[str, str | None] = {}
-    result = EvidenceCheck(problems=[])
+    result = EvidenceCheck()
     try:
         for position, event in _carriers(engine):
             for evidence in recorded_evidence(getattr(event, "evidence", None)):
@@ -84,7 +84,7 @@ def check_evidence_files(settings: Settings) -> EvidenceCheck:
     return result
 
 
-def _carriers(engine: EngineCore) -> Iterator[tuple[int, object]]:
+def _carriers(engine: EngineCore) -> Iterator[tuple[int, Any]]:
     topics = [get_topic(cls) for cls in CARRIERS]
     start = 1
     while True:
