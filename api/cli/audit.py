@@ -320,7 +320,7 @@ def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], checkpoint_dirs
         outcome = run_verify(db, keys, checkpoints, vkey, require_checkpoint, checkpoint_dirs)
     except CannotCheck as e:
         _fail(ctx, str(e))
-    evidence = check_evidence_files(Settings.from_env())  # files live outside the Merkle log
+    evidence = check_evidence_files(root().settings)  # files live outside the Merkle log
     for line in outcome.lines:
         click.echo(line)
     click.echo(evidence.summary())
