@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -34,6 +34,7 @@ from domain.checks import (
     check_yuan, other_side, refuse_cross_side_representation, refuse_other_side,
     require_not_before,
 )
+from domain.evidence import Evidence, check_evidence
 from domain.errors import InvalidValue, NotPermitted
 
 CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter", "org_life",
@@ -127,6 +128,8 @@ class PublicCommitment(CobuildAggregate):
         self.claimed_from: str | None = None
         self.claim_note: str | None = None
         self.claim_evidence_sha256: str | None = None
+        self.claim_evidence: list[dict[str, Any]] = []
+        self.progress_evidence: list[dict[str, Any]] = []
         self.disputes = 0
         self.last_dispute_reason: str | None = None
         self.fulfilled_at: datetime | None = None
@@ -242,6 +245,7 @@ class PublicCommitment(CobuildAggregate):
     def report_progress(
         self, by: Attribution, note: str, quantity: Decimal | None = None,
         amount_yuan: Decimal | None = None, evidence_sha256: str | None = None,
+        evidence: Sequence[Evidence] = (),
     ) -> None:
         """Progress so far: ``quantity``/``amount_yuan`` are what has been achieved to date."""
         self.require_state("report progress", "public")
@@ -258,15 +262,18 @@ class PublicCommitment(CobuildAggregate):
         self._progress_reported(
             note=note, quantity=quantity, amount_yuan=amount_yuan,
             evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+            evidence=check_evidence(evidence),
         )
 
     @event("ProgressReported")
     def _progress_reported(self, note: str, quantity: Decimal | None, amount_yuan: Decimal | None,
                            evidence_sha256: str | None, actor: dict[str, Any],
-                           on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+                           on_behalf_of: UUID | None, occurred_at: datetime,
+                           evidence: list[dict[str, Any]] | None = None) -> None:
         self.progress_reports += 1
         self.last_progress_at = occurred_at
         self.note_side(actor, self.made_by)
+        self.progress_evidence = [*self.progress_evidence, *(evidence or [])]
         if quantity is not None:
             self.achieved_quantity = quantity
         if amount_yuan is not None:
@@ -291,25 +298,29 @@ class PublicCommitment(CobuildAggregate):
         self.note_side(actor, self.made_by)
 
     def claim_fulfilment(self, by: Attribution, note: str | None = None,
-                         evidence_sha256: str | None = None) -> None:
+                         evidence_sha256: str | None = None,
+                         evidence: Sequence[Evidence] = ()) -> None:
         self.require_state("claim fulfilment", "public", "overdue")
         self._require_maker(by, "claim fulfilment")
         check_not_earlier("occurred_at", by.occurred_at, self.made_at, "commitment")
         self._fulfilment_claimed(
             note=check_optional_text("note", note, 2000),
             evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+            evidence=check_evidence(evidence),
         )
 
     @event("FulfilmentClaimed")
     def _fulfilment_claimed(self, note: str | None, evidence_sha256: str | None,
                             actor: dict[str, Any], on_behalf_of: UUID | None,
-                            occurred_at: datetime) -> None:
+                            occurred_at: datetime,
+                            evidence: list[dict[str, Any]] | None = None) -> None:
         self.claims += 1
         self.claimed_from = self.state
         self.note_side(actor, self.made_by)
         self.claimed_at = occurred_at
         self.claim_note = note
         self.claim_evidence_sha256 = evidence_sha256
+        self.claim_evidence = evidence or []
         self.state = "claimed"
 
     def abandon(self, by: Attribution, reason: str, explained_to_public: bool) -> None:
@@ -365,6 +376,7 @@ class PublicCommitment(CobuildAggregate):
         self.claimed_from = None
         self.claim_note = None
         self.claim_evidence_sha256 = None
+        self.claim_evidence = []
         self.state = back_to
 
     # -- the workflow and the evaluators -----------------------------------------------------

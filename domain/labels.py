@@ -43,6 +43,8 @@ ACTIVITY_KINDS: Catalogue = {
 }
 ACTIVITY_STATUSES: Catalogue = {"recorded": "待对方确认", "cosigned": "已确认", "contested": "有异议"}
 SIDES: Catalogue = {"giver": "帮扶方", "receiver": "受援方"}
+# Who took part in an activity (``ActivityRecorded.participants``).
+PARTICIPANT_GROUPS: Catalogue = {**SIDES, "masses": "群众"}
 
 # -- rules R1–R9 ----------------------------------------------------------------------------------
 
@@ -181,6 +183,9 @@ EVENT_TYPES: Catalogue = {
     "RuleSetPublished": "发布规则集", "TimerScheduled": "设定定时", "TimerRescheduled": "调整定时",
     "TimerFired": "定时触发", "TimerCancelled": "取消定时",
 }
+
+# Evidence files by their type (``domain.evidence.MEDIA_TYPES``).
+MEDIA_TYPES: Catalogue = {"image/jpeg": "照片", "image/png": "照片", "application/pdf": "PDF 文件"}
 
 # A yes-or-no field, as a file shows it.
 YES_NO: Mapping[bool, str] = {True: "是", False: "否"}

@@ -8,7 +8,7 @@ history tells its whole life.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
@@ -18,6 +18,7 @@ from domain.checks import (
     check_reason, check_sha256, check_text, other_side, refuse_other_side, require_not_before,
 )
 from domain.errors import InvalidValue, NotPermitted
+from domain.evidence import Evidence, check_evidence
 
 AREAS = ("organisation", "members", "resources", "activities", "talent", "industry",
          "culture", "governance", "other")
@@ -198,6 +199,7 @@ class Pairing(CobuildAggregate):
     def record_activity(
         self, by: Attribution, activity_id: str, kind: str, title: str,
         participants: dict[str, int] | None = None, evidence_sha256: str | None = None,
+        evidence: Sequence[Evidence] = (),
     ) -> None:
         self.require_state("record an activity", "in_force")
         side = self._require_party(by)
@@ -215,6 +217,7 @@ class Pairing(CobuildAggregate):
             activity_id=activity_id, kind=kind, title=check_text("title", title, 200),
             recorded_by=side, participants=counts,
             evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+            evidence=check_evidence(evidence),
         )
 
     @event("ActivityRecorded")
@@ -222,10 +225,12 @@ class Pairing(CobuildAggregate):
         self, activity_id: str, kind: str, title: str, recorded_by: str,
         participants: dict[str, int], evidence_sha256: str | None, actor: dict[str, Any],
         on_behalf_of: UUID | None, occurred_at: datetime,
+        evidence: list[dict[str, Any]] | None = None,  # absent from events before files were kept
     ) -> None:
         self.activities[activity_id] = {
             "kind": kind, "title": title, "recorded_by": recorded_by,
             "occurred_at": occurred_at, "status": "recorded", "participants": participants,
+            "evidence": evidence or [],
         }
         self.note_side(actor, recorded_by)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -34,6 +34,7 @@ from domain.checks import (
     refuse_cross_side_representation, refuse_other_side,
 )
 from domain.errors import InvalidValue, NotPermitted
+from domain.evidence import Evidence, check_evidence
 
 # 需求清单 categories (the design names none; these follow the documented local lists).
 CATEGORIES = (
@@ -105,6 +106,7 @@ class ServiceTask(CobuildAggregate):
         self.value_yuan: Decimal | None = None
         self.delivery_note: str | None = None
         self.evidence_sha256: str | None = None
+        self.evidence: list[dict[str, Any]] = []
         self.delivered_by: dict[str, Any] | None = None
         self.confirmation_overdue = False
         self.confirmation_overdue_on: date | None = None
@@ -242,6 +244,7 @@ class ServiceTask(CobuildAggregate):
     def report_delivery(
         self, by: Attribution, delivered_at: datetime, value_yuan: Decimal | None = None,
         note: str | None = None, evidence_sha256: str | None = None,
+        evidence: Sequence[Evidence] = (),
     ) -> None:
         self.require_state("report delivery", "planned")
         self._require_claimer(by, "report delivery")
@@ -254,12 +257,14 @@ class ServiceTask(CobuildAggregate):
             delivered_at=delivered_at, value_yuan=value_yuan,
             note=check_optional_text("note", note, 2000),
             evidence_sha256=check_sha256("evidence_sha256", evidence_sha256), **by.fields(),
+            evidence=check_evidence(evidence),
         )
 
     @event("DeliveryReported")
     def _delivery_reported(self, delivered_at: datetime, value_yuan: Decimal | None,
                            note: str | None, evidence_sha256: str | None, actor: dict[str, Any],
-                           on_behalf_of: UUID | None, occurred_at: datetime) -> None:
+                           on_behalf_of: UUID | None, occurred_at: datetime,
+                           evidence: list[dict[str, Any]] | None = None) -> None:
         self.deliveries += 1
         self.delivered_at = delivered_at
         self.note_side(actor, "giver")
@@ -267,6 +272,7 @@ class ServiceTask(CobuildAggregate):
         self.value_yuan = value_yuan
         self.delivery_note = note
         self.evidence_sha256 = evidence_sha256
+        self.evidence = evidence or []
         self.delivered_by = actor
         self.confirmation_overdue = False
         self.confirmation_overdue_on = None
@@ -324,6 +330,7 @@ class ServiceTask(CobuildAggregate):
         self.value_yuan = None
         self.delivery_note = None
         self.evidence_sha256 = None
+        self.evidence = []
         self.delivered_by = None
         self.confirmation_overdue = False
         self.confirmation_overdue_on = None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import domain
 from domain import (
-    commitment, evaluation, followup, item_states, labels, organisation, pairing, pairing_rules,
+    commitment, evaluation, evidence, followup, item_states, labels, organisation, pairing, pairing_rules,
     scoring, task, user,
 )
 from domain.base import ROLES, CobuildAggregate
@@ -121,6 +121,7 @@ def test_every_code_list_of_the_domain_is_named_exactly():
         (followup.SUBJECT_TYPES, labels.SUBJECT_TYPES),
         (organisation.KINDS, labels.ORGANISATION_KINDS), (ROLES, labels.ROLES),
         (user.REGION_ROLES + user.ORGANISATION_ROLES, labels.ROLES),
+        (evidence.MEDIA_TYPES, labels.MEDIA_TYPES),
     ):
         assert set(codes) == set(catalogue), (codes, catalogue)
     assert list(scoring.DIMENSIONS) == list(labels.DIMENSIONS)  # the order files show

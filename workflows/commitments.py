@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Sequence
 from uuid import UUID
 
 from domain.base import Actor, Attribution
@@ -12,9 +13,10 @@ from domain.errors import WrongState
 from domain.pairing import Pairing
 from workflows.authorisation import require_acting_for, require_region, require_role, require_system
 from workflows.core import EngineCore, Outcome
+from workflows.evidence import EvidenceCommands
 
 
-class CommitmentCommands(EngineCore):
+class CommitmentCommands(EvidenceCommands, EngineCore):
     def _as_party(self, actor: Actor, commitment_id: UUID, expected_version: int | None,
                   occurred_at: datetime | None, on_behalf_of: UUID | None,
                   reason: str | None) -> tuple[PublicCommitment, Attribution]:
@@ -85,12 +87,16 @@ class CommitmentCommands(EngineCore):
     def report_commitment_progress(
         self, actor: Actor, commitment_id: UUID, note: str, quantity: Decimal | None = None,
         amount_yuan: Decimal | None = None, occurred_at: datetime | None = None,
+        evidence: Sequence[str] = (),
         on_behalf_of: UUID | None = None,
         reason: str | None = None, expected_version: int | None = None,
     ) -> Outcome:
         commitment, by = self._as_party(
             actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
-        commitment.report_progress(by, note, quantity=quantity, amount_yuan=amount_yuan)
+        files = self.attached_evidence(actor, evidence)
+        commitment.report_progress(by, note, quantity=quantity, amount_yuan=amount_yuan,
+                                   evidence=files)
+        self.refer_to_evidence(commitment, files)
         return self.commit(commitment)
 
     def extend_commitment_deadline(self, actor: Actor, commitment_id: UUID, new_due_on: date,
@@ -102,12 +108,16 @@ class CommitmentCommands(EngineCore):
         return self.commit(commitment)
 
     def claim_fulfilment(self, actor: Actor, commitment_id: UUID, note: str | None = None,
-                         evidence_sha256: str | None = None, occurred_at: datetime | None = None,
+                         evidence_sha256: str | None = None, evidence: Sequence[str] = (),
+                         occurred_at: datetime | None = None,
                          on_behalf_of: UUID | None = None, reason: str | None = None,
                          expected_version: int | None = None) -> Outcome:
         commitment, by = self._as_party(
             actor, commitment_id, expected_version, occurred_at, on_behalf_of, reason)
-        commitment.claim_fulfilment(by, note=note, evidence_sha256=evidence_sha256)
+        files = self.attached_evidence(actor, evidence)
+        commitment.claim_fulfilment(by, note=note, evidence_sha256=evidence_sha256,
+                                    evidence=files)
+        self.refer_to_evidence(commitment, files)
         return self.commit(commitment)
 
     def confirm_fulfilment(self, actor: Actor, commitment_id: UUID,

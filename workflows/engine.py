@@ -6,6 +6,7 @@ from workflows.store.clock import Clock, clock_of
 from workflows.commitments import CommitmentCommands
 from workflows.store.settings import Settings
 from workflows.evaluations import EvaluationCommands
+from workflows.store.evidence import EvidenceStore
 from workflows.store import schema
 from workflows.store.schema import ensure_schema
 from workflows.followups import FollowUpCommands
@@ -27,8 +28,10 @@ class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationComm
 def open_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     """The engine on the store ``settings`` name, its schema created or checked first."""
     settings.ensure_home()
-    return Engine(env=ensure_schema(settings).eventsourcing_env(),
-                  clock=clock or clock_of(settings.clock_file))
+    engine = Engine(env=ensure_schema(settings).eventsourcing_env(),
+                    clock=clock or clock_of(settings.clock_file))
+    engine.evidence_store = EvidenceStore(settings)
+    return engine
 
 
 # -- the engine's own stores -------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Sequence
 from uuid import UUID, uuid4
 
 from domain.base import Actor, Attribution
@@ -14,9 +14,10 @@ from workflows.authorisation import (
 )
 from workflows.core import EngineCore, Outcome
 from workflows.errors import Forbidden
+from workflows.evidence import EvidenceCommands
 
 
-class PairingCommands(EngineCore):
+class PairingCommands(EvidenceCommands, EngineCore):
     def propose_pairing(
         self, actor: Actor, giver_id: UUID, receiver_id: UUID, term_start: date,
         term_end: date, areas: list[str] | tuple[str, ...] = (),
@@ -99,13 +100,16 @@ class PairingCommands(EngineCore):
 
     def record_activity(self, actor: Actor, pairing_id: UUID, kind: str, title: str,
                         occurred_at: datetime, participants: dict[str, int] | None = None,
-                        evidence_sha256: str | None = None, on_behalf_of: UUID | None = None,
-                        reason: str | None = None,
+                        evidence_sha256: str | None = None, evidence: Sequence[str] = (),
+                        on_behalf_of: UUID | None = None, reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
         pairing, by = self.load_as_party(
             actor, Pairing, pairing_id, expected_version, occurred_at, on_behalf_of, reason)
+        files = self.attached_evidence(actor, evidence)
         activity_id = uuid4().hex
-        pairing.record_activity(by, activity_id, kind, title, participants, evidence_sha256)
+        pairing.record_activity(by, activity_id, kind, title, participants, evidence_sha256,
+                                files)
+        self.refer_to_evidence(pairing, files)
         return self.commit(pairing, activity_id=activity_id)
 
     def cosign_activity(self, actor: Actor, pairing_id: UUID, activity_id: str,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Sequence
 from uuid import UUID
 
 from domain.base import Actor, CobuildAggregate
@@ -71,14 +72,17 @@ class TaskCommands(PairingCommands, EngineCore):
 
     def report_delivery(self, actor: Actor, task_id: UUID, delivered_at: datetime,
                         value_yuan: Decimal | None = None, note: str | None = None,
-                        evidence_sha256: str | None = None, occurred_at: datetime | None = None,
+                        evidence_sha256: str | None = None, evidence: Sequence[str] = (),
+                        occurred_at: datetime | None = None,
                         on_behalf_of: UUID | None = None, reason: str | None = None,
                         expected_version: int | None = None) -> Outcome:
         """``occurred_at`` is when the delivery was reported (a clerk may enter it late);
         ``delivered_at`` when the work was done, never after the report."""
         task, by = self.load_as_party(
             actor, ServiceTask, task_id, expected_version, occurred_at, on_behalf_of, reason)
-        task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256)
+        files = self.attached_evidence(actor, evidence)
+        task.report_delivery(by, delivered_at, value_yuan, note, evidence_sha256, files)
+        self.refer_to_evidence(task, files)
         return self.commit(task)
 
     def confirm_delivery(self, actor: Actor, task_id: UUID, occurred_at: datetime | None = None,

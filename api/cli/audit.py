@@ -29,6 +29,7 @@ import click
 from api.cli.common import root
 from workflows.audit import merkle, verifier
 from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.evidence_files import check_evidence_files
 from workflows.audit.verify import verify_store
 from workflows.audit.bundle import BundleError, build_bundle
 from workflows.audit.checkpoint import (
@@ -319,9 +320,13 @@ def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], checkpoint_dirs
         outcome = run_verify(db, keys, checkpoints, vkey, require_checkpoint, checkpoint_dirs)
     except CannotCheck as e:
         _fail(ctx, str(e))
+    evidence = check_evidence_files(root().settings)  # files live outside the Merkle log
     for line in outcome.lines:
         click.echo(line)
-    ctx.exit(outcome.code)
+    click.echo(evidence.summary())
+    for problem in evidence.problems[1:20]:
+        click.echo(f"  {problem}")
+    ctx.exit(outcome.code if evidence.ok else max(outcome.code, EXIT_TAMPERED))
 
 
 @audit.command("bundle")

@@ -21,8 +21,8 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.http import (
-    audit, commitments, evaluations, followups, history, organisations, pairings, reports, rules,
-    tasks, users,
+    audit, commitments, evaluations, evidence, followups, history, organisations, pairings, reports,
+    rules, tasks, users,
 )
 from api.http.context import bearer_token, engine, root
 from api.http.routes import answers_secret
@@ -43,7 +43,7 @@ from workflows.store.outages import describe, is_outage
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
-              followups.blp, evaluations.blp, rules.blp, reports.blp, history.blp, audit.blp)
+              followups.blp, evaluations.blp, rules.blp, evidence.blp, reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 
@@ -163,6 +163,9 @@ def _is_api_request() -> bool:
 
 def _check_body() -> None:
     if request.method != "POST" or not _is_api_request():
+        return
+    if request.endpoint == f"{evidence.blp.name}.{evidence.upload_evidence.__name__}":
+        evidence.allow_upload_size()  # a file, not JSON: checked by the view
         return
     body = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
     if not body:

@@ -12,7 +12,7 @@ from api.http.fields import (
     Amount, Flag, Label, LocalDate, LocalTime, Money, Quantity, Sha256, Text, one_of,
 )
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented, evidence_files, evidence_list
 from domain import labels
 from domain.commitment import CATEGORIES, OUTCOMES, SIDES, PublicCommitment
 
@@ -40,11 +40,13 @@ class Progress(Occurred, Represented):
     note = Text(required=True, max_length=2000, multiline=True)
     quantity = Quantity()
     amount_yuan = Amount()
+    evidence = evidence_files()
 
 
 class ClaimFulfilment(Occurred, Represented):
     note = Text(max_length=2000, multiline=True)
     evidence_sha256 = Sha256()
+    evidence = evidence_files()
 
 
 class Confirm(Occurred, Represented):
@@ -108,6 +110,8 @@ class CommitmentSchema(ma.Schema):
     achieved_quantity = ma.fields.Decimal(as_string=True, allow_none=True)
     achieved_amount_yuan = Money(allow_none=True)
     claimed_at = LocalTime(allow_none=True)
+    claim_evidence = evidence_list(metadata={"description": "files of the fulfilment claimed"})
+    progress_evidence = evidence_list(metadata={"description": "files of the progress reports"})
     fulfilled_at = LocalTime(allow_none=True)
     abandon_reason = ma.fields.String(allow_none=True)
     discard_reason = ma.fields.String(allow_none=True)

@@ -11,7 +11,7 @@ from api.http.context import actor, created, done, engine, etag, expected_versio
 from api.http.fields import Label, Labels, LocalDate, LocalTime, Moment, Sha256, Text, one_of
 from api.http.problems import Problem
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented, evidence_files, evidence_list
 from domain import labels
 from domain.pairing import ACTIVITY_KINDS, AREAS, Pairing
 
@@ -64,6 +64,7 @@ class RecordActivity(Represented):
     occurred_at = Moment(required=True)
     participants = ma.fields.Nested(Participants)
     evidence_sha256 = Sha256()
+    evidence = evidence_files()
 
 
 class ContestActivity(Represented):
@@ -89,6 +90,7 @@ class ActivitySchema(ma.Schema):
     status = ma.fields.String(required=True, metadata={"description": "recorded, cosigned or contested"})
     status_label = Label("status", labels.ACTIVITY_STATUSES)
     participants = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    evidence = evidence_list()
 
 
 class FlagSchema(ma.Schema):

@@ -16,6 +16,7 @@ from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError, Duplicate, InvalidValue, NotPermitted, WrongState
+from domain.evidence import FileTooLarge, FileTypeRefused
 from workflows.errors import (
     ConcurrencyConflict, Forbidden, NotFound, StaleVersion, Unauthenticated,
 )
@@ -26,6 +27,8 @@ log = logging.getLogger("cobuild.api")
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (FileTooLarge, 413),
+    (FileTypeRefused, 415),
     (InvalidValue, 422),
     (StaleVersion, 412),
     (Unauthenticated, 401),

@@ -1,9 +1,12 @@
 """Schemas shared by the resources: command outcomes, attribution fields, version headers."""
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
-from api.http.fields import Moment, Text
+from api.http.fields import Moment, Sha256, Text
+from domain.evidence import MAX_FILES, MEDIA_TYPES
 
 ETAG_HEADER = {"ETag": {"description": "the aggregate version, for If-Match",
                         "schema": {"type": "string", "pattern": '^"[0-9]+"$'}}}
@@ -52,3 +55,22 @@ class Page(ma.Schema):
 
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
     cursor = ma.fields.String(validate=ma.validate.Length(max=200))
+
+
+class EvidenceSchema(ma.Schema):
+    """A stored file as a record names it (``GET /api/v1/evidence/<sha256>`` has its bytes)."""
+
+    sha256 = ma.fields.String(required=True)
+    size = ma.fields.Integer(required=True, metadata={"description": "bytes"})
+    media_type = ma.fields.String(required=True, metadata={"enum": list(MEDIA_TYPES)})
+
+
+def evidence_files(**kwargs: Any) -> ma.fields.List:
+    """A command's ``evidence``: the SHA-256 of files uploaded first (``POST /evidence``)."""
+    return ma.fields.List(Sha256(), load_default=list, validate=ma.validate.Length(max=MAX_FILES),
+                          metadata={"description": "SHA-256 digests of files stored with "
+                                                   "POST /api/v1/evidence"}, **kwargs)
+
+
+def evidence_list(**kwargs: Any) -> ma.fields.List:
+    return ma.fields.List(ma.fields.Nested(EvidenceSchema), **kwargs)

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from api.http.context import actor, created, done, engine, etag, expected_version
 from api.http.fields import Amount, Label, LocalDate, LocalTime, Moment, Money, Sha256, Text, one_of
 from api.http.routes import command
-from api.http.schemas import ETAG_HEADER, Occurred, Represented
+from api.http.schemas import ETAG_HEADER, Occurred, Represented, evidence_files, evidence_list
 from domain import labels
 from domain.task import CATEGORIES, LEVELS, ServiceTask
 
@@ -44,6 +44,7 @@ class Deliver(Occurred, Represented):
     value_yuan = Amount()
     note = Text(max_length=2000, multiline=True)
     evidence_sha256 = Sha256()
+    evidence = evidence_files()
 
 
 class Step(Occurred, Represented):
@@ -77,6 +78,7 @@ class TaskSchema(ma.Schema):
     budget_yuan = Money(allow_none=True)
     delivered_at = LocalTime(allow_none=True)
     value_yuan = Money(allow_none=True)
+    evidence = evidence_list(metadata={"description": "files of the delivery reported"})
     confirmation_overdue = ma.fields.Boolean(required=True)
     confirmed_at = LocalTime(allow_none=True)
     satisfaction = ma.fields.String(allow_none=True)

@@ -99,6 +99,12 @@ class Settings:
         return url
 
     @property
+    def evidence_folder(self) -> Path:
+        """Photos and PDFs by SHA-256 (``workflows.store.evidence``); on a deployment of
+        several hosts this folder is their shared storage, like the PostgreSQL database."""
+        return self.home / "evidence"
+
+    @property
     def broker_folder(self) -> Path:
         return self.home / "broker"
 
