@@ -486,7 +486,8 @@ class Projector:
         # Rows a version being filled in bulk appends (organisations, pairings, activities,
         # the event tables, commitments, tasks): written per statement at the batch's end, or
         # for one table (``_flush``) before a statement that reads or updates it.
-        self._appends: dict[str, dict[str, list[tuple]]] = {}
+        # Rows are kept as handed in: a held activity row (a list) is filled in by its answer.
+        self._appends: dict[str, dict[str, list[tuple | list]]] = {}
         # The activity rows among them, by (pairing, activity): an answer to an activity
         # recorded in the same batch is written into its row instead of by an update.
         self._pending_activities: dict[str, dict[tuple[str, str], list]] = {}
@@ -576,7 +577,7 @@ class Projector:
 
     def _append(self, conn, p: str, sql: str, params: tuple | list) -> None:
         if p in self.bulk:
-            self._appends.setdefault(p, {}).setdefault(sql, []).append(tuple(params))
+            self._appends.setdefault(p, {}).setdefault(sql, []).append(params)
         else:
             conn.execute(sql, params)
 
