@@ -35,13 +35,8 @@ from domain.errors import InvalidValue, NotPermitted
 
 CATEGORIES = ("funds", "talent", "information", "technology", "practical_matter", "org_life",
               "project", "other")
-CATEGORY_LABELS = {
-    "funds": "资金", "talent": "人才", "information": "信息", "technology": "技术",
-    "practical_matter": "民生实事", "org_life": "组织生活", "project": "项目", "other": "其他",
-}
 SIDES = ("giver", "receiver")
 OUTCOMES = ("kept", "partial", "broken")
-OUTCOME_LABELS = {"kept": "已兑现", "partial": "部分兑现", "broken": "未兑现"}
 
 STATES = ("draft", "public", "overdue", "claimed", "fulfilled", "not_fulfilled", "evaluated")
 FINAL_STATES = ("evaluated",)

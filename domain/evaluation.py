@@ -1,4 +1,4 @@
-"""年度考核 / 结果联评: one evaluation round per programme region and year (DESIGN §3.6).
+"""年度考核 / 结果联评: one evaluation round per programme region and year (docs/domain.md).
 
 ```
 EvaluationOpened(year, region, rule_set_version) ─► open
@@ -31,14 +31,11 @@ from domain.base import Attribution, CobuildAggregate
 from domain.checks import check_date, check_reason
 from domain.errors import Duplicate, InvalidValue, NotPermitted
 
-FIVE_GOOD = {"ideology": "思想作风好", "mechanism": "工作机制好", "teamwork": "团结协作好",
-             "results": "发展业绩好", "response": "群众反映好"}
-SATISFACTION_LEVELS = {"satisfied": "满意", "basically_satisfied": "基本满意",
-                       "dissatisfied": "不满意", "unknown": "不了解"}
+FIVE_GOOD = ("ideology", "mechanism", "teamwork", "results", "response")
+SATISFACTION_LEVELS = ("satisfied", "basically_satisfied", "dissatisfied", "unknown")
 SIDES = ("giver", "receiver")
 RESOLUTIONS = ("upheld", "dismissed")
-STATE_LABELS = {"open": "联评中", "computed": "已计分", "publicised": "公示中",
-                "publicity_ended": "公示期满", "finalised": "已定档"}
+STATES = ("open", "computed", "publicised", "publicity_ended", "finalised")
 _REGION = re.compile(r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")
 MAX_RESPONDENTS = 1_000_000
 

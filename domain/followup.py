@@ -21,15 +21,14 @@ from eventsourcing.domain import event
 from domain.base import Attribution, CobuildAggregate
 from domain.checks import check_reason, check_text
 from domain.errors import InvalidValue, NotPermitted
+from domain.pairing_rules import RULE_IDS, SEVERITIES
 
 SUBJECT_TYPES = ("pairing", "commitment", "task")
 RESOLUTIONS = ("resolved", "escalated", "dismissed")
-SEVERITIES = ("info", "warning", "red")
 LIVE_STATES = ("open", "responded")
-RULE_LABELS = {
-    "R1": "止于签约", "R2": "联而不动", "R3": "全年无联合组织生活", "R4": "全年无民生实事",
-    "R5": "联而慢动", "R6": "单向帮扶", "R9": "交付逾期未确认", "manual": "督办",
-}
+STATES = (*LIVE_STATES, "closed")
+# A rule's hit opens a case, or a supervisor by hand.
+REASONS = (*RULE_IDS, "manual")
 
 
 class FollowUpCase(CobuildAggregate):
@@ -46,8 +45,8 @@ class FollowUpCase(CobuildAggregate):
              severity: str = "warning", note: str | None = None) -> "FollowUpCase":
         if subject_type not in SUBJECT_TYPES:
             raise InvalidValue("subject_type", f"must be one of {', '.join(SUBJECT_TYPES)}")
-        if rule not in RULE_LABELS:
-            raise InvalidValue("rule", f"must be one of {', '.join(RULE_LABELS)}")
+        if rule not in REASONS:
+            raise InvalidValue("rule", f"must be one of {', '.join(REASONS)}")
         if severity not in SEVERITIES:
             raise InvalidValue("severity", f"must be one of {', '.join(SEVERITIES)}")
         if rule == "manual" and not (note or "").strip():

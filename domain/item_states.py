@@ -10,17 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterable, NamedTuple
 
-COMMITMENT_STATE_LABELS = {
-    "draft": "草稿", "public": "已公开", "overdue": "逾期", "claimed": "待确认践诺",
-    "fulfilled": "已践诺", "not_fulfilled": "未践诺", "evaluated": "已评诺",
-}
-TASK_STATE_LABELS = {
-    "open": "待认领", "pooled": "领办大厅", "claimed": "已认领", "planned": "已立项",
-    "delivered": "待确认", "confirmed": "已确认", "rated": "已评价", "closed": "已办结",
-    "cancelled": "已取消",
-}
-
-
 class Step(NamedTuple):
     """One visible step; a page of the status board reads thousands (a named tuple is made
     several times faster than a frozen dataclass, and is as immutable)."""

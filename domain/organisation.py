@@ -17,11 +17,6 @@ GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic",
 RECEIVING_KINDS = ("village", "community")
 KINDS = GIVING_KINDS + RECEIVING_KINDS
 
-KIND_LABELS = {
-    "agency": "机关", "enterprise": "企业", "institution": "事业单位", "school": "学校",
-    "new_economic": "新经济组织", "new_social": "新社会组织", "village": "村", "community": "社区",
-}
-
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^[0-9]{12}$")  # ASCII only: \d also matches full-width digits
 

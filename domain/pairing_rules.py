@@ -1,4 +1,4 @@
-"""The follow-up rules of DESIGN §3.7 as pure functions of a pairing's facts and a date.
+"""The follow-up rules R1–R9 (docs/domain.md) as pure functions of a pairing's facts and a date.
 
 Nothing here reads a database or a clock: the projections hand in a :class:`PairingFacts`
 built from the facts visible ``as_of`` a business date (and ``known_at`` a recorded time),
@@ -33,24 +33,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Mapping, NamedTuple
 
+from domain.labels import GRADES
 from domain.ruleset import DEFAULT_RULES as PUBLISHED_DEFAULTS
 
 SEVERITIES = ("info", "warning", "red")
-
-STATUS_LABELS = {
-    "proposed": "待生效", "active": "正常", "paired_but_inactive": "联而不动",
-    "slow": "联而慢动", "suspended": "暂停", "expired": "到期", "terminated": "终止",
-    "declined": "已拒绝",
-}
-RULE_LABELS = {
-    "R1": "止于签约", "R2": "联而不动", "R3": "全年无联合组织生活", "R4": "全年无民生实事",
-    "R5": "联而慢动", "R6": "单向帮扶", "R9": "交付久未确认",
-}
-SEVERITY_LABELS = {"info": "提示", "warning": "预警", "red": "严重"}
-DIMENSION_LABELS = {
-    "mechanism": "工作机制好", "teamwork": "团结协作好", "ideology": "思想作风好",
-    "results": "发展业绩好", "response": "群众反映好", "records": "台账质量",
-}
+RULE_IDS = ("R1", "R2", "R3", "R4", "R5", "R6", "R9")
+STATUSES = ("proposed", "active", "paired_but_inactive", "slow", "suspended", "expired",
+            "terminated", "declined")
 
 
 def _month_day(text: str) -> tuple[int, int]:
@@ -93,7 +82,7 @@ PUBLISHED: dict[str, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Thresholds and weights (DESIGN §3.7) in the names the rules use.
+    """Thresholds and weights (docs/domain.md, rules R1–R9) in the names the rules use.
 
     Always built from a published rule set (:meth:`from_published`; ``DEFAULT_RULES`` from
     the built-in defaults), so its numbers are the workflow's numbers."""
@@ -159,13 +148,14 @@ class Thresholds:
         }.get(level)
 
     def grade(self, total: float) -> str:
+        """The grade's name: scores, snapshots and exports carry it as people read it."""
         if total >= self.grade_excellent:
-            return "优秀"
+            return GRADES["excellent"]
         if total >= self.grade_good:
-            return "良好"
+            return GRADES["good"]
         if total >= self.grade_fair:
-            return "一般"
-        return "较差"
+            return GRADES["fair"]
+        return GRADES["poor"]
 
     def is_weak(self, income: Decimal | None) -> bool:
         return income is not None and income < self.weak_income_yuan
@@ -377,7 +367,7 @@ def rule_hits(facts: PairingFacts, as_of: date, rules: Thresholds = DEFAULT_RULE
 
 
 def derived_status(state: str, hits: list[RuleHit]) -> str:
-    """The status board's one word for a pairing (DESIGN §5)."""
+    """The status board's one word for a pairing (docs/domain.md, Reports)."""
     if state in ("proposed", "accepted"):
         return "proposed"
     if state != "in_force":

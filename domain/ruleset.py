@@ -1,4 +1,4 @@
-"""Rule sets: thresholds and weights as versioned data (DESIGN §3.7).
+"""Rule sets: thresholds and weights as versioned data (docs/domain.md, rules R1–R9).
 
 Each published version is its own aggregate whose only event is ``RuleSetPublished(version,
 values)``, with an id derived from the version number, so two publishers racing for the

@@ -1,4 +1,4 @@
-"""Annual 五好 points for a pairing, from confirmed facts only (DESIGN §3.7).
+"""Annual 五好 points for a pairing, from confirmed facts only (docs/domain.md, rules R1–R9).
 
 Pure functions of a pairing's confirmed facts in one year.  Points reward outcomes the
 other side confirmed (co-signed activities, confirmed deliveries and fulfilments, rated
@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Mapping
 
-from domain.pairing_rules import DIMENSION_LABELS, Thresholds
+from domain.pairing_rules import Thresholds
+
+# The dimensions of a score, in the order its points are listed.
+DIMENSIONS = ("mechanism", "teamwork", "ideology", "results", "response", "records")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def per_organisation(per_pairing: list[dict[str, Any]], names: dict[str, str],
     for org_id in sorted(groups, key=lambda o: (names.get(o, ""), o)):
         items = groups[org_id]
         points = {d: round(sum(i["points"][d] for i in items) / len(items), 2)
-                  for d in DIMENSION_LABELS}
+                  for d in DIMENSIONS}
         total = round(sum(i["total"] for i in items) / len(items), 2)
         out.append({"organisation_id": org_id, "name": names.get(org_id, ""),
                     "pairings": len(items), "points": points, "total": total,

@@ -35,21 +35,13 @@ from domain.checks import (
 )
 from domain.errors import InvalidValue, NotPermitted
 
-# 需求清单 categories (DESIGN §3.4 names none; these follow the documented local lists).
+# 需求清单 categories (the design names none; these follow the documented local lists).
 CATEGORIES = (
     "infrastructure", "industry", "education", "health", "elderly_care", "environment",
     "culture_sports", "skills_training", "legal", "employment", "collective_economy",
     "hardship_relief", "other",
 )
-CATEGORY_LABELS = {
-    "infrastructure": "基础设施", "industry": "产业发展", "education": "教育",
-    "health": "医疗卫生", "elderly_care": "养老", "environment": "环境整治",
-    "culture_sports": "文化体育", "skills_training": "技能培训", "legal": "法律",
-    "employment": "就业", "collective_economy": "集体经济", "hardship_relief": "困难帮扶",
-    "other": "其他",
-}
 LEVELS = ("satisfied", "basically_satisfied", "dissatisfied")
-LEVEL_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 
 STATES = ("open", "pooled", "claimed", "planned", "delivered", "confirmed", "rated", "closed",
           "cancelled")

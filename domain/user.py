@@ -32,8 +32,6 @@ from domain.errors import InvalidValue, NotPermitted
 
 ORGANISATION_ROLES = ("agency", "village")
 REGION_ROLES = ("admin", "supervisor", "evaluator")
-ROLE_LABELS = {"admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）",
-               "village": "村（社区）", "evaluator": "考核"}
 # A region scope is a prefix of the 12-digit code at a real level: the whole country
 # (empty), province, city, county, township or village.
 _REGION_SCOPE = re.compile(r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")

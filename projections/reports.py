@@ -18,23 +18,22 @@ from datetime import date, datetime, timedelta
 
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from domain.followup import RULE_LABELS as FOLLOWUP_RULE_LABELS
 from domain import scoring
-from domain.item_states import (
-    COMMITMENT_STATE_LABELS, TASK_STATE_LABELS, CommitmentState, Step, TaskState,
-    commitment_state, task_state,
-)
-from projections.facts import stamp
+from domain.item_states import CommitmentState, Step, TaskState, commitment_state, task_state
+from domain.organisation import RECEIVING_KINDS
 from domain.pairing_rules import (
     DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, Thresholds, derived_status, lifecycle_state,
     rule_hits,
 )
+from projections.facts import stamp
+from projections.rows import (
+    BoardItem, CommitmentItem, CoverageRow, FollowUpItem, FollowUpRegion, InboxItem,
+    OrganisationRow, OrganisationScore, PairingScore, Row, TaskItem, WeakVillage,
+)
 from projections.runner import NAME, prefix
 from projections.store import ProjectionDatabase, active_version
-from workflows.store.clock import start_of_local_day
+from workflows.store.clock import LOCAL_TZ, start_of_local_day
 
-GIVING_KINDS = ("agency", "enterprise", "institution", "school", "new_economic", "new_social")
-RECEIVING_KINDS = ("village", "community")
 CHUNK = 200
 NEVER = "9999-12-31T23:59:59.999999Z"
 
@@ -65,8 +64,10 @@ class Window:
         return stamp(start_of_local_day(self.known_at + timedelta(days=1)))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"as_of": self.day,
-                "known_at": self.known_at.isoformat() if self.known_at else None}
+        known_at = self.known_at
+        if isinstance(known_at, datetime):
+            known_at = known_at.astimezone(LOCAL_TZ)  # as people read times: +08:00
+        return {"as_of": self.day, "known_at": known_at.isoformat() if known_at else None}
 
 
 def region_bounds(region: str | None) -> tuple[str, str] | None:
@@ -276,6 +277,11 @@ def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(facts.rows("SELECT id, name FROM {p}org WHERE id IN " + _in(ids), ids))
+
+
+def organisation_names(db: ProjectionDatabase, ids: Iterable[str]) -> dict[str, str]:
+    with open_facts(db) as facts:
+        return org_names(facts, ids)
 
 
 # -- commitments and tasks as of a window -------------------------------------------------------
@@ -549,7 +555,7 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 def board_items(facts: Facts, w: Window, rules: Thresholds = DEFAULT_RULES,
                 region: str | None = None, organisation: str | None = None,
                 cursor: str | None = None, first: int = CHUNK,
-                follow_up_only: bool = False) -> Iterator[dict[str, Any]]:
+                follow_up_only: bool = False) -> Iterator[Any]:
     """Every visible pairing with its derived status and rule hits, in page order; with
     ``follow_up_only``, those with a hit that asks for follow-up (the inactive list).
 
@@ -597,7 +603,7 @@ def follows_up(hits: list[RuleHit]) -> bool:
 
 
 def _board_chunk(facts: Facts, w: Window, rules: Thresholds,
-                 chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
+                 chunk: list[PairingRow]) -> Iterator[Any]:
     lives = lifecycles(facts, w, chunk)
     activities = activity_summaries(facts, w, [p.id for p in chunk], rules)
     outcomes = pairing_outcomes(facts, w, chunk)
@@ -605,7 +611,7 @@ def _board_chunk(facts: Facts, w: Window, rules: Thresholds,
 
 
 def _follow_up_chunk(facts: Facts, w: Window, rules: Thresholds,
-                     chunk: list[PairingRow]) -> Iterator[dict[str, Any]]:
+                     chunk: list[PairingRow]) -> Iterator[Any]:
     """The items of ``chunk`` with a follow-up hit, reading commitments and service tasks
     (most of a page's rows) only for the pairings that can have one.
 
@@ -636,47 +642,43 @@ def _follow_up_chunk(facts: Facts, w: Window, rules: Thresholds,
     commitment_outcomes(facts, w, listed, outcomes)
     task_outcomes(facts, w, listed, outcomes)
     yield from (item for item in _items(facts, w, rules, listed, lives, activities, outcomes)
-                if any(h["severity"] != "info" for h in item["rule_hits"]))
+                if follows_up(item.rule_hits))
 
 
 def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
            lives: dict[str, Lifecycle], activities: dict[str, ActivitySummary],
-           outcomes: dict[str, Outcomes]) -> Iterator[dict[str, Any]]:
+           outcomes: dict[str, Outcomes]) -> Iterator[Any]:
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
     for p in chunk:
         life = lives[p.id]
         activity = activities.get(p.id, ActivitySummary())
         pf = pairing_facts(life, activity, outcomes[p.id], w.as_of)
         hits = rule_hits(pf, w.as_of, rules)
-        yield {
-            "pairing_id": p.id, "giver_id": p.giver_id, "giver_name": names.get(p.giver_id, ""),
-            "receiver_id": p.receiver_id, "receiver_name": names.get(p.receiver_id, ""),
-            "region_code": p.receiver_region, "state": pf.state,
-            "status": derived_status(pf.state, hits), "term_start": p.term_start,
-            "term_end": life.term_end.isoformat(),
-            "in_force_on": life.in_force_on.isoformat() if life.in_force_on else None,
-            "last_activity_on": activity.last_on.isoformat() if activity.last_on else None,
-            "cosigned_activities": activity.cosigned,
-            "backfilled_activities": activity.backfilled,
-            "commitments": dict(sorted(outcomes[p.id].commitments.items())),
-            "tasks": dict(sorted(outcomes[p.id].tasks.items())),
-            "rule_hits": [h.as_dict() for h in hits], "rule_set_version": rules.version,
-            "cursor": f"{p.receiver_region}|{p.id}",
-        }
+        yield BoardItem.of(
+            pairing_id=p.id, giver_id=p.giver_id, giver_name=names.get(p.giver_id, ""),
+            receiver_id=p.receiver_id, receiver_name=names.get(p.receiver_id, ""),
+            region_code=p.receiver_region, state=pf.state,
+            status=derived_status(pf.state, hits), term_start=p.term_start,
+            term_end=life.term_end.isoformat(),
+            in_force_on=life.in_force_on.isoformat() if life.in_force_on else None,
+            last_activity_on=activity.last_on.isoformat() if activity.last_on else None,
+            cosigned_activities=activity.cosigned, backfilled_activities=activity.backfilled,
+            commitments=dict(sorted(outcomes[p.id].commitments.items())),
+            tasks=dict(sorted(outcomes[p.id].tasks.items())),
+            rule_hits=hits, rule_set_version=rules.version)
 
 
-def page(items: Iterator[dict[str, Any]], limit: int) -> dict[str, Any]:
-    out: list[dict[str, Any]] = []
+def page(items: Iterator[Any], limit: int) -> dict[str, Any]:
+    """A page of board rows (``BoardItem``) as JSON, and the cursor after it."""
+    out: list[Any] = []
     for item in items:
         out.append(item)
         if len(out) == limit + 1:
             break
     more = len(out) > limit
     out = out[:limit]
-    next_cursor = out[-1]["cursor"] if more and out else None
-    for item in out:
-        item.pop("cursor")
-    return {"items": out, "next_cursor": next_cursor}
+    next_cursor = f"{out[-1].region_code}|{out[-1].pairing_id}" if more and out else None
+    return {"items": [BoardItem.json(i) for i in out], "next_cursor": next_cursor}
 
 
 def pairings_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAULT_RULES,
@@ -686,7 +688,7 @@ def pairings_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAU
     with open_facts(db) as facts:
         items = board_items(facts, w, rules, region, organisation, cursor, first=limit + 1)
         if status:
-            items = (i for i in items if i["status"] == status)
+            items = (i for i in items if i.status == status)
         return {**page(items, limit), **w.as_dict(), "rule_set_version": rules.version}
 
 
@@ -774,8 +776,10 @@ def coverage_report(db: ProjectionDatabase, w: Window, rules: Thresholds = DEFAU
                 totals[name] += value
     for listing in (weak_list, agency_list):
         listing.sort(key=lambda o: (o["region_code"], o["code"]))
-    return {"items": [_finish(r) for _, r in sorted(rows.items())], "totals": _finish(totals),
-            "weak_without_pairing": weak_list, "agencies_without_village": agency_list,
+    return {"items": [CoverageRow.json(_finish(r)) for _, r in sorted(rows.items())],
+            "totals": CoverageRow.json(_finish(totals)),
+            "weak_without_pairing": [WeakVillage.json(o) for o in weak_list],
+            "agencies_without_village": [OrganisationRow.json(o) for o in agency_list],
             **w.as_dict(), "region": region or "", "rule_set_version": rules.version,
             "weak_income_yuan": str(rules.weak_income_yuan)}
 
@@ -950,7 +954,7 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
 
 def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[str, Any]:
     """What waits on one organisation: answers only it can give."""
-    items: list[dict[str, Any]] = []
+    items: list[Any] = []
     with open_facts(db) as facts:
         where, params = _pairing_filter(w, None, organisation)
         chunk = [PairingRow(*r) for r in facts.rows(
@@ -972,20 +976,15 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
                 live.append((p, side, other))
         items += _pending_activities(facts, w, live)
         items += _pending_confirmations(facts, w, organisation)
-    return {"items": items, "organisation_id": organisation, **w.as_dict()}
+    return {"items": [InboxItem.json(i) for i in items], "organisation_id": organisation,
+            **w.as_dict()}
 
 
-INBOX_LABELS = {"accept_pairing": "接受结对", "sign_agreement": "签订共建协议",
-                "cosign_activity": "确认活动", "confirm_fulfilment": "确认践诺",
-                "confirm_delivery": "确认交付"}
+def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> Any:
+    return InboxItem.some(kind=kind, pairing_id=p.id, counterpart=other, since=since, **extra)
 
 
-def _task(kind: str, p: PairingRow, other: str, since: str | None, **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "label": INBOX_LABELS[kind], "pairing_id": p.id,
-            "counterpart": other, "since": since, **extra}
-
-
-def _pending_activities(facts: Facts, w: Window, live) -> list[dict[str, Any]]:
+def _pending_activities(facts: Facts, w: Window, live) -> list[Any]:
     if not live:
         return []
     sides = {p.id: (p, side, other) for p, side, other in live}
@@ -1008,7 +1007,7 @@ def _pending_activities(facts: Facts, w: Window, live) -> list[dict[str, Any]]:
     return out
 
 
-def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[dict[str, Any]]:
+def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[Any]:
     """Claims of fulfilment and deliveries that only this organisation can confirm."""
     out = []
     found = commitments_where(facts, w, "(giver_id = ? OR receiver_id = ?)",
@@ -1016,13 +1015,13 @@ def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[d
     for row, c in found:
         beneficiary = row.receiver_id if row.made_by == "giver" else row.giver_id
         if c.state == "claimed" and beneficiary == organisation:
-            out.append({"kind": "confirm_fulfilment", "label": INBOX_LABELS["confirm_fulfilment"],
-                        "pairing_id": row.pairing_id, "commitment_id": row.id,
-                        "content": row.content, "since": _d(c.claimed_on)})
+            out.append(InboxItem.some(kind="confirm_fulfilment", pairing_id=row.pairing_id,
+                                      commitment_id=row.id, content=row.content,
+                                      since=_d(c.claimed_on)))
     for row, t in tasks_where(facts, w, "receiver_id = ?", [organisation]):
         if t.state == "delivered":
-            out.append({"kind": "confirm_delivery", "label": INBOX_LABELS["confirm_delivery"],
-                        "task_id": row.id, "title": row.title, "since": _d(t.delivered_on)})
+            out.append(InboxItem.some(kind="confirm_delivery", task_id=row.id, title=row.title,
+                                      since=_d(t.delivered_on)))
     return out
 
 
@@ -1068,7 +1067,9 @@ def evaluation_report(db: ProjectionDatabase, year: int, w: Window | None = None
     per_org = scoring.per_organisation(per_pairing, names, rules)
     if organisation:
         per_org = [o for o in per_org if o["organisation_id"] == organisation]
-    return {"items": per_pairing, "organisations": per_org, "year": year, **w.as_dict(),
+    return {"items": [PairingScore.json(i) for i in per_pairing],
+            "organisations": [OrganisationScore.json(o) for o in per_org], "year": year,
+            **w.as_dict(),
             "rule_set_version": rules.version}
 
 
@@ -1136,12 +1137,13 @@ def _item_filter(region: str | None, organisation: str | None, parties: tuple[st
     return sql, params
 
 
-def _page_rows(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+def _page_rows(row: type[Row], items: list[Any], limit: int) -> dict[str, Any]:
+    """A page of ``row`` tuples (with ``region_code`` and ``id``) as JSON, and the cursor."""
     more = len(items) > limit
     items = items[:limit]
     last = items[-1] if more and items else None
-    return {"items": items,
-            "next_cursor": f"{last['region_code']}|{last['id']}" if last else None}
+    return {"items": [row.json(i) for i in items],
+            "next_cursor": f"{last.region_code}|{last.id}" if last else None}
 
 
 def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = None,
@@ -1155,22 +1157,21 @@ def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = N
     for r, c in found:
         maker, beneficiary = ((r.giver_id, r.receiver_id) if r.made_by == "giver"
                               else (r.receiver_id, r.giver_id))
-        state = c.shown_state(w.as_of)
-        items.append({
-            "id": r.id, "pairing_id": r.pairing_id, "region_code": r.receiver_region,
-            "maker_id": maker, "maker_name": names.get(maker, ""),
-            "beneficiary_id": beneficiary, "beneficiary_name": names.get(beneficiary, ""),
-            "category": r.category, "content": r.content, "quantity": r.quantity,
-            "unit": r.unit, "amount_yuan": r.amount_yuan, "made_on": r.day,
-            "publicised_on": _d(c.publicised_on), "original_due_on": _d(c.original_due_on),
-            "due_on": _d(c.due_on), "extensions": c.extensions, "claimed_on": _d(c.claimed_on),
-            "fulfilled_on": _d(c.fulfilled_on), "abandoned_on": _d(c.abandoned_on),
-            "state": state, "state_label": COMMITMENT_STATE_LABELS.get(state, state),
-            "kept_on_time": c.kept_on_time if c.fulfilled_on else None,
-            "days_overdue": (w.as_of - c.due_on).days if c.overdue_since(w.as_of) else 0,
-            "outcome": c.outcome, "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
-        })
-    return {**_page_rows(items, limit), **w.as_dict()}
+        items.append(CommitmentItem.of(
+            id=r.id, pairing_id=r.pairing_id, region_code=r.receiver_region,
+            maker_id=maker, maker_name=names.get(maker, ""),
+            beneficiary_id=beneficiary, beneficiary_name=names.get(beneficiary, ""),
+            category=r.category, content=r.content, quantity=r.quantity,
+            unit=r.unit, amount_yuan=r.amount_yuan, made_on=r.day,
+            publicised_on=_d(c.publicised_on), original_due_on=_d(c.original_due_on),
+            due_on=_d(c.due_on), extensions=c.extensions, claimed_on=_d(c.claimed_on),
+            fulfilled_on=_d(c.fulfilled_on), abandoned_on=_d(c.abandoned_on),
+            state=c.shown_state(w.as_of),
+            kept_on_time=c.kept_on_time if c.fulfilled_on else None,
+            days_overdue=(w.as_of - c.due_on).days if c.overdue_since(w.as_of) else 0,
+            outcome=c.outcome, backfilled=r.lag_days > DEFAULT_RULES.backfill_days,
+        ))
+    return {**_page_rows(CommitmentItem, items, limit), **w.as_dict()}
 
 
 def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
@@ -1188,19 +1189,18 @@ def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
             found = [(r, t) for r, t in found
                      if organisation in (r.receiver_id, t.claimer_id)]
         names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
-    items = [{
-        "id": r.id, "region_code": r.receiver_region, "receiver_id": r.receiver_id,
-        "receiver_name": names.get(r.receiver_id, ""), "category": r.category,
-        "title": r.title, "raised_on": r.day, "wanted_by": r.wanted_by,
-        "claimer_id": t.claimer_id, "claimer_name": names.get(t.claimer_id or "", ""),
-        "claimed_on": _d(t.claimed_on), "due_on": _d(t.due_on),
-        "delivered_on": _d(t.delivered_on), "value_yuan": t.value_yuan,
-        "confirmed_on": _d(t.confirmed_on), "satisfaction": t.level, "state": t.state,
-        "state_label": TASK_STATE_LABELS.get(t.state, t.state),
-        "confirmation_overdue": t.confirmation_overdue, "rejections": t.rejections,
-        "backfilled": r.lag_days > DEFAULT_RULES.backfill_days,
-    } for r, t in found]
-    return {**_page_rows(items, limit), **w.as_dict()}
+    items = [TaskItem.of(
+        id=r.id, region_code=r.receiver_region, receiver_id=r.receiver_id,
+        receiver_name=names.get(r.receiver_id, ""), category=r.category,
+        title=r.title, raised_on=r.day, wanted_by=r.wanted_by,
+        claimer_id=t.claimer_id, claimer_name=names.get(t.claimer_id or "", ""),
+        claimed_on=_d(t.claimed_on), due_on=_d(t.due_on),
+        delivered_on=_d(t.delivered_on), value_yuan=t.value_yuan,
+        confirmed_on=_d(t.confirmed_on), satisfaction=t.level, state=t.state,
+        confirmation_overdue=t.confirmation_overdue, rejections=t.rejections,
+        backfilled=r.lag_days > DEFAULT_RULES.backfill_days,
+    ) for r, t in found]
+    return {**_page_rows(TaskItem, items, limit), **w.as_dict()}
 
 
 def _d(value: date | None) -> str | None:
@@ -1209,7 +1209,6 @@ def _d(value: date | None) -> str | None:
 
 # -- follow-up list (督办) ------------------------------------------------------------------------
 
-FOLLOWUP_STATE_LABELS = {"open": "待答复", "responded": "已答复"}
 AGE_BANDS = (("days_0_30", 30), ("days_31_90", 90), ("days_over_90", None))
 
 
@@ -1229,7 +1228,7 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
         params += list(bounds)
     level = child_level(region)
     by_region: dict[str, dict[str, Any]] = {}
-    items: list[dict[str, Any]] = []
+    items: list[tuple] = []
     after = _decode_cursor(cursor)
     with open_facts(db) as facts:
         cases = facts.rows(sql + " ORDER BY responsible_region, id", params)
@@ -1247,20 +1246,22 @@ def followups_report(db: ProjectionDatabase, w: Window, region: str | None = Non
             row[next(band for band, top in AGE_BANDS if top is None or age <= top)] += 1
             if after and (region_code, case_id) <= after:
                 continue
-            items.append({
-                "id": case_id, "region_code": region_code, "rule": rule,
-                "rule_label": FOLLOWUP_RULE_LABELS.get(rule, rule), "subject_type": subject_type,
-                "subject_id": subject_id, "responsible_id": responsible, "severity": severity,
-                "state": state, "state_label": FOLLOWUP_STATE_LABELS[state], "opened_on": day,
-                "age_days": age, "responded_on": answered})
-        names = org_names(facts, [i["responsible_id"] for i in items[:limit + 1]])
-    for item in items:
-        item["responsible_name"] = names.get(item["responsible_id"], "")
+            items.append((case_id, region_code, rule, subject_type, subject_id, responsible,
+                          severity, state, day, age, answered))
+        names = org_names(facts, [i[5] for i in items[:limit + 1]])
+    rows = [FollowUpItem.of(
+        id=case_id, region_code=region_code, rule=rule, subject_type=subject_type,
+        subject_id=subject_id, responsible_id=responsible,
+        responsible_name=names.get(responsible, ""), severity=severity, state=state,
+        opened_on=day, age_days=age, responded_on=answered)
+        for case_id, region_code, rule, subject_type, subject_id, responsible, severity, state,
+        day, age, answered in items[:limit + 1]]
     totals = {"region_code": region or "", **{k: sum(r[k] for r in by_region.values())
                                                for k in ("open", "responded", "red",
                                                          *(b for b, _ in AGE_BANDS))}}
-    return {**_page_rows(items, limit), "by_region": [r for _, r in sorted(by_region.items())],
-            "totals": totals, **w.as_dict(), "region": region or ""}
+    return {**_page_rows(FollowUpItem, rows, limit),
+            "by_region": [FollowUpRegion.json(r) for _, r in sorted(by_region.items())],
+            "totals": FollowUpRegion.json(totals), **w.as_dict(), "region": region or ""}
 
 
 def _followup_steps(facts: Facts, w: Window,
@@ -1280,3 +1281,52 @@ def _followup_steps(facts: Facts, w: Window,
                 severity = value
             out[case_id] = (answered, severity)
     return out
+
+
+# -- organisations found by name, and the accounts of a region ----------------------------------
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, lower-cased, wildcards taken literally."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+def find_organisations(db: ProjectionDatabase, q: str | None = None, kind: str | None = None,
+                       region: str | None = None, cursor: str | None = None, limit: int = 50,
+                       weak_income_yuan: int | None = None) -> dict[str, Any]:
+    """Organisations (not dissolved) whose name or code contains ``q``, in region order.
+
+    With ``weak_income_yuan``, each village says whether its latest reported collective
+    income is below it (``weak``, None when never reported) with that income; without it,
+    no income is disclosed."""
+    sql = "dissolved_day IS NULL"
+    params: list[Any] = []
+    if q:
+        sql += " AND (LOWER(name) LIKE ? ESCAPE '!' OR LOWER(code) LIKE ? ESCAPE '!')"
+        params += [_like(q), _like(q)]
+    if kind:
+        sql += " AND kind = ?"
+        params.append(kind)
+    bounds = region_bounds(region)
+    if bounds:
+        sql += " AND region_code >= ? AND region_code < ?"
+        params += list(bounds)
+    after = _decode_cursor(cursor)
+    if after:
+        sql += " AND (region_code > ? OR (region_code = ? AND id > ?))"
+        params += [after[0], after[0], after[1]]
+    with open_facts(db) as facts:
+        rows = facts.rows(
+            "SELECT id, code, name, kind, region_code, income_year, income_amount, income_fen"
+            " FROM {p}org WHERE " + sql + " ORDER BY region_code, id LIMIT ?", [*params, limit + 1])
+    items = []
+    for org_id, code, name, kind_, region_code, year, amount, fen in rows[:limit]:
+        item: dict[str, Any] = {"id": org_id, "code": code, "name": name, "kind": kind_,
+                                "region_code": region_code}
+        if weak_income_yuan is not None and kind_ in RECEIVING_KINDS:
+            item["weak"] = None if fen is None else fen < weak_income_yuan * 100
+            item["income_year"] = year
+            item["income_yuan"] = amount
+        items.append(item)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"items": items, "next_cursor": f"{last[4]}|{last[0]}" if last else None}

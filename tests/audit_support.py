@@ -6,7 +6,6 @@ that their topics resolve when the store is reopened.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from uuid import UUID
 
@@ -16,24 +15,8 @@ from eventsourcing.domain import Aggregate, event
 AUDITED_RECORDER_TOPIC = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
 
 
-def shared_merkle_dir() -> Path | None:
-    """Locate ``shared/testdata/merkle`` beside the repository (or via COBUILD_SHARED).
-
-    CI runs the clone with ``shared/`` as its sibling; worktrees live elsewhere, hence
-    the upward search and the fixed fallback.
-    """
-    env = os.environ.get("COBUILD_SHARED")
-    candidates = []
-    if env:
-        candidates.append(Path(env) / "testdata" / "merkle")
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidates.append(parent / "shared" / "testdata" / "merkle")
-    candidates.append(Path("/work/shared/testdata/merkle"))
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
+# RFC 9162 proof vectors from transparency-dev/merkle, with their licence (README.md there).
+MERKLE_VECTORS = Path(__file__).resolve().parent / "data" / "merkle"
 
 
 class Ledger(Aggregate):

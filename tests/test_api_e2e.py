@@ -177,7 +177,8 @@ def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     june = evaluator.get("/reports/inactive?as_of=2025-06-10")["items"]
     assert [i["pairing_id"] for i in june] == [quiet]
     r2 = [h for h in june[0]["rule_hits"] if h["rule"] == "R2"]
-    assert r2 == [{"rule": "R2", "severity": "warning", "measured": {
+    assert r2 == [{"rule": "R2", "rule_label": "联而不动", "severity": "warning",
+                   "severity_label": "预警", "measured": {
         "days_without_activity": 92, "threshold_days": 90, "red_days": 180,
         "last_active_on": "2025-03-10", "last_activity_on": "2025-03-10"}}]
     assert evaluator.get("/reports/inactive?as_of=2025-06-07")["items"] == []  # 89 days
@@ -185,7 +186,7 @@ def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     # The village sees its own pairing only; the ledger exports with Chinese headers.
     assert [i["pairing_id"] for i in villager.get("/reports/pairings?as_of=2025-12-31")["items"]] == [p]
     ledger = http.get(V + "/reports/commitments?format=csv&as_of=2025-12-31", evaluator.token)
-    assert ledger.status == 200 and ledger.content.decode("utf-8").startswith("\ufeff承诺编号")
+    assert ledger.status == 200 and ledger.content.decode("utf-8").startswith("\ufeff承诺方")
 
     # The task's evidence bundle from the running server verifies offline.
     key = http.get(V + "/audit/vkey", evaluator.token).content.decode()

@@ -57,7 +57,9 @@ def test_the_board_turns_inactive_ninety_days_after_the_last_cosigned_activity(w
     assert late["as_of"] == "2025-05-30"
     (item,) = late["items"]
     assert item["status"] == "paired_but_inactive"
-    assert item["rule_hits"] == [{"rule": "R2", "severity": "warning", "measured": {
+    assert item["status_label"] == "联而不动"
+    assert item["rule_hits"] == [{"rule": "R2", "rule_label": "联而不动", "severity": "warning",
+                                  "severity_label": "预警", "measured": {
         "days_without_activity": 90, "threshold_days": 90, "red_days": 180,
         "last_active_on": "2025-03-01", "last_activity_on": "2025-03-01"}}]
     inactive = http.get(f"{V}/reports/inactive?as_of=2025-05-30", cast.tokens["evaluator"])
@@ -195,15 +197,22 @@ def test_ledgers_export_as_csv_and_xlsx_with_chinese_headers(world):
     text = answer.content.decode("utf-8")
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text[1:])))
-    assert rows[0][:3] == ["承诺编号", "承诺方", "受益方"]
-    assert rows[1][0] == ids["commitment"] and "资助村道硬化" in rows[1][5]
+    assert rows[0][:3] == ["承诺方", "受益方", "区划代码"] and rows[0][-1] == "承诺编号"
+    assert rows[1][-1] == ids["commitment"] and "资助村道硬化" in rows[1][4]
 
     answer = http.get(f"{V}/reports/pairings?format=xlsx", cast.tokens["supervisor"])
     assert answer.status == 200
     book = load_workbook(io.BytesIO(answer.content))
     sheet = book["结对状态"]
-    assert [c.value for c in sheet[1]][:5] == ["结对编号", "帮扶方", "受援方", "区划代码", "综合状态"]
-    assert sheet.cell(2, 1).value == ids["pairing"] and sheet.cell(2, 5).value == "正常"
+    title = sheet.cell(1, 1).value
+    assert title.startswith("结对状态") and "截至 2025-03-01" in title and "规则集版本" in title
+    assert sheet.cell(1, 1).font.bold and sheet.cell(2, 1).font.bold
+    headers = [c.value for c in sheet[2]]
+    assert headers[:4] == ["帮扶方", "受援方", "区划代码", "综合状态"] and headers[-1] == "结对编号"
+    assert sheet.cell(3, 4).value == "正常" and sheet.cell(3, len(headers)).value == ids["pairing"]
+    in_force_on = sheet.cell(3, headers.index("生效日期") + 1)
+    assert in_force_on.is_date and in_force_on.value.date().isoformat() == "2025-03-01"
+    assert sheet.column_dimensions["A"].width > 8
 
 
 def test_an_export_names_the_next_file_when_rows_remain(world):
@@ -278,18 +287,20 @@ def fields_of(schema_class) -> set[str]:
 def test_answers_carry_exactly_the_documented_fields(world):
     """The views answer the projections' rows as they are; the schemas must name them all."""
     from api.http import reports as documented
+    from api.http.reports import schema_of
+    from projections import rows
 
     engine, cast, ids, http = world("task:delivered")
     engine.make_commitment(cast.actors["agency"], uuid.UUID(ids["pairing"]), "giver", "talent",
                            "选派 2 名技术骨干驻村指导", date(2025, 9, 30), quantity=Decimal("2"), unit="人")
     token = cast.tokens["evaluator"]
     for name, schema, item_schema in (
-            ("pairings", documented.Board, documented.BoardItem),
-            ("inactive?as_of=2025-12-31", documented.Board, documented.BoardItem),
-            ("commitments", documented.Commitments, documented.CommitmentItem),
-            ("tasks", documented.Tasks, documented.TaskItem),
-            ("evaluation", documented.Evaluation, documented.PairingScore),
-            ("coverage", documented.Coverage, documented.CoverageRow)):
+            ("pairings", documented.Board, schema_of(rows.BoardItem)),
+            ("inactive?as_of=2025-12-31", documented.Board, schema_of(rows.BoardItem)),
+            ("commitments", documented.Commitments, schema_of(rows.CommitmentItem)),
+            ("tasks", documented.Tasks, schema_of(rows.TaskItem)),
+            ("evaluation", documented.Evaluation, schema_of(rows.PairingScore)),
+            ("coverage", documented.Coverage, schema_of(rows.CoverageRow))):
         answer = http.get(f"{V}/reports/{name}", token).expect(200)
         assert set(answer) == fields_of(schema), name
         assert answer["items"], name
@@ -298,11 +309,11 @@ def test_answers_carry_exactly_the_documented_fields(world):
     hits = http.get(f"{V}/reports/inactive?as_of=2025-12-31", token).expect(200)["items"][0]
     assert {h["rule"] for h in hits["rule_hits"]} >= {"R3"}
     for hit in hits["rule_hits"]:
-        assert set(hit) == fields_of(documented.RuleHitSchema)
+        assert set(hit) == fields_of(schema_of(rows.RuleHitItem))
     coverage = http.get(f"{V}/reports/coverage", token).expect(200)
-    assert set(coverage["agencies_without_village"][0]) == fields_of(documented.OrganisationRow)
+    assert set(coverage["agencies_without_village"][0]) == fields_of(schema_of(rows.OrganisationRow))
     evaluation = http.get(f"{V}/reports/evaluation", token).expect(200)
-    assert set(evaluation["organisations"][0]) == fields_of(documented.OrganisationScore)
+    assert set(evaluation["organisations"][0]) == fields_of(schema_of(rows.OrganisationScore))
     inbox = http.get(f"{V}/reports/inbox", cast.tokens["village"]).expect(200)
     assert set(inbox) == fields_of(documented.Inbox)
-    assert set(inbox["items"][0]) <= fields_of(documented.InboxItem)
+    assert set(inbox["items"][0]) <= fields_of(schema_of(rows.InboxItem))

@@ -1,4 +1,4 @@
-"""PublicCommitment: every transition of DESIGN §3.3 and every refusal."""
+"""PublicCommitment: every transition in docs/domain.md (Public commitments) and every refusal."""
 from __future__ import annotations
 
 from datetime import datetime

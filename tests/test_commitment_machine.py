@@ -1,7 +1,7 @@
 """PublicCommitment under random command sequences (valid and invalid, any side, any date).
 
 After every step: the state is a design state; a refused command changed nothing; an accepted
-one followed an edge of the DESIGN §3.3 diagram and recorded one event; the maker never
+one followed an edge of the docs/domain.md diagram and recorded one event; the maker never
 appears as confirmer; the fulfilment is never dated before its claim; the final state never
 leaves; replaying the collected events gives the same aggregate.
 """
@@ -26,7 +26,7 @@ from tests.domain_support import (
     system,
 )
 
-# The diagram of DESIGN §3.3, written out independently of the aggregate.
+# The diagram in docs/domain.md (Public commitments), written out independently of the aggregate.
 EDGES = {
     "CommitmentPublicised": {("draft", "public")},
     "ProgressReported": {("public", "public")},

@@ -1,4 +1,4 @@
-"""Evaluation rounds (DESIGN §3.6) through the engine: lifecycle, refusals, reproducibility,
+"""Evaluation rounds (docs/domain.md) through the engine: lifecycle, refusals, reproducibility,
 and the publicity period ended by the worker on the fake clock."""
 from __future__ import annotations
 

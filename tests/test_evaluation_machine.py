@@ -1,4 +1,4 @@
-"""EvaluationRound under random command sequences, against a model written from DESIGN §3.6.
+"""EvaluationRound under random command sequences, against a model written from docs/domain.md.
 
 After every step: a refused command changed nothing; an accepted one recorded one event and
 moved the round where the model says; the grades of a finalised round are those of its
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.errors import DomainError
-from domain.evaluation import FIVE_GOOD, STATE_LABELS, EvaluationRound
+from domain.evaluation import FIVE_GOOD, STATES, EvaluationRound
 from tests.domain_support import D0, at, by, replay, state_of, system
 
 ORGS = [uuid4() for _ in range(4)]
@@ -140,7 +140,7 @@ class RoundMachine(RuleBasedStateMachine):
 
     @invariant()
     def consistent(self) -> None:
-        assert self.round.state in STATE_LABELS
+        assert self.round.state in STATES
         if self.round.state == "finalised":
             assert self.computed is not None
             assert self.round.grades["pairings"] == {

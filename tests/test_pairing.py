@@ -1,4 +1,4 @@
-"""Pairing: every transition of DESIGN §3.2 and every refusal it implies."""
+"""Pairing: every transition in docs/domain.md (Pairings) and every refusal it implies."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone

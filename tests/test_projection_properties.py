@@ -1,7 +1,7 @@
 """For random event histories: incremental = rebuilt from zero = an independent oracle.
 
 The oracle below replays the decoded event log in memory with its own code, straight from
-DESIGN §3.7 and §5, and knows nothing of the fact tables or of ``domain.pairing_rules``.
+docs/domain.md (rules, reports), and knows nothing of the fact tables or of ``domain.pairing_rules``.
 """
 from __future__ import annotations
 

@@ -181,11 +181,13 @@ def test_ledger_pipeline_inbox_and_evaluation_from_confirmed_facts(engine, cast,
 
     text = export.to_csv("commitments", reports.commitments_report(runner.db, Window(day)))
     header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert header[:3] == ["承诺编号", "承诺方", "受益方"] and "按期践诺" in header
+    # People read names first; the ids that match rows back come last.
+    assert header[:3] == ["承诺方", "受益方", "区划代码"] and "按期践诺" in header
+    assert header[-1] == "承诺编号"
     book = openpyxl.load_workbook(io.BytesIO(export.to_xlsx(
         "evaluation", reports.evaluation_report(runner.db, 2025))))
     assert book.sheetnames == ["结对考评", "组织考评"]
-    assert book["结对考评"]["E1"].value == "工作机制好"
+    assert book["结对考评"]["D2"].value == "工作机制好"  # row 1 is the title
 
 
 def test_cli_reports_and_projection_commands(engine, cast, settings, monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""The rules of DESIGN §3.7 at their exact boundaries."""
+"""The rules of docs/domain.md (rules R1–R9) at their exact boundaries."""
 from __future__ import annotations
 
 import dataclasses

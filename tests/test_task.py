@@ -1,4 +1,4 @@
-"""ServiceTask: every transition of DESIGN §3.4 (三张清单) and every refusal."""
+"""ServiceTask: every transition in docs/domain.md (三张清单) and every refusal."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,7 +1,7 @@
 """ServiceTask under random command sequences (valid and invalid, any side, any date).
 
 After every step: the state is a design state; a refused command changed nothing; an accepted
-one followed an edge of the DESIGN §3.4 diagram and recorded one event; the deliverer never
+one followed an edge of the docs/domain.md diagram and recorded one event; the deliverer never
 confirms, rejects or rates its own delivery and the receiver never reports the giver's; a
 confirmation is never dated before the delivery; an overdue flag is raised once per delivery;
 final states never leave; replaying the collected events gives the same aggregate.
@@ -27,7 +27,7 @@ from tests.domain_support import (
     task_in_state,
 )
 
-# The diagram of DESIGN §3.4, written out independently of the aggregate (cancelling a pooled
+# The docs/domain.md diagram, written out independently of the aggregate (cancelling a pooled
 # need is this aggregate's one addition: otherwise an unclaimed pooled need could never end).
 EDGES = {
     "TaskClaimed": {("open", "claimed"), ("pooled", "claimed")},

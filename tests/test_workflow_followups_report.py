@@ -1,4 +1,4 @@
-"""The follow-up list (DESIGN §5): cases the workflow opens, as the projections see them on
+"""The follow-up list (docs/domain.md): cases the workflow opens, as the projections see them on
 any date, by region and age; and ``cobuild report followups``."""
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """A year driven by the fake clock: every timer and policy fires, and the resulting events,
-cases and notifications are what the rules say (DESIGN §3.5, §3.7, §4, §7)."""
+cases and notifications are what the rules say (docs/domain.md,
+docs/architecture.md)."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
 """Who may act for whom.  Every refusal names the rule that refused.
 
-The rules (DESIGN §1):
+The rules (docs/domain.md, Users and roles):
 - an ``agency`` user acts only for its own organisation, which is a giving organisation;
 - a ``village`` user acts only for its own organisation, which is a receiving one;
 - an ``admin`` or ``supervisor`` acts within its region subtree, and for a party of a pairing
@@ -18,9 +18,8 @@ from uuid import UUID
 
 from domain.base import SYSTEM_ROLE, Actor
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from domain.user import REGION_ROLES
 from workflows.errors import Forbidden
-
-REGION_ROLES = ("admin", "supervisor", "evaluator")
 
 
 @dataclass(frozen=True)

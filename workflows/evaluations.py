@@ -1,6 +1,6 @@
-"""Commands on evaluation rounds (年度考核 / 结果联评, DESIGN §3.6).
+"""Commands on evaluation rounds (年度考核 / 结果联评, docs/domain.md, Evaluation rounds).
 
-Who does what (DESIGN §1):
+Who does what (docs/domain.md, Users and roles):
 - ``admin`` opens a round for a region within its own, publicises the result and finalises it;
 - a party of a pairing (``agency`` / ``village`` for its own organisation, or an admin or
   supervisor entering it on the party's behalf) submits its joint rating of the other side;

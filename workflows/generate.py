@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any, Callable
 from uuid import UUID
 
+from domain import labels
 from domain.base import SYSTEM, Actor
 from domain.errors import DomainError
 from domain.organisation import Organisation
@@ -58,8 +59,6 @@ CITIES = (("01", "杭州市"), ("02", "宁波市"), ("03", "温州市"), ("04", 
 MAX_FACTOR = 16.0
 
 HEALTH = ("healthy", "inactive", "slow", "one_way", "stuck")
-HEALTH_LABELS = {"healthy": "正常运转", "inactive": "联而不动", "slow": "联而慢动",
-                 "one_way": "单向帮扶", "stuck": "签约后停滞"}
 HEALTH_WEIGHTS = (0.56, 0.14, 0.12, 0.12, 0.06)
 WEAK_INCOME = 30000  # yuan: a village below it is 薄弱村 (also rules' weak_village_income_yuan)
 VILLAGES_PER_TOWNSHIP = 11
@@ -775,7 +774,7 @@ class Report:
             f"  区划：{len(w.cities)} 个市，{len(w.counties)} 个县（市、区），{len(w.townships)} 个乡镇（街道）",
             f"  党组织：帮扶方 {len(w.giving)} 个，村（社区）{len(w.villages)} 个，"
             f"其中薄弱村 {sum(v.weak for v in w.villages)} 个",
-            f"  结对：{len(w.pairings)} 对，" + "，".join(f"{HEALTH_LABELS[h]} {health[h]}" for h in HEALTH),
+            f"  结对：{len(w.pairings)} 对，" + "，".join(f"{labels.HEALTH_PROFILES[h]} {health[h]}" for h in HEALTH),
             f"  事件 {self.events} 条，命令 {self.commands} 条，用时 {self.seconds:.1f} 秒"
             f"（{self.events_per_second:.0f} 条事件/秒）",
         ]

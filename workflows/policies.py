@@ -20,14 +20,15 @@ from eventsourcing.domain import DomainEventProtocol
 from domain.base import SYSTEM, Attribution, CobuildAggregate
 from domain.commitment import PublicCommitment
 from domain.evaluation import EvaluationRound
-from domain.followup import RULE_LABELS, FollowUpCase
+from domain import labels
+from domain.followup import FollowUpCase
 from domain.pairing import Pairing, PairingSlot
 from domain.ruleset import RuleSet as PublishedRuleSet
 from domain.ruleset import Rules
 from domain.task import ServiceTask
 from domain.timer import Timer
 from domain import pairing_rules as rules_of_pairings
-from domain.pairing_rules import Thresholds
+from domain.pairing_rules import SEVERITIES, Thresholds
 from workflows.store.clock import local_date, start_of_local_day
 from workflows.core import EngineCore
 from workflows.errors import NotFound
@@ -310,9 +311,9 @@ class WorkflowPolicies:
             case_id = self.pairing_case_id(pairing, rule)
             pairing.clear_inactivity(step.by, rule)
             if facts.in_force:
-                self.close_case(step, case_id, "resolved", f"{RULE_LABELS[rule]}已消除：结对恢复活动")
+                self.close_case(step, case_id, "resolved", f"{labels.RULES[rule]}已消除：结对恢复活动")
             else:
-                self.close_case(step, case_id, "dismissed", f"结对关系已{_STATE_LABELS.get(pairing.state, '不在履行期')}")
+                self.close_case(step, case_id, "dismissed", f"结对关系已{_ENDED.get(pairing.state, '不在履行期')}")
             step.effects.append(f"{rule} cleared")
         for rule, hit in hits.items():
             if rule not in pairing.flags:
@@ -428,10 +429,11 @@ class WorkflowPolicies:
             step.effects.append("term ended")
 
 
-_STATE_LABELS = {"suspended": "暂停", "terminated": "终止", "expired": "到期"}
-_SEVERITY_ORDER = {"info": 0, "warning": 1, "red": 2}
+# "结对关系已暂停": the states a pairing leaves its term in, by their names.
+_ENDED = {s: labels.PAIRING_STATES[s] for s in ("suspended", "terminated", "expired")}
 
 
 def _worse(new: str, old: str) -> bool:
-    return _SEVERITY_ORDER[new] > _SEVERITY_ORDER[old]
+    # SEVERITIES runs from the mildest to the gravest.
+    return SEVERITIES.index(new) > SEVERITIES.index(old)
 

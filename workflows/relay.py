@@ -27,6 +27,7 @@ from uuid import UUID
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
+from domain.labels import FOLLOWUP_REASONS, label
 from workflows.store import schema
 from workflows.store.clock import local_date
 from workflows.store.settings import Settings
@@ -100,17 +101,13 @@ def integration_message(position: int, event: Any) -> dict[str, Any]:
     }
 
 
-_RULE_TEXT = {"R1": "止于签约", "R2": "联而不动", "R5": "联而慢动", "R9": "交付逾期未确认",
-              "manual": "督办"}
-
-
 def notice_for(message: dict[str, Any]) -> dict[str, Any] | None:
     """The notification (for SMS, mail, the provincial platform) an event calls for, if any."""
     data, kind = message["data"], message["type"]
     base = {"schema": f"cobuild.notification/{SCHEMA_VERSION}", "position": message["position"],
             "subject_id": message["aggregate_id"]}
     if kind == "FollowUpOpened":
-        rule = _RULE_TEXT.get(data["rule"], data["rule"])
+        rule = label(FOLLOWUP_REASONS, data["rule"])
         return {**base, "kind": "followup_opened", "organisation_id": data["responsible_id"],
                 "text": f"督办提醒：{rule}，请及时处理并反馈。", "rule": data["rule"],
                 "severity": data["severity"], "measured": data["measured"]}

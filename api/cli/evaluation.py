@@ -11,9 +11,9 @@ import click
 
 from domain.base import Actor
 from domain.errors import DomainError
-from domain.evaluation import FIVE_GOOD, STATE_LABELS, EvaluationRound
+from domain.evaluation import EvaluationRound
+from domain.labels import DIMENSIONS, EVALUATION_STATES, FIVE_GOOD
 from projections.evaluations import ProjectionScorer
-from domain.pairing_rules import DIMENSION_LABELS
 from projections.runner import open_runner
 from workflows.store.settings import Settings
 from workflows.engine import Engine, open_engine
@@ -114,7 +114,7 @@ def show(year: int, region: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(_as_dict(r), ensure_ascii=False, indent=2, default=str))
         return
-    click.echo(f"{year} 年度考核 {region}: {STATE_LABELS[r.state]} (规则集版本 {r.rule_set_version})")
+    click.echo(f"{year} 年度考核 {region}: {EVALUATION_STATES[r.state]} (规则集版本 {r.rule_set_version})")
     if r.publicity:
         click.echo(f"公示: {r.publicity['from_on']} 至 {r.publicity['until']}")
     if r.objections:
@@ -122,14 +122,14 @@ def show(year: int, region: str, fmt: str) -> None:
         click.echo(f"异议: {len(r.objections)} 件, 未处理 {still} 件")
     if r.snapshot is None:
         return
-    dims = list(DIMENSION_LABELS)
+    dims = list(DIMENSIONS)
     click.echo(f"计分截至 {r.snapshot['as_of']}")
-    click.echo("\t".join(["结对", "帮扶方", "受援方", *DIMENSION_LABELS.values(), "总分", "等次"]))
+    click.echo("\t".join(["结对", "帮扶方", "受援方", *DIMENSIONS.values(), "总分", "等次"]))
     for p in r.snapshot["pairings"]:
         click.echo("\t".join([p["pairing_id"][:8], p["giver_name"], p["receiver_name"],
                               *(f"{p['points'][d]:.2f}" for d in dims), f"{p['total']:.2f}",
                               p["grade"]]))
-    click.echo("\t".join(["组织", *DIMENSION_LABELS.values(), "总分", "等次", "对方联评"]))
+    click.echo("\t".join(["组织", *DIMENSIONS.values(), "总分", "等次", "对方联评"]))
     for o in r.snapshot["organisations"]:
         rated = o.get("joint_rating_received")
         joint = " ".join(f"{FIVE_GOOD[d]}{v}" for d, v in rated.items()) if rated else "-"
@@ -139,6 +139,6 @@ def show(year: int, region: str, fmt: str) -> None:
 
 def _as_dict(r: EvaluationRound) -> dict[str, Any]:
     return {"id": str(r.id), "year": r.year, "region": r.region, "state": r.state,
-            "state_label": STATE_LABELS[r.state], "rule_set_version": r.rule_set_version,
+            "state_label": EVALUATION_STATES[r.state], "rule_set_version": r.rule_set_version,
             "publicity": r.publicity, "objections": r.objections, "snapshot": r.snapshot,
             "grades": r.grades}

@@ -79,6 +79,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     app = Flask("cobuild")
     app.json.sort_keys = False  # keep the schemas' field order
+    # Chinese as it is (UTF-8), not as \uXXXX escapes: people read these answers too.
+    app.json.ensure_ascii = False
     app.config.update(
         API_TITLE="cobuild", API_VERSION="v1", OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api", OPENAPI_JSON_PATH="openapi.json",

@@ -1,4 +1,4 @@
-"""/audit: the verifiable log (DESIGN §6) over HTTP: signed checkpoints, consistency and
+"""/audit: the verifiable log (docs/architecture.md) over HTTP: signed checkpoints, consistency and
 inclusion proofs, and an aggregate's evidence bundle to check offline.
 
 Everything here is computed by ``workflows.audit.recorder``, ``workflows.audit.checkpoint`` and

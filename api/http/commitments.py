@@ -8,9 +8,12 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import Amount, Flag, LocalDate, Quantity, Sha256, Text, one_of
+from api.http.fields import (
+    Amount, Flag, Label, LocalDate, LocalTime, Money, Quantity, Sha256, Text, one_of,
+)
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from domain import labels
 from domain.commitment import CATEGORIES, OUTCOMES, SIDES, PublicCommitment
 
 blp = Blueprint("commitments", __name__, url_prefix="/api/v1/commitments",
@@ -70,29 +73,35 @@ class CommitmentSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
     state = ma.fields.String(required=True)
+    state_label = Label("state", labels.COMMITMENT_STATES)
     pairing_id = ma.fields.UUID(required=True)
     giver_id = ma.fields.UUID(required=True)
     receiver_id = ma.fields.UUID(required=True)
     made_by = ma.fields.String(required=True)
+    made_by_label = Label("made_by", labels.SIDES)
     category = ma.fields.String(required=True)
+    category_label = Label("category", labels.COMMITMENT_CATEGORIES)
     content = ma.fields.String(required=True)
     quantity = ma.fields.Decimal(as_string=True, allow_none=True)
     unit = ma.fields.String(allow_none=True)
-    amount_yuan = ma.fields.Decimal(as_string=True, allow_none=True)
+    amount_yuan = Money(allow_none=True)
     due_on = ma.fields.Date(required=True)
     original_due_on = ma.fields.Date(required=True)
     publicised_on = ma.fields.Date(allow_none=True)
     publicity_channel = ma.fields.String(allow_none=True)
     achieved_quantity = ma.fields.Decimal(as_string=True, allow_none=True)
-    achieved_amount_yuan = ma.fields.Decimal(as_string=True, allow_none=True)
-    claimed_at = ma.fields.AwareDateTime(allow_none=True)
-    fulfilled_at = ma.fields.AwareDateTime(allow_none=True)
+    achieved_amount_yuan = Money(allow_none=True)
+    claimed_at = LocalTime(allow_none=True)
+    fulfilled_at = LocalTime(allow_none=True)
     abandon_reason = ma.fields.String(allow_none=True)
     outcome = ma.fields.String(allow_none=True)
+    outcome_label = Label("outcome", labels.OUTCOMES)
 
 
 def commitment_body(c: PublicCommitment) -> dict[str, Any]:
-    return {name: getattr(c, name) for name in CommitmentSchema().fields}
+    # Labels (``attribute`` set) are read from the code they name.
+    return {name: getattr(c, name) for name, f in CommitmentSchema().fields.items()
+            if f.attribute is None}
 
 
 @command(blp, "", MakeCommitment, "Make a commitment (the maker side of an in-force pairing)",

@@ -1,17 +1,23 @@
 """The shapes of values at the edge: text, local dates, moments, amounts, digests.
 
-These check *form* only (a date is a date in a sane range, text is storable, an amount has
-at most two decimals).  Whether a value is allowed is the domain's call, made in the engine.
+On the way in these check *form* only (a date is a date in a sane range, text is storable,
+an amount has at most two decimals).  Whether a value is allowed is the domain's call, made
+in the engine.  On the way out they render values as people read them: times in
+Asia/Shanghai (``+08:00``), amounts with two decimals, and beside each code its Chinese
+name from ``domain.labels`` (``Label``).
 """
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Mapping
 
 import marshmallow as ma
 from marshmallow import validate
+
+from domain.labels import label
+from workflows.store.clock import LOCAL_TZ
 
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
@@ -141,3 +147,60 @@ class KnownAt(ma.fields.Field):
         if len(value) == 10:
             return LocalDate().deserialize(value)
         return Moment().deserialize(value)
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+class LocalTime(ma.fields.AwareDateTime):
+    """A moment in an answer: ISO 8601 in Asia/Shanghai, ``2026-03-01T09:30:00+08:00`` (stored
+    in UTC, read by people whose morning must not show as the day before)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "2026-03-01T09:30:00+08:00")
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            return value.astimezone(LOCAL_TZ).isoformat()
+        return None
+
+
+def local_time(value: datetime | str | None) -> str | None:
+    """``LocalTime`` for answers built as plain dicts."""
+    return LocalTime()._serialize(value, None, None)
+
+
+class Money(ma.fields.Decimal):
+    """Yuan in an answer: a decimal string with two decimals (``"50000.00"``, whatever was sent)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "50000.00")
+        super().__init__(places=2, rounding=ROUND_HALF_UP, as_string=True, **kwargs)
+
+
+class Label(ma.fields.String):
+    """The Chinese name of the code in the field ``of`` (``state_label`` beside ``state``)."""
+
+    def __init__(self, of: str, catalogue: Mapping[str, str], **kwargs: Any) -> None:
+        metadata = {"description": f"the Chinese name of {of}", "x-labels": dict(catalogue),
+                    **kwargs.pop("metadata", {})}
+        super().__init__(attribute=of, dump_only=True, allow_none=True, metadata=metadata,
+                         **kwargs)
+        self.catalogue = catalogue
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return label(self.catalogue, value)
+
+
+class Labels(ma.fields.List):
+    """The Chinese names of the codes in the list field ``of``."""
+
+    def __init__(self, of: str, catalogue: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(ma.fields.String(), attribute=of, dump_only=True, metadata={
+            "description": f"the Chinese names of {of}", "x-labels": dict(catalogue)}, **kwargs)
+        self.catalogue = catalogue
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[str] | None:
+        return None if value is None else [label(self.catalogue, v) for v in value]

@@ -17,9 +17,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from flask_smorest import Blueprint
 
 from api.http.context import actor, engine, etag
+from api.http.fields import Label, local_time
 from api.http.problems import Problem
 from api.http.schemas import ETAG_HEADER
 from domain.base import CobuildAggregate
+from domain.labels import EVENT_TYPES, ROLES, label
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
@@ -48,6 +50,7 @@ class HistoryQuery(ma.Schema):
 class ActorSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", ROLES)
     organisation_id = ma.fields.String(allow_none=True)
 
 
@@ -55,9 +58,14 @@ class HistoryItem(ma.Schema):
     position = ma.fields.Integer(allow_none=True, required=True,
                                  metadata={"description": "position in the whole event log"})
     type = ma.fields.String(required=True, metadata={"example": "PairingAccepted"})
+    type_label = ma.fields.String(required=True, metadata={
+        "example": "接受结对", "description": "the event's Chinese name, as a timeline shows it"})
     version = ma.fields.Integer(required=True)
-    occurred_at = ma.fields.String(allow_none=True, required=True)
-    recorded_at = ma.fields.String(required=True)
+    occurred_at = ma.fields.String(allow_none=True, required=True, metadata={
+        "description": "business time, Asia/Shanghai", "example": "2026-03-01T09:30:00+08:00"})
+    recorded_at = ma.fields.String(required=True, metadata={
+        "description": "when the log recorded it, Asia/Shanghai",
+        "example": "2026-03-01T09:30:01.123456+08:00"})
     actor = ma.fields.Nested(ActorSchema, allow_none=True, required=True)
     on_behalf_of = ma.fields.String(allow_none=True, required=True)
     reason = ma.fields.String(allow_none=True, required=True)
@@ -96,9 +104,10 @@ def history_item(event: Any, position: int | None) -> dict[str, Any]:
     return {
         "position": position,
         "type": type(event).__name__,
+        "type_label": label(EVENT_TYPES, type(event).__name__),
         "version": event.originator_version,
-        "occurred_at": occurred.isoformat() if isinstance(occurred, datetime) else None,
-        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": local_time(occurred) if isinstance(occurred, datetime) else None,
+        "recorded_at": local_time(event.timestamp),
         "actor": fields.get("actor"),
         "on_behalf_of": plain(fields.get("on_behalf_of")),
         "reason": fields.get("reason"),
@@ -112,7 +121,9 @@ def plain(value: Any) -> Any:
         return value
     if isinstance(value, (UUID, Decimal)):
         return str(value)
-    if isinstance(value, (date, datetime)):
+    if isinstance(value, datetime):
+        return local_time(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
         return plain(value.value)

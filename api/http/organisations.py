@@ -8,9 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import Amount, Text, one_of, region_field
+from api.http.fields import Amount, Label, Money, Text, one_of, region_field
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body
+from domain import labels
 from domain.organisation import KINDS, Organisation
 
 blp = Blueprint("organisations", __name__, url_prefix="/api/v1/organisations",
@@ -41,11 +42,13 @@ class OrganisationSchema(ma.Schema):
     id = ma.fields.UUID()
     version = ma.fields.Integer()
     state = ma.fields.String()
+    state_label = Label("state", labels.ORGANISATION_STATES)
     code = ma.fields.String()
     name = ma.fields.String()
     kind = ma.fields.String()
+    kind_label = Label("kind", labels.ORGANISATION_KINDS)
     region_code = ma.fields.String()
-    collective_income = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Decimal(as_string=True),
+    collective_income = ma.fields.Dict(keys=ma.fields.String(), values=Money(),
                                        metadata={"description": "yuan per year"})
 
 

@@ -8,10 +8,11 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import LocalDate, Moment, Sha256, Text, one_of
+from api.http.fields import Label, Labels, LocalDate, LocalTime, Moment, Sha256, Text, one_of
 from api.http.problems import Problem
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, Occurred, Represented
+from domain import labels
 from domain.pairing import ACTIVITY_KINDS, AREAS, Pairing
 
 blp = Blueprint("pairings", __name__, url_prefix="/api/v1/pairings",
@@ -80,29 +81,36 @@ class ActivityCreated(ma.Schema):
 class ActivitySchema(ma.Schema):
     activity_id = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
+    kind_label = Label("kind", labels.ACTIVITY_KINDS)
     title = ma.fields.String(required=True)
     recorded_by = ma.fields.String(required=True, metadata={"description": "giver or receiver"})
-    occurred_at = ma.fields.AwareDateTime(required=True)
+    recorded_by_label = Label("recorded_by", labels.SIDES)
+    occurred_at = LocalTime(required=True)
     status = ma.fields.String(required=True, metadata={"description": "recorded, cosigned or contested"})
+    status_label = Label("status", labels.ACTIVITY_STATUSES)
     participants = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
 class FlagSchema(ma.Schema):
     rule = ma.fields.String(required=True)
+    rule_label = Label("rule", labels.RULES)
     severity = ma.fields.String(required=True)
+    severity_label = Label("severity", labels.SEVERITIES)
     measured = ma.fields.Dict()
-    since = ma.fields.AwareDateTime()
+    since = LocalTime()
 
 
 class PairingSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
     state = ma.fields.String(required=True)
+    state_label = Label("state", labels.PAIRING_STATES)
     giver_id = ma.fields.UUID(required=True)
     receiver_id = ma.fields.UUID(required=True)
     term_start = ma.fields.Date(required=True)
     term_end = ma.fields.Date(required=True)
     areas = ma.fields.List(ma.fields.String())
+    area_labels = Labels("areas", labels.AREAS)
     signed_on = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Date(),
                                metadata={"description": "date each side signed the agreement"})
     in_force_since = ma.fields.Date(allow_none=True)

@@ -1,6 +1,6 @@
-"""/reports: the read models of DESIGN §5 over HTTP, scoped to what the caller may see.
+"""/reports: the reports of docs/domain.md (Reports) over HTTP, scoped to what the caller may see.
 
-Scope (DESIGN §1, with the rules of ``workflows.authorisation``): an agency or village user
+Scope (docs/domain.md, Users and roles; ``workflows.authorisation``): an agency or village user
 sees the rows of its own organisation; an admin, supervisor or evaluator sees its region
 subtree (``region`` defaults to it and may only narrow it).  Coverage is a regional report
 and answers only the regional roles.
@@ -16,6 +16,7 @@ page holds up to 10 000 rows by default and ``X-Next-Cursor`` names the next one
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -29,10 +30,10 @@ from api.http.context import actor, engine
 from api.http.fields import KnownAt, LocalDate, one_of, region_field
 from api.http.problems import Problem
 from domain.base import Actor
-from projections import export
+from domain.pairing_rules import STATUSES, Thresholds
+from projections import export, rows
 from projections import reports as read
 from projections.reports import ReportError, Window
-from domain.pairing_rules import STATUS_LABELS, Thresholds
 from projections.runner import ProjectionRunner
 from projections.store import ProjectionDatabase
 from workflows.authorisation import REGION_ROLES, in_region, may_see, require_role
@@ -83,7 +84,7 @@ class PagedQuery(ReportQuery):
 
 
 class BoardQuery(PagedQuery):
-    status = one_of(tuple(STATUS_LABELS), metadata={"description": "only this derived status"})
+    status = one_of(STATUSES, metadata={"description": "only this derived status"})
 
 
 class EvaluationQuery(PagedQuery):
@@ -114,226 +115,100 @@ class Paged(Answered):
     next_cursor = text(required=True, metadata={"description": "pass as cursor for the next page"})
 
 
-class RuleHitSchema(ma.Schema):
-    rule = ma.fields.String(required=True, metadata={"example": "R2"})
-    severity = one_of(("info", "warning", "red"), required=True)
-    measured = ma.fields.Dict(keys=ma.fields.String(), required=True,
-                              metadata={"description": "the values the rule measured"})
+def _with(make: Callable[..., ma.fields.Field], **extra: Any) -> Callable[..., ma.fields.Field]:
+    """A field maker that adds ``extra`` to the field's OpenAPI metadata."""
+    def field(metadata: dict[str, Any], **kwargs: Any) -> ma.fields.Field:
+        return make(metadata={**extra, **metadata}, **kwargs)
+    return field
 
 
-class BoardItem(ma.Schema):
-    pairing_id = ma.fields.String(required=True)
-    giver_id = ma.fields.String(required=True)
-    giver_name = ma.fields.String(required=True)
-    receiver_id = ma.fields.String(required=True)
-    receiver_name = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-    state = ma.fields.String(required=True, metadata={"description": "the lifecycle state"})
-    status = one_of(tuple(STATUS_LABELS), required=True,
-                    metadata={"description": "the derived status: state and rule hits"})
-    term_start = day(required=True)
-    term_end = day(required=True)
-    in_force_on = day(required=True)
-    last_activity_on = day(required=True, metadata={"description": "last co-signed activity"})
-    cosigned_activities = ma.fields.Integer(required=True)
-    backfilled_activities = ma.fields.Integer(required=True)
-    commitments = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
-                                 required=True, metadata={"description": "count by state"})
-    tasks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
-                           metadata={"description": "count by state"})
-    rule_hits = ma.fields.List(ma.fields.Nested(RuleHitSchema), required=True)
-    rule_set_version = ma.fields.String(required=True)
+KIND_FIELDS: dict[str, Callable[..., ma.fields.Field]] = {
+    rows.TEXT: ma.fields.String, rows.CODE: ma.fields.String, rows.REGION: ma.fields.String,
+    rows.ID: ma.fields.String, rows.INT: ma.fields.Integer, rows.BOOL: ma.fields.Boolean,
+    rows.SHARE: ma.fields.Float, rows.POINTS: ma.fields.Float,
+    rows.DATE: _with(ma.fields.String, format="date", example="2025-12-31"),
+    rows.AMOUNT: _with(ma.fields.String, format="decimal", example="50000.00",
+                       description="yuan, a decimal string with two decimals"),
+    rows.QUANTITY: _with(ma.fields.String, format="decimal", example="12.5"),
+    rows.MAPPING: lambda **kw: ma.fields.Dict(keys=ma.fields.String(), **kw),
+    rows.COUNTS: lambda **kw: ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                                             **kw),
+}
+
+
+@functools.cache
+def schema_of(row: type[rows.Row]) -> type[ma.Schema]:
+    """The OpenAPI schema of a report row, derived from its declaration (``projections.rows``):
+    every field, and ``*_label`` beside each code with the codes and their names."""
+    declared: dict[str, ma.fields.Field] = {}
+    for c in row.columns:
+        metadata: dict[str, Any] = {}
+        if c.description:
+            metadata["description"] = c.description
+        if c.header:
+            metadata["x-column"] = c.header
+        if c.labels is not None:
+            metadata["x-labels"] = dict(c.labels)
+            if c.kind == rows.CODE:
+                metadata["enum"] = [*c.labels, *([None] if c.nullable else [])]
+        if c.kind == rows.LIST and c.nested is not None:
+            made = ma.fields.List(ma.fields.Nested(schema_of(c.nested)), required=True,
+                                  metadata=metadata)
+        else:
+            made = KIND_FIELDS[c.kind](required=True, allow_none=c.nullable, metadata=metadata)
+        declared[c.name] = made
+        if c.label_key:
+            declared[c.label_key] = ma.fields.String(
+                required=True, allow_none=c.nullable,
+                metadata={"description": f"the Chinese name of {c.name}"})
+    return ma.Schema.from_dict(declared, name=row.__name__)
 
 
 class Board(Paged):
-    items = ma.fields.List(ma.fields.Nested(BoardItem), required=True)
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.BoardItem)), required=True)
     rule_set_version = ma.fields.String(required=True)
 
 
-class CommitmentItem(ma.Schema):
-    id = ma.fields.String(required=True)
-    pairing_id = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-    maker_id = ma.fields.String(required=True)
-    maker_name = ma.fields.String(required=True)
-    beneficiary_id = ma.fields.String(required=True)
-    beneficiary_name = ma.fields.String(required=True)
-    category = ma.fields.String(required=True)
-    content = ma.fields.String(required=True)
-    quantity = text(required=True)
-    unit = text(required=True)
-    amount_yuan = text(required=True)
-    made_on = day(required=True)
-    publicised_on = day(required=True)
-    original_due_on = day(required=True)
-    due_on = day(required=True)
-    extensions = ma.fields.Integer(required=True)
-    claimed_on = day(required=True)
-    fulfilled_on = day(required=True)
-    abandoned_on = day(required=True)
-    state = ma.fields.String(required=True)
-    state_label = ma.fields.String(required=True)
-    kept_on_time = ma.fields.Boolean(required=True, allow_none=True)
-    days_overdue = ma.fields.Integer(required=True)
-    outcome = text(required=True)
-    backfilled = ma.fields.Boolean(required=True)
-
-
 class Commitments(Paged):
-    items = ma.fields.List(ma.fields.Nested(CommitmentItem), required=True)
-
-
-class TaskItem(ma.Schema):
-    id = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-    receiver_id = ma.fields.String(required=True)
-    receiver_name = ma.fields.String(required=True)
-    category = ma.fields.String(required=True)
-    title = ma.fields.String(required=True)
-    raised_on = day(required=True)
-    wanted_by = day(required=True)
-    claimer_id = text(required=True)
-    claimer_name = ma.fields.String(required=True)
-    claimed_on = day(required=True)
-    due_on = day(required=True)
-    delivered_on = day(required=True)
-    value_yuan = text(required=True)
-    confirmed_on = day(required=True)
-    satisfaction = text(required=True)
-    state = ma.fields.String(required=True)
-    state_label = ma.fields.String(required=True)
-    confirmation_overdue = ma.fields.Boolean(required=True)
-    rejections = ma.fields.Integer(required=True)
-    backfilled = ma.fields.Boolean(required=True)
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.CommitmentItem)), required=True)
 
 
 class Tasks(Paged):
-    items = ma.fields.List(ma.fields.Nested(TaskItem), required=True)
-
-
-class CoverageRow(ma.Schema):
-    region_code = ma.fields.String(required=True)
-    villages = ma.fields.Integer(required=True)
-    villages_paired = ma.fields.Integer(required=True)
-    villages_income_unknown = ma.fields.Integer(required=True)
-    weak_villages = ma.fields.Integer(required=True)
-    weak_villages_paired = ma.fields.Integer(required=True)
-    weak_coverage = ma.fields.Float(required=True, allow_none=True,
-                                    metadata={"description": "share of weak villages paired"})
-    agencies = ma.fields.Integer(required=True)
-    agencies_paired = ma.fields.Integer(required=True)
-
-
-class OrganisationRow(ma.Schema):
-    organisation_id = ma.fields.String(required=True)
-    code = ma.fields.String(required=True)
-    name = ma.fields.String(required=True)
-    kind = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-
-
-class WeakVillage(OrganisationRow):
-    income_year = ma.fields.Integer(required=True)
-    income_yuan = ma.fields.String(required=True)
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.TaskItem)), required=True)
 
 
 class Coverage(Paged):
-    items = ma.fields.List(ma.fields.Nested(CoverageRow), required=True,
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.CoverageRow)), required=True,
                            metadata={"description": "one row per region one level down"})
-    totals = ma.fields.Nested(CoverageRow, required=True)
-    weak_without_pairing = ma.fields.List(ma.fields.Nested(WeakVillage), required=True)
-    agencies_without_village = ma.fields.List(ma.fields.Nested(OrganisationRow), required=True)
+    totals = ma.fields.Nested(schema_of(rows.CoverageRow), required=True)
+    weak_without_pairing = ma.fields.List(ma.fields.Nested(schema_of(rows.WeakVillage)),
+                                          required=True)
+    agencies_without_village = ma.fields.List(ma.fields.Nested(schema_of(rows.OrganisationRow)),
+                                              required=True)
     region = ma.fields.String(required=True)
     rule_set_version = ma.fields.String(required=True)
     weak_income_yuan = ma.fields.String(required=True)
 
 
-class FollowUpItem(ma.Schema):
-    id = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-    rule = ma.fields.String(required=True)
-    rule_label = ma.fields.String(required=True)
-    subject_type = ma.fields.String(required=True)
-    subject_id = ma.fields.String(required=True)
-    responsible_id = ma.fields.String(required=True)
-    responsible_name = ma.fields.String(required=True)
-    severity = ma.fields.String(required=True)
-    state = one_of(("open", "responded"), required=True)
-    state_label = ma.fields.String(required=True)
-    opened_on = day(required=True, allow_none=False)
-    age_days = ma.fields.Integer(required=True)
-    responded_on = day(required=True)
-
-
-class FollowUpRegion(ma.Schema):
-    region_code = ma.fields.String(required=True)
-    open = ma.fields.Integer(required=True)
-    responded = ma.fields.Integer(required=True)
-    red = ma.fields.Integer(required=True)
-    days_0_30 = ma.fields.Integer(required=True)
-    days_31_90 = ma.fields.Integer(required=True)
-    days_over_90 = ma.fields.Integer(required=True)
-
-
 class FollowUps(Paged):
-    items = ma.fields.List(ma.fields.Nested(FollowUpItem), required=True)
-    by_region = ma.fields.List(ma.fields.Nested(FollowUpRegion), required=True)
-    totals = ma.fields.Nested(FollowUpRegion, required=True)
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.FollowUpItem)), required=True)
+    by_region = ma.fields.List(ma.fields.Nested(schema_of(rows.FollowUpRegion)), required=True)
+    totals = ma.fields.Nested(schema_of(rows.FollowUpRegion), required=True)
     region = ma.fields.String(required=True)
 
 
-POINTS = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), required=True,
-                        metadata={"description": "points per 五好 dimension"})
-
-
-class PairingScore(ma.Schema):
-    pairing_id = ma.fields.String(required=True)
-    giver_id = ma.fields.String(required=True)
-    giver_name = ma.fields.String(required=True)
-    receiver_id = ma.fields.String(required=True)
-    receiver_name = ma.fields.String(required=True)
-    region_code = ma.fields.String(required=True)
-    points = POINTS
-    total = ma.fields.Float(required=True)
-    grade = ma.fields.String(required=True)
-    indicators = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
-                                required=True)
-
-
-class OrganisationScore(ma.Schema):
-    organisation_id = ma.fields.String(required=True)
-    name = ma.fields.String(required=True)
-    pairings = ma.fields.Integer(required=True)
-    points = POINTS
-    total = ma.fields.Float(required=True)
-    grade = ma.fields.String(required=True)
-
-
 class Evaluation(Paged):
-    items = ma.fields.List(ma.fields.Nested(PairingScore), required=True)
-    organisations = ma.fields.List(ma.fields.Nested(OrganisationScore), required=True, metadata={
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.PairingScore)), required=True)
+    organisations = ma.fields.List(ma.fields.Nested(schema_of(rows.OrganisationScore)),
+                                   required=True, metadata={
         "description": "each organisation's mean over its pairings in scope (every page), "
                        "listed by name: never a ranking"})
     year = ma.fields.Integer(required=True)
     rule_set_version = ma.fields.String(required=True)
 
 
-class InboxItem(ma.Schema):
-    kind = ma.fields.String(required=True, metadata={"example": "cosign_activity"})
-    label = ma.fields.String(required=True)
-    since = day(required=True)
-    pairing_id = ma.fields.String()
-    counterpart = ma.fields.String()
-    activity_id = ma.fields.String()
-    activity_kind = ma.fields.String()
-    title = ma.fields.String()
-    commitment_id = ma.fields.String()
-    content = ma.fields.String()
-    task_id = ma.fields.String()
-
-
 class Inbox(Paged):
-    items = ma.fields.List(ma.fields.Nested(InboxItem), required=True)
+    items = ma.fields.List(ma.fields.Nested(schema_of(rows.InboxItem)), required=True)
     organisation_id = ma.fields.String(required=True)
 
 
@@ -416,11 +291,20 @@ def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
     if asked.format == "csv":
         response = Response(export.to_csv(name, result), mimetype=CSV)
     else:
-        response = Response(export.to_xlsx(name, result), mimetype=XLSX)
+        response = Response(export.to_xlsx(name, result, scope=file_scope(asked)),
+                            mimetype=XLSX)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{asked.format}"'
     if result["next_cursor"]:
         response.headers["X-Next-Cursor"] = result["next_cursor"]
     return response
+
+
+def file_scope(asked: Asked) -> str:
+    """Whose rows a file holds, for its title row."""
+    if asked.organisation:
+        names = read.organisation_names(asked.db, [asked.organisation])
+        return names.get(asked.organisation, asked.organisation)
+    return f"区域 {asked.region}" if asked.region else "全部"
 
 
 FILE_HEADERS = {"X-Next-Cursor": {"description": "when more rows remain: the cursor of the next file",

@@ -8,9 +8,10 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import actor, created, done, engine, etag, expected_version
-from api.http.fields import Amount, LocalDate, Moment, Sha256, Text, one_of
+from api.http.fields import Amount, Label, LocalDate, LocalTime, Moment, Money, Sha256, Text, one_of
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Occurred, Represented
+from domain import labels
 from domain.task import CATEGORIES, LEVELS, ServiceTask
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
@@ -59,27 +60,32 @@ class TaskSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
     state = ma.fields.String(required=True)
+    state_label = Label("state", labels.TASK_STATES)
     receiver_id = ma.fields.UUID(required=True)
     category = ma.fields.String(required=True)
+    category_label = Label("category", labels.TASK_CATEGORIES)
     title = ma.fields.String(required=True)
     details = ma.fields.String(allow_none=True)
     wanted_by = ma.fields.Date(allow_none=True)
-    raised_at = ma.fields.AwareDateTime(required=True)
+    raised_at = LocalTime(required=True)
     pooled_on = ma.fields.Date(allow_none=True)
     claimer_id = ma.fields.UUID(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
-    budget_yuan = ma.fields.Decimal(as_string=True, allow_none=True)
-    delivered_at = ma.fields.AwareDateTime(allow_none=True)
-    value_yuan = ma.fields.Decimal(as_string=True, allow_none=True)
+    budget_yuan = Money(allow_none=True)
+    delivered_at = LocalTime(allow_none=True)
+    value_yuan = Money(allow_none=True)
     confirmation_overdue = ma.fields.Boolean(required=True)
-    confirmed_at = ma.fields.AwareDateTime(allow_none=True)
+    confirmed_at = LocalTime(allow_none=True)
     satisfaction = ma.fields.String(allow_none=True)
-    closed_at = ma.fields.AwareDateTime(allow_none=True)
+    satisfaction_label = Label("satisfaction", labels.SATISFACTION_LEVELS)
+    closed_at = LocalTime(allow_none=True)
     cancel_reason = ma.fields.String(allow_none=True)
 
 
 def task_body(task: ServiceTask) -> dict[str, Any]:
-    return {name: getattr(task, name) for name in TaskSchema().fields}
+    # Labels (``attribute`` set) are read from the code they name.
+    return {name: getattr(task, name) for name, f in TaskSchema().fields.items()
+            if f.attribute is None}
 
 
 @command(blp, "", RaiseNeed, "Raise a need (the receiving village or community)", status=201)

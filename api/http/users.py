@@ -7,9 +7,10 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.http.context import API_PREFIX, actor, created, done, engine, etag
-from api.http.fields import Text, one_of, region_field
+from api.http.fields import Label, Text, one_of, region_field
 from api.http.routes import command
 from api.http.schemas import ETAG_HEADER, Body, OutcomeSchema
+from domain import labels
 from domain.base import ROLES
 from domain.user import User
 
@@ -46,6 +47,7 @@ class TokenIssued(ma.Schema):
 class Me(ma.Schema):
     user_id = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
     organisation_id = ma.fields.UUID(allow_none=True)
     region_code = ma.fields.String(allow_none=True)
 
@@ -70,8 +72,10 @@ class UserSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     version = ma.fields.Integer(required=True)
     state = ma.fields.String(required=True)
+    state_label = Label("state", labels.USER_STATES)
     name = ma.fields.String(required=True)
     role = ma.fields.String(required=True)
+    role_label = Label("role", labels.ROLES)
     organisation_id = ma.fields.UUID(allow_none=True)
     region_code = ma.fields.String(allow_none=True)
 

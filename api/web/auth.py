@@ -26,7 +26,8 @@ from api.web.security import (
 )
 from domain.errors import DomainError, InvalidValue, NotPermitted
 from domain.organisation import Organisation
-from domain.user import ROLE_LABELS, User, normalise_login
+from domain import labels
+from domain.user import User, normalise_login
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
 SESSION_LIFETIME = timedelta(hours=12)  # idle time after which a phone must sign in again
@@ -120,7 +121,7 @@ def person_card() -> dict[str, str] | None:
             where = engine().load(Organisation, user.organisation_id).name
         except NotFound:
             where = ""
-    return {"name": user.name, "role": ROLE_LABELS.get(user.role, user.role), "where": where}
+    return {"name": user.name, "role": labels.label(labels.ROLES, user.role), "where": where}
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:

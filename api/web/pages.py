@@ -69,15 +69,3 @@ def todo() -> Any:
 def me() -> Any:
     """我的: the account, 修改密码 and 退出登录."""
     return render_template("me.html", user=g.user)
-
-
-@blueprint.route("/pairings")
-@signed_in
-def pairings() -> Any:
-    return render_template("coming.html", title="结对", tab="pairings")
-
-
-@blueprint.route("/needs")
-@signed_in
-def needs() -> Any:
-    return render_template("coming.html", title="需求", tab="needs")

@@ -1,0 +1,192 @@
+"""The one catalogue of Chinese names for the codes people read.
+
+Codes (``paired_but_inactive``, ``funds``, ``R9``) are what the domain stores and compares;
+people read the names below, in reports, exports, JSON answers (``*_label``), web pages,
+notifications and the CLI.  Every name is declared here and nowhere else, so the same code
+never reads two ways (R9 once read 交付逾期未确认 in one file and 交付久未确认 in another).
+``tests/test_labels.py`` checks that every code the domain can produce has a name here.
+
+The codes themselves stay with the aggregate that owns them (``domain.task.STATES``, ...);
+a catalogue is a mapping from those codes to names, in the order people expect to read them.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+Catalogue = Mapping[str, str]
+
+# -- pairings ------------------------------------------------------------------------------------
+
+# The lifecycle state (``Pairing.state``, ``pairing_rules.lifecycle_state``).
+PAIRING_STATES: Catalogue = {
+    "proposed": "待接受", "accepted": "待签约", "in_force": "履行中", "suspended": "暂停",
+    "declined": "已拒绝", "terminated": "终止", "expired": "到期",
+}
+# The status board's one word for a pairing (``pairing_rules.derived_status``).
+PAIRING_STATUSES: Catalogue = {
+    "proposed": "待生效", "active": "正常", "paired_but_inactive": "联而不动",
+    "slow": "联而慢动", "suspended": "暂停", "expired": "到期", "terminated": "终止",
+    "declined": "已拒绝",
+}
+PAIRING_SLOT_STATES: Catalogue = {"free": "空闲", "taken": "已占用"}
+AREAS: Catalogue = {
+    "organisation": "组织共建", "members": "党员共管", "resources": "资源共享",
+    "activities": "活动共办", "talent": "人才共育", "industry": "产业共兴",
+    "culture": "文化共建", "governance": "治理共抓", "other": "其他",
+}
+ACTIVITY_KINDS: Catalogue = {
+    "joint_org_life": "联合组织生活", "visit": "走访", "training": "培训",
+    "practical_matter": "民生实事", "meeting": "座谈会", "other": "其他",
+}
+ACTIVITY_STATUSES: Catalogue = {"recorded": "待对方确认", "cosigned": "已确认", "contested": "有异议"}
+SIDES: Catalogue = {"giver": "帮扶方", "receiver": "受援方"}
+
+# -- rules R1–R9 ----------------------------------------------------------------------------------
+
+RULES: Catalogue = {
+    "R1": "止于签约", "R2": "联而不动", "R3": "全年无联合组织生活", "R4": "全年无民生实事",
+    "R5": "联而慢动", "R6": "单向帮扶", "R9": "交付逾期未确认",
+}
+SEVERITIES: Catalogue = {"info": "提示", "warning": "预警", "red": "严重"}
+
+# -- commitments and service tasks ---------------------------------------------------------------
+
+COMMITMENT_STATES: Catalogue = {
+    "draft": "草稿", "public": "已公开", "overdue": "逾期", "claimed": "待确认践诺",
+    "fulfilled": "已践诺", "not_fulfilled": "未践诺", "evaluated": "已评诺",
+}
+COMMITMENT_CATEGORIES: Catalogue = {
+    "funds": "资金", "talent": "人才", "information": "信息", "technology": "技术",
+    "practical_matter": "民生实事", "org_life": "组织生活", "project": "项目", "other": "其他",
+}
+OUTCOMES: Catalogue = {"kept": "已兑现", "partial": "部分兑现", "broken": "未兑现"}
+
+TASK_STATES: Catalogue = {
+    "open": "待认领", "pooled": "领办大厅", "claimed": "已认领", "planned": "已立项",
+    "delivered": "待确认", "confirmed": "已确认", "rated": "已评价", "closed": "已办结",
+    "cancelled": "已取消",
+}
+TASK_CATEGORIES: Catalogue = {
+    "infrastructure": "基础设施", "industry": "产业发展", "education": "教育",
+    "health": "医疗卫生", "elderly_care": "养老", "environment": "环境整治",
+    "culture_sports": "文化体育", "skills_training": "技能培训", "legal": "法律",
+    "employment": "就业", "collective_economy": "集体经济", "hardship_relief": "困难帮扶",
+    "other": "其他",
+}
+# A village's rating of a confirmed delivery, and the masses' answers in an evaluation round.
+SATISFACTION_LEVELS: Catalogue = {
+    "satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意",
+    "unknown": "不了解",
+}
+
+# -- follow-up cases (督办) -------------------------------------------------------------------------
+
+FOLLOWUP_STATES: Catalogue = {"open": "待答复", "responded": "已答复", "closed": "已结案"}
+# Why a case was opened: a rule's hit, or a supervisor by hand.
+FOLLOWUP_REASONS: Catalogue = {**RULES, "manual": "督办"}
+FOLLOWUP_RESOLUTIONS: Catalogue = {"resolved": "已解决", "escalated": "已上报", "dismissed": "不予督办"}
+SUBJECT_TYPES: Catalogue = {"pairing": "结对", "commitment": "承诺", "task": "项目"}
+
+# -- evaluation rounds (年度考核) ----------------------------------------------------------------
+
+EVALUATION_STATES: Catalogue = {
+    "open": "联评中", "computed": "已计分", "publicised": "公示中",
+    "publicity_ended": "公示期满", "finalised": "已定档",
+}
+# The 五好 dimensions a pairing is rated and scored on.
+FIVE_GOOD: Catalogue = {
+    "ideology": "思想作风好", "mechanism": "工作机制好", "teamwork": "团结协作好",
+    "results": "发展业绩好", "response": "群众反映好",
+}
+# The dimensions a score is shown in (``domain.scoring.DIMENSIONS``, in its order): the 五好
+# and the quality of the records.
+DIMENSIONS: Catalogue = {
+    **{d: FIVE_GOOD[d] for d in ("mechanism", "teamwork", "ideology", "results", "response")},
+    "records": "台账质量",
+}
+GRADES: Catalogue = {"excellent": "优秀", "good": "良好", "fair": "一般", "poor": "较差"}
+OBJECTION_RESOLUTIONS: Catalogue = {"upheld": "异议成立", "dismissed": "异议不成立"}
+
+# -- organisations, users, rule sets, timers -------------------------------------------------------
+
+ORGANISATION_KINDS: Catalogue = {
+    "agency": "机关", "enterprise": "企业", "institution": "事业单位", "school": "学校",
+    "new_economic": "新经济组织", "new_social": "新社会组织", "village": "村", "community": "社区",
+}
+ORGANISATION_STATES: Catalogue = {"active": "正常", "dissolved": "已撤销"}
+ROLES: Catalogue = {
+    "admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）", "village": "村（社区）",
+    "evaluator": "考核",
+}
+USER_STATES: Catalogue = {"active": "正常", "deactivated": "已停用"}
+TOKEN_STATES: Catalogue = {"valid": "有效", "revoked": "已吊销"}
+RULE_SET_STATES: Catalogue = {"published": "已发布"}
+TIMER_STATES: Catalogue = {"scheduled": "待触发", "fired": "已触发", "cancelled": "已取消"}
+
+# -- what waits on an organisation (待办) -----------------------------------------------------------
+
+INBOX_KINDS: Catalogue = {
+    "accept_pairing": "接受结对", "sign_agreement": "签订共建协议", "cosign_activity": "确认活动",
+    "confirm_fulfilment": "确认践诺", "confirm_delivery": "确认交付",
+}
+
+# -- events, as a history's timeline names them ----------------------------------------------------
+
+EVENT_TYPES: Catalogue = {
+    # organisations
+    "OrganisationRegistered": "登记党组织", "OrganisationRenamed": "党组织更名",
+    "CollectiveIncomeReported": "填报集体经济收入", "OrganisationDissolved": "撤销党组织",
+    # pairings
+    "PairingSlotOpened": "开设结对位", "PairingSlotTaken": "占用结对位",
+    "PairingProposed": "发起结对", "PairingAccepted": "接受结对", "PairingDeclined": "拒绝结对",
+    "AgreementSigned": "签订共建协议", "PairingSuspended": "暂停结对", "PairingResumed": "恢复结对",
+    "PairingRenewed": "续签结对", "PairingTerminated": "终止结对", "TermEnded": "协议期满",
+    "ActivityRecorded": "记录共建活动", "ActivityCoSigned": "确认共建活动",
+    "ActivityContested": "对活动提出异议", "InactivityFlagged": "触发预警",
+    "InactivityCleared": "预警解除",
+    # commitments
+    "CommitmentMade": "作出承诺", "CommitmentPublicised": "公开承诺",
+    "ProgressReported": "报告承诺进展", "DeadlineExtended": "延长承诺期限",
+    "CommitmentOverdue": "承诺逾期", "FulfilmentClaimed": "申报践诺",
+    "FulfilmentConfirmed": "确认践诺", "FulfilmentDisputed": "对践诺提出异议",
+    "CommitmentAbandoned": "放弃承诺", "CommitmentEvaluated": "评诺",
+    # service tasks
+    "NeedRaised": "提出需求", "NeedPooled": "需求进入领办大厅", "TaskClaimed": "认领需求",
+    "ClaimWithdrawn": "撤回认领", "TaskPlanned": "项目立项", "DeliveryReported": "报告交付",
+    "DeliveryConfirmed": "确认交付", "DeliveryRejected": "退回交付",
+    "ConfirmationOverdue": "交付确认超期", "SatisfactionRated": "评价满意度",
+    "TaskCancelled": "取消项目", "TaskClosed": "项目办结",
+    # follow-up cases
+    "FollowUpOpened": "督办立案", "FollowUpUpdated": "督办升级", "FollowUpResponded": "答复督办",
+    "FollowUpClosed": "督办结案",
+    # evaluation rounds
+    "EvaluationOpened": "启动年度考核", "JointRatingSubmitted": "提交联评评分",
+    "SatisfactionRecorded": "录入群众满意度", "ScoresComputed": "计算考核得分",
+    "ResultPublicised": "公示考核结果", "ObjectionRaised": "提出异议",
+    "ObjectionResolved": "处理异议", "PublicityEnded": "公示期满", "ResultFinalised": "考核定档",
+    # users, sign-in and tokens
+    "UserRegistered": "创建用户", "UserDeactivated": "停用用户",
+    "AccessTokenIssued": "签发访问令牌", "AccessTokenRevoked": "吊销访问令牌",
+    "LoginGiven": "设置登录名", "LoginTaken": "占用登录名", "UserActivated": "激活账号",
+    "PasswordChanged": "修改密码", "PasswordReset": "重置密码",
+    # rule sets and timers
+    "RuleSetPublished": "发布规则集", "TimerScheduled": "设定定时", "TimerRescheduled": "调整定时",
+    "TimerFired": "定时触发", "TimerCancelled": "取消定时",
+}
+
+# A yes-or-no field, as a file shows it.
+YES_NO: Mapping[bool, str] = {True: "是", False: "否"}
+
+# The kinds of pairing the province generator plays (``workflows.generate.HEALTH``).
+HEALTH_PROFILES: Catalogue = {
+    "healthy": "正常运转", "inactive": "联而不动", "slow": "联而慢动", "one_way": "单向帮扶",
+    "stuck": "签约后停滞",
+}
+
+
+def label(catalogue: Catalogue, code: str | None) -> str | None:
+    """The name of ``code``; the code itself if the catalogue has none (never hides a value),
+    ``None`` for no code."""
+    if code is None:
+        return None
+    return catalogue.get(code, code)
