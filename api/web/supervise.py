@@ -285,6 +285,8 @@ def coverage() -> Any:
 DESK_TABS = {
     "supervisor": [("board", "联而不动", "web.board"), ("followups", "督办", "web.followups"),
                    ("coverage", "覆盖", "web.coverage"), ("me", "我的", "web.me")],
+    "evaluator": [("rounds", "考核", "web.rounds"), ("ledgers", "台账", "web.ledgers"),
+                  ("pairings", "结对", "web.pairings"), ("me", "我的", "web.me")],
 }
 
 
