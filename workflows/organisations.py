@@ -85,6 +85,13 @@ class OrganisationCommands(EngineCore):
 
     def import_organisations(self, actor: Actor, text: str) -> list[Outcome]:
         """Bulk onboarding from CSV (columns code,name,kind,region_code): every row or none."""
+        orgs = self.check_import(actor, text)
+        self.commit(*orgs)  # one transaction: all rows or none
+        return [Outcome(o.id, o.version, o.state, None) for o in orgs]
+
+    def check_import(self, actor: Actor, text: str) -> list[Organisation]:
+        """Every row of an import checked as the import checks it, nothing written: the
+        organisations it would register, or ImportRejected naming each bad row (a preview)."""
         require_role(actor, "admin-registers", "admin")
         by = self.attribution(actor)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
@@ -116,8 +123,7 @@ class OrganisationCommands(EngineCore):
             raise ImportRejected(errors)
         if not orgs:
             raise ImportRejected([RowError(1, "the file has no rows")])
-        self.commit(*orgs)  # one transaction: all rows or none
-        return [Outcome(o.id, o.version, o.state, None) for o in orgs]
+        return orgs
 
     def report_collective_income(self, actor: Actor, organisation_id: UUID, year: int,
                                  amount: Decimal, expected_version: int | None = None) -> Outcome:

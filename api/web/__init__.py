@@ -16,4 +16,4 @@ blueprint = Blueprint("web", __name__, template_folder="templates",
 # The views register themselves on the blueprint when imported.
 from api.web import auth, pages  # noqa: E402,F401
 from api.web import pairings, needs, commitments  # noqa: E402,F401  (the act pages)
-from api.web import supervise, evaluate  # noqa: E402,F401  (supervisors, evaluators, admins)
+from api.web import supervise, evaluate, admin  # noqa: E402,F401  (supervisors, evaluators, admins)

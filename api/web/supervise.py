@@ -287,6 +287,8 @@ DESK_TABS = {
                    ("coverage", "覆盖", "web.coverage"), ("me", "我的", "web.me")],
     "evaluator": [("rounds", "考核", "web.rounds"), ("ledgers", "台账", "web.ledgers"),
                   ("pairings", "结对", "web.pairings"), ("me", "我的", "web.me")],
+    "admin": [("organisations", "组织", "web.organisations"), ("users", "用户", "web.users"),
+              ("rules", "规则", "web.rules_page"), ("me", "我的", "web.me")],
 }
 
 
