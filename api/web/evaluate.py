@@ -166,12 +166,14 @@ def _record(kind: str, record_id: UUID) -> CobuildAggregate:
 def _bundle(record_id: UUID) -> tuple[dict[str, Any] | None, str | None]:
     """The record's evidence bundle against the latest checkpoint (signed now if the log has
     grown), as the JSON API hands it out; or why there is none."""
-    # The JSON API's signer: one place signs checkpoints (locks, the signer lease).
-    from api.http import audit as api_audit
+    # The JSON API's signer, found in the app: one place signs checkpoints (locks, lease).
+    audit = current_app.extensions.get("cobuild.audit")
+    if audit is None:
+        return None, "这个系统没有可验证的日志，无法导出证据包。"
     try:
-        note = api_audit.latest_checkpoint()
-        key = api_audit.key_directory().verifier_key()
-        return build_bundle(api_audit.audit_log(), record_id, note, key), None
+        note = audit["latest_checkpoint"]()
+        key = audit["key_directory"]().verifier_key()
+        return build_bundle(audit["audit_log"](), record_id, note, key), None
     except BundleError:
         return None, "这份档案暂时无法导出证据包，请稍后再试。"
     except Exception as error:  # noqa: BLE001 - the API's refusals (no log, signer busy) as words
@@ -181,9 +183,9 @@ def _bundle(record_id: UUID) -> tuple[dict[str, Any] | None, str | None]:
 
 def verification_words(bundle: dict[str, Any]) -> tuple[bool, str, list[str]]:
     """The offline verifier's verdict on ``bundle``, in words an evaluator reads."""
-    from api.http import audit as api_audit
     try:
-        key = VerifierKey.parse(api_audit.key_directory().vkey_path.read_text(encoding="utf-8"))
+        keys = current_app.extensions["cobuild.audit"]["key_directory"]()
+        key = VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
         report = verify_bundle(bundle, key, require_complete=True)
     except (CannotCheck, ValueError, OSError):
         return False, "无法验证：证据包格式不对或缺少验证密钥。", []
