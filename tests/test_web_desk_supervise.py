@@ -70,7 +70,15 @@ def test_a_case_opened_by_hand_is_answered_read_and_closed(engine, cast, desk):
     listed = text(sup.get("/followups"))
     assert "大柘镇石练村党支部" in listed and "待答复" in listed and "督办" in listed
 
-    engine.respond_followup(cast.villager, case_id, "下周开展联合主题党日")
+    village = desk["lizs"]
+    assert "答复督办" in text(village.get(case_path)) and "结案理由" not in text(village.get(case_path))
+    before = events(engine)
+    empty = village.post(case_path + "/answer", {"text": " "})
+    assert empty.status_code == 422 and events(engine) == before
+    assert error_beside(text(empty), "text") == "请填写答复内容"
+    answered = village.post(case_path + "/answer", {"text": "下周开展联合主题党日"})
+    assert answered.status_code == 302 and "已答复" in text(village.get(answered.headers["Location"]))
+    assert "答复督办" not in text(sup.get(case_path))  # only the responsible organisation answers
     page = text(sup.get(case_path))
     assert "下周开展联合主题党日" in page and "已答复" in page and "半年无活动，请说明" in page
     assert "结对：县财政局机关党委 — 大柘镇石练村党支部" in page

@@ -41,7 +41,8 @@ MEASURED_WORDS = {
     "delivered_on": "交付日期",
 }
 # Actions on a case shown in the supervisor's words beside the catalogue's result.
-CLOSE_DONE = {"closed": "督办已结案。", "opened": "已立案督办，责任单位会在待办里看到。"}
+CLOSE_DONE = {"closed": "督办已结案。", "opened": "已立案督办，责任单位会在待办里看到。",
+              "answered": "已答复，督办单位会看到你的答复。"}
 
 
 def rules() -> Thresholds:
@@ -188,6 +189,8 @@ def subject_of(case: FollowUpCase) -> dict[str, Any]:
 @blueprint.route("/followups/<uuid:case_id>")
 @signed_in
 def followup(case_id: UUID) -> Any:
+    """One case: what it is about, what was measured, the answers; 答复 for the responsible
+    organisation, 结案 for a supervisor."""
     return _followup_page(_case(case_id))
 
 
@@ -203,6 +206,7 @@ def _followup_page(case: FollowUpCase, status: int = 200, errors: dict[str, str]
         resolution_label=labels.label(labels.FOLLOWUP_RESOLUTIONS, case.resolution),
         measured=measured_words(case.measured), resolutions=labels.FOLLOWUP_RESOLUTIONS,
         may_close=actor.role in ("supervisor", "admin") and case.state != "closed",
+        may_answer=actor.organisation_id == case.responsible_id and case.state != "closed",
         notice=CLOSE_DONE.get(request.args.get("done", "")),
         errors=errors or {}, refusal=refusal, form=form or {}), status
 
@@ -222,6 +226,21 @@ def close_followup(case_id: UUID) -> Any:
         return _followup_page(_case(case_id), 422 if form.errors else 409, form.errors, refusal,
                               dict(request.form))
     return redirect(url_for("web.followup", case_id=case_id, done="closed"))
+
+
+@blueprint.route("/followups/<uuid:case_id>/answer", methods=["POST"])
+@signed_in
+def answer_followup(case_id: UUID) -> Any:
+    """答复督办: the responsible organisation says what it did or will do."""
+    case = _case(case_id)
+    form = Form(request.form)
+    words = form.text("text", "答复内容", 4000)
+    done, refusal = attempt(form, {"text": "text"}, lambda: engine().respond_followup(
+        g.actor, case_id, words, expected_version=case.version))
+    if done is None:
+        return _followup_page(_case(case_id), 422 if form.errors else 409, form.errors, refusal,
+                              dict(request.form))
+    return redirect(url_for("web.followup", case_id=case_id, done="answered"))
 
 
 @blueprint.route("/pairings/<uuid:pairing_id>/followups/new", methods=["GET", "POST"])

@@ -120,6 +120,8 @@ def todo_link(item: dict[str, Any]) -> str | None:
         return url_for("web.activity", pairing_id=item["pairing_id"], activity_id=item["activity_id"])
     if kind in ("confirm_delivery", "claim_need") and item.get("task_id"):
         return url_for("web.need", task_id=item["task_id"])
+    if kind == "answer_followup" and item.get("followup_id"):
+        return url_for("web.followup", case_id=item["followup_id"])
     if kind == "confirm_fulfilment" and item.get("commitment_id"):
         return url_for("web.commitment", commitment_id=item["commitment_id"])
     if item.get("pairing_id"):
