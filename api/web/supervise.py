@@ -38,7 +38,7 @@ MEASURED_WORDS = {
     "in_force_on": "生效日期", "threshold_days": "规则天数", "red_days": "严重天数",
     "max_days_overdue": "最长逾期天数", "commitments_overdue": "逾期承诺数",
     "year": "年度", "count": "次数", "days_unconfirmed": "未确认天数",
-    "delivered_on": "交付日期",
+    "delivered_on": "交付日期", "rule_set_version": "规则集版本",
 }
 # Actions on a case shown in the supervisor's words beside the catalogue's result.
 CLOSE_DONE = {"closed": "督办已结案。", "opened": "已立案督办，责任单位会在待办里看到。",
