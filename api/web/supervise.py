@@ -57,10 +57,15 @@ def regional() -> Any:
     return actor
 
 
-def measured_words(measured: dict[str, Any]) -> list[str]:
+# What the board shows of a hit: the measure itself (the case's page shows everything).
+BRIEF = ("days_without_activity", "days_since_in_force", "max_days_overdue",
+         "commitments_overdue", "days_unconfirmed")
+
+
+def measured_words(measured: dict[str, Any], only: tuple[str, ...] | None = None) -> list[str]:
     out = []
     for key, value in (measured or {}).items():
-        if value is None:
+        if value is None or (only is not None and key not in only):
             continue
         if isinstance(value, str) and len(value) == 10 and value[4] == "-":
             value = f"{value[:4]}年{int(value[5:7])}月{int(value[8:10])}日"
@@ -140,7 +145,7 @@ def board() -> Any:
     items = []
     for item in found["items"]:
         since = item.get("last_activity_on") or item.get("in_force_on")
-        hits = [{**hit, "words": measured_words(hit["measured"])} for hit in item["rule_hits"]
+        hits = [{**hit, "words": measured_words(hit["measured"], BRIEF)} for hit in item["rule_hits"]
                 if hit["severity"] != "info"]
         worst = "red" if any(h["severity"] == "red" for h in hits) else "warning"
         items.append({**item, "hits": hits, "worst": worst,
