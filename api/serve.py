@@ -13,15 +13,15 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Callable
 
 import click
 from werkzeug.serving import make_server
 
-from api.http.app import create_app
+from api.app import create_app
+from api.root import Root
 from workflows.store.settings import Settings
-from workflows.engine import Engine, open_engine
+from workflows.engine import Engine
 from workflows.store.leases import AlreadyRunning, LeadershipLost, Lease, acquire
 from workflows.organisations import AlreadyInitialised
 from workflows.relay import Relay, RelayPosition, broker_connection
@@ -30,11 +30,11 @@ from workflows.scheduler import Worker, open_worker_state
 TOKEN_FILE = "admin-token"
 
 
-def ensure_admin(engine: Engine, home: Path) -> str:
+def ensure_admin(engine: Engine, settings: Settings) -> str:
     """Where the first admin's token is: created now (on a fresh data folder) or earlier."""
-    path = home / TOKEN_FILE
+    path = settings.home / TOKEN_FILE
     try:
-        token = engine.bootstrap_admin(os.environ.get("COBUILD_BOOTSTRAP_TOKEN") or None)
+        token = engine.bootstrap_admin(settings.bootstrap_token)
     except AlreadyInitialised:
         if path.exists():
             return f"in {path}"
@@ -66,7 +66,8 @@ def _relay(engine: Engine, settings: Settings) -> tuple[Relay, Callable[[], None
     return Relay(engine, connection, position), close
 
 
-MAKERS = {"scheduler": _scheduler, "relay": _relay}
+Maker = Callable[[Engine, Settings], tuple[Worker | Relay, Callable[[], None]]]
+MAKERS: dict[str, Maker] = {"scheduler": _scheduler, "relay": _relay}
 
 
 def _say(line: str) -> None:
@@ -182,14 +183,14 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[EmbeddedR
                    "run apart).")
 def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
     """Serve the HTTP API with the embedded workers (SQLite under COBUILD_HOME)."""
-    settings = Settings.from_env()
-    engine = open_engine(settings)
-    where_token = ensure_admin(engine, settings.home)
-    app = create_app(engine, settings)
+    root = Root.from_env()
+    settings, engine = root.settings, root.engine
+    where_token = ensure_admin(engine, settings)
+    app = create_app(root)
     server = make_server(host, port, app, threaded=threads)
     # Reports catch up before answering anyway; following the log in the background keeps
     # that catch-up small, so a report rarely pays for the writes before it.
-    projections = app.extensions["cobuild"].projections
+    projections = root.projections
     if embedded:
         projections.start(interval=0.2)
     base = f"http://{host}:{server.server_port}"
@@ -214,7 +215,7 @@ def serve(host: str, port: int, threads: bool, embedded: bool) -> None:
             running.stop()
         projections.stop()
         server.server_close()
-        engine.close()
+        root.close()
         click.echo("cobuild API stopped")
 
 

@@ -25,12 +25,13 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from workflows.audit import merkle
-from workflows.audit.recorder import AuditLog, connect_sqlite
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder, AuditLog, connect_sqlite
 from workflows.audit.verify import verify_store
 
-AUDITED = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
+AUDITED = get_topic(AuditedSQLiteApplicationRecorder)
 
 
 class Item(Aggregate):
@@ -120,7 +121,8 @@ def main() -> None:
         conn.close()
         timings.sort()
         print(f"inclusion proof at tree size {size} ({len(proof)} hashes), {args.proofs} random leaves:")
-        print(f"  median {statistics.median(timings) * 1e3:.3f} ms, p99 {timings[int(0.99 * len(timings))] * 1e3:.3f} ms")
+        p99 = timings[int(0.99 * len(timings))]
+        print(f"  median {statistics.median(timings) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms")
 
         t = time.perf_counter()
         cpu = time.process_time()

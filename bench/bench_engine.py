@@ -19,14 +19,15 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventsourcing.application import Application  # noqa: E402
+from eventsourcing.application import Application
 
-from domain.base import Attribution  # noqa: E402
-from domain.pairing import Pairing, PairingSlot  # noqa: E402
-from workflows.store.clock import FakeClock  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.core import DateAsISO  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
+from domain.base import Attribution
+from domain.pairing import Pairing, PairingSlot
+from workflows.audit.wiring import audited_env
+from workflows.store.clock import FakeClock
+from workflows.store.settings import Settings
+from workflows.core import DateAsISO
+from workflows.engine import open_engine
 
 COMMANDS_PER_PAIRING = 6
 START = datetime(2025, 3, 1, 1, tzinfo=timezone.utc)
@@ -101,7 +102,7 @@ def main() -> None:
             engine, pairs = setup_engine(Path(tmp) / "engine", args.pairings)
             # The same store settings as the engine (the audited recorder included), so the
             # ratio is what the engine itself adds.
-            raw_env = Settings(home=Path(tmp) / "raw").eventsourcing_env()
+            raw_env = audited_env(Settings(home=Path(tmp) / "raw").eventsourcing_env())
             (Path(tmp) / "raw").mkdir()
             raw = RawApp(env=raw_env)
             # Alternate which side runs first so disk-cache warm-up favours neither.

@@ -21,13 +21,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_projections import ADMIN, build_store  # noqa: E402
-from domain.evaluation import EvaluationRound  # noqa: E402
-from projections.evaluations import ProjectionScorer  # noqa: E402
-from projections.runner import open_runner  # noqa: E402
-from workflows.store.clock import FakeClock  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
+from bench_projections import ADMIN, build_store
+from domain.evaluation import EvaluationRound
+from projections.evaluations import ProjectionScorer
+from projections.runner import open_runner
+from workflows.store.clock import FakeClock
+from workflows.store.settings import Settings
+from workflows.engine import open_engine
 
 SURVEY = {"satisfied": 40, "basically_satisfied": 12, "dissatisfied": 3, "unknown": 5}
 
@@ -72,7 +72,8 @@ def main() -> None:
 
     for region in (county, city):
         round_id = EvaluationRound.create_id(region, 2024)
-        p50, worst = timed(lambda: engine.compute_evaluation(ADMIN, round_id, scorer), args.runs)
+        p50, worst = timed(lambda round_id=round_id: engine.compute_evaluation(ADMIN, round_id, scorer),
+                           args.runs)
         snapshot = engine.load(EvaluationRound, round_id).snapshot
         stored = max(len(n.state) for n in engine.recorder.select_notifications(
             start=1, limit=10**7, topics=["domain.evaluation:EvaluationRound.ScoresComputed"]))

@@ -23,13 +23,14 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventsourcing.application import Application  # noqa: E402
+from eventsourcing.application import Application
 
-from workflows.store.clock import local_date  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.core import DateAsISO  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
-from workflows.generate import Generation, Scale  # noqa: E402
+from workflows.audit.wiring import audited_env
+from workflows.store.clock import local_date
+from workflows.store.settings import Settings
+from workflows.core import DateAsISO
+from workflows.engine import open_engine
+from workflows.generate import Generation, Scale
 
 
 class RawApp(Application[UUID]):
@@ -65,7 +66,7 @@ def days_of_events(folder: Path) -> list[list]:
 
 def raw_saves(folder: Path, days: list[list]) -> float:
     folder.mkdir(parents=True)
-    app = RawApp(env=Settings(home=folder).eventsourcing_env())
+    app = RawApp(env=audited_env(Settings(home=folder).eventsourcing_env()))
     try:
         begin = time.perf_counter()
         for events in days:

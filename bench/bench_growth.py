@@ -40,17 +40,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_generate import generated  # noqa: E402
-from bench_memory import rebuild  # noqa: E402
-from bench_projections import read_and_decode  # noqa: E402
-from bench_reports import measure  # noqa: E402
-from workflows.audit.verify import verify_store  # noqa: E402
-from projections.runner import ProjectionRunner  # noqa: E402
-from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.store.clock import SystemClock, local_date  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
-from workflows.generate import Scale  # noqa: E402
+from bench_generate import generated
+from bench_memory import rebuild
+from bench_projections import read_and_decode
+from bench_reports import measure
+from workflows.audit.verify import verify_store
+from projections.runner import ProjectionRunner
+from projections.store import ProjectionDatabase
+from workflows.store.clock import SystemClock, local_date
+from workflows.store.settings import Settings
+from workflows.engine import open_engine
+from workflows.generate import Scale
 
 THROUGHPUTS = (("generation_events_per_s", "generation"), ("read_decode_events_per_s", "read+decode"),
                ("rebuild_events_per_s", "rebuild"), ("verify_events_per_s", "Merkle verification"))

@@ -39,15 +39,15 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_http import free_port  # noqa: E402  (the benches' one loopback port picker)
-from bench_projections import load  # noqa: E402
-from domain.base import Actor  # noqa: E402
-from projections import reports  # noqa: E402
-from projections.runner import ProjectionRunner  # noqa: E402
-from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
-from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised  # noqa: E402
+from bench_http import free_port
+from bench_projections import load
+from domain.base import Actor
+from projections import reports
+from projections.runner import ProjectionRunner
+from projections.store import ProjectionDatabase
+from workflows.store.settings import Settings
+from workflows.engine import open_engine
+from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised
 AIM_MB = 300
 V = "/api/v1"
 

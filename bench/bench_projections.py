@@ -35,15 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.base import Actor, Attribution  # noqa: E402
-from domain.commitment import PublicCommitment  # noqa: E402
-from domain.organisation import Organisation  # noqa: E402
-from domain.pairing import Pairing  # noqa: E402
-from projections import reports  # noqa: E402
-from projections.runner import ProjectionRunner  # noqa: E402
-from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
+from domain.base import Actor, Attribution
+from domain.commitment import PublicCommitment
+from domain.organisation import Organisation
+from domain.pairing import Pairing
+from projections import reports
+from projections.runner import ProjectionRunner
+from projections.store import ProjectionDatabase
+from workflows.store.settings import Settings
+from workflows.engine import open_engine
 
 ADMIN = Actor("admin", "admin", region_code="")
 START = datetime(2024, 1, 1, 2, tzinfo=timezone.utc)

@@ -45,13 +45,13 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_projections import latency, load  # noqa: E402
-from projections import reports  # noqa: E402
-from domain.pairing_rules import Thresholds  # noqa: E402
-from projections.runner import ProjectionRunner, open_runner  # noqa: E402
-from projections.store import ProjectionDatabase  # noqa: E402
-from workflows.store.settings import Settings  # noqa: E402
-from workflows.engine import open_engine  # noqa: E402
+from bench_projections import latency, load
+from projections import reports
+from domain.pairing_rules import Thresholds
+from projections.runner import ProjectionRunner, open_runner
+from projections.store import ProjectionDatabase
+from workflows.store.settings import Settings
+from workflows.engine import open_engine
 
 # The aims of issue #8 for a province (about 30,000 pairings).
 AIMS_MS = {"inactive p1 (province)": 50.0, "coverage (province)": 200.0,

@@ -271,6 +271,7 @@ class PublicCommitment(CobuildAggregate):
         self._require_beneficiary(by, "dispute fulfilment")
         reason = check_reason(reason)
         require_not_before("occurred_at", by.occurred_at, self.claimed_at, "fulfilment claim")
+        assert self.claimed_from is not None  # set by the claim that made the state "claimed"
         self._fulfilment_disputed(reason=reason, back_to=self.claimed_from, **by.fields())
 
     @event("FulfilmentDisputed")

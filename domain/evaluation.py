@@ -87,7 +87,7 @@ class EvaluationRound(CobuildAggregate):
                    rule_set_version=rule_set_version, **by.fields())
 
     @event("EvaluationOpened")
-    def __init__(self, id: UUID, year: int, region: str, rule_set_version: int,  # noqa: A002
+    def __init__(self, id: UUID, year: int, region: str, rule_set_version: int,
                  actor: dict[str, Any], on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.year = year
         self.region = region

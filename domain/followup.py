@@ -58,7 +58,7 @@ class FollowUpCase(CobuildAggregate):
         )
 
     @event("FollowUpOpened")
-    def __init__(self, id: UUID, subject_type: str, subject_id: UUID, rule: str,  # noqa: A002
+    def __init__(self, id: UUID, subject_type: str, subject_id: UUID, rule: str,
                  responsible_id: UUID, measured: dict[str, Any], severity: str,
                  note: str | None, actor: dict[str, Any], on_behalf_of: UUID | None,
                  occurred_at: datetime) -> None:

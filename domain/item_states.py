@@ -61,6 +61,7 @@ def commitment_state(due_on: date, steps: Iterable[Step]) -> CommitmentState:
         elif kind == "progress":
             c.progress_reports += 1
         elif kind == "extended":
+            assert step.value is not None  # an extension always carries the new due date
             c.due_on = date.fromisoformat(step.value)
             c.extensions += 1
         elif kind == "overdue":
@@ -106,6 +107,7 @@ def task_state(steps: Iterable[Step]) -> TaskState:
         elif kind == "pooled":
             t.state = "pooled"
         elif kind == "planned":
+            assert step.value is not None  # a plan always carries its due date
             t.state, t.due_on = "planned", date.fromisoformat(step.value)
         elif kind == "delivered":
             t.state, t.delivered_on, t.value_yuan = "delivered", step.day, step.value

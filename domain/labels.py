@@ -119,6 +119,8 @@ ROLES: Catalogue = {
     "evaluator": "考核",
 }
 USER_STATES: Catalogue = {"active": "正常", "deactivated": "已停用"}
+# A sign-in name is taken once, for good (``domain.user.LoginName``).
+LOGIN_NAME_STATES: Catalogue = {"taken": "已占用"}
 TOKEN_STATES: Catalogue = {"valid": "有效", "revoked": "已吊销"}
 RULE_SET_STATES: Catalogue = {"published": "已发布"}
 TIMER_STATES: Catalogue = {"scheduled": "待触发", "fired": "已触发", "cancelled": "已取消"}

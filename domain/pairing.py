@@ -224,7 +224,8 @@ class Pairing(CobuildAggregate):
         if activity is None:
             raise InvalidValue("activity_id", "no such activity on this pairing")
         if activity["status"] != "recorded":
-            raise NotPermitted("activity-answered-once", f"the activity is already {activity['status']}: cannot {command}")
+            raise NotPermitted("activity-answered-once",
+                               f"the activity is already {activity['status']}: cannot {command}")
         side = self._require_party(by)
         if side == activity["recorded_by"]:
             raise NotPermitted("other-side-cosigns", "only the other side may co-sign or contest an activity")

@@ -174,7 +174,7 @@ class RuleSet(CobuildAggregate):
                    values=merged_values(changes, current.values), note=note, **by.fields())
 
     @event("RuleSetPublished")
-    def __init__(self, id: UUID, version: int, values: dict[str, Any],  # noqa: A002
+    def __init__(self, id: UUID, version: int, values: dict[str, Any],
                  note: str | None, actor: dict[str, Any], on_behalf_of: UUID | None,
                  occurred_at: datetime) -> None:
         self.number = version

@@ -166,6 +166,7 @@ class ServiceTask(CobuildAggregate):
     def withdraw_claim(self, by: Attribution, reason: str) -> None:
         self.require_state("withdraw the claim", "claimed")
         self._require_claimer(by, "withdraw the claim")
+        assert self.claimed_from is not None  # set by the claim that made the state "claimed"
         self._claim_withdrawn(reason=check_reason(reason), back_to=self.claimed_from,
                               **by.fields())
 

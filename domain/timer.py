@@ -46,7 +46,7 @@ class Timer(CobuildAggregate):
         )
 
     @event("TimerScheduled")
-    def __init__(self, id: UUID, subject_type: str, subject_id: UUID, purpose: str,  # noqa: A002
+    def __init__(self, id: UUID, subject_type: str, subject_id: UUID, purpose: str,
                  due_at: datetime, details: dict[str, Any], actor: dict[str, Any],
                  on_behalf_of: UUID | None, occurred_at: datetime) -> None:
         self.subject_type = subject_type

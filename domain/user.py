@@ -4,9 +4,9 @@ A user has one role and belongs to one organisation (agency, village) or one reg
 (admin, supervisor, evaluator).  Tokens are never stored: only their SHA-256 digest, which
 is also the natural key of the token aggregate, so looking a token up is one read.
 
-People sign in to the web pages with a ``login`` and a password (DESIGN §12).  An admin gives
+People sign in to the web pages with a ``login`` and a password (docs/web.md).  An admin gives
 the login and a one-time activation code; the person sets a password with it.  Only scrypt
-hashes of the code and the password are recorded (§13: the events are audit history that
+hashes of the code and the password are recorded (docs/decisions.md, trust rules: the events are audit history that
 evaluators read), with their salt and cost parameters, so the cost can be raised later
 without breaking stored hashes.  Each change of credentials (activation, password change,
 admin reset) raises ``credentials_version``: a web session remembers the version it was
@@ -54,7 +54,8 @@ ACTIVATION_VALID = timedelta(days=14)
 # so that a stolen event log is costly to guess against.  Stored with each hash.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
-_HASH = re.compile(r"^scrypt\$n=([0-9]{1,7}),r=([0-9]{1,2}),p=([0-9]{1,2})\$([A-Za-z0-9+/=]{8,64})\$([A-Za-z0-9+/=]{16,128})$")
+_HASH = re.compile(r"^scrypt\$n=([0-9]{1,7}),r=([0-9]{1,2}),p=([0-9]{1,2})"
+                   r"\$([A-Za-z0-9+/=]{8,64})\$([A-Za-z0-9+/=]{16,128})$")
 
 
 def normalise_login(login: object) -> str:
@@ -108,7 +109,7 @@ def verify_secret(secret: str, stored: str | None) -> bool:
         expected = hash_secret(secret, salt, n, r, p)
     except (ValueError, InvalidValue):
         return False  # a cost beyond the memory limit, a short salt: not a hash we wrote
-    return hmac.compare_digest(expected.encode(), stored.encode())
+    return hmac.compare_digest(expected.encode(), match.group(0).encode())  # the whole of stored
 
 
 class User(CobuildAggregate):
@@ -130,12 +131,13 @@ class User(CobuildAggregate):
             if organisation_id is not None:
                 raise InvalidValue("organisation_id", f"is not used for the {role} role")
             if not isinstance(region_code, str) or not _REGION_SCOPE.match(region_code):
-                raise InvalidValue("region_code", "must be a region prefix of 2, 4, 6, 9 or 12 digits (empty for the whole country)")
+                raise InvalidValue("region_code", "must be a region prefix of 2, 4, 6, 9 or 12 digits "
+                                                  "(empty for the whole country)")
         return cls(id=user_id or uuid4(), name=check_text("name", name, 100), role=role,
                    organisation_id=organisation_id, region_code=region_code, **by.fields())
 
     @event("UserRegistered")
-    def __init__(self, id: UUID, name: str, role: str, organisation_id: UUID | None,  # noqa: A002
+    def __init__(self, id: UUID, name: str, role: str, organisation_id: UUID | None,
                  region_code: str | None, actor: dict[str, Any], on_behalf_of: UUID | None,
                  occurred_at: datetime) -> None:
         self.name = name
@@ -143,17 +145,17 @@ class User(CobuildAggregate):
         self.organisation_id = organisation_id
         self.region_code = region_code
         self.state = "active"
-        self.login: str | None = None
-        self.password_hash: str | None = None
-        self.activation_hash: str | None = None
-        self.activation_until: datetime | None = None
+        self.login = None
+        self.password_hash = None
+        self.activation_hash = None
+        self.activation_until = None
         self.credentials_version = 0
 
     # Older users were registered before logins existed: their state lacks the attributes.
-    login = None
-    password_hash = None
-    activation_hash = None
-    activation_until = None
+    login: str | None = None
+    password_hash: str | None = None
+    activation_hash: str | None = None
+    activation_until: datetime | None = None
     credentials_version = 0
 
     @property

@@ -43,10 +43,6 @@ def day_of(moment: datetime) -> str:
     return local_date(moment).isoformat()
 
 
-def iso(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def lag_days(event: Any) -> int:
     """How many days after it happened a fact was recorded (backfill shows up here)."""
     return (local_date(event.timestamp) - local_date(event.occurred_at)).days
@@ -867,8 +863,3 @@ class Projector:
         def handler(conn, p, f: Fact) -> None:
             self._task_event(conn, p, f, kind, f.day, getattr(f, field) if field else None)
         return handler
-
-
-def _text(value: Any) -> str | None:
-    """For handlers of decoded events (``Projector.handlers``): an amount as text."""
-    return None if value is None else str(value)

@@ -166,14 +166,16 @@ def _signed_and_never_changed(p: PairingRow, w: Window) -> Lifecycle | None:
     Its transitions are then an acceptance (once at most: ``Pairing.accept``) and the two
     signatures, both visible exactly when the later signing date and the later recording
     are (``in_force_day``, ``in_force_at``); it came into force on the later signing date."""
+    in_force_day, in_force_at = p.in_force_day, p.in_force_at  # set with the second signature
     if (p.toggles or p.renewals or p.ended_day is not None or p.signatures != 2
-            or not (p.in_force_day <= w.day and p.in_force_at < w.known_before)):
+            or in_force_day is None or in_force_at is None
+            or not (in_force_day <= w.day and in_force_at < w.known_before)):
         return None
     return Lifecycle(
         term_end=date.fromisoformat(p.term_end),
-        accepted=(p.accepted_day is not None and p.accepted_day <= w.day
-                  and p.accepted_at < w.known_before),
-        signatures=2, in_force_on=date.fromisoformat(p.in_force_day))
+        accepted=(p.accepted_day is not None and p.accepted_at is not None
+                  and p.accepted_day <= w.day and p.accepted_at < w.known_before),
+        signatures=2, in_force_on=date.fromisoformat(in_force_day))
 
 
 def lifecycles(facts: Facts, w: Window, pairings: list[PairingRow]) -> dict[str, Lifecycle]:
@@ -457,6 +459,8 @@ def task_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
             steps[task_id].append(Step(kind, date.fromisoformat(day), value, giver_id))
     for task_id, task_steps in steps.items():
         t = task_state(task_steps)
+        if t.claimer_id is None:  # nobody's pairing yet
+            continue
         for pairing_id in by_parties.get((t.claimer_id, receiver_of[task_id]), ()):
             o = out[pairing_id]
             o.tasks[t.state] += 1
@@ -792,8 +796,8 @@ CoverageCounts = tuple[list[tuple], list[dict[str, Any]], list[dict[str, Any]]]
 
 def _unpaired(org_id: str, code: str, name: str, kind: str, region_code: str,
               income: tuple[int, str] | None = None) -> dict[str, Any]:
-    row = {"organisation_id": org_id, "code": code, "name": name, "kind": kind,
-           "region_code": region_code}
+    row: dict[str, Any] = {"organisation_id": org_id, "code": code, "name": name, "kind": kind,
+                           "region_code": region_code}
     if income is not None:
         row["income_year"], row["income_yuan"] = income
     return row
@@ -881,7 +885,7 @@ def _coverage_settled(facts: Facts, w: Window, bounds: tuple[str, str] | None, t
     exact = _coverage_exact(facts, w, bounds, threshold, level,
                             among=sorted(unsettled.union(stale)))
     weak_without, agencies_without = exact[1], exact[2]
-    for org_id, *org, is_receiving, year, amount in facts.rows(
+    for org_id, code, name, kind, region_code, is_receiving, year, amount in facts.rows(
             f"SELECT o.id, o.code, o.name, o.kind, o.region_code, {receiving}, o.income_year,"
             f" o.income_amount FROM {{p}}org o WHERE o.live_pairings = 0 AND {visible}"
             f" AND {fresh} AND (NOT {receiving} OR o.income_fen < ?)",
@@ -889,9 +893,9 @@ def _coverage_settled(facts: Facts, w: Window, bounds: tuple[str, str] | None, t
         if org_id in unsettled:
             continue
         if is_receiving:
-            weak_without.append(_unpaired(org_id, *org, income=(year, amount)))
+            weak_without.append(_unpaired(org_id, code, name, kind, region_code, income=(year, amount)))
         else:
-            agencies_without.append(_unpaired(org_id, *org))
+            agencies_without.append(_unpaired(org_id, code, name, kind, region_code))
     return counts + exact[0], weak_without, agencies_without
 
 
@@ -1018,9 +1022,9 @@ def _pending_confirmations(facts: Facts, w: Window, organisation: str) -> list[A
             out.append(InboxItem.some(kind="confirm_fulfilment", pairing_id=row.pairing_id,
                                       commitment_id=row.id, content=row.content,
                                       since=_d(c.claimed_on)))
-    for row, t in tasks_where(facts, w, "receiver_id = ?", [organisation]):
+    for task, t in tasks_where(facts, w, "receiver_id = ?", [organisation]):
         if t.state == "delivered":
-            out.append(InboxItem.some(kind="confirm_delivery", task_id=row.id, title=row.title,
+            out.append(InboxItem.some(kind="confirm_delivery", task_id=task.id, title=task.title,
                                       since=_d(t.delivered_on)))
     return out
 
@@ -1090,10 +1094,10 @@ def _year_outcomes(facts: Facts, w: Window, chunk: list[PairingRow],
             o["practical_commitments_confirmed"] += 1
     by_parties = pairings_by_parties(chunk)
     receivers = sorted({p.receiver_id for p in chunk})
-    for row, t in tasks_where(facts, w, "receiver_id IN " + _in(receivers), receivers):
-        if t.claimed_on is None or t.claimed_on.year > year:
+    for task, t in tasks_where(facts, w, "receiver_id IN " + _in(receivers), receivers):
+        if t.claimer_id is None or t.claimed_on is None or t.claimed_on.year > year:
             continue
-        for pairing_id in by_parties.get((t.claimer_id, row.receiver_id), ()):
+        for pairing_id in by_parties.get((t.claimer_id, task.receiver_id), ()):
             o = out[pairing_id]
             if t.state != "cancelled":
                 o["tasks_claimed"] += 1

@@ -24,6 +24,7 @@ dicts by hand did.
 """
 from __future__ import annotations
 
+import operator
 from collections import namedtuple
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -146,7 +147,7 @@ def _compile(cls: type[Row], get: str) -> Callable[[Any], dict[str, Any]]:
         else:
             parts.append(f"{c.name!r}: {value}")
     source = "def json(r):\n    return {" + ", ".join(parts) + "}\n"
-    exec(compile(source, f"<{cls.__name__}.json>", "exec"), scope)  # noqa: S102 - our own code
+    exec(compile(source, f"<{cls.__name__}.json>", "exec"), scope)
     return scope["json"]
 
 
@@ -165,7 +166,7 @@ def _counts_cell(catalogue: Catalogue) -> Callable[[dict[str, int]], str]:
 
 
 def _points() -> list[tuple[str, Callable[[Any], Any]]]:
-    return [(name, (lambda d: lambda points: points[d])(d)) for d, name in labels.DIMENSIONS.items()]
+    return [(name, operator.itemgetter(d)) for d, name in labels.DIMENSIONS.items()]
 
 
 # -- the rows ------------------------------------------------------------------------------------

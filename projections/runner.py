@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 
 from projections import facts
 from projections.store import (
-    FILE_NAME, ProjectionDatabase, active_version, forget_tracking, set_active_version,
+    ProjectionDatabase, active_version, forget_tracking, set_active_version,
     set_tracked_position, tracked_position,
 )
 
@@ -138,16 +138,14 @@ class ProjectionRunner:
         applied = 0
         while True:
             with self.db.write() as conn:
-                version = active_version(conn, NAME)
-                done = self._apply_batch(conn, version)
+                done = self._apply_batch(conn, _active(conn))
             if done == 0:
                 return applied
             applied += done
 
     def position(self) -> int:
         with self.db.read() as conn:
-            version = active_version(conn, NAME)
-            return tracked_position(conn, tracking_name(version)) or 0
+            return tracked_position(conn, tracking_name(_active(conn))) or 0
 
     def wait(self, position: int | None, timeout: float = 10.0, interval: float = 0.02) -> None:
         """Return once the log up to ``position`` is applied (read-your-writes).
@@ -243,11 +241,13 @@ class ProjectionRunner:
         forget_tracking(conn, tracking_name(version))
 
 
-def projection_path(settings: Any) -> Any:
-    """The read side's SQLite file beside the event store: ``<COBUILD_HOME>/projections.sqlite``
-    (embedded deployments; on PostgreSQL the fact store is in the database)."""
-    return settings.home / FILE_NAME
-
-
 def open_runner(app: Application[Any], settings: Any, batch_size: int = 1000) -> ProjectionRunner:
     return ProjectionRunner(app, ProjectionDatabase.for_settings(settings), batch_size)
+
+
+def _active(conn: Any) -> int:
+    """The active version, which ``ProjectionRunner.ensure_active`` made when it started."""
+    version = active_version(conn, NAME)
+    if version is None:
+        raise RuntimeError("the projections have no active version: ensure_active() first")
+    return version

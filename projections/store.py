@@ -64,8 +64,8 @@ class ProjectionDatabase:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     def ensure_schema(self) -> None:
         """Create the bookkeeping tables (the runner does this; readers only read)."""
@@ -164,7 +164,6 @@ class PostgresProjectionDatabase(ProjectionDatabase):
 
     def __init__(self, settings: Settings, pool_size: int = 8) -> None:
         self.store = SqlStore(settings, "projections", pool_size=pool_size)
-        self.path = None
         self._local = threading.local()
         # Readers hold this shared and dropping a version's tables takes it exclusively:
         # PostgreSQL's catalog is not part of a reader's snapshot, so without it a reader

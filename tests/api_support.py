@@ -15,9 +15,7 @@ from typing import Any, Iterator
 
 import requests
 
-from api.http.app import Services
-from api.http.idempotency import IdempotencyStore
-from projections.runner import open_runner
+from api.root import Root
 from tests.support import COUNTY
 from workflows.store.clock import FakeClock
 from workflows.store.settings import Settings
@@ -272,6 +270,4 @@ class WorldTemplates:
 def rebind(app: Any, engine: Engine, settings: Settings) -> None:
     """Point an app built once per module at a fresh engine (building an app documents
     every schema, which costs more than a whole test)."""
-    app.extensions["cobuild"] = Services(
-        engine, settings, IdempotencyStore(settings, engine.clock),
-        owns_engine=False, projections=open_runner(engine, settings))
+    app.extensions["cobuild"] = Root(settings, engine).open_all()

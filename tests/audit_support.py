@@ -11,8 +11,11 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
-AUDITED_RECORDER_TOPIC = "workflows.audit.recorder:AuditedSQLiteApplicationRecorder"
+from workflows.audit.recorder import AuditedSQLiteApplicationRecorder
+
+AUDITED_RECORDER_TOPIC = get_topic(AuditedSQLiteApplicationRecorder)
 
 
 # RFC 9162 proof vectors from transparency-dev/merkle, with their licence (README.md there).
@@ -77,7 +80,8 @@ def rebuild_audit_tables(conn, *, clear_checkpoints: bool = True) -> None:
 
     drop_audit_triggers(conn)
     old = {r[0]: decode_leaf(r[1]) for r in conn.execute("SELECT notification_id, leaf_input FROM audit_leaf")}
-    rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid").fetchall()
+    rows = conn.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+                        " ORDER BY rowid").fetchall()
     conn.execute("DELETE FROM audit_leaf")
     conn.execute("DELETE FROM audit_node")
     if clear_checkpoints:

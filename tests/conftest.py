@@ -53,8 +53,9 @@ def templates(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(templates, tmp_path_factory):
-    from api.http.app import create_app
+    from api.app import create_app
+    from api.root import Root
 
     engine, settings, _, _ = templates.open("none", tmp_path_factory.mktemp("app") / "var")
-    yield create_app(engine, settings)
+    yield create_app(Root(settings, engine))
     engine.close()

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from api.http.history import event_positions
+from projections.history import HistoryReader
 from tests.api_support import ROLES, JsonClient, TokenCast, rebind
 
 V = "/api/v1"
@@ -199,7 +199,7 @@ ENDPOINTS = [
 
 
 def first_position(w: World, key: str) -> int:
-    return min(event_positions(w.cast.engine, uuid.UUID(w.ids[key])).values())
+    return min(HistoryReader(w.cast.engine).positions(uuid.UUID(w.ids[key])).values())
 
 
 # Reports answer every role, each with the rows in its scope (tests/test_api_reports.py

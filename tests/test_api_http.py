@@ -9,14 +9,15 @@ from uuid import UUID
 import pytest
 
 from api.http.app import create_app
-from api.http.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from api.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from api.root import Root
 from domain.pairing import Pairing
+from tests.api_support import API_START as START
 from tests.api_support import JsonClient
 from workflows.store.clock import FakeClock
 from workflows.engine import Engine
 
 V = "/api/v1"
-from tests.api_support import API_START as START
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def world(templates, tmp_path):
     def open_world(setup: str = "in_force"):
         engine, settings, cast, ids = templates.open(setup, tmp_path / "var")
         opened.append(engine)
-        return engine, settings, cast, ids, JsonClient(create_app(engine, settings).test_client())
+        return engine, settings, cast, ids, JsonClient(create_app(Root(settings, engine)).test_client())
 
     yield open_world
     for engine in opened:
@@ -75,7 +76,7 @@ class TestVersions:
                 return aggregate
 
         racing = RacingEngine(env=settings.eventsourcing_env(), clock=FakeClock(START))
-        http = JsonClient(create_app(racing, settings).test_client())
+        http = JsonClient(create_app(Root(settings, racing)).test_client())
         answers = []
 
         def accept(on_behalf: str | None) -> None:
@@ -148,7 +149,7 @@ class TestIdempotency:
     def test_answers_survive_a_restart(self, world):
         engine, settings, cast, _, http = world()
         first = self.propose(http, cast, "k-restart")
-        restarted = JsonClient(create_app(engine, settings).test_client())
+        restarted = JsonClient(create_app(Root(settings, engine)).test_client())
         retry = self.propose(restarted, cast, "k-restart")
         assert retry.json == first.json and retry.header("Idempotent-Replayed") == "true"
 

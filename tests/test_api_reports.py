@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from api.http.history import event_positions
+from projections.history import HistoryReader
 from workflows.audit import verifier
 from workflows.audit.merkle import leaf_hash
 from tests.api_support import JsonClient, rebind
@@ -264,7 +264,7 @@ def test_checkpoints_grow_and_each_extends_the_last(world):
 def test_an_inclusion_proof_leads_to_the_signed_root(world):
     engine, cast, ids, http = world("in_force")
     key = pinned_key(http, cast)
-    positions = event_positions(engine, uuid.UUID(ids["pairing"]))
+    positions = HistoryReader(engine).positions(uuid.UUID(ids["pairing"]))
     accepted = positions[2]
     proof = http.get(f"{V}/audit/inclusion?position={accepted}", cast.tokens["supervisor"]).expect(200)
     signed = verifier.open_checkpoint(proof["checkpoint"], key)

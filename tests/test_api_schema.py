@@ -11,6 +11,8 @@ import schemathesis.config
 from hypothesis import HealthCheck, settings
 
 from api.http.app import create_app
+
+from api.root import Root
 from tests.api_support import WorldTemplates
 
 START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
@@ -19,7 +21,7 @@ START = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
 def build_app(root: Path):
     engine, app_settings, cast, ids = WorldTemplates(root / "worlds", START).open(
         "activity", root / "var")
-    return create_app(engine, app_settings), cast
+    return create_app(Root(app_settings, engine)), cast
 
 
 APP, CAST = build_app(Path(tempfile.mkdtemp(prefix="cobuild-schemathesis-")))
@@ -41,7 +43,8 @@ def role_for(path: str, method: str) -> str:
         return "admin"
     if path.startswith(("/api/v1/reports", "/api/v1/audit")):
         return "evaluator"
-    if path.startswith("/api/v1/tasks") and method == "POST" and path.endswith(("tasks", "confirm", "reject", "rate", "cancel")):
+    if (path.startswith("/api/v1/tasks") and method == "POST"
+            and path.endswith(("tasks", "confirm", "reject", "rate", "cancel"))):
         return "village"
     return "agency"
 

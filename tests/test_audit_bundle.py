@@ -121,7 +121,8 @@ def _flip_b64(value: str, byte: int = 0) -> str:
 MUTATIONS = {
     "state byte": lambda b: b["events"][2].__setitem__("state", _flip_b64(b["events"][2]["state"], 5)),
     "leaf header byte": lambda b: b["events"][2].__setitem__("leaf_input", _flip_b64(b["events"][2]["leaf_input"], 30)),
-    "proof element": lambda b: b["events"][2]["inclusion_proof"].__setitem__(0, _flip_b64(b["events"][2]["inclusion_proof"][0])),
+    "proof element": lambda b: b["events"][2]["inclusion_proof"].__setitem__(
+        0, _flip_b64(b["events"][2]["inclusion_proof"][0])),
     "leaf index +1": lambda b: b["events"][2].__setitem__("leaf_index", b["events"][2]["leaf_index"] + 1),
     "display field": lambda b: b["events"][2].__setitem__("topic", "audit_support:Ledger.Closed"),
     "dropped middle event": lambda b: b["events"].pop(1),

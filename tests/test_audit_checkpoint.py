@@ -33,7 +33,8 @@ def test_go_sumdb_note_vector_byte_identical():
     assert verifier_key_string("PeterNeumann", key.public_key().public_bytes_raw()) == (
         "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
     assert sign_note(key, "PeterNeumann", GO_TEXT) == GO_TEXT + (
-        "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+        "\n\u2014 PeterNeumann "
+        "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
 
 
 @pytest.fixture

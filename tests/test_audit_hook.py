@@ -127,4 +127,5 @@ def test_proofs_from_recorder_verify(tmp_path):
         merkle.verify_inclusion(index, size, merkle.leaf_hash(leaf.leaf_input), log.inclusion_proof(index), root)
     for m in range(1, size + 1):
         merkle.verify_consistency(m, size, log.root(m), root, log.consistency_proof(m, size))
-    assert [r.leaf.originator_version for r in log.leaves_for(decode_leaf(log.leaf(0).leaf_input).originator_id)] == [1, 2]
+    first = decode_leaf(log.leaf(0).leaf_input).originator_id
+    assert [r.leaf.originator_version for r in log.leaves_for(first)] == [1, 2]

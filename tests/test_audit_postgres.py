@@ -21,7 +21,7 @@ from workflows.audit import verifier
 from workflows.audit.checkpoint import KeyDirectory, checkpoint_body, sign_note
 from workflows.audit.heads import HeadIndex
 from workflows.audit.verifier import CannotCheck
-from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditLog, AuditStorageError
+from workflows.audit.recorder import POSTGRES_EVENTS_TABLE, AuditStorageError
 from workflows.audit.verify import verify_store
 from tests.support import Cast
 from workflows.engine import Engine, open_engine
@@ -56,7 +56,7 @@ def _event_nids(settings) -> list[int]:
 def test_every_engine_event_has_a_leaf_and_the_store_verifies(engine, cast, settings):
     assert engine.recorder.events_table_name == POSTGRES_EVENTS_TABLE  # what the CLI and verifier read
     cast.pairing_in_force()
-    log = AuditLog.from_recorder(engine.recorder)
+    log = engine.recorder.audit
     assert log.tree_size() == len(_event_nids(settings)) > 0
     assert _leaf_nids(settings) == _event_nids(settings)
     result = verify_store(settings.database_url)
@@ -120,7 +120,7 @@ def test_an_updated_state_is_detected_and_named_by_log_position(engine, cast, se
     with pytest.raises(IntegrityError):  # burn sequence values so positions differ from ids
         engine.recorder.insert_events([_event(oid, 1), _event(pairing, 1)])
     engine.suspend_pairing(cast.supervisor, pairing, "整改")  # the engine keeps writing after the rollback
-    leaf = AuditLog.from_recorder(engine.recorder).leaves_for(pairing)[1]
+    leaf = engine.recorder.audit.leaves_for(pairing)[1]
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("UPDATE engine_events SET state = convert_to('{}', 'UTF8') WHERE notification_id = %s",
                      (leaf.notification_id,))
@@ -140,19 +140,20 @@ def test_a_deleted_leaf_or_a_row_inserted_around_the_recorder_is_detected(engine
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             conn.execute("DELETE FROM audit_leaf")
     result = verify_store(settings.database_url)
-    assert [p.message for p in result.problems][-1].endswith("event row has NO leaf (inserted outside the audited path)")
+    assert [p.message for p in result.problems][-1].endswith(
+        "event row has NO leaf (inserted outside the audited path)")
 
 
 def test_checkpoint_bundle_and_offline_verification(engine, cast, settings, tmp_path):
     pairing = cast.pairing_in_force()
     keys = tmp_path / "keys"
     note = make_checkpoint(settings.database_url, keys)
-    size = AuditLog.from_recorder(engine.recorder).tree_size()
+    size = engine.recorder.audit.tree_size()
     assert note.splitlines()[1] == str(size)
     engine.suspend_pairing(cast.supervisor, pairing, "整改")
     bundle = export_bundle(settings.database_url, keys, str(pairing))
-    assert [e["originator_version"] for e in bundle["events"]][-1] == AuditLog.from_recorder(
-        engine.recorder).leaves_for(pairing)[-1].leaf.originator_version
+    last = engine.recorder.audit.leaves_for(pairing)[-1]
+    assert [e["originator_version"] for e in bundle["events"]][-1] == last.leaf.originator_version
     (tmp_path / "b.json").write_text(json.dumps(bundle))
     vkey = str(keys / "log.vkey")
     assert verifier.run(["bundle", str(tmp_path / "b.json"), "--vkey", vkey, "--require-complete"]) == 0
@@ -180,7 +181,7 @@ def test_an_evaluators_checkpoint_and_its_aggregate_index_are_checked(engine, ca
     # The same head signed with an index that leaves one record out: caught on PostgreSQL too.
     kd = KeyDirectory(keys)
     vkey = kd.verifier_key()
-    size, root = AuditLog.from_recorder(engine.recorder).head(int(note.splitlines()[1]))
+    size, root = engine.recorder.audit.head(int(note.splitlines()[1]))
     false = sign_note(kd.private_key(), vkey.name, checkpoint_body(vkey.name, size, root, HeadIndex.build(size, [])))
     (evaluator / "kept.note").write_text(false)
     outcome = run_verify(settings.database_url, keys, require_checkpoint=True, checkpoint_dirs=[str(evaluator)])
@@ -204,7 +205,8 @@ def test_cli_finds_the_postgres_store_from_the_environment(engine, cast, setting
 
 
 def test_the_schema_step_gives_leaves_to_events_stored_before_the_log(settings, clock):
-    plain = replace(settings, extra_env={"APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"})
+    plain = replace(settings, extra_env={
+        "APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"})
     e = Engine(env=plain.eventsourcing_env(), clock=clock)
     Cast.create(e)
     e.close()

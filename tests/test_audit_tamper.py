@@ -94,7 +94,8 @@ def test_bit_flipped_in_file(store):
     db, ids, vkey, external = store
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    rowid = conn.execute("SELECT rowid FROM stored_events WHERE CAST(state AS TEXT) LIKE '%ledger-17 line 1%'").fetchone()[0]
+    rowid = conn.execute("SELECT rowid FROM stored_events"
+                         " WHERE CAST(state AS TEXT) LIKE '%ledger-17 line 1%'").fetchone()[0]
     conn.close()
     data = bytearray(db.read_bytes())
     needle = b"ledger-17 line 1"

@@ -121,3 +121,27 @@ def test_domain_imports_no_framework_io_or_clock():
                 continue
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+def test_a_report_reads_the_same_from_the_command_line_and_the_api(run, tmp_path):
+    """One query service answers both: the same rows, scoped alike for a country admin."""
+    import json
+
+    from api.http.app import create_app
+    from api.root import Root
+    from tests.api_support import JsonClient
+
+    token = run("init").output.splitlines()[-1]
+    assert run("demo").exit_code == 0
+    for name in ("pairings", "commitments", "coverage", "evaluation"):
+        printed = run("report", name, "--as-of", "2025-12-31", "--format", "json", "--limit", "1000")
+        assert printed.exit_code == 0, printed.output
+        root = Root(Settings(home=tmp_path / "var"))
+        try:
+            limit = "" if name in ("coverage", "evaluation") else "&limit=1000"
+            answered = JsonClient(create_app(root).test_client()).get(
+                f"/api/v1/reports/{name}?as_of=2025-12-31{limit}", token)
+        finally:
+            root.close()
+        assert answered.status == 200, answered.content
+        assert json.loads(printed.output)["items"] == answered.json["items"], name

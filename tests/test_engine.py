@@ -250,10 +250,9 @@ def test_party_refusal_from_the_domain_reaches_the_caller(engine, cast):
 
 def test_every_engine_event_gets_a_merkle_leaf_in_the_same_transaction(engine, cast):
     """Fails if the recorder hook that writes the verifiable log stops firing."""
-    from workflows.audit.recorder import AuditLog
 
     cast.pairing_in_force()
-    log = AuditLog.from_recorder(engine.recorder)
+    log = engine.recorder.audit
     # Counted rather than compared with the last id: PostgreSQL's ids may have gaps.
     notifications = engine.recorder.select_notifications(start=None, limit=10_000)
     assert log.tree_size() == len(notifications) > 0

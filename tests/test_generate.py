@@ -126,15 +126,15 @@ def test_the_year_has_every_kind_of_pairing_health(played):
     def of(health):
         return [(p, pairings[p.index]) for p in world.pairings if p.health == health]
 
-    for plan, pairing in of("healthy"):
+    for _, pairing in of("healthy"):
         assert pairing.state == "in_force" and not pairing.flags
         assert sum(a["status"] == "cosigned" for a in pairing.activities.values()) >= 5
-    for plan, pairing in of("inactive"):
+    for _, pairing in of("inactive"):
         assert "R2" in pairing.flags
     for plan, pairing in of("one_way"):
         assert {a["recorded_by"] for a in pairing.activities.values()} == {"giver"}
         assert all(c.made_by == "giver" for c in plan.commitments) and not plan.tasks
-    for plan, pairing in of("stuck"):
+    for _, pairing in of("stuck"):
         assert pairing.state == "accepted" or "R1" in pairing.flags
         assert not pairing.activities
     slow = of("slow")

@@ -56,7 +56,8 @@ STATE_CATALOGUES = {
     "PublicCommitment": labels.COMMITMENT_STATES, "ServiceTask": labels.TASK_STATES,
     "FollowUpCase": labels.FOLLOWUP_STATES, "EvaluationRound": labels.EVALUATION_STATES,
     "Organisation": labels.ORGANISATION_STATES, "User": labels.USER_STATES,
-    "AccessToken": labels.TOKEN_STATES, "RuleSet": labels.RULE_SET_STATES,
+    "AccessToken": labels.TOKEN_STATES, "LoginName": labels.LOGIN_NAME_STATES,
+    "RuleSet": labels.RULE_SET_STATES,
     "Timer": labels.TIMER_STATES, "commitment_state": labels.COMMITMENT_STATES,
     "task_state": labels.TASK_STATES, "lifecycle_state": labels.PAIRING_STATES,
 }

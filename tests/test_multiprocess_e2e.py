@@ -109,7 +109,7 @@ class Processes:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise AssertionError(f"{name} did not stop on SIGTERM: {self.log(name)}")
+            raise AssertionError(f"{name} did not stop on SIGTERM: {self.log(name)}") from None
 
     def kill_all(self) -> None:
         for proc in self.running.values():

@@ -57,10 +57,38 @@ def test_rabbitmq_publishes_with_confirms():
 
 def test_an_unknown_broker_is_refused():
     with pytest.raises(ConfigurationError, match="COBUILD_BROKER_URL"):
-        Settings(home=Path("/srv"), broker_url="kafka://h:9092").effective_broker_url
+        _ = Settings(home=Path("/srv"), broker_url="kafka://h:9092").effective_broker_url
 
 
 def test_environ_gives_a_child_process_the_same_settings(tmp_path):
     s = Settings(home=tmp_path, database_url="postgresql://a:b@h/db", broker_url="amqp://h//")
     again = Settings.from_env(s.environ())
     assert (again.home, again.database_url, again.broker_url) == (s.home, s.database_url, s.broker_url)
+
+
+def test_the_log_origin_and_first_token_are_settings_read_once():
+    s = Settings.from_env({"COBUILD_HOME": "/srv/cobuild", "COBUILD_AUDIT_ORIGIN": "zj.example/log",
+                           "COBUILD_BOOTSTRAP_TOKEN": "first-token"})
+    assert (s.audit_origin, s.bootstrap_token) == ("zj.example/log", "first-token")
+    again = Settings.from_env(s.environ())
+    # The origin travels to the processes started with these settings; the first admin's
+    # token is a secret for the first start only and does not.
+    assert (again.audit_origin, again.bootstrap_token) == ("zj.example/log", None)
+
+
+def test_the_api_signs_with_the_origin_of_its_settings(settings, engine):
+    """The HTTP API's checkpoints name the log as the settings say (COBUILD_AUDIT_ORIGIN),
+    as `cobuild audit checkpoint` does."""
+    from dataclasses import replace
+
+    from api.http.app import create_app
+    from api.root import Root
+    from tests.api_support import JsonClient, TokenCast
+
+    cast = TokenCast.create(engine)
+    http = JsonClient(create_app(Root(replace(settings, audit_origin="zj.example/log"),
+                                      engine)).test_client())
+    key = http.get("/api/v1/audit/vkey", cast.tokens["evaluator"])
+    assert key.status == 200 and key.content.decode().startswith("zj.example/log+")
+    note = http.get("/api/v1/audit/checkpoint", cast.tokens["evaluator"]).content.decode()
+    assert note.splitlines()[0] == "zj.example/log"

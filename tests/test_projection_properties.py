@@ -347,7 +347,7 @@ def test_incremental_equals_rebuild_equals_oracle(tmp_path_factory, seed, count,
             expected = oracle(events, as_of, known)
             assert projected(incremental.db, as_of, known) == expected
             assert_coverage_agrees(incremental.db, reports.Window(as_of, known))
-            for state, status, _, hits in expected["board"].values():
+            for _, status, _, hits in expected["board"].values():
                 event(f"status {status}")
                 for rule, severity in hits:
                     event(f"hit {rule} {severity}")

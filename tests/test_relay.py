@@ -177,36 +177,3 @@ def test_consumers_racing_on_one_message_apply_it_once(settings, engine, inboxes
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 5 + [True]
-
-
-def test_an_upgraded_sqlite_home_keeps_its_relay_position_and_inboxes(tmp_path):
-    """The files of the release before the stores moved onto SqlStore are carried over."""
-    import sqlite3
-
-    from workflows.store.settings import Settings
-    from workflows.store.schema import migrate
-
-    settings = Settings(home=tmp_path / "var")
-    settings.ensure_home()
-    old = sqlite3.connect(settings.home / "relay.sqlite")
-    old.execute("CREATE TABLE positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-    old.execute("INSERT INTO positions VALUES ('relay', 57)")
-    old.commit()
-    old.close()
-    old = sqlite3.connect(settings.home / "consumer-cobuild.gateway.sqlite")
-    old.execute("CREATE TABLE applied (exchange TEXT NOT NULL, message_id TEXT NOT NULL, "
-                "routing_key TEXT, body TEXT NOT NULL, PRIMARY KEY (exchange, message_id))")
-    old.executemany("INSERT INTO applied VALUES (?, ?, ?, ?)",
-                    [("cobuild.events", "2", "a.B", "{}"), ("cobuild.events", "1", "a.A", "{}")])
-    old.commit()
-    old.close()
-    migrate(settings)
-    position, inbox = RelayPosition(settings), Inbox(settings, "cobuild.gateway")
-    try:
-        assert position.get() == 57
-        assert [m for m, _, _ in inbox.messages()] == ["2", "1"]
-        assert not inbox.apply("cobuild.events", "1", "a.A", "{}")
-        assert inbox.apply("cobuild.events", "3", "a.C", "{}")
-    finally:
-        position.close()
-        inbox.close()

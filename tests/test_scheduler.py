@@ -95,42 +95,6 @@ def test_restarted_worker_resumes_without_refiring(engine, cast, clock, settings
     again.state.close()
 
 
-def test_an_upgraded_sqlite_home_keeps_the_workers_index(engine, cast, clock, tmp_path):
-    """worker.sqlite of the release before the move (unprefixed tables) is carried over,
-    so the upgraded worker neither re-follows the log nor loses a pending timer."""
-    import shutil
-    import sqlite3
-
-    from workflows.store.settings import Settings
-    from workflows.store.schema import migrate
-
-    settings = Settings(home=tmp_path / "old")
-    settings.ensure_home()
-    cast.pairing_in_force()
-    current = Settings(home=tmp_path / "current")
-    migrate(current)
-    state = open_worker_state(current)
-    Worker(engine, state).drain()
-    pending, position = state.pending_timers(), state.position()
-    state.close()
-    assert pending and position
-    # Rebuild the earlier release's file from the current one's rows.
-    shutil.copy(current.home / "worker.sqlite", settings.home / "worker.sqlite")
-    old = sqlite3.connect(settings.home / "worker.sqlite")
-    for table in ("position", "timers", "timer_subjects", "commitment_links", "task_links",
-                  "pairing_resumptions"):
-        old.execute(f"ALTER TABLE worker_{table} RENAME TO {'positions' if table == 'position' else table}")
-    old.commit()
-    old.close()
-    migrate(settings)
-    upgraded = open_worker_state(settings)
-    try:
-        assert (upgraded.pending_timers(), upgraded.position()) == (pending, position)
-        assert upgraded.due_timers(clock.now()) == []
-    finally:
-        upgraded.close()
-
-
 def test_cli_worker_once(engine, cast, settings, monkeypatch):
     cast.pairing_in_force()
     for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL

@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli.audit import SignerBusy, audit, lease_settings, make_checkpoint, signer_lease
-from workflows.audit.recorder import AuditLog
 from tests.support import COUNTY
 from workflows.store.leases import holder
 
@@ -40,7 +39,7 @@ def write(cast, n: int) -> None:
 
 
 def tree_size(engine) -> int:
-    return AuditLog.from_recorder(engine.recorder).tree_size()
+    return engine.recorder.audit.tree_size()
 
 
 def checkpoints(engine) -> list[tuple[int, float]]:
@@ -115,7 +114,7 @@ def test_signers_started_together_from_cron_wait_their_turn_and_the_checkpoints_
         holding.close()
         writing.set()
         writer.join()
-    for code, out, err in results:
+    for code, _, err in results:
         assert code == 0, err
     sizes = [size for size, _ in checkpoints(engine)]
     assert sizes == sorted(sizes)
@@ -127,10 +126,11 @@ def test_the_api_signs_under_the_same_lease_and_answers_503_while_another_signer
         settings, engine, monkeypatch):
     from api.http import audit as audit_api
     from api.http.app import create_app
+    from api.root import Root
     from tests.api_support import JsonClient, TokenCast
 
     cast = TokenCast.create(engine)
-    http = JsonClient(create_app(engine, settings).test_client())
+    http = JsonClient(create_app(Root(settings, engine)).test_client())
     db = settings.database_url if settings.is_postgres else settings.event_store_path
     monkeypatch.setattr(audit_api, "SIGNER_WAIT", 0.3)
     with signer_lease(db):

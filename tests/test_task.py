@@ -272,7 +272,7 @@ def test_every_command_is_accepted_where_the_design_allows_it(command: str, stat
 def test_final_states_leave_for_nothing(final: str) -> None:
     t = in_state(final)
     for _, call in _commands().values():
-        refused(t, WrongState, lambda: call(t))
+        refused(t, WrongState, lambda call=call: call(t))
 
 
 class TestRaiseNeedRefusals:

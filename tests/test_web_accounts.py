@@ -1,4 +1,5 @@
-"""People's accounts: login, activation code, password, reset, sessions (DESIGN §12, §13).
+"""People's accounts: login, activation code, password, reset, sessions (docs/web.md,
+docs/decisions.md).
 
 The rules are the domain's (``domain.user``); the commands are the engine's.  Only hashes of
 the activation code and the password may reach the event log.
@@ -35,7 +36,8 @@ def test_the_same_secret_with_another_salt_hashes_differently():
     assert a != b and verify_secret(PASSWORD, a) and verify_secret(PASSWORD, b)
 
 
-@pytest.mark.parametrize("stored", [None, "", "sha256$abc", "scrypt$n=3,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+@pytest.mark.parametrize("stored", [None, "", "sha256$abc",
+                                    "scrypt$n=3,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
                                     "scrypt$n=1048576,r=99,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="])
 def test_a_hash_this_code_did_not_write_never_verifies(stored):
     assert not verify_secret("anything", stored)

@@ -1,5 +1,5 @@
 """Sign-in pages through Flask's test client: sessions, CSRF, throttling, and sessions that
-end when the account changes (DESIGN §12, §13)."""
+end when the account changes (docs/web.md, docs/decisions.md)."""
 from __future__ import annotations
 
 import re

@@ -25,7 +25,8 @@ class CommitmentCommands(EngineCore):
         by = self.attribution(actor, occurred_at, on_behalf_of)
         require_acting_for(actor, self.acting_for(by))
         if pairing.state != "in_force" or pairing.expired_on(self.today()):
-            raise WrongState("pairing", "take a commitment", "expired" if pairing.state == "in_force" else pairing.state)
+            raise WrongState("pairing", "take a commitment",
+                             "expired" if pairing.state == "in_force" else pairing.state)
         commitment = PublicCommitment.make(
             by, pairing.id, pairing.giver_id, pairing.receiver_id, made_by, category, content,
             due_on, quantity, unit, amount_yuan)

@@ -20,13 +20,13 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from domain.base import Actor, Attribution, CobuildAggregate
 from domain.errors import InvalidValue
 from domain.organisation import Organisation
+from domain.ruleset import DEFAULT_RULES, RuleSet, Rules
 from workflows.authorisation import (
     OrganisationFacts, may_see, require_acting_for, require_no_proxy,
 )
+from workflows.audit.wiring import audited_env
 from workflows.store.clock import Clock, SystemClock, local_date
 from workflows.errors import ConcurrencyConflict, Forbidden, NotFound, StaleVersion
-from workflows.store import schema
-from workflows.store.settings import Settings
 
 A = TypeVar("A", bound=CobuildAggregate)
 
@@ -60,17 +60,15 @@ class Outcome:
 
 
 class EngineCore(Application[UUID]):
-    # eventsourcing names the tables after the application (``engine_events`` on PostgreSQL);
-    # the schema steps below build this class, the processes build ``Engine``: one name for both.
-    name = "Engine"
     log_section_size = 1000
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
-        super().__init__(env)
+        super().__init__(None if env is None else audited_env(env))
         self._facts: dict[UUID, OrganisationFacts] = {}
         self._facts_lock = threading.Lock()
         self._batch = threading.local()
+        self._rules_seen: Rules = DEFAULT_RULES
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -95,6 +93,28 @@ class EngineCore(Application[UUID]):
         if on_behalf_of is not None:
             self.organisation_facts(on_behalf_of)  # must exist
         return Attribution(actor, when.astimezone(timezone.utc), on_behalf_of)
+
+    # -- the rule set in force ------------------------------------------------------------
+
+    _rules_lock = threading.Lock()
+
+    def current_rules(self) -> Rules:
+        """The latest published version (version 0, the defaults, before any is published).
+
+        Versions are numbered 1, 2, ... with ids derived from the number, so the latest is
+        found by looking one past the last version this process has seen.
+        """
+        with self._rules_lock:
+            rules = self._rules_seen
+            while self.exists(RuleSet.create_id(rules.version + 1)):
+                rules = self.load(RuleSet, RuleSet.create_id(rules.version + 1)).rules
+            self._rules_seen = rules
+            return rules
+
+    def rules_version(self, version: int) -> Rules:
+        if version == 0:
+            return DEFAULT_RULES
+        return self.load(RuleSet, RuleSet.create_id(version)).rules
 
     # -- load and save ------------------------------------------------------------------
 
@@ -217,29 +237,3 @@ class EngineCore(Application[UUID]):
         self.require_visible(actor, aggregate)
         return aggregate
 
-
-# -- the engine's own stores -------------------------------------------------------------
-
-@schema.step("events", 1, "event store and snapshots of the Cobuild application")
-def _event_store(settings: Settings) -> None:
-    EngineCore(env=settings.eventsourcing_env()).close()
-
-
-# -- the verifiable log ------------------------------------------------------------------
-
-@schema.step("audit", 1, "Merkle log tables (audit_leaf, audit_node, audit_checkpoint) and leaves for earlier events")
-def _audit_log(settings: Settings) -> None:
-    # Constructing the engine with CREATE_TABLE=y creates the audit tables through its
-    # audited recorder, on either database.  A PostgreSQL store that was written before
-    # the recorder was audited then gets leaves for its events, in notification order.
-    engine = EngineCore(env=settings.eventsourcing_env())
-    try:
-        if settings.is_postgres:
-            import psycopg
-
-            from workflows.audit.recorder_postgres import backfill  # only with psycopg installed
-
-            with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                backfill(conn, engine.recorder.audit_sql)
-    finally:
-        engine.close()

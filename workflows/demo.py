@@ -15,6 +15,7 @@ the mix.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -360,7 +361,7 @@ class DemoYear:
                     self.count("commitments disputed")
 
                 self.at(due - 8, dispute)
-                self.at(due - 4, lambda claim=claim: claim(note="已补装剩余设备"))
+                self.at(due - 4, functools.partial(claim, note="已补装剩余设备"))
                 self.at(due - 2, confirm)
             else:
                 self.at(due - 5, confirm)
@@ -407,7 +408,7 @@ class DemoYear:
                 self.at(rejected, reject)
                 if confirmed is not None:
                     self.at(rejected + REDELIVERED_AFTER,
-                            lambda deliver=deliver: deliver(note="已全部返修"), hour=17)
+                            functools.partial(deliver, note="已全部返修"), hour=17)
             if confirmed is not None:
                 self.at(confirmed, confirm_and_rate)
 

@@ -52,8 +52,8 @@ class EvaluationCommands(EngineCore):
         if isinstance(year, int) and year > self.today().year:
             raise InvalidValue("year", "a round is opened in or after its year")
         if rule_set_version is None:
-            rule_set_version = self.current_rules().version  # type: ignore[attr-defined]
-        elif rule_set_version > self.current_rules().version:  # type: ignore[attr-defined]
+            rule_set_version = self.current_rules().version
+        elif rule_set_version > self.current_rules().version:
             raise InvalidValue("rule_set_version", f"version {rule_set_version} is not published")
         evaluation = EvaluationRound.open(by, year, region, rule_set_version)
         if self.exists(evaluation.id):
@@ -120,7 +120,7 @@ class EvaluationCommands(EngineCore):
         evaluation.require_state("compute scores", "open", "computed")
         by = self.attribution(actor)
         rules = Thresholds.from_published(
-            self.rules_version(evaluation.rule_set_version))  # type: ignore[attr-defined]
+            self.rules_version(evaluation.rule_set_version))
         report = scorer(evaluation.year, evaluation.region, rules, self.today())
         snapshot = round_snapshot(report, evaluation.rule_set_version, evaluation.satisfaction,
                                   evaluation.ratings, rules)
@@ -136,10 +136,11 @@ class EvaluationCommands(EngineCore):
         evaluation = self.load(EvaluationRound, round_id, expected_version)
         require_round_scope(actor, evaluation.region)
         if days is None:
-            rules = self.rules_version(evaluation.rule_set_version)  # type: ignore[attr-defined]
+            rules = self.rules_version(evaluation.rule_set_version)
             days = rules["publicity_days"]
         evaluation.publicise(self.attribution(actor), from_on or self.today(), days)
-        return self.commit(evaluation, **{k: v.isoformat() for k, v in evaluation.publicity.items()})
+        publicity = evaluation.publicity or {}  # set by publicise
+        return self.commit(evaluation, **{k: v.isoformat() for k, v in publicity.items()})
 
     def raise_evaluation_objection(self, actor: Actor, round_id: UUID, reason: str,
                                    pairing_id: UUID | None = None,

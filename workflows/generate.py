@@ -412,11 +412,11 @@ def plan_pairs(scale: Scale, giving: list[OrgPlan], villages: list[OrgPlan],
     by_county: dict[str, list[int]] = {}
     by_city: dict[str, list[int]] = {}
     province_level: list[int] = []
-    for i, g in enumerate(giving):
-        if g.county:
-            by_county.setdefault(g.county, []).append(i)
-        elif g.city:
-            by_city.setdefault(g.city, []).append(i)
+    for i, org in enumerate(giving):
+        if org.county:
+            by_county.setdefault(org.county, []).append(i)
+        elif org.city:
+            by_city.setdefault(org.city, []).append(i)
         else:
             province_level.append(i)
     receivers = list(range(len(villages)))
@@ -684,9 +684,11 @@ def plan_world(scale: Scale, seed: int, rules: Rules = DEFAULT_RULES, year: int 
 
 # -- the year as steps -----------------------------------------------------------------------
 
-# A step: (minute of the local day, pairing index, action, argument).  The workflow's own
-# acts come first in the night; the parties act in office hours.
-Step = tuple[int, int, str, object]
+# A step: (minute of the local day, pairing index, act, its argument), the act a method of
+# :class:`Playback`.  The workflow's own acts come first in the night; the parties act in
+# office hours.
+Act = Callable[["Playback", int, Any], None]
+Step = tuple[int, int, Act, Any]
 NIGHT = 30
 OFFICE = (8 * 60 + 30, 17 * 60 + 30)
 
@@ -699,7 +701,7 @@ def schedule(world: World) -> list[list[Step]]:
 
     last: dict[object, tuple[date, int]] = {}
 
-    def at(day: date | None, index: int, action: str, arg: object = None, night: bool = False,
+    def at(day: date | None, index: int, act: Act, arg: Any = None, night: bool = False,
            chain: object = None) -> None:
         """One step; a step on the same day as the one before it in its ``chain`` (the
         course of one pairing, activity, commitment or task) comes later that day."""
@@ -710,41 +712,41 @@ def schedule(world: World) -> list[list[Step]]:
         if key in last and last[key][0] == day:
             minute = last[key][1] + rng.randrange(5, 40)
         last[key] = (day, minute)
-        days[(day - start).days].append((minute, index, action, arg))
+        days[(day - start).days].append((minute, index, act, arg))
 
     for p in world.pairings:
         i = p.index
-        at(p.proposed_on, i, "propose")
-        at(p.accepted_on, i, "accept")
-        at(p.giver_signed_on, i, "sign", "giver")
-        at(p.village_signed_on, i, "sign", "receiver")
+        at(p.proposed_on, i, Playback._propose)
+        at(p.accepted_on, i, Playback._accept)
+        at(p.giver_signed_on, i, Playback._sign, "giver")
+        at(p.village_signed_on, i, Playback._sign, "receiver")
         for n, a in enumerate(p.activities):
-            at(a.on, i, "activity", n, chain=("a", n))
-            at(a.answered_on, i, "answer", n, chain=("a", n))
+            at(a.on, i, Playback._activity, n, chain=("a", n))
+            at(a.answered_on, i, Playback._answer, n, chain=("a", n))
         for n, c in enumerate(p.commitments):
             chain = ("c", n)
-            at(c.made_on, i, "commit", n, chain=chain)
+            at(c.made_on, i, Playback._commit, n, chain=chain)
             for k, d in enumerate(c.progress_on):
-                at(d, i, "progress", (n, k), chain=chain)
-            at(c.extend_on, i, "extend", n, chain=chain)
-            at(c.overdue_on, i, "overdue", n, night=True, chain=chain)
-            at(c.abandon_on, i, "abandon", n, chain=chain)
-            at(c.claim_on, i, "claim", n, chain=chain)
-            at(c.dispute_on, i, "dispute", n, chain=chain)
-            at(c.reclaim_on, i, "claim", n, chain=chain)
-            at(c.confirm_on, i, "confirm", n, chain=chain)
-            at(c.evaluate_on, i, "evaluate", n, chain=chain)
+                at(d, i, Playback._progress, (n, k), chain=chain)
+            at(c.extend_on, i, Playback._extend, n, chain=chain)
+            at(c.overdue_on, i, Playback._overdue, n, night=True, chain=chain)
+            at(c.abandon_on, i, Playback._abandon, n, chain=chain)
+            at(c.claim_on, i, Playback._claim, n, chain=chain)
+            at(c.dispute_on, i, Playback._dispute, n, chain=chain)
+            at(c.reclaim_on, i, Playback._claim, n, chain=chain)
+            at(c.confirm_on, i, Playback._confirm, n, chain=chain)
+            at(c.evaluate_on, i, Playback._evaluate, n, chain=chain)
         for n, t in enumerate(p.tasks):
             chain = ("t", n)
-            at(t.raised_on, i, "need", n, chain=chain)
-            at(t.pool_on, i, "pool", n, night=True, chain=chain)
-            at(t.claim_on, i, "take", n, chain=chain)
-            at(t.delivered_on, i, "deliver", n, chain=chain)
-            at(t.reject_on, i, "reject", n, chain=chain)
-            at(t.redeliver_on, i, "deliver", n, chain=chain)
-            at(t.confirm_on, i, "accept_delivery", n, chain=chain)
+            at(t.raised_on, i, Playback._need, n, chain=chain)
+            at(t.pool_on, i, Playback._pool, n, night=True, chain=chain)
+            at(t.claim_on, i, Playback._take, n, chain=chain)
+            at(t.delivered_on, i, Playback._deliver, n, chain=chain)
+            at(t.reject_on, i, Playback._reject, n, chain=chain)
+            at(t.redeliver_on, i, Playback._deliver, n, chain=chain)
+            at(t.confirm_on, i, Playback._accept_delivery, n, chain=chain)
         for f in p.flags:
-            at(f.on, i, "flag", f, night=True, chain=f.rule)
+            at(f.on, i, Playback._flag, f, night=True, chain=f.rule)
     for steps in days:
         steps.sort(key=lambda s: (s[0], s[1]))
     return days
@@ -819,12 +821,12 @@ class Playback:
                 continue
             day = start + timedelta(days=n)
             with self.engine.batch():
-                for minute, index, action, arg in steps:
+                for minute, index, act, arg in steps:
                     moment = datetime(day.year, day.month, day.day, minute // 60, minute % 60,
                                       tzinfo=LOCAL_TZ)
                     if moment > self.clock.now():
                         self.clock.set(moment)
-                    getattr(self, f"_{action}")(index, arg)
+                    act(self, index, arg)
             self.commands += len(steps)
             self.progress(len(steps))
 
@@ -862,6 +864,13 @@ class Playback:
 
     # -- who acts for a side --------------------------------------------------------------------
 
+    def _pairing(self, index: int) -> UUID:
+        """The pairing the schedule proposed before any later step of its course."""
+        pairing_id = self.pairing_ids[index]
+        if pairing_id is None:
+            raise GenerationError(f"pairing {index} was not proposed before its next step")
+        return pairing_id
+
     def _giver(self, index: int) -> tuple[Actor, UUID | None]:
         return self.giving_users[self.world.pairings[index].giver], None
 
@@ -892,36 +901,35 @@ class Playback:
 
     def _accept(self, index: int, _: object) -> None:
         actor, behalf = self._village(index)
-        self.engine.accept_pairing(actor, self.pairing_ids[index], on_behalf_of=behalf)
+        self.engine.accept_pairing(actor, self._pairing(index), on_behalf_of=behalf)
 
-    def _sign(self, index: int, side: object) -> None:
-        actor, behalf = self._side(index, str(side))
-        self.engine.sign_agreement(actor, self.pairing_ids[index], self.engine.today(),
+    def _sign(self, index: int, side: str) -> None:
+        actor, behalf = self._side(index, side)
+        self.engine.sign_agreement(actor, self._pairing(index), self.engine.today(),
                                    on_behalf_of=behalf)
 
-    def _activity(self, index: int, n: object) -> None:
-        a = self.world.pairings[index].activities[n]  # type: ignore[index]
+    def _activity(self, index: int, n: int) -> None:
+        a = self.world.pairings[index].activities[n]
         actor, behalf = self._side(index, a.host)
         giver, receiver, masses = a.participants
         outcome = self.engine.record_activity(
-            actor, self.pairing_ids[index], a.kind, a.title, self.clock.now(),
+            actor, self._pairing(index), a.kind, a.title, self.clock.now(),
             {"giver": giver, "receiver": receiver, "masses": masses}, on_behalf_of=behalf)
         if a.answer:
-            self.activity_ids[index, n] = outcome.details["activity_id"]  # type: ignore[index]
+            self.activity_ids[index, n] = outcome.details["activity_id"]
 
-    def _answer(self, index: int, n: object) -> None:
-        a = self.world.pairings[index].activities[n]  # type: ignore[index]
+    def _answer(self, index: int, n: int) -> None:
+        a = self.world.pairings[index].activities[n]
         actor, behalf = self._side(index, self._other(a.host))
-        activity_id = self.activity_ids.pop((index, n))  # type: ignore[arg-type]
+        activity_id = self.activity_ids.pop((index, n))
         if a.answer == "cosign":
-            self.engine.cosign_activity(actor, self.pairing_ids[index], activity_id,
+            self.engine.cosign_activity(actor, self._pairing(index), activity_id,
                                         on_behalf_of=behalf)
         else:
-            self.engine.contest_activity(actor, self.pairing_ids[index], activity_id,
+            self.engine.contest_activity(actor, self._pairing(index), activity_id,
                                          "当日未见对方人员到场，记录与实际不符", on_behalf_of=behalf)
 
-    def _flag(self, index: int, flag: object) -> None:
-        f: FlagPlan = flag  # type: ignore[assignment]
+    def _flag(self, index: int, f: FlagPlan) -> None:
         today = self.engine.today()
         days = (today - f.since).days
         rules = self.world.rules
@@ -935,33 +943,33 @@ class Playback:
                         "threshold_days": rules["r2_inactive_days"],
                         "red_days": rules["r2_red_days"]}
         else:
-            key = (index, f.commitment)
-            measured = {"commitment_id": str(self.commitment_ids[key]),  # type: ignore[index]
+            assert f.commitment is not None  # an R5 flag names its overdue commitment
+            measured = {"commitment_id": str(self.commitment_ids[index, f.commitment]),
                         "due_on": f.since.isoformat(), "days_overdue": days,
                         "overdue_commitments": 1, "threshold_days": rules["r5_overdue_days"]}
         measured["rule_set_version"] = rules.version
-        self.engine.flag_pairing_inactivity(SYSTEM, self.pairing_ids[index], f.rule, measured)
+        self.engine.flag_pairing_inactivity(SYSTEM, self._pairing(index), f.rule, measured)
 
     # -- commitments -------------------------------------------------------------------------
 
-    def _commitment(self, index: int, n: object) -> tuple[CommitmentPlan, UUID | None]:
-        c = self.world.pairings[index].commitments[n]  # type: ignore[index]
-        return c, self.commitment_ids.get((index, n))  # type: ignore[arg-type]
+    def _commitment(self, index: int, n: int) -> tuple[CommitmentPlan, UUID]:
+        """A commitment the schedule made before any later step of its course."""
+        return self.world.pairings[index].commitments[n], self.commitment_ids[index, n]
 
-    def _commit(self, index: int, n: object) -> None:
-        c, _ = self._commitment(index, n)
+    def _commit(self, index: int, n: int) -> None:
+        c = self.world.pairings[index].commitments[n]
         actor, behalf = self._side(index, c.made_by)
         e = self.engine
         cid = e.make_commitment(
-            actor, self.pairing_ids[index], c.made_by, c.category, c.content, c.due_on,
+            actor, self._pairing(index), c.made_by, c.category, c.content, c.due_on,
             quantity=Decimal(c.quantity) if c.quantity else None, unit=c.unit,
             amount_yuan=Decimal(c.amount) if c.amount else None, on_behalf_of=behalf).id
         e.publicise_commitment(actor, cid, CHANNELS[index % len(CHANNELS)], e.today(),
                                on_behalf_of=behalf)
-        self.commitment_ids[index, n] = cid  # type: ignore[index]
+        self.commitment_ids[index, n] = cid
 
-    def _progress(self, index: int, arg: object) -> None:
-        n, k = arg  # type: ignore[misc]
+    def _progress(self, index: int, arg: tuple[int, int]) -> None:
+        n, k = arg
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
         share = Decimal(k + 1) / Decimal(len(c.progress_on) + 1)
@@ -971,83 +979,87 @@ class Playback:
             amount_yuan=(Decimal(c.amount) * share).quantize(Decimal("0.01")) if c.amount else None,
             on_behalf_of=behalf)
 
-    def _extend(self, index: int, n: object) -> None:
+    def _extend(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
+        assert c.new_due_on is not None  # scheduled with the extension it plans
         self.engine.extend_commitment_deadline(actor, cid, c.new_due_on, "受天气影响，工期顺延",
                                                on_behalf_of=behalf)
 
-    def _overdue(self, index: int, n: object) -> None:
+    def _overdue(self, index: int, n: int) -> None:
         _, cid = self._commitment(index, n)
         self.engine.mark_commitment_overdue(SYSTEM, cid)
 
-    def _abandon(self, index: int, n: object) -> None:
+    def _abandon(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
         self.engine.abandon_commitment(actor, cid, "项目用地未获审批，无法实施",
                                        explained_to_public=True, on_behalf_of=behalf)
 
-    def _claim(self, index: int, n: object) -> None:
+    def _claim(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, c.made_by)
         self.engine.claim_fulfilment(actor, cid, note="已按承诺完成，附验收照片", on_behalf_of=behalf)
 
-    def _dispute(self, index: int, n: object) -> None:
+    def _dispute(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, self._other(c.made_by))
         self.engine.dispute_fulfilment(actor, cid, "只完成了一部分，与承诺不符", on_behalf_of=behalf)
 
-    def _confirm(self, index: int, n: object) -> None:
+    def _confirm(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         actor, behalf = self._side(index, self._other(c.made_by))
         self.engine.confirm_fulfilment(actor, cid, on_behalf_of=behalf)
 
-    def _evaluate(self, index: int, n: object) -> None:
+    def _evaluate(self, index: int, n: int) -> None:
         c, cid = self._commitment(index, n)
         village = self.world.villages[self.world.pairings[index].village]
+        assert c.outcome is not None  # scheduled with the outcome it plans
         reason = None if c.outcome == "kept" else (
             "逾期后才兑现" if c.outcome == "partial" else "承诺未兑现，已向群众说明")
         self.engine.evaluate_commitment(self.departments[village.county], cid, c.outcome, reason)
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def _task(self, index: int, n: object) -> tuple[TaskPlan, UUID | None]:
-        t = self.world.pairings[index].tasks[n]  # type: ignore[index]
-        return t, self.task_ids.get((index, n))  # type: ignore[arg-type]
+    def _task(self, index: int, n: int) -> tuple[TaskPlan, UUID]:
+        """A need the schedule raised before any later step of its course."""
+        return self.world.pairings[index].tasks[n], self.task_ids[index, n]
 
-    def _need(self, index: int, n: object) -> None:
-        t, _ = self._task(index, n)
+    def _need(self, index: int, n: int) -> None:
+        t = self.world.pairings[index].tasks[n]
         actor, behalf = self._village(index)
         village_id = self.village_ids[self.world.pairings[index].village]
-        self.task_ids[index, n] = self.engine.raise_need(  # type: ignore[index]
+        self.task_ids[index, n] = self.engine.raise_need(
             actor, village_id, t.category, t.title, wanted_by=t.wanted_by, on_behalf_of=behalf).id
 
-    def _pool(self, index: int, n: object) -> None:
+    def _pool(self, index: int, n: int) -> None:
         _, tid = self._task(index, n)
         self.engine.pool_need(SYSTEM, tid, self.world.rules["claim_window_days"])
 
-    def _take(self, index: int, n: object) -> None:
+    def _take(self, index: int, n: int) -> None:
         t, tid = self._task(index, n)
         actor, _ = self._giver(index)
         giver_id = self.giving_ids[self.world.pairings[index].giver]
         self.engine.claim_task(actor, tid, giver_id)
+        assert t.due_on is not None  # scheduled with the plan it makes
         self.engine.plan_task(actor, tid, t.due_on, Decimal(t.budget))
 
-    def _deliver(self, index: int, n: object) -> None:
+    def _deliver(self, index: int, n: int) -> None:
         t, tid = self._task(index, n)
         actor, _ = self._giver(index)
         self.engine.report_delivery(actor, tid, self.clock.now() - timedelta(hours=1),
                                     Decimal(t.budget), "已完成，附现场照片")
 
-    def _reject(self, index: int, n: object) -> None:
+    def _reject(self, index: int, n: int) -> None:
         _, tid = self._task(index, n)
         actor, behalf = self._village(index)
         self.engine.reject_delivery(actor, tid, "部分未完成，需返工", on_behalf_of=behalf)
 
-    def _accept_delivery(self, index: int, n: object) -> None:
+    def _accept_delivery(self, index: int, n: int) -> None:
         t, tid = self._task(index, n)
         actor, behalf = self._village(index)
         e = self.engine
+        assert t.satisfaction is not None  # scheduled with the rating it plans
         e.confirm_delivery(actor, tid, on_behalf_of=behalf)
         e.rate_task(actor, tid, t.satisfaction, "群众反映良好" if t.satisfaction != "dissatisfied"
                     else "效果不明显", on_behalf_of=behalf)

@@ -29,7 +29,8 @@ class PairingCommands(EngineCore):
         if not giver.gives:
             raise InvalidValue("giver_id", f"{giver.name} is a {giver.kind}: only giving organisations give")
         if not receiver.receives:
-            raise InvalidValue("receiver_id", f"{receiver.name} is a {receiver.kind}: a giving organisation never receives")
+            raise InvalidValue("receiver_id", f"{receiver.name} is a {receiver.kind}: "
+                                              "a giving organisation never receives")
         for org in (giver, receiver):
             if org.state != "active":
                 raise WrongState("organisation", "be paired", org.state)
@@ -157,22 +158,10 @@ class PairingCommands(EngineCore):
 
     # -- acts of the workflow ---------------------------------------------------------------
 
-    def end_pairing_term(self, actor: Actor, pairing_id: UUID) -> Outcome:
-        require_system(actor)
-        pairing = self.load(Pairing, pairing_id)
-        pairing.end_term(self.attribution(actor), self.today())
-        return self.commit(pairing)
-
     def flag_pairing_inactivity(self, actor: Actor, pairing_id: UUID, rule: str,
                                 measured: dict[str, Any], severity: str = "warning") -> Outcome:
         require_system(actor)
         pairing = self.load(Pairing, pairing_id)
         pairing.flag_inactivity(self.attribution(actor), rule, measured, severity)
-        return self.commit(pairing)
-
-    def clear_pairing_inactivity(self, actor: Actor, pairing_id: UUID, rule: str) -> Outcome:
-        require_system(actor)
-        pairing = self.load(Pairing, pairing_id)
-        pairing.clear_inactivity(self.attribution(actor), rule)
         return self.commit(pairing)
 

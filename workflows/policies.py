@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -112,6 +112,7 @@ class Links(Protocol):
     def commitments_of(self, pairing_id: UUID) -> list[UUID]: ...
     def resumed_on(self, pairing_id: UUID) -> date | None: ...
     def tasks_between(self, giver_id: UUID, receiver_id: UUID) -> list[UUID]: ...
+    def live_subjects(self) -> list[tuple[str, UUID]]: ...
 
 
 @dataclass
@@ -150,9 +151,20 @@ class WorkflowPolicies:
     def __init__(self, engine: EngineCore, links: Links) -> None:
         self.engine = engine
         self.links = links
+        # What firing a timer does, by the subject and purpose it was armed with (``arm``).
+        self.firings: dict[tuple[str, str], Callable[[Step, Timer], None]] = {
+            ("commitment", "due"): self._fire_commitment_due,
+            ("commitment", "reminder"): self._fire_commitment_reminder,
+            ("task", "claim-window"): self._fire_task_claim_window,
+            ("task", "confirmation"): self._fire_task_confirmation,
+            ("task", "reminder"): self._fire_task_reminder,
+            ("evaluation", "publicity"): self._fire_evaluation_publicity,
+            ("pairing", "check"): self._fire_pairing_check,
+            ("pairing", "term-end"): self._fire_pairing_term_end,
+        }
 
     def rules(self) -> Rules:
-        return self.engine.current_rules()  # type: ignore[attr-defined]
+        return self.engine.current_rules()
 
     def step(self) -> Step:
         return Step(self.engine, Attribution(SYSTEM, self.engine.clock.now()))
@@ -211,7 +223,7 @@ class WorkflowPolicies:
 
     def resync_all(self, step: Step) -> None:
         """A new rule set moves windows and thresholds: reconcile every live subject."""
-        for subject_type, subject_id in self.links.live_subjects():  # type: ignore[attr-defined]
+        for subject_type, subject_id in self.links.live_subjects():
             if subject_type == "pairing":
                 self.sync_pairing(step, subject_id)
             elif subject_type == "commitment":
@@ -313,7 +325,8 @@ class WorkflowPolicies:
             if facts.in_force:
                 self.close_case(step, case_id, "resolved", f"{labels.RULES[rule]}已消除：结对恢复活动")
             else:
-                self.close_case(step, case_id, "dismissed", f"结对关系已{_ENDED.get(pairing.state, '不在履行期')}")
+                self.close_case(step, case_id, "dismissed",
+                                f"结对关系已{_ENDED.get(pairing.state, '不在履行期')}")
             step.effects.append(f"{rule} cleared")
         for rule, hit in hits.items():
             if rule not in pairing.flags:
@@ -354,8 +367,7 @@ class WorkflowPolicies:
         timer = step.get(Timer, timer_id)
         if timer is None or not timer.is_due(step.by.occurred_at):
             return None
-        handler = getattr(self, f"_fire_{timer.subject_type}_{timer.purpose.replace('-', '_')}")
-        handler(step, timer)
+        self.firings[timer.subject_type, timer.purpose](step, timer)
         effect = "; ".join(step.effects) or "no effect"
         timer.fire(step.by, effect)
         # the firing may have re-armed its own timer (the next inactivity check)

@@ -16,7 +16,6 @@ Access tokens never leave the store: their events are skipped (their positions a
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +27,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
 from domain.labels import FOLLOWUP_REASONS, label
+from domain.timer import Timer
 from workflows.store import schema
 from workflows.store.clock import local_date
 from workflows.store.settings import Settings
@@ -156,14 +156,6 @@ def _relay_schema(settings: Settings) -> None:
     try:
         store.script("CREATE TABLE IF NOT EXISTS relay_position "
                      "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
-        if not store.postgres:
-            # relay.sqlite of an earlier release kept the position in table `positions`.
-            with store.write() as cur:
-                if cur.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                               "AND name = 'positions'").fetchone()[0]:
-                    cur.execute("INSERT INTO relay_position (name, position) "
-                                "SELECT name, position FROM positions WHERE true "
-                                "ON CONFLICT (name) DO NOTHING")
     finally:
         store.close()
 
@@ -217,7 +209,8 @@ class Relay:
 
     def _notice(self, message: dict[str, Any], event: Any) -> dict[str, Any] | None:
         if message["type"] == "TimerFired" and message["data"].get("effect") == "reminded":
-            timer = self.engine.repository.get(event.originator_id, version=event.originator_version)
+            timer: Timer = self.engine.repository.get(event.originator_id,
+                                                      version=event.originator_version)
             details = timer.details
             return {"schema": f"cobuild.notification/{SCHEMA_VERSION}", "kind": "reminder",
                     "position": message["position"], "subject_id": str(timer.subject_id),
@@ -267,7 +260,7 @@ class Inbox:
         with self.store.write() as cur:
             # The store's writers take turns, so the next sequence number is ours alone.
             (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM consumer_inbox "
-                                 "WHERE consumer = ?", (self.consumer,)).fetchone()
+                                 "WHERE consumer = ?", (self.consumer,)).one()
             cur.execute("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, routing_key, "
                         "body) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",
@@ -298,33 +291,8 @@ def _consumer_schema(settings: Settings) -> None:
                      "exchange TEXT NOT NULL, message_id TEXT NOT NULL, seq BIGINT NOT NULL, "
                      "routing_key TEXT, body TEXT NOT NULL, "
                      "PRIMARY KEY (consumer, exchange, message_id))")
-        if not store.postgres:
-            _adopt_sqlite_inboxes(settings, store)
     finally:
         store.close()
-
-
-def _adopt_sqlite_inboxes(settings: Settings, store: SqlStore) -> None:
-    """An earlier release kept each consumer's inbox in ``consumer-<queue>.sqlite``: carry
-    its records over, so a message applied before the upgrade is still a duplicate after."""
-    for path in sorted(settings.home.glob("consumer-*.sqlite")):
-        consumer = path.name[len("consumer-"):-len(".sqlite")]
-        legacy = sqlite3.connect(path)
-        try:
-            rows = legacy.execute("SELECT exchange, message_id, routing_key, body FROM applied "
-                                  "ORDER BY rowid").fetchall()
-        except sqlite3.OperationalError:
-            rows = []  # not an inbox file
-        finally:
-            legacy.close()
-        with store.write() as cur:
-            (last,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM consumer_inbox WHERE consumer = ?",
-                                  (consumer,)).fetchone()
-            cur.executemany("INSERT INTO consumer_inbox (consumer, exchange, message_id, seq, "
-                            "routing_key, body) VALUES (?, ?, ?, ?, ?, ?) "
-                            "ON CONFLICT (consumer, exchange, message_id) DO NOTHING",
-                            [(consumer, e, m, last + i, rk, b)
-                             for i, (e, m, rk, b) in enumerate(rows, start=1)])
 
 
 def queues(name: str, events_pattern: str | None = "#", notices: bool = True) -> list[Queue]:

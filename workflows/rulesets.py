@@ -1,13 +1,12 @@
 """Publishing and reading the rule set (thresholds and weights as versioned events)."""
 from __future__ import annotations
 
-import threading
 import tomllib
 from typing import Any, Mapping
 
 from domain.base import Actor
 from domain.errors import InvalidValue
-from domain.ruleset import DEFAULT_RULES, RuleSet, Rules
+from domain.ruleset import RuleSet
 from workflows.authorisation import require_role
 from workflows.core import EngineCore, Outcome
 
@@ -21,25 +20,8 @@ def parse_rules_toml(text: str) -> dict[str, Any]:
 
 
 class RuleCommands(EngineCore):
-    _rules_lock = threading.Lock()
-
-    def current_rules(self) -> Rules:
-        """The latest published version (version 0, the defaults, before any is published).
-
-        Versions are numbered 1, 2, ... with ids derived from the number, so the latest is
-        found by looking one past the last version this process has seen.
-        """
-        with self._rules_lock:
-            rules: Rules = getattr(self, "_rules_seen", DEFAULT_RULES)
-            while self.exists(RuleSet.create_id(rules.version + 1)):
-                rules = self.load(RuleSet, RuleSet.create_id(rules.version + 1)).rules
-            self._rules_seen = rules
-            return rules
-
-    def rules_version(self, version: int) -> Rules:
-        if version == 0:
-            return DEFAULT_RULES
-        return self.load(RuleSet, RuleSet.create_id(version)).rules
+    """Publishing; reading the rule set in force is the core's (``EngineCore.current_rules``),
+    as every command and policy that applies a rule needs it."""
 
     def publish_rules(self, actor: Actor, changes: Mapping[str, Any],
                       note: str | None = None) -> Outcome:

@@ -59,34 +59,11 @@ CREATE TABLE IF NOT EXISTS worker_pairing_resumptions (
     pairing_id TEXT PRIMARY KEY, resumed_on TEXT NOT NULL)
 """
 
-# worker.sqlite of an earlier release: its tables, unprefixed, and the columns they share.
-_LEGACY = {
-    "positions": ("worker_position", "name, position", "name"),
-    "timers": ("worker_timers", "timer_id, due_at, armed_at, subject_type, subject_id, purpose",
-               "timer_id"),
-    "timer_subjects": ("worker_timer_subjects", "timer_id, subject_type, subject_id, purpose",
-                       "timer_id"),
-    "commitment_links": ("worker_commitment_links", "commitment_id, pairing_id", "commitment_id"),
-    "task_links": ("worker_task_links", "task_id, receiver_id, claimer_id", "task_id"),
-    "pairing_resumptions": ("worker_pairing_resumptions", "pairing_id, resumed_on", "pairing_id"),
-}
-
-
 @schema.step("worker", 1, "the worker's followed position, timer index and subject links")
 def _worker_schema(settings: Settings) -> None:
     store = SqlStore(settings, "worker", pool_size=1)
     try:
         store.script(_SCHEMA)
-        if store.postgres:
-            return
-        # Carry the earlier release's index over, so the upgraded worker does not re-follow
-        # the whole log (which would be safe, only slow).
-        with store.write() as cur:
-            for old, (new, columns, key) in _LEGACY.items():
-                if cur.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                               (old,)).fetchone()[0]:
-                    cur.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {old} "
-                                f"WHERE true ON CONFLICT ({key}) DO NOTHING")
     finally:
         store.close()
 
@@ -139,6 +116,7 @@ class WorkerState:
         return [UUID(r[0]) for r in rows]
 
     def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due (the demo walks its clock from one to the next)."""
         rows = self._read("SELECT MIN(due_at) FROM worker_timers")
         if not rows or rows[0][0] is None:
             return None

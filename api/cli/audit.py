@@ -1,24 +1,22 @@
 """``cobuild audit``: checkpoints, whole-store verification, evidence bundles, consistency.
 
-The store is found as the engine finds it: ``COBUILD_DATABASE_URL`` (a ``postgresql://``
-URL) or else ``<COBUILD_HOME>/events.sqlite`` (``COBUILD_HOME`` defaults to ``./var``);
-signing key and signer state in ``<home>/keys/``.  ``db`` below is that file path or URL.  The helper
-functions take paths so they can be called without click; the commands only parse
-arguments and print.  Exit codes everywhere: 0 verified, 1 tampered, 2 cannot check.
+The store is found as the engine finds it (``Settings.event_store``: the PostgreSQL URL,
+or the SQLite file); signing key and signer state in ``<home>/keys/``.  ``db`` below is that
+file path or URL.  The helper functions take paths so they can be called without click; the
+commands only parse arguments and print.  Exit codes everywhere: 0 verified, 1 tampered,
+2 cannot check.
 
-Signing holds the store's ``signer`` lease (``workflows.store.leases``), which the API's
-on-demand checkpoint takes too: each signer reads the tree head only once the previous one
-has stored its checkpoint, so the checkpoints of a store only ever grow.  A signer that finds
-the lease held waits for it (``--wait``, a minute by default: the other signer is almost
-always done within a second, and cron then gets a checkpoint of the newer head rather than
-a failure), and gives up with one line and exit status 2 if it is still held.
+Signing holds the store's ``signer`` lease (``workflows.audit.signing``), which the API's
+on-demand checkpoint takes too.  A signer that finds the lease held waits for it
+(``--wait``, a minute by default: the other signer is almost always done within a second,
+and cron then gets a checkpoint of the newer head rather than a failure), and gives up with
+one line and exit status 2 if it is still held.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,18 +26,18 @@ from typing import Any
 
 import click
 
+from api.cli.common import root
 from workflows.audit import merkle, verifier
 from workflows.audit.recorder import AuditLog, connect_sqlite
 from workflows.audit.verify import verify_store
 from workflows.audit.bundle import BundleError, build_bundle
 from workflows.audit.checkpoint import (
-    DEFAULT_ORIGIN,
     KeyDirectory,
-    Signer,
     SignerRefused,
     store_checkpoint_postgres,
     store_checkpoint_sqlite,
 )
+from workflows.audit.signing import CheckpointSigner, SignerBusy
 from workflows.audit.verifier import (
     EXIT_CANNOT_CHECK,
     EXIT_OK,
@@ -51,19 +49,12 @@ from workflows.audit.verifier import (
     open_checkpoint,
 )
 from workflows.store.settings import Settings
-from workflows.store.leases import AlreadyRunning, Lease, acquire
+from workflows.store.leases import Lease
 
-SIGNER_ROLE = "signer"
+__all__ = ["SignerBusy", "audit", "export_bundle", "lease_settings", "make_checkpoint",
+           "run_consistency", "run_verify", "signer_lease"]
+
 SIGNER_WAIT = 60.0
-
-
-def cobuild_home() -> Path:
-    return Path(os.environ.get("COBUILD_HOME", "./var"))
-
-
-def store_path(home: Path) -> Path:
-    return home / "events.sqlite"
-
 
 Store = Path | str  # a SQLite file, or a postgresql:// URL
 
@@ -91,15 +82,11 @@ def open_log(db: Store) -> Iterator[tuple[AuditLog, Callable[[int, bytes, str], 
         finally:
             conn.close()
         return
-    conn = connect_sqlite(db)
+    lite = connect_sqlite(db)
     try:
-        yield AuditLog.from_connection(conn), lambda s, r, n: store_checkpoint_sqlite(conn, s, r, n)
+        yield AuditLog.from_connection(lite), lambda s, r, n: store_checkpoint_sqlite(lite, s, r, n)
     finally:
-        conn.close()
-
-
-def keys_path(home: Path) -> Path:
-    return home / "keys"
+        lite.close()
 
 
 @dataclass
@@ -119,37 +106,30 @@ def _pinned_key(keys_dir: Path, vkey: str | None) -> VerifierKey:
     return VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
 
 
-class SignerBusy(Exception):
-    """Another signer held the store's lease for longer than this one would wait."""
-
-
 def lease_settings(db: Store) -> Settings:
     """Settings that key the lease by this store, as the engine's processes key theirs: the
     PostgreSQL database, or a lock file beside the SQLite file."""
     if _is_postgres(db):
-        return Settings(home=cobuild_home().resolve(), database_url=str(db))
+        return Settings(home=Path("var").resolve(), database_url=str(db))  # home: unused there
     path = Path(db).resolve()
     return Settings(home=path.parent, database_url=f"sqlite:///{path}")
 
 
+def _signer(db: Store, keys_dir: Path, origin: str | None = None) -> CheckpointSigner:
+    return CheckpointSigner(lease_settings(db), KeyDirectory(keys_dir), origin)
+
+
 def signer_lease(db: Store, wait: float = SIGNER_WAIT) -> Lease:
     """The store's ``signer`` lease, waiting up to ``wait`` seconds for another signer."""
-    try:
-        return acquire(lease_settings(db), SIGNER_ROLE, wait=wait > 0, timeout=wait or None, poll=0.1)
-    except AlreadyRunning as busy:
-        waited = f"waited {wait:g} s" if wait > 0 else "did not wait"
-        raise SignerBusy(f"{busy}; {waited}, nothing was signed") from None
+    return _signer(db, Path()).lease(wait)
 
 
 def make_checkpoint(db: Store, keys_dir: Path, origin: str | None = None, wait: float = SIGNER_WAIT) -> str:
     """Sign the current tree head (creating the log key on first use) and store it."""
     if not _is_postgres(db) and not Path(db).is_file():
         raise FileNotFoundError(f"no event store at {db}")
-    with signer_lease(db, wait):
-        keys = KeyDirectory(keys_dir)
-        keys.ensure(origin or os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
-        with open_log(db) as (log, store):
-            return Signer(keys, log, store).sign()
+    with open_log(db) as (log, store):
+        return _signer(db, keys_dir, origin).sign(log, store, wait)
 
 
 def _inside(path: Path, folders: Sequence[Path]) -> bool:
@@ -212,7 +192,7 @@ def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), 
         else:
             external.append((f"checkpoint {f}", cp))
     last = KeyDirectory(keys_dir).last_signed() if key is not None else None
-    if last is not None:
+    if last is not None and key is not None:
         try:
             operator.append(("signer state (operator's data folder)", open_checkpoint(last.note, key)))
         except NoteError as e:
@@ -228,12 +208,13 @@ def run_verify(db: Store, keys_dir: Path, checkpoint_files: Sequence[str] = (), 
     return Outcome(result.exit_code, lines)
 
 
-def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None) -> dict[str, Any]:
+def export_bundle(db: Store, keys_dir: Path, aggregate_id: str, checkpoint_file: str | None = None,
+                  origin: str | None = None) -> dict[str, Any]:
     """Bundle against the given checkpoint, or against a freshly signed one."""
     if checkpoint_file:
         note = Path(checkpoint_file).read_text(encoding="utf-8")
     else:
-        note = make_checkpoint(db, keys_dir)
+        note = make_checkpoint(db, keys_dir, origin)
     key = _pinned_key(keys_dir, None)
     with open_log(db) as (log, _):
         return build_bundle(log, aggregate_id, note, key)
@@ -284,13 +265,8 @@ def _b64(data: bytes) -> str:
 
 
 def _paths() -> tuple[Store, Path]:
-    home = cobuild_home()
-    url = os.environ.get("COBUILD_DATABASE_URL", "")
-    if _is_postgres(url):
-        return url, keys_path(home)
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):]), keys_path(home)
-    return store_path(home), keys_path(home)
+    settings = root().settings
+    return settings.event_store, settings.keys_folder
 
 
 def _fail(ctx: click.Context, message: str, code: int = EXIT_CANNOT_CHECK) -> None:
@@ -313,7 +289,7 @@ def checkpoint_cmd(ctx: click.Context, out: str | None, wait: float) -> None:
     """Sign the current tree head (refuses if it does not extend the last one signed)."""
     db, keys = _paths()
     try:
-        note = make_checkpoint(db, keys, wait=wait)
+        note = make_checkpoint(db, keys, root().settings.audit_origin, wait=wait)
     except SignerRefused as e:
         _fail(ctx, str(e), EXIT_TAMPERED)
     except SignerBusy as e:
@@ -358,7 +334,7 @@ def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None) ->
     proof that none is left out; nothing about other records)."""
     db, keys = _paths()
     try:
-        bundle = export_bundle(db, keys, aggregate_id, checkpoint)
+        bundle = export_bundle(db, keys, aggregate_id, checkpoint, root().settings.audit_origin)
     except SignerRefused as e:
         _fail(ctx, str(e), EXIT_TAMPERED)
     except SignerBusy as e:
@@ -381,7 +357,7 @@ def bundle_cmd(ctx: click.Context, aggregate_id: str, checkpoint: str | None) ->
 def verify_bundle_cmd(ctx: click.Context, file: str, vkey: str | None, require_complete: bool) -> None:
     """Verify an evidence bundle offline (uses only workflows/audit/verifier.py)."""
     if not vkey:
-        candidate = keys_path(cobuild_home()) / "log.vkey"
+        candidate = KeyDirectory(root().settings.keys_folder).vkey_path
         vkey = str(candidate) if candidate.is_file() else None
     args = ["bundle", file] + (["--vkey", vkey] if vkey else []) + (["--require-complete"] if require_complete else [])
     ctx.exit(verifier.run(args))

@@ -9,16 +9,11 @@ from typing import Any, Callable
 
 import click
 
-from domain.base import Actor
+from api.cli.common import OPERATOR, root
 from domain.errors import DomainError
 from domain.evaluation import EvaluationRound
 from domain.labels import DIMENSIONS, EVALUATION_STATES, FIVE_GOOD
 from projections.evaluations import ProjectionScorer
-from projections.runner import open_runner
-from workflows.store.settings import Settings
-from workflows.engine import Engine, open_engine
-
-OPERATOR = Actor(user_id="operator", role="admin", region_code="")
 
 
 def _refusals(command: Callable[..., None]) -> Callable[..., None]:
@@ -37,11 +32,6 @@ def _round_options(command: Callable[..., None]) -> Callable[..., None]:
     return click.option("--year", required=True, type=int, help="The year evaluated.")(command)
 
 
-def _engine() -> tuple[Engine, Settings]:
-    settings = Settings.from_env()
-    return open_engine(settings), settings
-
-
 @click.group()
 def evaluation() -> None:
     """Evaluation rounds (年度考核 / 结果联评)."""
@@ -53,7 +43,7 @@ def evaluation() -> None:
 @_refusals
 def open_round(year: int, region: str, rules_version: int | None) -> None:
     """Open the round of REGION for YEAR."""
-    engine, _ = _engine()
+    engine = root().engine
     outcome = engine.open_evaluation(OPERATOR, year, region, rules_version)
     round_ = engine.load(EvaluationRound, outcome.id)
     click.echo(f"opened {outcome.id} ({year} {region}, rule set version {round_.rule_set_version})")
@@ -64,9 +54,9 @@ def open_round(year: int, region: str, rules_version: int | None) -> None:
 @_refusals
 def compute(year: int, region: str) -> None:
     """Score the year from the projections and freeze the result into the round."""
-    engine, settings = _engine()
+    engine = root().engine
     round_ = engine.evaluation_round_of(region, year)
-    scorer = ProjectionScorer(open_runner(engine, settings))
+    scorer = ProjectionScorer(root().projections)
     outcome = engine.compute_evaluation(OPERATOR, round_.id, scorer)
     click.echo(f"computed {outcome.details['pairings']} pairings and "
                f"{outcome.details['organisations']} organisations")
@@ -79,7 +69,7 @@ def compute(year: int, region: str) -> None:
 @_refusals
 def publicise(year: int, region: str, from_on: str | None, days: int | None) -> None:
     """Start the publicity period (公示)."""
-    engine, _ = _engine()
+    engine = root().engine
     first = None
     if from_on is not None:
         try:
@@ -97,7 +87,7 @@ def publicise(year: int, region: str, from_on: str | None, days: int | None) -> 
 @_refusals
 def finalise(year: int, region: str) -> None:
     """Make the grades final (after the publicity period, with no objection open)."""
-    engine, _ = _engine()
+    engine = root().engine
     round_ = engine.evaluation_round_of(region, year)
     engine.finalise_evaluation(OPERATOR, round_.id)
     click.echo(f"finalised the {year} round of {region}")
@@ -109,7 +99,7 @@ def finalise(year: int, region: str) -> None:
 @_refusals
 def show(year: int, region: str, fmt: str) -> None:
     """Print the round: its state, and its frozen result if computed."""
-    engine, _ = _engine()
+    engine = root().engine
     r = engine.evaluation_round_of(region, year)
     if fmt == "json":
         click.echo(json.dumps(_as_dict(r), ensure_ascii=False, indent=2, default=str))

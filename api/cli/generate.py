@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
+from api.cli.common import root
 from domain.errors import DomainError
-from workflows.store.settings import ConfigurationError, Settings
+from workflows.store.settings import ConfigurationError
 from workflows.generate import MAX_FACTOR, SCALES, Generation, Scale
 
 
@@ -43,7 +44,7 @@ def generate(scale_name: str, factor: float, seed: int, jobs: int, force: bool) 
     """Generate a deterministic synthetic year of pairings through the engine."""
     try:
         scale = Scale.named(scale_name, factor)
-        with Generation(Settings.from_env(), scale, seed, force) as run:
+        with Generation(root().settings, scale, seed, force) as run:
             with click.progressbar(length=run.commands, label="生成中", file=sys.stderr,
                                    show_pos=True, show_eta=True) as bar:
                 report = run.play(bar.update, jobs)

@@ -1,33 +1,30 @@
 """``cobuild``: one command with subcommands.
 
-The CLI acts as the local operator: whoever can run it has the data folder in hand, so it
-records its acts as the ``operator`` admin for the whole country.  Every refusal is one line
+The CLI acts as the local operator (``api.cli.common.OPERATOR``).  Every refusal is one line
 on stderr and a non-zero exit; nothing is written.
 """
 from __future__ import annotations
 
-import os
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import NoReturn
 from uuid import UUID
 
 import click
 
-from domain.base import Actor
+from api.cli.common import OPERATOR, root
 from domain.errors import DomainError
-from workflows.store.settings import ConfigurationError, Settings
-from workflows.engine import Engine, open_engine
+from workflows.engine import Engine
+from workflows.store.settings import ConfigurationError
 from workflows.store.schema import migrate
 from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised, ImportRejected
 
-OPERATOR = Actor(user_id="operator", role="admin", region_code="")
-
 
 def engine() -> Engine:
-    return open_engine(Settings.from_env())
+    return root().engine
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"cobuild: {message}", err=True)
     sys.exit(code)
 
@@ -56,11 +53,10 @@ def cli() -> None:
 @click.option("--region", default="", help="Region prefix of the first admin (empty: the whole country).")
 def init(region: str) -> None:
     """Create the data folder and schema, and print the first admin token once."""
-    settings = Settings.from_env()
+    settings = root().settings
     migrate(settings)
-    eng = open_engine(settings)
     try:
-        token = eng.bootstrap_admin(os.environ.get("COBUILD_BOOTSTRAP_TOKEN") or None, region)
+        token = engine().bootstrap_admin(settings.bootstrap_token, region)
     except AlreadyInitialised:
         click.echo(f"cobuild is already initialised in {settings.home}; nothing was changed.")
         return
@@ -84,7 +80,7 @@ def orgs() -> None:
 def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int | None,
              income: str | None) -> None:
     """Register one organisation."""
-    amount = None
+    reported: tuple[int, Decimal] | None = None
     if income is not None:
         try:
             amount = Decimal(income)
@@ -92,10 +88,11 @@ def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int
             fail(f"--income: {income!r} is not an amount in yuan")
         if income_year is None:
             fail("--income needs --income-year")
+        reported = (income_year, amount)
     eng = engine()
     outcome = eng.register_organisation(OPERATOR, code, name, kind, region_code)
-    if amount is not None:
-        eng.report_collective_income(OPERATOR, outcome.id, income_year, amount)
+    if reported is not None:
+        eng.report_collective_income(OPERATOR, outcome.id, *reported)
     click.echo(outcome.id)
 
 
@@ -171,7 +168,7 @@ def demo() -> None:
     from workflows.demo import DemoAlreadyLoaded, play_demo_year
 
     try:
-        summary = play_demo_year(Settings.from_env())
+        summary = play_demo_year(root().settings)
     except DemoAlreadyLoaded as error:
         click.echo(str(error))
         return

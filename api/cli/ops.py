@@ -20,8 +20,7 @@ from typing import Callable
 
 import click
 
-import api.root  # noqa: F401  (registers every store's schema steps before migrating)
-
+from api.cli.common import root
 from workflows.store.settings import Settings
 from workflows.store.leases import AlreadyRunning, Lease, LeadershipLost, acquire
 from workflows.store.schema import migrate as apply_pending
@@ -33,7 +32,7 @@ from workflows.store.schema import status
               help="Change nothing; exit with status 1 if the schema needs upgrading.")
 def migrate(check: bool) -> None:
     """Create or upgrade the database schema (safe to run again)."""
-    settings = Settings.from_env()
+    settings = root().settings  # the root imports every store, so their steps are known
     if check:
         behind = False
         for component, known, applied in status(settings):

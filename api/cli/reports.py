@@ -12,27 +12,15 @@ from pathlib import Path
 
 import click
 
-from projections import export, reports
+from api.cli.common import root
+from projections import export
+from projections.queries import Query, ReportQueries
 from projections.reports import ReportError, Window
-from domain.pairing_rules import Thresholds
-from projections.runner import ProjectionRunner, open_runner
 from workflows.store.clock import SystemClock, local_date
-from workflows.store.settings import Settings
-from workflows.engine import open_engine
 
 REPORTS = ("pairings", "inactive", "commitments", "tasks", "coverage", "evaluation", "inbox",
            "followups")
 FORMATS = ("table", "csv", "xlsx", "json")
-
-
-def _runner() -> ProjectionRunner:
-    settings = Settings.from_env()
-    return open_runner(open_engine(settings), settings)
-
-
-def _rules(runner: ProjectionRunner) -> Thresholds:
-    """The latest published rule set; every report names its version."""
-    return Thresholds.from_published(runner.app.current_rules())
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -41,7 +29,7 @@ def _date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-12-31", param_hint=option)
+        raise click.BadParameter(f"{value!r} is not a date like 2025-12-31", param_hint=option) from None
 
 
 def _known_at(value: str | None) -> date | datetime | None:
@@ -62,16 +50,15 @@ def _known_at(value: str | None) -> date | datetime | None:
     return moment
 
 
-def _organisation_id(runner: ProjectionRunner, value: str | None) -> str | None:
+def _organisation_id(reports: ReportQueries, value: str | None) -> str | None:
     """An organisation named by its code or its id."""
     if not value:
         return None
-    with reports.open_facts(runner.db) as facts:
-        found = facts.rows("SELECT id FROM {p}org WHERE code = ? OR id = ?", (value, value))
-    if not found:
+    found = reports.organisation_id(value)
+    if found is None:
         raise click.BadParameter(f"no organisation with code or id {value!r}",
                                  param_hint="--organisation")
-    return found[0][0]
+    return found
 
 
 @click.command("report")
@@ -93,48 +80,32 @@ def report(name: str, as_of: str | None, known_at: str | None, region: str | Non
     followups."""
     if fmt == "xlsx" and not output:
         raise click.UsageError("--format xlsx needs --output FILE.xlsx")
-    runner = _runner()
-    runner.catch_up()
+    reports = root().reports
+    reports.runner.catch_up()
     day = _date(as_of, "--as-of")
-    rules = _rules(runner)
+    rules = reports.rules()
     try:
-        org = _organisation_id(runner, organisation)
+        org = _organisation_id(reports, organisation)
         if name == "evaluation":
+            # The whole year on one page, the pairings and the organisations' summary.
             year = year or (day or local_date(SystemClock().now())).year
             w = Window(day or date(year, 12, 31), _known_at(known_at))
-            result = reports.evaluation_report(runner.db, year, w, rules, region=region,
-                                               organisation=org)
+            query = Query(w, rules, region=region, organisation=org, year=year)
         else:
+            if name == "inbox" and org is None:
+                raise ReportError("the inbox is one organisation's: give --organisation")
             w = Window(day or local_date(SystemClock().now()), _known_at(known_at))
-            result = _run(name, runner, rules, w, region, org, status, limit, cursor)
+            query = Query(w, rules, region=region, organisation=org, status=status,
+                          cursor=cursor, limit=limit)
+        result = reports.run(name, query)
     except ReportError as error:
-        raise click.UsageError(str(error))
+        raise click.UsageError(str(error)) from None
     _emit(name, result, fmt, output)
-
-
-def _run(name, runner, rules, w, region, org, status, limit, cursor) -> dict:
-    db = runner.db
-    paging = {"cursor": cursor, **({"limit": limit} if limit else {})}
-    if name == "pairings":
-        return reports.pairings_report(db, w, rules, region=region, organisation=org,
-                                       status=status, **paging)
-    if name == "inactive":
-        return reports.inactive_report(db, w, rules, region=region, organisation=org, **paging)
-    if name == "commitments":
-        return reports.commitments_report(db, w, region=region, organisation=org, **paging)
-    if name == "tasks":
-        return reports.tasks_report(db, w, region=region, organisation=org, **paging)
-    if name == "coverage":
-        return reports.coverage_report(db, w, rules, region=region)
-    if name == "followups":
-        return reports.followups_report(db, w, region=region, **paging)
-    if org is None:
-        raise ReportError("the inbox is one organisation's: give --organisation")
-    return reports.inbox_report(db, w, org)
 
 
 def _emit(name: str, result: dict, fmt: str, output: str | None) -> None:
     if fmt == "xlsx":
+        assert output is not None  # the command refuses xlsx without --output
         Path(output).write_bytes(export.to_xlsx(name, result))
         click.echo(f"wrote {output}")
         return
@@ -155,7 +126,7 @@ def projections() -> None:
 @projections.command("status")
 def projections_status() -> None:
     """Active version, applied position, log head and lag."""
-    status = _runner().status()
+    status = root().projections.status()
     click.echo(f"active version: v{status.active_version}")
     click.echo(f"applied up to:  {status.position} of {status.head} (lag {status.lag})")
     for version, position in status.building.items():
@@ -165,7 +136,7 @@ def projections_status() -> None:
 @projections.command("catch-up")
 def projections_catch_up() -> None:
     """Apply every event recorded since the last run."""
-    runner = _runner()
+    runner = root().projections
     applied = runner.catch_up()
     click.echo(f"applied {applied} events; at {runner.position()} of {runner.head()}")
 
@@ -173,7 +144,7 @@ def projections_catch_up() -> None:
 @projections.command("rebuild")
 def projections_rebuild() -> None:
     """Rebuild from position zero beside the serving version, then switch to it."""
-    runner = _runner()
+    runner = root().projections
     started = time.perf_counter()
     version = runner.rebuild()
     seconds = time.perf_counter() - started

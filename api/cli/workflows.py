@@ -13,19 +13,15 @@ from typing import Any, Callable
 
 import click
 
+from api.cli.common import OPERATOR, root
 from api.cli.ops import SingleCopy
-from domain.base import Actor
 from domain.errors import DomainError
-from projections.runner import open_runner
 from workflows.store.settings import Settings
-from workflows.engine import open_engine
 from workflows.relay import (
     DEFAULT_CONSUMER, Consumer, Inbox, Relay, RelayPosition, RelayStats, broker_connection,
     queues,
 )
 from workflows.scheduler import DrainReport, Worker, open_worker_state
-
-OPERATOR = Actor(user_id="operator", role="admin", region_code="")
 
 
 def _on_signals(stop: Callable[[], None]) -> None:
@@ -42,7 +38,7 @@ def rules() -> None:
 @click.option("--version", "version", type=int, help="A published version (default: the current one).")
 def rules_show(version: int | None) -> None:
     """Print a rule set as TOML-like lines, with its version."""
-    engine = open_engine(Settings.from_env())
+    engine = root().engine
     current = engine.current_rules() if version is None else engine.rules_version(version)
     label = "内置默认值" if current.version == 0 else f"version {current.version}"
     click.echo(f"# 规则集 rule set {label}")
@@ -70,7 +66,7 @@ def rules_publish(file: Path, note: str | None) -> None:
     except UnicodeDecodeError:
         raise click.ClickException(f"{file} is not UTF-8 text") from None
     try:
-        outcome = open_engine(Settings.from_env()).publish_rules_toml(OPERATOR, text, note)
+        outcome = root().engine.publish_rules_toml(OPERATOR, text, note)
     except DomainError as error:
         raise click.ClickException(f"{file}: {error.message}; nothing was published") from None
     click.echo(f"published rule set version {outcome.details['version']}")
@@ -82,15 +78,13 @@ def rules_publish(file: Path, note: str | None) -> None:
 @click.option("--standby", is_flag=True, help="If a worker already runs, wait and take over when it stops.")
 def worker(interval: float, once: bool, standby: bool) -> None:
     """Run the scheduler, the policies and the projections until stopped."""
-    settings = Settings.from_env()
+    settings = root().settings
     with SingleCopy(settings, "scheduler", standby) as copy:
         _work(settings, interval, once, copy)
 
 
 def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
-    engine = open_engine(settings)
-    running = Worker(engine, open_worker_state(settings),
-                     followers=[open_runner(engine, settings)])
+    running = Worker(root().engine, open_worker_state(settings), followers=[root().projections])
 
     def report(r: DrainReport) -> None:
         effects = ", ".join(f"{k} ×{v}" for k, v in (r.effects or {}).items())
@@ -111,15 +105,13 @@ def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> 
 @click.option("--standby", is_flag=True, help="If a relay already runs, wait and take over when it stops.")
 def relay(interval: float, once: bool, standby: bool) -> None:
     """Publish the event log to cobuild.events and notices to cobuild.notifications."""
-    settings = Settings.from_env()
+    settings = root().settings
     with SingleCopy(settings, "relay", standby) as copy:
         _relay(settings, interval, once, copy)
 
 
 def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> None:
-    engine = open_engine(settings)
-    running = Relay(engine, broker_connection(settings),
-                    RelayPosition(settings))
+    running = Relay(root().engine, broker_connection(settings), RelayPosition(settings))
 
     def report(stats: RelayStats) -> None:
         click.echo(f"published {stats.published} events and {stats.notices} notices "
@@ -141,7 +133,7 @@ def _relay(settings: Settings, interval: float, once: bool, copy: SingleCopy) ->
 @click.option("--once", is_flag=True, help="Consume what is queued and exit.")
 def consume(name: str, pattern: str, once: bool) -> None:
     """Consume messages once each (de-duplicated by message id) and print them."""
-    settings = Settings.from_env()
+    settings = root().settings
     inbox = Inbox(settings, name)
 
     def show(message_id: str, body: dict[str, Any]) -> None:

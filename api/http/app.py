@@ -1,4 +1,5 @@
-"""The HTTP API: ``create_app(engine=None, settings=None)``.
+"""The JSON API: ``create_app(root)``, with the parts the composition root (``api.root``) built
+(``api.app`` adds the people's pages for the servers).
 
 Every request under ``/api/v1`` is authenticated with a bearer token through the engine;
 what the user may then do is decided by the engine's commands and reads, never here.
@@ -8,42 +9,30 @@ from __future__ import annotations
 import http
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import flask_swagger_ui
 import flask_smorest
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.http import audit, commitments, history, organisations, pairings, reports, tasks, users
-from api import web
-from api.http.context import bearer_token, engine
-from api.http.idempotency import KEPT_HEADERS, IdempotencyStore, StoredAnswer, fingerprint
+from api.http.context import bearer_token, engine, root
+from api.idempotency import KEPT_HEADERS, KeyInUse, KeyReused, StoredAnswer, fingerprint
 from api.http.problems import (
     PROBLEM_JSON, Problem, ProblemSchema, from_domain_error, from_http_exception, from_problem,
     from_unexpected,
 )
+from api.root import Root
 from domain.errors import DomainError
-from projections.runner import ProjectionRunner, open_runner
-from workflows.store.settings import Settings
-from workflows.engine import Engine, open_engine
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
 BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
               reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
-
-
-@dataclass
-class Services:
-    engine: Engine
-    settings: Settings
-    idempotency: IdempotencyStore
-    owns_engine: bool
-    projections: ProjectionRunner
 
 
 class CobuildApi(flask_smorest.Api):
@@ -70,14 +59,12 @@ class CobuildApi(flask_smorest.Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
-def create_app(engine: Engine | None = None, settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    owns_engine = engine is None
-    if engine is None:
-        engine = open_engine(settings)
-    settings.ensure_home()
+def create_app(root: Root) -> Flask:
+    """The API over ``root``'s engine, projections and stores; the caller closes ``root``."""
+    root.settings.ensure_home()
 
     app = Flask("cobuild")
+    app.json = DefaultJSONProvider(app)
     app.json.sort_keys = False  # keep the schemas' field order
     # Chinese as it is (UTF-8), not as \uXXXX escapes: people read these answers too.
     app.json.ensure_ascii = False
@@ -93,9 +80,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             "security": [{"bearerAuth": []}],
         },
     )
-    app.extensions["cobuild"] = Services(
-        engine, settings, IdempotencyStore(settings, engine.clock),
-        owns_engine, open_runner(engine, settings))
+    app.extensions["cobuild"] = root.open_all()
 
     api = CobuildApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -106,7 +91,6 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         static_folder=os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist"),
         static_url_path="/api/_assets/swagger-ui"))
 
-    app.register_blueprint(web.blueprint)  # the people's pages (/, /login, /todo ...)
     app.before_request(_check_body)
     app.before_request(_authenticate)
     app.before_request(_claim_idempotency_key)
@@ -149,10 +133,16 @@ def _claim_idempotency_key() -> Response | None:
     if not 1 <= len(key) <= 255 or not set(key) <= _KEY_CHARS:
         raise Problem(400, "malformed-idempotency-key",
                       "Idempotency-Key must be 1-255 visible ASCII characters")
-    store = _services().idempotency
+    store = root().idempotency
     principal = g.actor.user_id
-    answer = store.begin(principal, key, fingerprint(request.method, request.path,
-                                                     request.get_data(cache=True)))
+    try:
+        answer = store.begin(principal, key, fingerprint(request.method, request.path,
+                                                         request.get_data(cache=True)))
+    except KeyReused as reused:
+        raise Problem(422, "idempotency-key-reused", str(reused)) from None
+    except KeyInUse as in_use:
+        raise Problem(409, "idempotency-key-in-use", str(in_use),
+                      headers={"Retry-After": "1"}) from None
     if answer is not None:
         response = Response(answer.body, status=answer.status, headers=answer.headers)
         response.headers["Idempotent-Replayed"] = "true"
@@ -164,21 +154,18 @@ def _claim_idempotency_key() -> Response | None:
 def _settle_idempotency_key(response: Response) -> Response:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
-        store = _services().idempotency
+        principal, key = claim
+        store = root().idempotency
         if 200 <= response.status_code < 300:
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
-            store.finish(*claim, StoredAnswer(response.status_code, headers,
-                                              response.get_data(as_text=True)))
+            store.finish(principal, key, StoredAnswer(response.status_code, headers,
+                                                      response.get_data(as_text=True)))
         else:
-            store.release(*claim)
+            store.release(principal, key)
     return response
 
 
 def _release_idempotency_key(error: BaseException | None) -> None:
     claim = g.pop("idempotency_claim", None)
     if claim is not None:
-        _services().idempotency.release(*claim)
-
-
-def _services() -> Services:
-    return current_app.extensions["cobuild"]
+        root().idempotency.release(*claim)

@@ -10,106 +10,63 @@ history.
 
 A checkpoint is signed on demand: asking for the latest one signs the current tree head
 when the log has grown since the last one signed, so the answer covers every event
-recorded before the request.  Signing is serialised (a lock in the process, a file lock on
-the key directory, and the store's ``signer`` lease that ``cobuild audit checkpoint`` holds
-too) because the signer checks each new head against the last one, and the checkpoints of a
-store must only grow.
+recorded before the request.  Signing is serialised by ``workflows.audit.signing``.
 """
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
-import os
-import threading
-from typing import Any, Iterator
+from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
 from eventsourcing.application import AggregateNotFoundError
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Blueprint
 
-from api.http.context import actor, engine
+from api.http.context import actor, engine, root
 from api.http.history import SUBJECTS
 from api.http.problems import Problem
-from workflows.audit.recorder import AuditLog
+from domain.base import CobuildAggregate
+from workflows.audit.recorder import AuditedRecorder, AuditLog
 from workflows.audit.bundle import BundleError, build_bundle
-from workflows.audit.checkpoint import DEFAULT_ORIGIN, KeyDirectory, Signer, SignerRefused
+from workflows.audit.checkpoint import SignerRefused
+from workflows.audit.signing import SignerBusy
 from workflows.authorisation import REGION_ROLES, may_see, require_role
 from workflows.errors import Forbidden
-from workflows.store.leases import AlreadyRunning, acquire
 
 blp = Blueprint("verifiable_log", __name__, url_prefix="/api/v1/audit",
                 description="Audit: the verifiable log (signed checkpoints, proofs, evidence bundles)")
 
 TEXT = "text/plain"
-_signing = threading.Lock()
-SIGNER_ROLE = "signer"  # the lease `cobuild audit checkpoint` takes (api.cli.audit)
 SIGNER_WAIT = 10.0  # seconds a request waits for a signer in another process
 
 
-def audit_log() -> AuditLog:
+def audited() -> AuditedRecorder:
     recorder = engine().recorder
-    if not hasattr(recorder, "audit"):
+    if not isinstance(recorder, AuditedRecorder):
         raise Problem(501, "no-verifiable-log",
                       "this event store keeps no verifiable log (the SQLite store does)")
-    return recorder.audit
+    return recorder
 
 
-def key_directory() -> KeyDirectory:
-    return KeyDirectory(current_app.extensions["cobuild"].settings.home / "keys")
-
-
-@contextlib.contextmanager
-def signing(keys: KeyDirectory) -> Iterator[None]:
-    keys.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _signing, open(keys.path / ".signing.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def audit_log() -> AuditLog:
+    return audited().audit
 
 
 def latest_checkpoint() -> str:
     """The checkpoint of the current tree, signed now if the log grew since the last one."""
-    log = audit_log()
-    keys = key_directory()
-    with signing(keys):
-        keys.ensure(os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
-        last = keys.last_signed()
-        if last is not None and last.covers(log.tree_size()):
-            return last.note
-        try:
-            lease = acquire(current_app.extensions["cobuild"].settings, SIGNER_ROLE,
-                            wait=True, timeout=SIGNER_WAIT, poll=0.1)
-        except AlreadyRunning as busy:
-            raise Problem(503, "signer-busy", f"{busy}; try again shortly",
-                          headers={"Retry-After": "5"}) from None
-        with lease:
-            try:
-                return Signer(keys, log, store_checkpoint).sign()
-            except SignerRefused as refused:
-                raise Problem(409, "history-rewritten", str(refused)) from None
-
-
-@blp.record_once
-def _share_with_pages(state) -> None:
-    """The people's pages hand out evidence bundles too (an evaluator's 档案 page): they find
-    this module's signer in the app, not by import, so the entry points stay apart and one
-    place signs checkpoints."""
-    state.app.extensions["cobuild.audit"] = {
-        "latest_checkpoint": latest_checkpoint, "key_directory": key_directory,
-        "audit_log": audit_log}
+    try:
+        return root().signer.latest(audit_log(), store_checkpoint, SIGNER_WAIT)
+    except SignerBusy as busy:
+        raise Problem(503, "signer-busy", f"{busy}; try again shortly",
+                      headers={"Retry-After": "5"}) from None
+    except SignerRefused as refused:
+        raise Problem(409, "history-rewritten", str(refused)) from None
 
 
 def store_checkpoint(size: int, root: bytes, note: str) -> None:
     """Keep the signed head beside the leaves, as ``cobuild audit checkpoint`` does."""
-    eng = engine()
-    with eng.recorder.datastore.transaction(commit=True) as cursor:
-        cursor.execute(eng.recorder.audit_sql.insert_checkpoint,
-                       (size, root, note, eng.clock.now().timestamp()))
+    audited().store_checkpoint(size, root, note, engine().clock.now().timestamp())
 
 
 def b64(data: bytes) -> str:
@@ -142,10 +99,7 @@ def checkpoint():
               description="<name>+<key id>+<base64 key>; pin it, ideally from another channel")
 def verifier_key():
     """The log's verifier key: the public key that signs checkpoints."""
-    keys = key_directory()
-    with signing(keys):
-        keys.ensure(os.environ.get("COBUILD_AUDIT_ORIGIN", DEFAULT_ORIGIN))
-    return text_response(keys.vkey_path.read_text(encoding="utf-8"))
+    return text_response(root().signer.verifier_key())
 
 
 class ConsistencyQuery(ma.Schema):
@@ -260,7 +214,7 @@ def require_in_scope(originator_id: str) -> None:
     """The event's aggregate must be one the caller may see (its parties' region)."""
     eng = engine()
     try:
-        aggregate = eng.repository.get(UUID(originator_id))
+        aggregate: CobuildAggregate = eng.repository.get(UUID(originator_id))
     except (ValueError, AggregateNotFoundError):
         raise Problem(404, "not-found", "the event's record cannot be read") from None
     parties = eng.parties(aggregate)
@@ -322,6 +276,6 @@ def bundle(query, resource: str, aggregate_id: UUID):
     engine().read(actor(), cls, aggregate_id)
     note = latest_checkpoint()
     try:
-        return build_bundle(audit_log(), aggregate_id, note, key_directory().verifier_key())
+        return build_bundle(audit_log(), aggregate_id, note, root().signer.keys.verifier_key())
     except BundleError as error:
         raise Problem(409, "bundle-unavailable", str(error)) from None

@@ -119,49 +119,53 @@ def read_commitment(commitment_id: UUID):
     return commitment_body(commitment), 200, etag(commitment.version)
 
 
-def _act(method: str, commitment_id: UUID, body: dict[str, Any]):
-    run = getattr(engine(), method)
-    return done(run(actor(), commitment_id, **body, expected_version=expected_version()))
-
 
 @command(blp, "/<uuid:commitment_id>/publicise", Publicise, "Publicise a draft commitment (maker)")
 def publicise_commitment(body, commitment_id: UUID):
-    return _act("publicise_commitment", commitment_id, body)
+    return done(engine().publicise_commitment(actor(), commitment_id, **body,
+                                              expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/progress", Progress, "Report progress (maker)")
 def report_progress(body, commitment_id: UUID):
-    return _act("report_commitment_progress", commitment_id, body)
+    return done(engine().report_commitment_progress(actor(), commitment_id, **body,
+                                                    expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/extend", Extend,
          "Extend the due date with a reason (maker); the original date stays on record")
 def extend_deadline(body, commitment_id: UUID):
-    return _act("extend_commitment_deadline", commitment_id, body)
+    return done(engine().extend_commitment_deadline(actor(), commitment_id, **body,
+                                                    expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/claim-fulfilment", ClaimFulfilment, "Claim fulfilment (maker)")
 def claim_fulfilment(body, commitment_id: UUID):
-    return _act("claim_fulfilment", commitment_id, body)
+    return done(engine().claim_fulfilment(actor(), commitment_id, **body,
+                                          expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/confirm", Confirm,
          "Confirm fulfilment (the beneficiary; never the maker)")
 def confirm_fulfilment(body, commitment_id: UUID):
-    return _act("confirm_fulfilment", commitment_id, body)
+    return done(engine().confirm_fulfilment(actor(), commitment_id, **body,
+                                            expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/dispute", Dispute, "Dispute a claimed fulfilment (beneficiary)")
 def dispute_fulfilment(body, commitment_id: UUID):
-    return _act("dispute_fulfilment", commitment_id, body)
+    return done(engine().dispute_fulfilment(actor(), commitment_id, **body,
+                                            expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/abandon", Abandon, "Abandon a commitment with a reason (maker)")
 def abandon_commitment(body, commitment_id: UUID):
-    return _act("abandon_commitment", commitment_id, body)
+    return done(engine().abandon_commitment(actor(), commitment_id, **body,
+                                            expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:commitment_id>/evaluate", Evaluate,
          "Evaluate a fulfilled or abandoned commitment (评诺: admin, supervisor)")
 def evaluate_commitment(body, commitment_id: UUID):
-    return _act("evaluate_commitment", commitment_id, body)
+    return done(engine().evaluate_commitment(actor(), commitment_id, **body,
+                                             expected_version=expected_version()))

@@ -9,6 +9,7 @@ from flask import current_app, g, request
 
 from domain.base import Actor
 from api.http.problems import Problem
+from api.root import Root
 from workflows.core import Outcome
 from workflows.engine import Engine
 
@@ -17,8 +18,13 @@ _ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"')
 _VERSION = re.compile(r"^[0-9]{1,18}$")
 
 
+def root() -> Root:
+    """The composition root the app was built with (``create_app``)."""
+    return current_app.extensions["cobuild"]
+
+
 def engine() -> Engine:
-    return current_app.extensions["cobuild"].engine
+    return root().engine
 
 
 def actor() -> Actor:

@@ -83,7 +83,7 @@ class Amount(ma.fields.Decimal):
             raise ma.ValidationError("must not be negative")
         if amount >= MAX_AMOUNT:
             raise ma.ValidationError("is implausibly large")
-        if amount.as_tuple().exponent < -2:
+        if _decimals(amount) > 2:
             raise ma.ValidationError("has more than two decimals (fen)")
         return amount
 
@@ -117,7 +117,7 @@ class Quantity(ma.fields.Decimal):
         if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 32:
             raise ma.ValidationError("must be a decimal string, e.g. \"12.5\"")
         quantity = super()._deserialize(value, attr, data, **kwargs)
-        if quantity < 0 or quantity >= MAX_AMOUNT or quantity.as_tuple().exponent < -4:
+        if quantity < 0 or quantity >= MAX_AMOUNT or _decimals(quantity) > 4:
             raise ma.ValidationError("must be from 0 to 10^12 with at most 4 decimals")
         return quantity
 
@@ -147,6 +147,12 @@ class KnownAt(ma.fields.Field):
         if len(value) == 10:
             return LocalDate().deserialize(value)
         return Moment().deserialize(value)
+
+
+def _decimals(value: Decimal) -> int:
+    """Digits after the point (a NaN or an infinity, which the fields refuse anyway, as many)."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 99
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -202,5 +208,6 @@ class Labels(ma.fields.List):
             "description": f"the Chinese names of {of}", "x-labels": dict(catalogue)}, **kwargs)
         self.catalogue = catalogue
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[str] | None:
+    def _serialize(self, value: Any, attr: str | None, obj: Any,
+                   **kwargs: Any) -> list[str | None] | None:
         return None if value is None else [label(self.catalogue, v) for v in value]

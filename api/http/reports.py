@@ -16,26 +16,23 @@ page holds up to 10 000 rows by default and ``X-Next-Cursor`` names the next one
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
 import marshmallow as ma
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from api.http.context import actor, engine
+from api.http.context import actor, engine, root
 from api.http.fields import KnownAt, LocalDate, one_of, region_field
 from api.http.problems import Problem
 from domain.base import Actor
-from domain.pairing_rules import STATUSES, Thresholds
+from domain.pairing_rules import STATUSES
 from projections import export, rows
-from projections import reports as read
+from projections.queries import Query
 from projections.reports import ReportError, Window
-from projections.runner import ProjectionRunner
-from projections.store import ProjectionDatabase
 from workflows.authorisation import REGION_ROLES, in_region, may_see, require_role
 from workflows.errors import Forbidden
 
@@ -136,10 +133,19 @@ KIND_FIELDS: dict[str, Callable[..., ma.fields.Field]] = {
 }
 
 
-@functools.cache
+_SCHEMAS: dict[type[rows.Row], type[ma.Schema]] = {}
+
+
 def schema_of(row: type[rows.Row]) -> type[ma.Schema]:
     """The OpenAPI schema of a report row, derived from its declaration (``projections.rows``):
-    every field, and ``*_label`` beside each code with the codes and their names."""
+    every field, and ``*_label`` beside each code with the codes and their names; one per row
+    (the spec names each schema once)."""
+    if row not in _SCHEMAS:
+        _SCHEMAS[row] = _derive_schema(row)
+    return _SCHEMAS[row]
+
+
+def _derive_schema(row: type[rows.Row]) -> type[ma.Schema]:
     declared: dict[str, ma.fields.Field] = {}
     for c in row.columns:
         metadata: dict[str, Any] = {}
@@ -151,6 +157,7 @@ def schema_of(row: type[rows.Row]) -> type[ma.Schema]:
             metadata["x-labels"] = dict(c.labels)
             if c.kind == rows.CODE:
                 metadata["enum"] = [*c.labels, *([None] if c.nullable else [])]
+        made: ma.fields.Field
         if c.kind == rows.LIST and c.nested is not None:
             made = ma.fields.List(ma.fields.Nested(schema_of(c.nested)), required=True,
                                   metadata=metadata)
@@ -216,16 +223,10 @@ class Inbox(Paged):
 
 @dataclass(frozen=True)
 class Asked:
-    """One report request, scoped and resolved."""
+    """One report request, scoped and resolved: the query, and how to answer it."""
 
-    window: Window
-    region: str | None
-    organisation: str | None
+    query: Query
     format: str
-    limit: int
-    cursor: str | None
-    rules: Thresholds
-    db: ProjectionDatabase
     position: int
 
 
@@ -248,36 +249,27 @@ def scope(who: Actor, region: str | None, organisation: str | None) -> tuple[str
     raise Forbidden("report-role", f"the {who.role} role reads no reports")
 
 
-def runner() -> ProjectionRunner:
-    return current_app.extensions["cobuild"].projections
-
-
-def caught_up() -> int:
-    """The log head when the request arrived, applied to the projections (read-your-writes)."""
-    projections = runner()
-    head = projections.head()
-    if projections.position() < head:
-        projections.catch_up()
-    return head
-
-
-def ask(query: dict[str, Any], default_as_of: date | None = None) -> Asked:
+def ask(query: dict[str, Any], default_as_of: date | None = None,
+        paged: bool = True) -> Asked:
+    """The request as a :class:`Query` within the caller's scope, with the projections
+    brought up to the log's head as it was when the request arrived (read-your-writes)."""
     organisation = query.get("organisation")
     region, organisation = scope(actor(), query.get("region"),
                                  str(organisation) if organisation else None)
     fmt = query["format"]
     limit = query.get("limit") or (PAGE_DEFAULT if fmt == "json" else EXPORT_DEFAULT)
-    position = caught_up()
-    return Asked(
+    reports = root().reports
+    position = reports.caught_up()
+    return Asked(Query(
         window=Window(query.get("as_of") or default_as_of or engine().today(), query.get("known_at")),
-        region=region, organisation=organisation, format=fmt, limit=limit,
-        cursor=query.get("cursor"), rules=Thresholds.from_published(engine().current_rules()),
-        db=runner().db, position=position)
+        rules=reports.rules(), region=region, organisation=organisation,
+        status=query.get("status"), year=query.get("year"), cursor=query.get("cursor"),
+        limit=limit if paged else None), format=fmt, position=position)
 
 
-def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
+def answer(name: str, asked: Asked) -> Any:
     try:
-        result = run()
+        result = root().reports.run(name, asked.query)
     except ReportError as error:
         raise Problem(422, "invalid-fields", str(error), errors={"query": [str(error)]}) from None
     result = {**result, "position": asked.position}
@@ -287,7 +279,7 @@ def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
         # would double the cost of a page.  The schema documents them, and
         # tests/test_api_reports.py holds the two to the same fields.
         return jsonify(result)
-    stem = f"{name}-{asked.window.day}"
+    stem = f"{name}-{asked.query.window.day}"
     if asked.format == "csv":
         response = Response(export.to_csv(name, result), mimetype=CSV)
     else:
@@ -301,10 +293,10 @@ def answer(name: str, asked: Asked, run: Callable[[], dict[str, Any]]) -> Any:
 
 def file_scope(asked: Asked) -> str:
     """Whose rows a file holds, for its title row."""
-    if asked.organisation:
-        names = read.organisation_names(asked.db, [asked.organisation])
-        return names.get(asked.organisation, asked.organisation)
-    return f"区域 {asked.region}" if asked.region else "全部"
+    q = asked.query
+    if q.organisation:
+        return root().reports.organisation_name(q.organisation)
+    return f"区域 {q.region}" if q.region else "全部"
 
 
 FILE_HEADERS = {"X-Next-Cursor": {"description": "when more rows remain: the cursor of the next file",
@@ -336,38 +328,25 @@ def report(rule: str, query: type[ma.Schema], schema: type[ma.Schema], summary: 
 def pairings(query: dict[str, Any]) -> Any:
     """Every pairing in scope with its derived status, last co-signed activity, counts of
     commitments and tasks by state, and the rules it hits as of ``as_of``."""
-    asked = ask(query)
-    return answer("pairings", asked, lambda: read.pairings_report(
-        asked.db, asked.window, asked.rules, region=asked.region,
-        organisation=asked.organisation, status=query.get("status"), cursor=asked.cursor,
-        limit=asked.limit))
+    return answer("pairings", ask(query))
 
 
 @report("/inactive", PagedQuery, Board, "Paired but inactive (联而不动预警)")
 def inactive(query: dict[str, Any]) -> Any:
     """Pairings with a rule hit that asks for follow-up (R1–R5, R9; not R6's notes)."""
-    asked = ask(query)
-    return answer("inactive", asked, lambda: read.inactive_report(
-        asked.db, asked.window, asked.rules, region=asked.region,
-        organisation=asked.organisation, cursor=asked.cursor, limit=asked.limit))
+    return answer("inactive", ask(query))
 
 
 @report("/commitments", PagedQuery, Commitments, "Commitment ledger (承诺台账)")
 def commitments(query: dict[str, Any]) -> Any:
     """Every public commitment in scope with its state, dates, parties and amounts."""
-    asked = ask(query)
-    return answer("commitments", asked, lambda: read.commitments_report(
-        asked.db, asked.window, region=asked.region, organisation=asked.organisation,
-        cursor=asked.cursor, limit=asked.limit))
+    return answer("commitments", ask(query))
 
 
 @report("/tasks", PagedQuery, Tasks, "Task pipeline (项目清单)")
 def tasks(query: dict[str, Any]) -> Any:
     """Every need and service task in scope, from raised to confirmed and rated."""
-    asked = ask(query)
-    return answer("tasks", asked, lambda: read.tasks_report(
-        asked.db, asked.window, region=asked.region, organisation=asked.organisation,
-        cursor=asked.cursor, limit=asked.limit))
+    return answer("tasks", ask(query))
 
 
 @report("/coverage", ReportQuery, Coverage, "Coverage of villages and weak villages (覆盖情况)")
@@ -375,9 +354,7 @@ def coverage(query: dict[str, Any]) -> Any:
     """Villages, weak villages and giving organisations per region one level down, and who
     has no pairing in force.  For admins, supervisors and evaluators; one page."""
     require_role(actor(), "regional-report", *REGION_ROLES)
-    asked = ask(query)
-    return answer("coverage", asked, lambda: read.coverage_report(
-        asked.db, asked.window, asked.rules, region=asked.region))
+    return answer("coverage", ask(query, paged=False))
 
 
 @report("/followups", PagedQuery, FollowUps, "Open follow-up cases by region and age (督办)")
@@ -385,9 +362,7 @@ def followups(query: dict[str, Any]) -> Any:
     """Follow-up cases open at the end of ``as_of``, by the responsible organisation's region
     and age.  For admins, supervisors and evaluators."""
     require_role(actor(), "regional-report", *REGION_ROLES)
-    asked = ask(query)
-    return answer("followups", asked, lambda: read.followups_report(
-        asked.db, asked.window, region=asked.region, cursor=asked.cursor, limit=asked.limit))
+    return answer("followups", ask(query))
 
 
 @report("/evaluation", EvaluationQuery, Evaluation, "Annual evaluation (结对考评)")
@@ -396,14 +371,7 @@ def evaluation(query: dict[str, Any]) -> Any:
     the year's last day.  Each page lists the pairings; ``organisations`` is the summary of
     the whole scope."""
     year = query.get("year") or (query.get("as_of") or engine().today()).year
-    asked = ask(query, default_as_of=date(year, 12, 31))
-
-    def run() -> dict[str, Any]:
-        result = read.evaluation_report(asked.db, year, asked.window, asked.rules,
-                                        region=asked.region, organisation=asked.organisation)
-        return {**result, **keyset_page(result["items"], asked.cursor, asked.limit)}
-
-    return answer("evaluation", asked, run)
+    return answer("evaluation", ask({**query, "year": year}, default_as_of=date(year, 12, 31)))
 
 
 @report("/inbox", ReportQuery, Inbox, "What waits on one organisation (待办)")
@@ -419,18 +387,4 @@ def inbox(query: dict[str, Any]) -> Any:
                                                    "evaluator roles"]})
         if not may_see(who, engine().organisation_facts(query["organisation"])):
             raise Forbidden("not-in-scope", "this organisation is outside your region")
-    asked = ask(query)
-    return answer("inbox", asked, lambda: read.inbox_report(
-        asked.db, asked.window, asked.organisation))
-
-
-def keyset_page(items: list[dict[str, Any]], cursor: str | None, limit: int) -> dict[str, Any]:
-    """A page of rows already in (region_code, pairing_id) order, as the ledgers page."""
-    if cursor:
-        region, _, pairing_id = cursor.partition("|")
-        items = [i for i in items if (i["region_code"], i["pairing_id"]) > (region, pairing_id)]
-    page = items[:limit]
-    more = len(items) > limit
-    last = page[-1] if more else None
-    return {"items": page,
-            "next_cursor": f"{last['region_code']}|{last['pairing_id']}" if last else None}
+    return answer("inbox", ask(query, paged=False))

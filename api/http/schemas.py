@@ -42,8 +42,3 @@ class OutcomeSchema(ma.Schema):
     version = ma.fields.Integer(required=True)
     position = ma.fields.Integer(allow_none=True, metadata={
         "description": "log position of the last event written (read-your-writes on reports)"})
-
-
-class Page(ma.Schema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
-    cursor = ma.fields.String(validate=ma.validate.Length(max=200))

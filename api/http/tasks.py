@@ -102,52 +102,57 @@ def read_task(task_id: UUID):
     return task_body(task), 200, etag(task.version)
 
 
-def _act(method: str, task_id: UUID, body: dict[str, Any]):
-    run = getattr(engine(), method)
-    return done(run(actor(), task_id, **body, expected_version=expected_version()))
-
 
 @command(blp, "/<uuid:task_id>/claim", Claim,
          "Claim a need (a giving organisation paired with the village, or any once pooled)")
 def claim_task(body, task_id: UUID):
-    return _act("claim_task", task_id, body)
+    return done(engine().claim_task(actor(), task_id, **body,
+                                    expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/withdraw-claim", WithReason, "Withdraw a claim (the claimer)")
 def withdraw_claim(body, task_id: UUID):
-    return _act("withdraw_claim", task_id, body)
+    return done(engine().withdraw_claim(actor(), task_id, **body,
+                                        expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/plan", Plan, "Plan the delivery (the claimer)")
 def plan_task(body, task_id: UUID):
-    return _act("plan_task", task_id, body)
+    return done(engine().plan_task(actor(), task_id, **body,
+                                   expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/deliver", Deliver, "Report the delivery (the claimer)")
 def report_delivery(body, task_id: UUID):
-    return _act("report_delivery", task_id, body)
+    return done(engine().report_delivery(actor(), task_id, **body,
+                                         expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/confirm", Step, "Confirm the delivery (the receiver)")
 def confirm_delivery(body, task_id: UUID):
-    return _act("confirm_delivery", task_id, body)
+    return done(engine().confirm_delivery(actor(), task_id, **body,
+                                          expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/reject", WithReason, "Reject the delivery (the receiver)")
 def reject_delivery(body, task_id: UUID):
-    return _act("reject_delivery", task_id, body)
+    return done(engine().reject_delivery(actor(), task_id, **body,
+                                         expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/rate", Rate, "Rate satisfaction (the receiver)")
 def rate_task(body, task_id: UUID):
-    return _act("rate_task", task_id, body)
+    return done(engine().rate_task(actor(), task_id, **body,
+                                   expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/close", Step, "Close a rated task")
 def close_task(body, task_id: UUID):
-    return _act("close_task", task_id, body)
+    return done(engine().close_task(actor(), task_id, **body,
+                                    expected_version=expected_version()))
 
 
 @command(blp, "/<uuid:task_id>/cancel", WithReason, "Cancel an open, claimed or planned task")
 def cancel_task(body, task_id: UUID):
-    return _act("cancel_task", task_id, body)
+    return done(engine().cancel_task(actor(), task_id, **body,
+                                     expected_version=expected_version()))

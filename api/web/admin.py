@@ -14,7 +14,7 @@ from uuid import UUID
 
 from flask import abort, g, redirect, render_template, request, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form
 from api.web.supervise import townships

@@ -1,4 +1,4 @@
-"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (DESIGN §12, §13).
+"""Sign-in for people: 登录, 激活账号, 退出登录, 修改密码 (docs/web.md; trust rules in docs/decisions.md).
 
 The session is Flask's signed cookie holding the user's id and the credentials version it
 was opened under.  Every request checks both against the engine (one read of the user), so
@@ -19,14 +19,14 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.security import (
     CSRF_FIELD, SESSION_COOKIE, SessionCookies, Throttle, csrf_ok, csrf_token, secret_key,
     secure_headers,
 )
 from domain.errors import DomainError, InvalidValue, NotPermitted
+from domain.labels import ROLES
 from domain.organisation import Organisation
-from domain import labels
 from domain.user import User, normalise_login
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
@@ -93,7 +93,7 @@ def _who_and_csrf() -> None:
     user_id, version = session.get("uid"), session.get("v")
     if user_id is not None:
         try:
-            g.actor, g.user = engine().session_user(UUID(user_id), int(version))
+            g.actor, g.user = engine().session_user(UUID(user_id), int(str(version)))
         except (Unauthenticated, ValueError, TypeError):
             # Deactivated, reset or password changed elsewhere: this session is over.
             session.pop("uid", None)
@@ -121,7 +121,7 @@ def person_card() -> dict[str, str] | None:
             where = engine().load(Organisation, user.organisation_id).name
         except NotFound:
             where = ""
-    return {"name": user.name, "role": labels.label(labels.ROLES, user.role), "where": where}
+    return {"name": user.name, "role": ROLES.get(user.role, user.role), "where": where}
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -130,7 +130,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         if g.get("actor") is None:
             # A session that just ended (deactivated, reset, password changed elsewhere)
             # says so on the sign-in page, so the person knows why they are asked again.
-            done = {"done": "expired"} if g.get("session_ended") else {}
+            done: dict[str, Any] = {"done": "expired"} if g.get("session_ended") else {}
             return redirect(url_for("web.login", next=request.full_path.rstrip("?"), **done))
         return view(*args, **kwargs)
 

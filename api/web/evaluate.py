@@ -16,7 +16,7 @@ from uuid import UUID
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt
 from api.web.pairings import timeline as pairing_timeline
@@ -34,6 +34,9 @@ from projections import export
 from projections.evaluations import ProjectionScorer
 from projections.reports import commitments_report, tasks_report
 from workflows.audit.bundle import BundleError, build_bundle
+from workflows.audit.checkpoint import SignerRefused
+from workflows.audit.recorder import AuditedRecorder
+from workflows.audit.signing import SignerBusy
 from workflows.audit.verifier import CannotCheck, VerifierKey, verify_bundle
 
 YEARS_BACK = 5  # rounds listed: this year's and the four before
@@ -163,35 +166,40 @@ def _record(kind: str, record_id: UUID) -> CobuildAggregate:
     return engine().read(g.actor, RECORDS[kind][0], record_id)
 
 
-def _bundle(record_id: UUID) -> tuple[dict[str, Any] | None, str | None]:
+SIGNER_WAIT = 10.0  # seconds a page waits for a signer in another process, as the API
+
+
+def _bundle(record_id: UUID) -> tuple[dict[str, Any] | None, VerifierKey | None, str | None]:
     """The record's evidence bundle against the latest checkpoint (signed now if the log has
-    grown), as the JSON API hands it out; or why there is none."""
-    # The JSON API's signer, found in the app: one place signs checkpoints (locks, lease).
-    audit = current_app.extensions.get("cobuild.audit")
-    if audit is None:
-        return None, "这个系统没有可验证的日志，无法导出证据包。"
+    grown, by the store's one signer), as the JSON API hands it out, with the log's verifier
+    key; or why there is none."""
+    root = current_app.extensions["cobuild"]
+    recorder = root.engine.recorder
+    if not isinstance(recorder, AuditedRecorder):
+        return None, None, "这个系统没有可验证的日志，无法导出证据包。"
+
+    def store(size: int, tree_root: bytes, note: str) -> None:
+        recorder.store_checkpoint(size, tree_root, note, root.engine.clock.now().timestamp())
+
     try:
-        note = audit["latest_checkpoint"]()
-        key = audit["key_directory"]().verifier_key()
-        return build_bundle(audit["audit_log"](), record_id, note, key), None
-    except BundleError:
-        return None, "这份档案暂时无法导出证据包，请稍后再试。"
-    except Exception as error:  # noqa: BLE001 - the API's refusals (no log, signer busy) as words
-        current_app.logger.info("no bundle on a page: %s", error)
-        return None, "这个系统没有可验证的日志，无法导出证据包。"
+        note = root.signer.latest(recorder.audit, store, SIGNER_WAIT)
+        key = root.signer.keys.verifier_key()
+        return build_bundle(recorder.audit, record_id, note, key), key, None
+    except SignerBusy:
+        return None, None, "正在生成检查点，请稍后刷新再试。"
+    except (BundleError, SignerRefused) as error:
+        current_app.logger.warning("no bundle on a page: %s", error)
+        return None, None, "这份档案暂时无法导出证据包，请联系系统管理员。"
 
 
-def verification_words(bundle: dict[str, Any]) -> tuple[bool, str, list[str]]:
+def verification_words(bundle: dict[str, Any], key: VerifierKey) -> tuple[bool, str, list[str]]:
     """The offline verifier's verdict on ``bundle``, in words an evaluator reads."""
     try:
-        keys = current_app.extensions["cobuild.audit"]["key_directory"]()
-        key = VerifierKey.parse(keys.vkey_path.read_text(encoding="utf-8"))
         report = verify_bundle(bundle, key, require_complete=True)
-    except (CannotCheck, ValueError, OSError):
+    except (CannotCheck, ValueError):
         return False, "无法验证：证据包格式不对或缺少验证密钥。", []
     if report.ok:
-        count = len(bundle["events"])
-        return True, f"已验证：共 {count} 条事件，完整，未被篡改", []
+        return True, f"已验证：共 {len(bundle['events'])} 条事件，完整，未被篡改", []
     return False, "验证未通过：记录可能被改动或缺失，请联系系统管理员并保留此证据包。", report.problems[:10]
 
 
@@ -201,8 +209,9 @@ def record(kind: str, record_id: UUID) -> Any:
     """档案: a record's whole history (时间轴) and whether its evidence bundle verifies."""
     regional()
     aggregate = _record(kind, record_id)
-    bundle, why_not = _bundle(record_id)
-    ok, verdict, problems = verification_words(bundle) if bundle else (False, why_not or "", [])
+    bundle, key, why_not = _bundle(record_id)
+    ok, verdict, problems = (verification_words(bundle, key) if bundle is not None and key
+                             else (False, why_not or "", []))
     return render_template("evaluate/record.html", tab="rounds", kind=kind,
                            kind_words=RECORDS[kind][1], record_id=record_id,
                            title=_record_title(kind, aggregate),
@@ -229,7 +238,7 @@ def record_bundle(kind: str, record_id: UUID) -> Any:
     """The evidence bundle as a file, for ``cobuild audit verify-bundle`` or the verifier."""
     regional()
     _record(kind, record_id)
-    bundle, why_not = _bundle(record_id)
+    bundle, _, why_not = _bundle(record_id)
     if bundle is None:
         return render_template("error.html", title="无法导出", message=why_not), 409
     response = Response(json.dumps(bundle, ensure_ascii=False, indent=1),

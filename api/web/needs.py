@@ -8,7 +8,7 @@ from uuid import UUID
 
 from flask import g, redirect, render_template, request, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt, moment
 from api.web.views import DONE, caught_up_db, day_words, history, org_name, tone, window

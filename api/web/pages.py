@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import current_app, g, redirect, render_template, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
-from projections.reports import Window, inbox_report
+from projections.queries import Query
+from projections.reports import Window
 
 # China keeps UTC+8 without daylight saving: a fixed offset is exact for every date here.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -42,15 +43,6 @@ def home() -> Any:
     return redirect(url_for("web.todo" if g.actor is not None else "web.login"))
 
 
-def _caught_up_db() -> Any:
-    """The projections up to the log head as this request found it (read-your-writes), as
-    the JSON reports do."""
-    projections = current_app.extensions["cobuild"].projections
-    if projections.position() < projections.head():
-        projections.catch_up()
-    return projections.db
-
-
 @blueprint.route("/todo")
 @signed_in
 def todo() -> Any:
@@ -58,8 +50,10 @@ def todo() -> Any:
     actor = g.actor
     items: list[dict[str, Any]] = []
     if actor.organisation_id is not None:
-        window = Window(engine().today())
-        items = inbox_report(_caught_up_db(), window, str(actor.organisation_id))["items"]
+        reports = current_app.extensions["cobuild"].reports  # the JSON reports' query service
+        reports.caught_up()  # read-your-writes, as the JSON reports
+        items = reports.inbox(Query(Window(engine().today()), reports.rules(),
+                                    organisation=str(actor.organisation_id)))["items"]
     return render_template("todo.html", items=items, regional=actor.role in REGIONAL,
                            role=actor.role, today=engine().today())
 

@@ -65,7 +65,9 @@ def csrf_token() -> str:
 def csrf_ok(req: Request) -> bool:
     expected = session.get("csrf")
     sent = req.form.get(CSRF_FIELD, "")
-    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
+    if not expected:
+        return False
+    return hmac.compare_digest(str(expected).encode(), sent.encode())
 
 
 @dataclass

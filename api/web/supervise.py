@@ -15,7 +15,7 @@ from uuid import UUID
 
 from flask import abort, g, redirect, render_template, request, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt
 from api.web.views import caught_up_db, org_name, tone, window

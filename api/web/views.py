@@ -8,7 +8,7 @@ from uuid import UUID
 
 from flask import current_app, g, url_for
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from api.web.auth import engine
 from domain import labels
 from domain.organisation import Organisation

@@ -20,8 +20,9 @@ eventsourcing, without cipher keys, and identically across databases.
 
 Storage (three append-only tables, plus ``audit_checkpoint`` filled by the signer):
 
-* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id and the header.  Leaf indices are dense even where notification ids have gaps (PostgreSQL
-  burns sequence values on rollback).
+* ``audit_leaf``: dense ``leaf_index`` 0, 1, 2, ... -> notification id and the header.
+  Leaf indices are dense even where notification ids have gaps (PostgreSQL burns sequence
+  values on rollback).
 * ``audit_node``: perfect nodes only, keyed by their in-order number
   (``merkle.node_key``), about two rows per event.
 
@@ -43,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -304,7 +305,7 @@ class AuditAppender:
             frontier = merkle.Frontier(size, {lvl: h for (lvl, _), h in nodes.items()})
         now_us = time.time_ns() // 1000
         leaves = []
-        node_rows = []
+        node_rows: list[tuple[Any, ...]] = []
         leaf_hash = merkle.leaf_hash
         node_key = merkle.node_key
         for nid, se in zip(notification_ids, stored_events):
@@ -326,8 +327,9 @@ class AuditAppender:
         self._local.__dict__.pop("pending", None)
 
 
-class _AuditedRecorderMixin:
-    """Hooks the appender into eventsourcing 9.5's SQLite write path (private API, pinned)."""
+class _AuditedRecorderMixin(SQLiteApplicationRecorder):
+    """Hooks the appender into eventsourcing 9.5's SQLite write path (private API, pinned);
+    mixed into the application recorder and the process recorder, which extends it."""
 
     audit_sql: AuditSQL = SQLITE_SQL
 
@@ -336,11 +338,11 @@ class _AuditedRecorderMixin:
         super().__init__(*args, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + list(self.audit_sql.create)  # type: ignore[misc]
+        return super().construct_create_table_statements() + list(self.audit_sql.create)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
-            ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+            ids = super().insert_events(stored_events, **kwargs)
         except BaseException:
             self.audit_appender.rolled_back()
             raise
@@ -350,20 +352,39 @@ class _AuditedRecorderMixin:
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)  # type: ignore[misc]
+        ids = super()._insert_events(c, stored_events, **kwargs)
         if stored_events:
             if ids is None:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
             self.audit_appender.append(c, ids, stored_events)
         return ids
 
+
+
+@runtime_checkable
+class AuditedRecorder(Protocol):
+    """An event recorder that writes the verifiable log beside the events (either database)."""
+
+    audit_sql: AuditSQL
+
     @property
-    def audit(self) -> AuditLog:
-        return AuditLog.from_recorder(self)  # type: ignore[arg-type]
+    def audit(self) -> AuditLog: ...
+
+    def store_checkpoint(self, size: int, root: bytes, note: str, recorded_at: float) -> None: ...
 
 
 class AuditedSQLiteApplicationRecorder(_AuditedRecorderMixin, SQLiteApplicationRecorder):
-    """Plug in with ``APPLICATION_RECORDER_TOPIC=workflows.audit.recorder:AuditedSQLiteApplicationRecorder``."""
+    """The application recorder of the embedded store (``workflows.audit.wiring``)."""
+
+    @property
+    def audit(self) -> AuditLog:
+        """The log this recorder writes, read through its own datastore."""
+        return AuditLog(lambda: self.datastore.transaction(commit=False), self.audit_sql)
+
+    def store_checkpoint(self, size: int, root: bytes, note: str, recorded_at: float) -> None:
+        """Keep a signed head beside the leaves."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self.audit_sql.insert_checkpoint, (size, root, note, recorded_at))
 
 
 class AuditedSQLiteProcessRecorder(_AuditedRecorderMixin, SQLiteProcessRecorder):
@@ -434,16 +455,6 @@ class AuditLog:
     def __init__(self, transaction: TransactionFactory, sql: AuditSQL = SQLITE_SQL) -> None:
         self._transaction = transaction
         self.sql = sql
-
-    @classmethod
-    def from_recorder(cls, recorder: Any) -> AuditLog:
-        """The log of an engine's recorder (audited SQLite or PostgreSQL)."""
-        sql = getattr(recorder, "audit_sql", SQLITE_SQL)
-        if sql.uuid_ids:
-            from workflows.audit.recorder_postgres import recorder_snapshot
-
-            return cls(recorder_snapshot(recorder), sql)
-        return cls(lambda: recorder.datastore.transaction(commit=False), sql)
 
     @classmethod
     def from_connection(cls, conn: sqlite3.Connection) -> AuditLog:
@@ -553,7 +564,10 @@ class AuditLog:
             for row in rows:
                 c.execute(self.sql.select_state, (row.notification_id,))
                 state = c.fetchone()
-                proof = self._getter(c, lambda get, i=row.leaf_index: merkle.inclusion_proof(get, i, size))
+                def proof_of(get: merkle.NodeGetter, index: int = row.leaf_index) -> list[bytes]:
+                    return merkle.inclusion_proof(get, index, size)
+
+                proof = self._getter(c, proof_of)
                 out.append((row, None if state is None else bytes(state[0]), proof))
             return out
 

@@ -23,13 +23,15 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
-from workflows.audit.recorder import AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql
+from workflows.audit.recorder import (
+    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql,
+)
 
 __all__ = ["AuditedPostgresApplicationRecorder", "connect_postgres", "postgres_snapshot", "recorder_snapshot"]
 
 
 class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """Plug in with ``APPLICATION_RECORDER_TOPIC=workflows.audit.recorder_postgres:AuditedPostgresApplicationRecorder``."""
+    """The application recorder on PostgreSQL (``workflows.audit.wiring``)."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         if datastore.enable_db_functions:
@@ -39,7 +41,8 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.audit_sql: AuditSQL = postgres_sql(events_table_name)
         self.audit_appender = AuditAppender(self.audit_sql)
-        self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[arg-type]
+        # The library's list is typed for Composed statements; it executes plain SQL alike.
+        self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[misc]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
@@ -63,7 +66,13 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     @property
     def audit(self) -> AuditLog:
-        return AuditLog.from_recorder(self)
+        """The log this recorder writes, each read in one repeatable-read snapshot."""
+        return AuditLog(recorder_snapshot(self), self.audit_sql)
+
+    def store_checkpoint(self, size: int, root: bytes, note: str, recorded_at: float) -> None:
+        """Keep a signed head beside the leaves."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self.audit_sql.insert_checkpoint, (size, root, note, recorded_at))
 
 
 def _repeatable_read(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:

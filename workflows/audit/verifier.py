@@ -459,7 +459,8 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
             label = f"leaf {index}"
             leaf_input = _b64(ev["leaf_input"], "leaf_input")
             leaf = decode_leaf(leaf_input)
-            label = f"leaf {index} (notification {leaf.notification_id}, {leaf.originator_id} v{leaf.originator_version})"
+            label = (f"leaf {index} (notification {leaf.notification_id}, "
+                     f"{leaf.originator_id} v{leaf.originator_version})")
             proof = [_b64(p, "proof element") for p in ev["inclusion_proof"]]
         except (KeyError, TypeError, ValueError) as e:
             problems.append(f"{label}: {e}")
@@ -471,7 +472,8 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
         if leaf.originator_id != oid:
             problems.append(f"{label}: belongs to aggregate {leaf.originator_id}, not {oid}")
         if leaf.originator_version != expected_version:
-            problems.append(f"{label}: version gap/reorder: expected v{expected_version}, found v{leaf.originator_version}")
+            problems.append(f"{label}: version gap/reorder: expected v{expected_version}, "
+                            f"found v{leaf.originator_version}")
         expected_version = leaf.originator_version + 1
         if index <= last_leaf_index or leaf.notification_id <= last_nid:
             problems.append(f"{label}: not in increasing log order")
@@ -498,8 +500,9 @@ def verify_bundle(bundle: Any, key: VerifierKey, since: Checkpoint | None = None
     if withheld:
         notes.append(f"{withheld} payload(s) withheld or shredded; their headers are proven")
 
-    completeness = bundle.get("completeness")
-    method = completeness.get("method") if isinstance(completeness, dict) else None
+    found = bundle.get("completeness")
+    completeness: dict = found if isinstance(found, dict) else {}
+    method = completeness.get("method")
     if method == "aggregate-head":
         last = (max(seen), seen[max(seen)]) if seen else None
         _check_head(completeness, cp, oid, last, problems, notes)

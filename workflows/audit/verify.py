@@ -38,7 +38,7 @@ import sqlite3
 import struct
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ def _leaf_identity(leaf_input: bytes) -> tuple[str | None, int | None]:
 Scan = Callable[[str], Any]  # runs a query, returns a cursor to fetchmany() from
 
 
-def _rows(cursor: Any) -> Iterable[tuple]:
+def _rows(cursor: Any) -> Iterator[tuple]:
     while True:
         batch = cursor.fetchmany(_BATCH)
         if not batch:
@@ -253,7 +253,7 @@ def _verify_postgres(url: str, external: Sequence[tuple[str, Checkpoint]], vkey:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             present = {t for t in (sql.events_table, "audit_leaf", "audit_node", "audit_checkpoint")
-                       if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is not None}
+                       if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (t,)).fetchone() == (True,)}
             missing = {sql.events_table, "audit_leaf", "audit_node"} - present
             if missing:
                 raise CannotCheck(f"the database is not an audited event store (missing {', '.join(sorted(missing))})")

@@ -11,7 +11,8 @@ the ``migrate`` lease and recorded in the table ``cobuild_schema`` of the same d
 A store registers its DDL with :func:`step` when its module is imported; the composition
 root (``api/root.py``) imports every store, so ``cobuild migrate`` knows them all.  A component
 this database has never seen is installed when a process first needs it; one that is behind
-this code waits for ``cobuild migrate``.  Steps must be idempotent (``CREATE ... IF NOT EXISTS``): a crash between a step and its record
+this code waits for ``cobuild migrate``.  Steps must be idempotent
+(``CREATE ... IF NOT EXISTS``): a crash between a step and its record
 runs the step again.  Steps only add (tables, columns, indexes), so processes of the previous
 release keep working while a rolling upgrade replaces them; removing something takes two
 releases.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from workflows.store.settings import Settings
 from workflows.store.leases import acquire
@@ -43,7 +44,10 @@ class Step:
 _steps: list[Step] = []
 
 
-def step(component: str, version: int, description: str) -> Callable[[Callable[[Settings], None]], Callable[[Settings], None]]:
+Apply = Callable[[Settings], None]
+
+
+def step(component: str, version: int, description: str) -> Callable[[Apply], Apply]:
     """Register ``apply(settings)`` as version ``version`` of ``component``'s schema."""
 
     def register(apply: Callable[[Settings], None]) -> Callable[[Settings], None]:
@@ -76,6 +80,7 @@ class Ledger:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.conn: Any  # a psycopg or a sqlite3 connection, as the settings say
         if settings.is_postgres:
             import psycopg
 

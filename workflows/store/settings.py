@@ -2,7 +2,12 @@
 
 ``COBUILD_HOME`` (default ``./var``) holds the embedded SQLite files, the filesystem broker
 and the signing keys.  ``COBUILD_DATABASE_URL`` selects PostgreSQL with a ``postgresql://``
-URL; ``COBUILD_BROKER_URL`` selects the broker (kombu URL).
+URL; ``COBUILD_BROKER_URL`` selects the broker (kombu URL).  ``COBUILD_AUDIT_ORIGIN`` names
+the verifiable log in its checkpoints; ``COBUILD_BOOTSTRAP_TOKEN`` is the first admin's token
+on a fresh data folder (default: a random one).
+
+:meth:`Settings.from_env` is the only reader of these variables; it is called once per
+process, by the composition root (``api.root``), and everything else is handed the result.
 
 On PostgreSQL the pool and lock settings of ``eventsourcing.postgres`` can be tuned with its
 own variables (``POSTGRES_POOL_SIZE``, ``POSTGRES_MAX_OVERFLOW``, ``POSTGRES_LOCK_TIMEOUT`` ...),
@@ -31,6 +36,10 @@ class Settings:
     # side by side on PostgreSQL must not (their CREATE statements race); they run with
     # this off once ``workflows.store.schema`` has created the schema.
     create_tables: bool = True
+    # The origin line of the log's checkpoints (None: ``workflows.audit.checkpoint``'s default).
+    audit_origin: str | None = None
+    # The first admin's token on a fresh data folder (None: a random one).
+    bootstrap_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -40,6 +49,8 @@ class Settings:
             home=home,
             database_url=environ.get("COBUILD_DATABASE_URL", ""),
             broker_url=environ.get("COBUILD_BROKER_URL", ""),
+            audit_origin=environ.get("COBUILD_AUDIT_ORIGIN") or None,
+            bootstrap_token=environ.get("COBUILD_BOOTSTRAP_TOKEN") or None,
         )
 
     @property
@@ -53,6 +64,23 @@ class Settings:
     @property
     def event_store_path(self) -> Path:
         return self.home / "events.sqlite"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded event store's file (``sqlite:///PATH`` or the one in the data folder)."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url[len("sqlite:///"):])
+        return self.event_store_path
+
+    @property
+    def event_store(self) -> Path | str:
+        """The event store as the audit tools open it: the PostgreSQL URL or the SQLite file."""
+        return self.database_url if self.is_postgres else self.sqlite_path
+
+    @property
+    def keys_folder(self) -> Path:
+        """The log's signing key, verifier key and signer state."""
+        return self.home / "keys"
 
     @property
     def effective_broker_url(self) -> str:
@@ -86,25 +114,22 @@ class Settings:
             env["COBUILD_DATABASE_URL"] = self.database_url
         if self.broker_url:
             env["COBUILD_BROKER_URL"] = self.broker_url
+        if self.audit_origin:
+            env["COBUILD_AUDIT_ORIGIN"] = self.audit_origin
         return env
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` settings for the engine's event store."""
         if self.is_postgres:
             env = postgres_env(self.database_url)
-            # The verifiable log, as on SQLite: leaves written in the events' transaction.
-            env["APPLICATION_RECORDER_TOPIC"] = "workflows.audit.recorder_postgres:AuditedPostgresApplicationRecorder"
         elif self.database_url and not self.database_url.startswith("sqlite:"):
             raise ConfigurationError(
                 f"COBUILD_DATABASE_URL must be postgresql://... or sqlite:///PATH, not {self.database_url!r}")
         else:
-            path = self.database_url[len("sqlite:///"):] if self.database_url else str(self.event_store_path)
             env = {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": path,
+                "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
-                # The verifiable log: Merkle leaves written in the events' own transaction.
-                "APPLICATION_RECORDER_TOPIC": "workflows.audit.recorder:AuditedSQLiteApplicationRecorder",
             }
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         env.update(self.extra_env)

@@ -61,6 +61,13 @@ class Cursor:
         row = self.raw.fetchone()
         return None if row is None else tuple(_plain(v) for v in row)
 
+    def one(self) -> tuple:
+        """The row a query that always answers one (``SELECT COUNT(*) ...``) answered."""
+        row = self.fetchone()
+        if row is None:
+            raise LookupError("the query answered no row")
+        return row
+
     def fetchall(self) -> list[tuple]:
         return [tuple(_plain(v) for v in row) for row in self.raw.fetchall()]
 
@@ -125,14 +132,14 @@ class SqlStore:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield Cursor(cur, True)
             return
-        conn = self._sqlite()
-        conn.execute("BEGIN IMMEDIATE")
+        lite = self._sqlite()
+        lite.execute("BEGIN IMMEDIATE")
         try:
-            yield Cursor(conn.cursor(), False)
+            yield Cursor(lite.cursor(), False)
         except BaseException:
-            conn.execute("ROLLBACK")
+            lite.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        lite.execute("COMMIT")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -145,12 +152,12 @@ class SqlStore:
                 finally:
                     conn.execute("ROLLBACK")
             return
-        conn = self._sqlite()
-        conn.execute("BEGIN")
+        lite = self._sqlite()
+        lite.execute("BEGIN")
         try:
-            yield Cursor(conn.cursor(), False)
+            yield Cursor(lite.cursor(), False)
         finally:
-            conn.execute("ROLLBACK")
+            lite.execute("ROLLBACK")
 
     def script(self, ddl: str) -> None:
         """Run ``;``-separated DDL in one transaction (for a schema step)."""

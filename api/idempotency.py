@@ -1,5 +1,8 @@
 """Idempotency-Key on POST: a retry with the same key and body gets the first answer back.
 
+The HTTP API (``api.http.app``) claims, settles and releases keys around each command and
+answers the two refusals below as problems.
+
 Records live in the side store ``idempotency`` (:class:`workflows.store.sqlstore.SqlStore`): the
 PostgreSQL database in production, so every process on every host sees the same keys, or
 ``COBUILD_HOME/idempotency.sqlite`` embedded.  They survive restarts either way.
@@ -14,7 +17,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from api.http.problems import Problem
 from workflows.store import schema
 from workflows.store.clock import Clock
 from workflows.store.settings import Settings
@@ -49,6 +51,16 @@ def _create(settings: Settings) -> None:
         store.script(SCHEMA)
     finally:
         store.close()
+
+
+class KeyReused(Exception):
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used for a different request")
+
+
+class KeyInUse(Exception):
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is still being processed")
 
 
 @dataclass(frozen=True)
@@ -104,12 +116,9 @@ class IdempotencyStore:
                 return None
         stored_print, _, status, headers, body = row
         if stored_print != print_:
-            raise Problem(422, "idempotency-key-reused",
-                          "this Idempotency-Key was already used for a different request")
+            raise KeyReused()
         if status is None:
-            raise Problem(409, "idempotency-key-in-use",
-                          "a request with this Idempotency-Key is still being processed",
-                          headers={"Retry-After": "1"})
+            raise KeyInUse()
         return StoredAnswer(status, json.loads(headers), body)
 
     def finish(self, principal: str, key: str, answer: StoredAnswer) -> None:
@@ -126,7 +135,7 @@ class IdempotencyStore:
 
     def count(self) -> int:
         with self.store.read() as cur:
-            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0]
+            return cur.execute("SELECT COUNT(*) FROM idempotency_keys").one()[0]
 
     def close(self) -> None:
         self.store.close()
