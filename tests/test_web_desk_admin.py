@@ -23,7 +23,7 @@ BAD = ("code,name,kind,region_code\n"
 
 
 @pytest.fixture
-def desk(web, engine, cast):
+def desk(web, engine, cast):  # noqa: F811 - the pages' fixture
     for name, region, login in (("组织部刘", COUNTY, "liubz"), ("外县组织部", "330100", "waixian")):
         outcome, _ = engine.register_user(cast.admin, name, "admin", None, region, login=login)
         engine.activate_account(login, outcome.details["activation_code"], "石练村2025春")

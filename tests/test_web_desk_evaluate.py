@@ -17,7 +17,7 @@ from workflows.audit.verifier import VerifierKey, verify_bundle
 
 
 @pytest.fixture
-def desk(web, engine, cast):
+def desk(web, engine, cast):  # noqa: F811 - the pages' fixture
     for name, role, region, login in (("孙组长", "evaluator", COUNTY, "sunzz"),
                                       ("外县考核", "evaluator", "330100", "waixian")):
         outcome, _ = engine.register_user(cast.admin, name, role, None, region, login=login)

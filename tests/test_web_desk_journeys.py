@@ -24,7 +24,7 @@ import pytest
 
 from tests.browser_support import browser_fixtures
 from tests.web_journey_support import (
-    PASSWORD, activate, activation_code, choose, looked_at, press, sign_in, sign_out, tap,
+    activate, activation_code, choose, looked_at, press, sign_in, sign_out, tap,
 )
 from workflows.audit.checkpoint import KeyDirectory
 from workflows.audit.verifier import VerifierKey, verify_bundle

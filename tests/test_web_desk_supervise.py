@@ -15,7 +15,7 @@ from tests.test_web_pages_acts import Person, error_beside, events, person, text
 
 
 @pytest.fixture
-def desk(web, engine, cast):
+def desk(web, engine, cast):  # noqa: F811 - the pages' fixture
     """Signed-in browsers: 镇组织委员 (supervisor of the township), 外县督办 (another
     county's supervisor), 李支书 (the village) and 王书记 (the agency)."""
     for name, role, org, region, login in (

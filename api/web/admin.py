@@ -190,7 +190,7 @@ def users() -> Any:
             else:
                 context["refusal"] = "无法创建这个用户，请检查填写的内容。"
         else:
-            context["created"] = {"name": name, "login": new_login.lower(),
+            context["created"] = {"name": name, "login": (new_login or "").lower(),
                                   "code": outcome.details["activation_code"]}
             return render_template("admin/users.html", **context)
     context.update(errors=form.errors, form=dict(request.form))

@@ -122,7 +122,7 @@ def _pairing_words(pairing_id: Any) -> str:
         return ""
     try:
         p = engine().load(Pairing, UUID(str(pairing_id)))
-    except Exception:  # noqa: BLE001 - a pairing gone missing reads as none
+    except Exception:
         return ""
     return f"{org_name(p.giver_id)} — {org_name(p.receiver_id)}"
 
@@ -215,7 +215,7 @@ def record(kind: str, record_id: UUID) -> Any:
     return render_template("evaluate/record.html", tab="rounds", kind=kind,
                            kind_words=RECORDS[kind][1], record_id=record_id,
                            title=_record_title(kind, aggregate),
-                           timeline=pairing_timeline(aggregate) if kind == "pairing"
+                           timeline=pairing_timeline(aggregate) if isinstance(aggregate, Pairing)
                            else history(record_id, _no_lines),
                            ok=ok, verdict=verdict, problems=problems, has_bundle=bundle is not None)
 

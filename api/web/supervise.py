@@ -97,8 +97,9 @@ def townships(region: str) -> list[dict[str, str]]:
     out = []
     for code, names in villages.items():
         shared = {township_of(n) for n in names}
-        if len(shared) == 1 and None not in shared:
-            words = shared.pop()
+        one = shared.pop() if len(shared) == 1 else None
+        if one is not None:
+            words = one
         else:
             first = sorted(names)[0]
             words = f"{first}等 {len(names)} 个村（社区）所在乡镇"
@@ -182,7 +183,7 @@ def subject_of(case: FollowUpCase) -> dict[str, Any]:
     if case.subject_type == "pairing":
         try:
             p = engine().load(Pairing, case.subject_id)
-        except Exception:  # noqa: BLE001 - a subject gone missing still names its kind
+        except Exception:
             return {"words": kind, "link": None}
         return {"words": f"结对：{org_name(p.giver_id)} — {org_name(p.receiver_id)}",
                 "link": url_for("web.pairing", pairing_id=case.subject_id)}
