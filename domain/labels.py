@@ -40,6 +40,8 @@ ACTIVITY_KINDS: Catalogue = {
 }
 ACTIVITY_STATUSES: Catalogue = {"recorded": "待对方确认", "cosigned": "已确认", "contested": "有异议"}
 SIDES: Catalogue = {"giver": "帮扶方", "receiver": "受援方"}
+# Who took part in an activity (``ActivityRecorded.participants``).
+PARTICIPANT_GROUPS: Catalogue = {**SIDES, "masses": "群众"}
 
 # -- rules R1–R9 ----------------------------------------------------------------------------------
 

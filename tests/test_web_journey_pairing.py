@@ -64,6 +64,9 @@ def journey(server, page, phone: bool) -> None:
     assert "请选择活动类型" in text and "请填写活动名称" in text
     choose(page, "活动类型", "联合组织生活")
     page.fill("活动名称", "联合主题党日：参观红色教育基地").fill("帮扶方人数", "6").fill("村（社区）人数", "9")
+    photo = server.home.parent / "党日合影.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2048))
+    page.driver.find_element("id", "f-evidence").send_keys(str(photo))
     press(page, "提交活动记录")
     text = looked_at(page, "agency-activity-recorded", phone)
     assert "活动已记录，等待对方确认" in text and "待对方确认" in text
@@ -74,6 +77,7 @@ def journey(server, page, phone: bool) -> None:
     tap(page, "确认活动")
     text = looked_at(page, "village-activity", phone)
     assert "联合主题党日：参观红色教育基地" in text and "帮扶方 6 人" in text
+    assert "查看照片（2 KB）" in text
     press(page, "确认活动")
     text = looked_at(page, "village-cosigned", phone)
     assert "已确认活动" in text

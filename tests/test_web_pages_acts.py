@@ -4,7 +4,7 @@ written), CSRF, and another organisation's record by URL (DESIGN §12, §13)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from uuid import UUID
 
 import pytest
@@ -98,9 +98,13 @@ def test_an_entry_on_a_village_s_behalf_is_marked_and_a_late_one_too(engine, cas
     engine.accept_pairing(cast.supervisor, p.id, on_behalf_of=cast.village)
     body = text(people["wangsj"].get(f"/pairings/{p.id}"))
     assert "代录" in body and "代 大柘镇石练村党支部 录入" in body and "镇组织委员（督办）" in body
-    # The log stamps the real time of recording and this test's clock stands in 2025: every
-    # entry here was recorded long after it happened, and says so with when it was recorded.
-    assert "补录" in body and "2025年3月1日 09:00" in body
+    assert "补录" not in body  # entered the day it happened
+    engine.sign_agreement(cast.agency, p.id, engine.today())
+    engine.sign_agreement(cast.villager, p.id, engine.today())
+    clock.advance(days=45)
+    engine.record_activity(cast.agency, p.id, "visit", "春节走访", datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc))
+    body = text(people["wangsj"].get(f"/pairings/{p.id}"))
+    assert "补录" in body and "2025年3月1日 10:00" in body and "2025年4月15日 09:00 补录" in body
 
 
 def test_another_organisation_s_pairing_by_url_is_a_403_page(engine, cast, people):
@@ -134,7 +138,7 @@ def test_an_activity_recorded_by_the_agency_is_co_signed_by_the_village_from_tod
     assert "确认活动" in todo and "联合主题党日" in todo
     link = re.search(r'href="(/pairings/[^"]+/activities/[0-9a-f]+)"', todo).group(1)
     page = text(village.get(link))
-    assert "确认活动" in page and "退回原因" in page and "帮扶方 5 人，村（社区） 8 人" in page
+    assert "确认活动" in page and "退回原因" in page and "帮扶方 5 人，受援方 8 人" in page
     assert village.post(link + "/cosign", {}).status_code == 302
     body = text(agency.get(f"/pairings/{p}"))
     assert "已确认" in body and "确认共建活动" in body and "活动：联合主题党日" in body

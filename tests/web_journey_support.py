@@ -69,11 +69,14 @@ def tap(page: Page, words: str, exact: bool = False) -> None:
 
     test = f"normalize-space()='{words}'" if exact else f"contains(normalize-space(), '{words}')"
     found = [e for e in page.driver.find_elements(
-        "xpath", f"//a[{test}] | //button[{test}]") if e.is_displayed()]
+        "xpath", f"//a[{test}] | //button[{test}] | //summary[{test}]") if e.is_displayed()]
     assert found, f"nothing to tap says {words!r} on {page.path}"
     old = page.driver.find_element("tag name", "html")
     page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", found[0])
+    opens_in_place = found[0].tag_name == "summary"
     found[0].click()
+    if opens_in_place:
+        return  # a section that opens in place: no new page
     WebDriverWait(page.driver, 20).until(until.staleness_of(old))
     WebDriverWait(page.driver, 20).until(
         lambda d: d.execute_script("return document.readyState") == "complete")

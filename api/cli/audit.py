@@ -31,6 +31,7 @@ from workflows.audit import merkle, verifier
 from workflows.audit.recorder import AuditLog, connect_sqlite
 from workflows.audit.verify import verify_store
 from workflows.audit.bundle import BundleError, build_bundle
+from workflows.audit.evidence import evidence_problems
 from workflows.audit.checkpoint import (
     KeyDirectory,
     SignerRefused,
@@ -321,7 +322,10 @@ def verify_cmd(ctx: click.Context, checkpoints: tuple[str, ...], checkpoint_dirs
         _fail(ctx, str(e))
     for line in outcome.lines:
         click.echo(line)
-    ctx.exit(outcome.code)
+    tampered_files = evidence_problems(cobuild_home())
+    for line in tampered_files:
+        click.echo(line)
+    ctx.exit(EXIT_TAMPERED if tampered_files else outcome.code)
 
 
 @audit.command("bundle")

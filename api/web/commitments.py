@@ -10,8 +10,8 @@ from flask import g, redirect, render_template, request, url_for
 
 from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
-from api.web.forms import Form, attempt
-from api.web.views import DONE, day_words, history, org_name, tone
+from api.web.forms import Form, attempt, evidence
+from api.web.views import DONE, day_words, history, org_name, send_evidence, tone
 from domain import labels
 from domain.commitment import PublicCommitment
 from domain.pairing import Pairing
@@ -89,7 +89,8 @@ def _page(c: PublicCommitment, status: int = 200, errors: dict[str, str] | None 
         state_label=labels.label(labels.COMMITMENT_STATES, c.state),
         category_label=labels.label(labels.COMMITMENT_CATEGORIES, c.category),
         maker=org_name(c.maker_id), beneficiary=org_name(c.beneficiary_id),
-        channels=CHANNELS, timeline=history(c.id, lines),
+        channels=CHANNELS,
+        timeline=history(c.id, lines, "web.commitment_evidence", commitment_id=c.id),
         notice=DONE.get(request.args.get("done", "")), errors=errors or {}, refusal=refusal,
         form=form or {}, today=engine().today().isoformat()), status
 
@@ -132,10 +133,19 @@ def commitment_progress(commitment_id: UUID) -> Any:
 @blueprint.route("/commitments/<uuid:commitment_id>/claim", methods=["POST"])
 @signed_in
 def claim_fulfilment(commitment_id: UUID) -> Any:
-    return _act(commitment_id, "fulfilment-claimed", {"note": "claim_note"},
-                lambda form: form.text("claim_note", "践诺说明", 2000, required=False),
-                lambda c, note: engine().claim_fulfilment(g.actor, commitment_id, note,
-                                                          expected_version=c.version))
+    def read(form: Form) -> tuple[Any, Any]:
+        return form.text("claim_note", "践诺说明", 2000, required=False), evidence(form)
+
+    return _act(commitment_id, "fulfilment-claimed",
+                {"note": "claim_note", "evidence_sha256": "evidence"}, read,
+                lambda c, v: engine().claim_fulfilment(g.actor, commitment_id, v[0], v[1],
+                                                       expected_version=c.version))
+
+
+@blueprint.route("/commitments/<uuid:commitment_id>/evidence/<sha256>")
+@signed_in
+def commitment_evidence(commitment_id: UUID, sha256: str) -> Any:
+    return send_evidence(_commitment(commitment_id).id, sha256)
 
 
 @blueprint.route("/commitments/<uuid:commitment_id>/confirm", methods=["POST"])

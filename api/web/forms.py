@@ -13,12 +13,14 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, TypeVar
 
-from flask import current_app, render_template
+from flask import current_app, render_template, request
 
+from api.web import blueprint
 from domain.errors import DomainError, InvalidValue, NotPermitted, WrongState
 from domain.labels import Catalogue
 from workflows.errors import ConcurrencyConflict, StaleVersion
 from workflows.store.clock import LOCAL_TZ
+from workflows.store.evidence import MAX_BYTES, EvidenceStore, Refused, media_type
 
 T = TypeVar("T")
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
@@ -214,3 +216,45 @@ def attempt(form: Form, fields: Mapping[str, str], command: Callable[[], T]) -> 
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(template, **context), status
+
+
+UPLOAD_WORDS = {"too-large": f"文件太大：最大 {MAX_BYTES // (1024 * 1024)} MB",
+                "type": "只能上传 JPG、PNG 照片或 PDF 文件", "empty": "文件是空的，请重新选择"}
+
+
+# The forms that take a file; every other request keeps the app's small body limit.
+UPLOAD_ENDPOINTS = {"web.record_activity", "web.deliver_need", "web.claim_fulfilment"}
+
+
+@blueprint.before_app_request
+def _room_for_a_file() -> None:
+    """A form with a photo may be as large as the file allows (an app-level hook, so it runs
+    before the page's CSRF check reads the form)."""
+    if request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
+        request.max_content_length = MAX_BYTES + 64 * 1024
+
+
+def evidence_store() -> EvidenceStore:
+    return EvidenceStore(current_app.extensions["cobuild"].settings.home)
+
+
+def evidence(form: Form, name: str = "evidence") -> str | None:
+    """An optional photo or PDF from the form: checked (type by its first bytes, size), and
+    kept by its hash once the rest of the form is right; answers the hash for the event."""
+    upload = request.files.get(name)
+    if upload is None or not upload.filename:
+        return None
+    data = upload.stream.read(MAX_BYTES + 1)
+    if not data:
+        form.fail(name, UPLOAD_WORDS["empty"])
+    elif len(data) > MAX_BYTES:
+        form.fail(name, UPLOAD_WORDS["too-large"])
+    elif media_type(data[:16]) is None:
+        form.fail(name, UPLOAD_WORDS["type"])
+    if not form.ok:
+        return None
+    try:
+        return evidence_store().put(data).sha256
+    except Refused as refused:  # pragma: no cover - checked above
+        form.fail(name, UPLOAD_WORDS[refused.reason])
+        return None

@@ -10,8 +10,10 @@ from flask import g, redirect, render_template, request, url_for
 
 from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
-from api.web.forms import Form, attempt, moment
-from api.web.views import DONE, caught_up_db, day_words, history, org_name, tone, window
+from api.web.forms import Form, attempt, evidence, moment
+from api.web.views import (
+    DONE, caught_up_db, day_words, evidence_link, history, org_name, send_evidence, tone, window,
+)
 from domain import labels
 from domain.task import ServiceTask
 from projections.reports import tasks_report
@@ -101,6 +103,8 @@ def _need_page(t: ServiceTask, status: int = 200, errors: dict[str, str] | None 
         levels={k: labels.SATISFACTION_LEVELS[k] for k in ("satisfied", "basically_satisfied",
                                                            "dissatisfied")},
         satisfaction=labels.label(labels.SATISFACTION_LEVELS, t.satisfaction),
+        proof=evidence_link(t.evidence_sha256, "web.need_evidence", task_id=t.id)
+        if t.evidence_sha256 else None,
         timeline=_timeline(t), notice=DONE.get(request.args.get("done", "")),
         errors=errors or {}, refusal=refusal, form=form or {}, today=engine().today().isoformat(),
     ), status
@@ -131,7 +135,13 @@ def _timeline(t: ServiceTask) -> list[dict[str, Any]]:
             return out
         return []
 
-    return history(t.id, lines)
+    return history(t.id, lines, "web.need_evidence", task_id=t.id)
+
+
+@blueprint.route("/needs/<uuid:task_id>/evidence/<sha256>")
+@signed_in
+def need_evidence(task_id: UUID, sha256: str) -> Any:
+    return send_evidence(_task(task_id).id, sha256)
 
 
 def _done(task_id: UUID, what: str) -> Any:
@@ -174,12 +184,12 @@ def deliver_need(task_id: UUID) -> Any:
     def read(form: Form) -> tuple[Any, ...]:
         return (form.day("delivered_on", "交付日期", today=engine().today()),
                 form.amount("value_yuan", "交付价值（元）"),
-                form.text("note", "交付说明", 2000, required=False))
+                form.text("note", "交付说明", 2000, required=False), evidence(form))
 
     return _act(task_id, "delivered", {"delivered_at": "delivered_on", "value_yuan": "value_yuan",
-                                        "note": "note"}, read,
+                                        "note": "note", "evidence_sha256": "evidence"}, read,
                 lambda t, v: engine().report_delivery(
-                    g.actor, task_id, moment(v[0], engine().clock.now()), v[1], v[2],
+                    g.actor, task_id, moment(v[0], engine().clock.now()), v[1], v[2], v[3],
                     expected_version=t.version))
 
 

@@ -14,8 +14,11 @@ from flask import abort, g, redirect, render_template, request, url_for
 
 from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
-from api.web.forms import Form, attempt, moment
-from api.web.views import DONE, caught_up_db, day_words as _day, history, org_name, tone, window
+from api.web.forms import Form, attempt, evidence, moment
+from api.web.views import (
+    DONE, caught_up_db, day_words as _day, evidence_link, history, org_name, send_evidence, tone,
+    window,
+)
 from domain import labels
 from domain.organisation import RECEIVING_KINDS
 from domain.pairing import Pairing
@@ -118,12 +121,18 @@ def timeline(p: Pairing) -> list[dict[str, Any]]:
                 out.append("程度：" + (labels.label(labels.SEVERITIES, data["severity"]) or ""))
         return out
 
-    return history(p.id, lines)
+    return history(p.id, lines, "web.pairing_evidence", pairing_id=p.id)
+
+
+@blueprint.route("/pairings/<uuid:pairing_id>/evidence/<sha256>")
+@signed_in
+def pairing_evidence(pairing_id: UUID, sha256: str) -> Any:
+    return send_evidence(_pairing(pairing_id).id, sha256)
 
 
 def _participants(counts: dict[str, int]) -> str:
-    words = {"giver": "帮扶方", "receiver": "村（社区）", "masses": "群众"}
-    return "，".join(f"{words[k]} {v} 人" for k, v in counts.items() if v)
+    return "，".join(f"{labels.label(labels.PARTICIPANT_GROUPS, k)} {v} 人"
+                    for k, v in counts.items() if v)
 
 
 def _done(pairing_id: UUID, what: str, anchor: str = "") -> Any:
@@ -187,12 +196,13 @@ def record_activity(pairing_id: UUID) -> Any:
     day = form.day("day", "活动日期", today=engine().today())
     people = {k: form.whole(k, words) for k, words in
               (("giver", "帮扶方人数"), ("receiver", "村（社区）人数"), ("masses", "群众人数"))}
+    photo = evidence(form)
     done, refusal = attempt(form, {"kind": "kind", "title": "title", "occurred_at": "day",
-                                   "participants": "masses"},
+                                   "participants": "masses", "evidence_sha256": "evidence"},
                             lambda: engine().record_activity(
                                 g.actor, pairing_id, kind, title, moment(day, engine().clock.now()),
                                 {k: v for k, v in people.items() if v is not None},
-                                expected_version=p.version))
+                                evidence_sha256=photo, expected_version=p.version))
     if done is None:
         return render_template("activity_new.html", form=dict(request.form), errors=form.errors,
                                refusal=refusal, **context), 422 if form.errors else 409
@@ -220,11 +230,15 @@ def _activity_page(p: Pairing, activity_id: str, status: int = 200,
     a = _activity(p, activity_id)
     side = p.side_of(g.actor.organisation_id)
     recorder = p.giver_id if a["recorded_by"] == "giver" else p.receiver_id
+    photo = next((vars(e).get("evidence_sha256") for e in engine().repository.event_store.get(p.id)
+                  if vars(e).get("activity_id") == activity_id and type(e).__name__ == "ActivityRecorded"),
+                 None)
     return render_template(
         "activity.html", tab="todo", p=p, a=a, activity_id=activity_id,
         kind_label=labels.label(labels.ACTIVITY_KINDS, a["kind"]),
         status_label=labels.label(labels.ACTIVITY_STATUSES, a["status"]), tone=tone,
         recorder=org_name(recorder), people=_participants(a.get("participants") or {}),
+        proof=evidence_link(photo, "web.pairing_evidence", pairing_id=p.id) if photo else None,
         answerable=side is not None and a["status"] == "recorded" and a["recorded_by"] != side,
         errors=errors or {}, refusal=refusal, form=form or {}), status
 

@@ -136,7 +136,8 @@ def day_words(value: Any) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
-def history(aggregate_id: UUID, lines: Callable[[str, dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
+def history(aggregate_id: UUID, lines: Callable[[str, dict[str, Any]], list[str]],
+            evidence_endpoint: str | None = None, **ids: Any) -> list[dict[str, Any]]:
     """A record's events, newest first, as a person reads them (时间轴): the Chinese name,
     local time, who entered it and for whom (代录), whether it was entered late (补录), the
     reason where one was given, and ``lines`` of what it says."""
@@ -151,6 +152,43 @@ def history(aggregate_id: UUID, lines: Callable[[str, dict[str, Any]], list[str]
             "recorded": event.timestamp, "lines": lines(kind, data), "reason": data.get("reason"),
             "who": who_did(data.get("actor"), data.get("on_behalf_of")),
             "late": occurred is not None and lag_days(event) > backfill_days,
+            "evidence": (evidence_link(data["evidence_sha256"], evidence_endpoint, **ids)
+                         if evidence_endpoint and data.get("evidence_sha256") else None),
         })
     out.reverse()
     return out
+
+
+KIND_WORDS = {"image/jpeg": "照片", "image/png": "照片", "application/pdf": "PDF 文件"}
+
+
+def evidence_link(sha256: str, endpoint: str, **ids: Any) -> dict[str, Any]:
+    """A link to a kept evidence file, with its kind and size in words (or that it is missing)."""
+    from api.web.forms import evidence_store
+
+    found = evidence_store().describe(sha256)
+    if found is None:
+        return {"url": None, "words": "证明材料（文件缺失）", "sha256": sha256}
+    size = (f"{found.size / (1024 * 1024):.1f} MB" if found.size >= 1024 * 1024
+            else f"{max(1, found.size // 1024)} KB")
+    return {"url": url_for(endpoint, sha256=sha256, **ids),
+            "words": f"查看{KIND_WORDS.get(found.media_type, '文件')}（{size}）", "sha256": sha256}
+
+
+def send_evidence(aggregate_id: UUID, sha256: str) -> Any:
+    """A kept file, only when the record (already read with the person's visibility) names it
+    in one of its events."""
+    from flask import abort, send_file
+
+    from api.web.forms import evidence_store
+
+    named = any(vars(e).get("evidence_sha256") == sha256
+                for e in engine().repository.event_store.get(aggregate_id))
+    found = evidence_store().describe(sha256) if named else None
+    if found is None:
+        abort(404)
+    answer = send_file(evidence_store().path(sha256), mimetype=found.media_type,
+                       as_attachment=found.media_type == "application/pdf",
+                       download_name=f"证明材料-{sha256[:8]}" + (".pdf" if found.media_type == "application/pdf" else ""))
+    answer.headers["Cache-Control"] = "private, no-store"
+    return answer
