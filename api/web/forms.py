@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from flask import current_app, render_template, request
 
-from api.web import blueprint
+from api.web.blueprint import blueprint
 from domain.errors import DomainError, InvalidValue, NotPermitted, WrongState
 from domain.labels import Catalogue
 from workflows.errors import ConcurrencyConflict, StaleVersion
