@@ -195,6 +195,16 @@ def label(catalogue: Catalogue, code: str | None) -> str | None:
         return None
     return catalogue.get(code, code)
 
+# What a rule's hit measured (``domain.pairing_rules.RuleHit.measured``), as a case reads it.
+MEASURES: Catalogue = {
+    "days_without_activity": "无活动天数", "days_since_in_force": "生效后天数",
+    "last_active_on": "最近有效活动", "last_activity_on": "最近确认活动",
+    "in_force_on": "生效日期", "threshold_days": "规则天数", "red_days": "严重天数",
+    "max_days_overdue": "最长逾期天数", "commitments_overdue": "逾期承诺数",
+    "year": "年度", "count": "次数", "days_unconfirmed": "未确认天数",
+    "delivered_on": "交付日期", "rule_set_version": "规则集版本",
+}
+
 # -- the rule set's settings, as the admin's page names them (``domain.ruleset.CHECKS``) ----------
 
 RULE_SETTINGS: Catalogue = {

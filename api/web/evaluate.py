@@ -21,7 +21,7 @@ from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt
 from api.web.pairings import timeline as pairing_timeline
 from api.web.supervise import regional
-from api.web.views import caught_up_db, history, org_name, window
+from api.web.views import DONE, caught_up_db, history, org_name, window
 from domain import labels
 from domain.base import CobuildAggregate
 from domain.commitment import PublicCommitment
@@ -46,7 +46,6 @@ RECORDS: dict[str, tuple[type[CobuildAggregate], str]] = {
     "task": (ServiceTask, "项目"), "organisation": (Organisation, "党组织"),
 }
 LEDGERS = {"commitments": ("承诺台账", commitments_report), "tasks": ("项目清单", tasks_report)}
-ROUND_DONE = {"computed": "已计算得分。", "resolved": "已处理异议。"}
 
 
 # -- rounds ------------------------------------------------------------------------------------
@@ -113,7 +112,7 @@ def _round_page(r: EvaluationRound, status: int = 200, errors: dict[str, str] | 
         state_label=labels.label(labels.EVALUATION_STATES, r.state), dimensions=labels.DIMENSIONS,
         may_compute=actor.role in ("evaluator", "admin") and r.state in ("open", "computed"),
         may_resolve=actor.role in ("evaluator", "admin"),
-        resolutions=labels.OBJECTION_RESOLUTIONS, notice=ROUND_DONE.get(request.args.get("done", "")),
+        resolutions=labels.OBJECTION_RESOLUTIONS, notice=DONE.get(request.args.get("done", "")),
         errors=errors or {}, refusal=refusal, form=form or {}), status
 
 
@@ -136,7 +135,7 @@ def compute_round(round_id: UUID) -> Any:
         g.actor, round_id, scorer, expected_version=r.version))
     if done is None:
         return _round_page(_round(round_id), 409, refusal=refusal)
-    return redirect(url_for("web.round_page", round_id=round_id, done="computed"))
+    return redirect(url_for("web.round_page", round_id=round_id, done="scores-computed"))
 
 
 @blueprint.route("/rounds/<uuid:round_id>/objections/<objection_id>/resolve", methods=["POST"])
@@ -155,7 +154,7 @@ def resolve_objection(round_id: UUID, objection_id: str) -> Any:
     if done is None:
         return _round_page(_round(round_id), 422 if form.errors else 409, form.errors, refusal,
                            dict(request.form))
-    return redirect(url_for("web.round_page", round_id=round_id, done="resolved"))
+    return redirect(url_for("web.round_page", round_id=round_id, done="objection-resolved"))
 
 
 # -- a record's history and its evidence bundle ------------------------------------------------

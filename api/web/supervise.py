@@ -18,7 +18,7 @@ from flask import abort, g, redirect, render_template, request, url_for
 from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt
-from api.web.views import caught_up_db, org_name, tone, window
+from api.web.views import DONE, caught_up_db, org_name, tone, window
 from domain import labels
 from domain.followup import FollowUpCase
 from domain.organisation import RECEIVING_KINDS
@@ -31,19 +31,6 @@ from workflows.authorisation import REGION_ROLES, in_region
 
 # Township, street and town endings: where a village's name says which township it is in.
 TOWNSHIP_ENDINGS = ("街道", "镇", "乡")
-# What a rule measured, in the words of a supervisor (the keys of ``RuleHit.measured``).
-MEASURED_WORDS = {
-    "days_without_activity": "无活动天数", "days_since_in_force": "生效后天数",
-    "last_active_on": "最近有效活动", "last_activity_on": "最近确认活动",
-    "in_force_on": "生效日期", "threshold_days": "规则天数", "red_days": "严重天数",
-    "max_days_overdue": "最长逾期天数", "commitments_overdue": "逾期承诺数",
-    "year": "年度", "count": "次数", "days_unconfirmed": "未确认天数",
-    "delivered_on": "交付日期", "rule_set_version": "规则集版本",
-}
-# Actions on a case shown in the supervisor's words beside the catalogue's result.
-CLOSE_DONE = {"closed": "督办已结案。", "opened": "已立案督办，责任单位会在待办里看到。",
-              "answered": "已答复，督办单位会看到你的答复。"}
-
 
 def rules() -> Thresholds:
     return Thresholds.from_published(engine().current_rules())
@@ -69,7 +56,7 @@ def measured_words(measured: dict[str, Any], only: tuple[str, ...] | None = None
             continue
         if isinstance(value, str) and len(value) == 10 and value[4] == "-":
             value = f"{value[:4]}年{int(value[5:7])}月{int(value[8:10])}日"
-        out.append(f"{MEASURED_WORDS.get(key, key)}：{value}")
+        out.append(f"{labels.label(labels.MEASURES, key)}：{value}")
     return out
 
 
@@ -213,7 +200,7 @@ def _followup_page(case: FollowUpCase, status: int = 200, errors: dict[str, str]
         measured=measured_words(case.measured), resolutions=labels.FOLLOWUP_RESOLUTIONS,
         may_close=actor.role in ("supervisor", "admin") and case.state != "closed",
         may_answer=actor.organisation_id == case.responsible_id and case.state != "closed",
-        notice=CLOSE_DONE.get(request.args.get("done", "")),
+        notice=DONE.get(request.args.get("done", "")),
         errors=errors or {}, refusal=refusal, form=form or {}), status
 
 
@@ -231,7 +218,7 @@ def close_followup(case_id: UUID) -> Any:
     if done is None:
         return _followup_page(_case(case_id), 422 if form.errors else 409, form.errors, refusal,
                               dict(request.form))
-    return redirect(url_for("web.followup", case_id=case_id, done="closed"))
+    return redirect(url_for("web.followup", case_id=case_id, done="case-closed"))
 
 
 @blueprint.route("/followups/<uuid:case_id>/answer", methods=["POST"])
@@ -246,7 +233,7 @@ def answer_followup(case_id: UUID) -> Any:
     if done is None:
         return _followup_page(_case(case_id), 422 if form.errors else 409, form.errors, refusal,
                               dict(request.form))
-    return redirect(url_for("web.followup", case_id=case_id, done="answered"))
+    return redirect(url_for("web.followup", case_id=case_id, done="case-answered"))
 
 
 @blueprint.route("/pairings/<uuid:pairing_id>/followups/new", methods=["GET", "POST"])
@@ -273,7 +260,7 @@ def open_followup(pairing_id: UUID) -> Any:
         return render_template("supervise/followup_new.html", form=dict(request.form),
                                errors=form.errors, refusal=refusal,
                                **context), 422 if form.errors else 409
-    return redirect(url_for("web.followup", case_id=done.id, done="opened"))
+    return redirect(url_for("web.followup", case_id=done.id, done="case-opened"))
 
 
 # -- coverage ----------------------------------------------------------------------------------

@@ -58,6 +58,12 @@ DONE = {
     "fulfilment-claimed": "已申报践诺，等待对方确认。",
     "fulfilment-confirmed": "已确认践诺。",
     "fulfilment-disputed": "已对践诺提出异议。",
+    # the desk pages (supervisors, evaluators)
+    "case-opened": "已立案督办，责任单位会在待办里看到。",
+    "case-answered": "已答复，督办单位会看到你的答复。",
+    "case-closed": "督办已结案。",
+    "scores-computed": "已计算得分。",
+    "objection-resolved": "已处理异议。",
 }
 
 
