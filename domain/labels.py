@@ -203,3 +203,46 @@ def label(catalogue: Catalogue, code: str | None) -> str | None:
     if code is None:
         return None
     return catalogue.get(code, code)
+
+# What a rule's hit measured (``domain.pairing_rules.RuleHit.measured``), as a case reads it.
+MEASURES: Catalogue = {
+    "days_without_activity": "无活动天数", "days_since_in_force": "生效后天数",
+    "last_active_on": "最近有效活动", "last_activity_on": "最近确认活动",
+    "in_force_on": "生效日期", "threshold_days": "规则天数", "red_days": "严重天数",
+    "max_days_overdue": "最长逾期天数", "commitments_overdue": "逾期承诺数",
+    "year": "年度", "count": "次数", "days_unconfirmed": "未确认天数",
+    "delivered_on": "交付日期", "rule_set_version": "规则集版本",
+}
+
+# -- the rule set's settings, as the admin's page names them (``domain.ruleset.CHECKS``) ----------
+
+RULE_SETTINGS: Catalogue = {
+    "r1_stuck_at_signing_days": "止于签约：签约后无活动、无承诺的天数",
+    "r1_red_days": "止于签约：转为严重的天数",
+    "r2_inactive_days": "联而不动：无有效活动的天数",
+    "r2_red_days": "联而不动：转为严重的天数",
+    "r3_warn_from": "全年无联合组织生活：起始预警日（月-日）",
+    "r4_warn_from": "全年无民生实事：起始预警日（月-日）",
+    "r5_overdue_days": "联而慢动：承诺逾期天数",
+    "r6_window_months": "单向帮扶：观察月数",
+    "r9_confirmation_days": "交付待确认的天数",
+    "claim_window_days": "需求认领期（天）",
+    "reminder_days_before": "到期前提醒（天）",
+    "weak_village_income_yuan": "薄弱村：集体经济收入低于（元）",
+    "publicity_days": "公示期（天）",
+    "backfill_days": "超过多少天算补录",
+    "targets.joint_org_life": "每年联合组织生活目标次数",
+    "targets.practical_matter": "每年民生实事目标件数",
+    "satisfaction.satisfied": "满意折算分",
+    "satisfaction.basically_satisfied": "基本满意折算分",
+    "satisfaction.dissatisfied": "不满意折算分",
+    "grades.excellent": "优秀分数线",
+    "grades.good": "良好分数线",
+    "grades.fair": "一般分数线",
+    "weights.mechanism": "权重：工作机制好",
+    "weights.teamwork": "权重：团结协作好",
+    "weights.ideology": "权重：思想作风好",
+    "weights.development": "权重：发展业绩好",
+    "weights.public_response": "权重：群众反映好",
+    "weights.record_quality": "权重：台账质量",
+}

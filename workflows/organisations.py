@@ -85,6 +85,13 @@ class OrganisationCommands(EngineCore):
         """Bulk onboarding from CSV or XLSX (``workflows.onboarding``: code, name, kind,
         region_code, optionally income_year and income_yuan; English or Chinese headers):
         every row or none, each bad row named by its line."""
+        orgs = self.check_import(actor, data)
+        self.commit(*orgs)  # one transaction: all rows or none
+        return [Outcome(o.id, o.version, o.state, None) for o in orgs]
+
+    def check_import(self, actor: Actor, data: bytes | str) -> list[Organisation]:
+        """Every row of an import checked as the import checks it, nothing written: the
+        organisations it would register, or ImportRejected naming each bad row (a preview)."""
         require_role(actor, "admin-registers", "admin")
         by = self.attribution(actor)
         try:
@@ -127,8 +134,7 @@ class OrganisationCommands(EngineCore):
             raise ImportRejected(errors)
         if not orgs:
             raise ImportRejected([RowError(1, "the file has no rows")])
-        self.commit(*orgs)  # one transaction: all rows or none
-        return [Outcome(o.id, o.version, o.state, None) for o in orgs]
+        return orgs
 
     def report_collective_income(self, actor: Actor, organisation_id: UUID, year: int,
                                  amount: Decimal, expected_version: int | None = None) -> Outcome:

@@ -59,6 +59,12 @@ DONE = {
     "fulfilment-claimed": "已申报践诺，等待对方确认。",
     "fulfilment-confirmed": "已确认践诺。",
     "fulfilment-disputed": "已对践诺提出异议。",
+    # the desk pages (supervisors, evaluators)
+    "case-opened": "已立案督办，责任单位会在待办里看到。",
+    "case-answered": "已答复，督办单位会看到你的答复。",
+    "case-closed": "督办已结案。",
+    "scores-computed": "已计算得分。",
+    "objection-resolved": "已处理异议。",
 }
 
 
@@ -121,6 +127,8 @@ def todo_link(item: dict[str, Any]) -> str | None:
         return url_for("web.activity", pairing_id=item["pairing_id"], activity_id=item["activity_id"])
     if kind in ("confirm_delivery", "claim_need") and item.get("task_id"):
         return url_for("web.need", task_id=item["task_id"])
+    if kind == "answer_followup" and item.get("followup_id"):
+        return url_for("web.followup", case_id=item["followup_id"])
     if kind == "confirm_fulfilment" and item.get("commitment_id"):
         return url_for("web.commitment", commitment_id=item["commitment_id"])
     if item.get("pairing_id"):

@@ -1,0 +1,335 @@
+"""The admin's pages (组织部): organisations (search, import a CSV with a preview, then every
+row or none), users (create with a login and see the one-time activation code once, find by
+login, deactivate or reset with a reason), and the rule set (current values with their
+Chinese names and version; publish a new version, a bad value's error beside its field).
+
+The import's checks are the engine's (``check_import``, the same the CLI's import runs before
+it writes); the rule set's checks are the domain's (``domain.ruleset.merged_values``).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+from flask import abort, g, redirect, render_template, request, url_for
+
+from api.web.blueprint import blueprint
+from api.web.auth import engine, signed_in
+from api.web.forms import Form
+from api.web.supervise import townships
+from api.web.views import caught_up_db, org_name
+from domain import labels
+from domain.errors import DomainError, InvalidValue
+from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from domain.ruleset import CHECKS
+from domain.user import User
+from projections.reports import find_organisations
+from workflows.authorisation import in_region
+from workflows.errors import Forbidden, NotFound, StaleVersion
+from workflows.organisations import ImportRejected
+
+IMPORT_LIMIT = 2 * 1024 * 1024  # bytes: a county's list of organisations is far smaller
+ORG_ROLES = ("agency", "village")
+
+
+def admin() -> Any:
+    actor = g.actor
+    if actor.role != "admin":
+        abort(403)
+    return actor
+
+
+# -- organisations -----------------------------------------------------------------------------
+
+@blueprint.route("/organisations")
+@signed_in
+def organisations() -> Any:
+    actor = admin()
+    q = (request.args.get("q") or "").strip()[:100]
+    found = find_organisations(caught_up_db(), q or None, region=actor.region_code or None,
+                               limit=200)
+    items = sorted(found["items"], key=lambda o: o["name"])
+    for o in items:
+        o["kind_label"] = labels.label(labels.ORGANISATION_KINDS, o["kind"])
+    return render_template("admin/organisations.html", tab="organisations", items=items, q=q,
+                           more=found.get("next_cursor") is not None)
+
+
+def import_words(message: str) -> str:
+    """The engine's reason for refusing a row, in Chinese."""
+    if "12-digit" in message:
+        return "区划代码应为 12 位统计用区划代码"
+    if "letters, digits" in message:
+        return "组织代码只能用字母、数字和 . _ -，最多 64 位"
+    if message.startswith("must be one of"):
+        return "类型应为：" + "、".join(f"{code}（{words}）" for code, words in
+                                     labels.ORGANISATION_KINDS.items())
+    if "outside your region" in message:
+        return "不在你管理的地区内"
+    repeats = re.search(r"repeats line (\d+)", message)
+    if repeats:
+        return f"组织代码与第 {repeats.group(1)} 行重复"
+    if "already registered" in message:
+        return "这个组织代码已经登记过"
+    if "must not be blank" in message:
+        return "名称等必填项不能为空"
+    if "at most" in message:
+        return "内容太长"
+    missing = re.search(r"missing column\(s\): (.*)", message)
+    if missing:
+        return f"缺少列：{missing.group(1)}（第一行应为 code,name,kind,region_code）"
+    if "no rows" in message:
+        return "文件里没有数据行"
+    return "这一行有误，请检查"
+
+
+def _uploaded() -> tuple[str | None, str | None]:
+    """The CSV's text, from the file chosen (preview) or the hidden copy (确认导入)."""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        data = upload.read(IMPORT_LIMIT + 1)
+        if len(data) > IMPORT_LIMIT:
+            return None, "文件太大（最多 2 MB），请分成几个文件导入"
+        if data[:4] == b"PK\x03\x04":
+            return None, "请在 Excel/WPS 里「另存为」CSV UTF-8 格式后再导入"
+        try:
+            return data.decode("utf-8-sig"), None
+        except UnicodeDecodeError:
+            return None, "文件不是 UTF-8 编码：请在 Excel/WPS 里「另存为」CSV UTF-8 格式"
+    text = request.form.get("content") or ""
+    if not text.strip():
+        return None, "请选择要导入的文件"
+    if len(text.encode()) > IMPORT_LIMIT:
+        return None, "文件太大（最多 2 MB），请分成几个文件导入"
+    return text, None
+
+
+@blueprint.route("/organisations/import", methods=["GET", "POST"])
+@signed_in
+def import_organisations() -> Any:
+    """导入组织: 预览 (every row parsed and checked by the engine, nothing written), then
+    确认导入 (every row or none)."""
+    actor = admin()
+    context: dict[str, Any] = {"tab": "organisations", "rows": [], "errors": {}, "row_errors": [],
+                               "content": "", "kinds": labels.ORGANISATION_KINDS}
+    if request.method == "GET":
+        return render_template("admin/import.html", **context)
+    text, problem = _uploaded()
+    if text is None:
+        context["errors"] = {"file": problem}
+        return render_template("admin/import.html", **context), 422
+    context["content"] = text
+    confirm = request.form.get("step") == "confirm"
+    try:
+        if confirm:
+            outcomes = engine().import_organisations(actor, text)
+            return redirect(url_for("web.organisations", done=len(outcomes)))
+        checked = engine().check_import(actor, text)
+    except ImportRejected as rejected:
+        context["row_errors"] = [{"line": e.line, "words": import_words(e.message)}
+                                 for e in rejected.errors]
+        return render_template("admin/import.html", **context), 422
+    context["rows"] = [{"code": o.code, "name": o.name,
+                        "kind": labels.label(labels.ORGANISATION_KINDS, o.kind),
+                        "region": o.region_code} for o in checked]
+    return render_template("admin/import.html", **context)
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+def _region_choices(actor: Any) -> dict[str, str]:
+    own = actor.region_code or ""
+    choices = {own: "本级（全部地区）"}
+    for t in townships(own):
+        choices[t["code"]] = t["name"]
+    return choices
+
+
+@blueprint.route("/users", methods=["GET", "POST"])
+@signed_in
+def users() -> Any:
+    """用户: create an account with a login (its activation code shown once), or find one by
+    login to deactivate or reset it."""
+    actor = admin()
+    regions = _region_choices(actor)
+    context: dict[str, Any] = {"tab": "users", "roles": labels.ROLES, "regions": regions,
+                               "errors": {}, "form": {}, "refusal": None, "created": None,
+                               "found": None}
+    login = (request.args.get("login") or "").strip()[:100]
+    if request.method == "GET":
+        if login:
+            context["found"] = _user_card(login)
+            context["looked_for"] = login
+        return render_template("admin/users.html", **context)
+    form = Form(request.form)
+    name = form.text("name", "姓名", 100)
+    role = form.choice("role", "角色", labels.ROLES)
+    new_login = form.text("login", "登录名", 40)
+    organisation_id = region = None
+    if role in ORG_ROLES:
+        wanted = form.text("organisation", "所属党组织", 200)
+        if wanted:
+            organisation_id = _organisation_named(form, wanted, role)
+    elif role is not None:
+        region = form.choice("region", "管理地区", regions)
+    if form.ok:
+        try:
+            outcome, _token = engine().register_user(actor, name, role, organisation_id, region,
+                                                     login=new_login)
+        except InvalidValue as invalid:
+            if invalid.field == "login":
+                form.fail("login", "登录名应为 3 到 40 位字母、数字或 . _ -，以字母或数字开头")
+            else:
+                form.fail("name", "填写有误，请检查")
+        except Forbidden:
+            form.fail("region" if region is not None else "organisation", "不在你管理的地区内")
+        except DomainError as refusal:
+            if refusal.code == "duplicate":
+                form.fail("login", "这个登录名已被使用，请换一个")
+            else:
+                context["refusal"] = "无法创建这个用户，请检查填写的内容。"
+        else:
+            context["created"] = {"name": name, "login": (new_login or "").lower(),
+                                  "code": outcome.details["activation_code"]}
+            return render_template("admin/users.html", **context)
+    context.update(errors=form.errors, form=dict(request.form))
+    return render_template("admin/users.html", **context), 422
+
+
+def _organisation_named(form: Form, wanted: str, role: str) -> UUID | None:
+    kinds = RECEIVING_KINDS if role == "village" else GIVING_KINDS
+    found = [o for o in find_organisations(caught_up_db(), wanted, limit=20)["items"]
+             if o["kind"] in kinds]
+    exact = [o for o in found if o["name"] == wanted]
+    if len(exact) == 1 or len(found) == 1:
+        return UUID((exact or found)[0]["id"])
+    if not found:
+        form.fail("organisation", "没有找到这个党组织，请写它的登记名称")
+    else:
+        form.fail("organisation", f"找到 {len(found)} 个名称相近的党组织，请写完整名称")
+    return None
+
+
+def _user_card(login: str) -> dict[str, Any] | None:
+    try:
+        user = engine().user_by_login(login)
+    except (NotFound, InvalidValue):
+        return None
+    # An admin finds only the accounts it manages (of its region).
+    where = (engine().organisation_facts(user.organisation_id).region_code
+             if user.organisation_id else user.region_code or "")
+    if not in_region(g.actor, where):
+        return None
+    return {"id": user.id, "name": user.name, "login": login.lower(),
+            "role": labels.label(labels.ROLES, user.role),
+            "where": org_name(user.organisation_id) if user.organisation_id else user.region_code,
+            "state": user.state, "state_label": labels.label(labels.USER_STATES, user.state)}
+
+
+@blueprint.route("/users/<uuid:user_id>/<act>", methods=["POST"])
+@signed_in
+def user_act(user_id: UUID, act: str) -> Any:
+    """停用 (deactivate) or 重置密码 (reset: a new activation code, shown once)."""
+    actor = admin()
+    if act not in ("deactivate", "reset"):
+        abort(404)
+    user = engine().load(User, user_id)
+    login = request.form.get("login", "")
+    form = Form(request.form)
+    reason = form.text("reason", "原因", 2000)
+    context: dict[str, Any] = {"tab": "users", "roles": labels.ROLES,
+                               "regions": _region_choices(actor), "errors": {}, "form": {},
+                               "refusal": None, "created": None, "looked_for": login}
+    if form.ok:
+        try:
+            if act == "deactivate":
+                engine().deactivate_user(actor, user_id, reason)
+            else:
+                _, code = engine().reset_password(actor, user_id, reason)
+                context["created"] = {"name": user.name, "login": login, "code": code, "reset": True}
+        except InvalidValue:
+            form.fail("reason", "请填写原因")
+        except (Forbidden, NotFound):
+            raise  # the 403 and 404 pages
+        except (DomainError, StaleVersion):
+            context["refusal"] = "这个账号现在不能这样办理（可能已经停用）。"
+    context["found"] = _user_card(login) if login else None
+    context["errors"] = form.errors
+    status = 200 if form.ok and context["refusal"] is None else 422
+    return render_template("admin/users.html", **context), status
+
+
+# -- the rule set --------------------------------------------------------------------------------
+
+def rule_words(invalid: InvalidValue) -> str:
+    message = invalid.message
+    between = re.search(r"between (\d+) and (\d+)", message)
+    if between:
+        return f"请填写 {between.group(1)} 到 {between.group(2)} 之间的整数"
+    if "whole number" in message:
+        return "请填写整数"
+    if "month and day" in message:
+        return "请按 10-01 的格式填写月和日"
+    if "must be more than" in message:
+        return "严重天数必须大于预警天数"
+    total = re.search(r"add up to 100 points, not (\d+)", message)
+    if total:
+        return f"各项权重合计必须为 100 分，现在是 {total.group(1)} 分"
+    if invalid.field == "grades":
+        return "分数线必须从优秀、良好到一般依次降低"
+    if invalid.field == "satisfaction":
+        return "满意、基本满意、不满意的折算分不能依次升高"
+    return "填写有误，请检查"
+
+
+# A check that names a group of settings puts its error beside the group's first field.
+GROUP_FIELD = {"weights": "weights.mechanism", "grades": "grades.excellent",
+               "satisfaction": "satisfaction.satisfied"}
+
+
+@blueprint.route("/rules", methods=["GET", "POST"])
+@signed_in
+def rules_page() -> Any:
+    actor = admin()
+    current = engine().current_rules()
+    values = {key: current[key] for key in CHECKS}
+    context: dict[str, Any] = {"tab": "rules", "names": labels.RULE_SETTINGS, "current": current,
+                               "values": values, "errors": {}, "refusal": None,
+                               "notice": "已发布新版本。" if request.args.get("done") else None}
+    if request.method == "GET":
+        return render_template("admin/rules.html", **context)
+    form = Form(request.form)
+    changes: dict[str, Any] = {}
+    for key, old in values.items():
+        raw = form.raw(key)
+        if raw == "":
+            form.fail(key, "请填写" + labels.RULE_SETTINGS.get(key, key).split("：")[-1])
+            continue
+        value: Any = raw
+        if isinstance(old, int):
+            value = int(raw) if re.fullmatch(r"-?\d{1,12}", raw) else raw
+        if value != old:
+            changes[key] = value
+    note = form.text("note", "修改说明", 500, required=False)
+    if form.ok and not changes:
+        context["refusal"] = "没有修改任何规则。"
+    if form.ok and changes:
+        nested: dict[str, Any] = {}
+        for key, value in changes.items():
+            head, _, tail = key.partition(".")
+            if tail:
+                nested.setdefault(head, {})[tail] = value
+            else:
+                nested[head] = value
+        try:
+            engine().publish_rules(actor, nested, note)
+        except InvalidValue as invalid:
+            form.fail(GROUP_FIELD.get(invalid.field, invalid.field), rule_words(invalid))
+        except (DomainError, StaleVersion):
+            context["refusal"] = "刚才有人发布了新版本，请查看最新规则后再改。"
+        else:
+            return redirect(url_for("web.rules_page", done=1))
+    context.update(values={k: request.form.get(k, "") for k in values}, errors=form.errors)
+    return render_template("admin/rules.html", **context), 422
+

@@ -1,0 +1,122 @@
+"""The admin's pages through Flask's test client: organisations (search, import with a
+preview, every row or none), users (create with the activation code shown once, deactivate,
+reset), the rule set (publish, a bad value beside its field); nothing written on bad input,
+CSRF, another county (DESIGN §12)."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from domain.user import User
+from tests.support import COUNTY
+from tests.test_web_pages_acts import Person, error_beside, events, person, text, web  # noqa: F401
+
+GOOD = ("code,name,kind,region_code\n"
+        f"V9,大柘镇新村党支部,village,{COUNTY}101203\n"
+        f"G9,县教育局机关党委,agency,{COUNTY}000000\n")
+BAD = ("code,name,kind,region_code\n"
+       f"V9,大柘镇新村党支部,village,{COUNTY}101203\n"
+       "V8,某村党支部,farm,12345\n"
+       f"V9,重复村党支部,village,{COUNTY}101204\n")
+
+
+@pytest.fixture
+def desk(web, engine, cast):  # noqa: F811 - the pages' fixture
+    for name, region, login in (("组织部刘", COUNTY, "liubz"), ("外县组织部", "330100", "waixian")):
+        outcome, _ = engine.register_user(cast.admin, name, "admin", None, region, login=login)
+        engine.activate_account(login, outcome.details["activation_code"], "石练村2025春")
+    browsers = {}
+    for login in ("liubz", "waixian"):
+        b = Person(web)
+        assert b.sign_in(login).status_code == 302
+        browsers[login] = b
+    return browsers
+
+
+def upload(browser, content: str, step: str = "preview"):
+    data = {"csrf_token": browser.token("/me"), "step": step,
+            "file": (io.BytesIO(content.encode("utf-8-sig")), "orgs.csv")}
+    return browser.client.post("/organisations/import", data=data, base_url=browser.base_url,
+                               content_type="multipart/form-data")
+
+
+def test_an_import_is_previewed_then_confirmed_every_row_or_none(engine, cast, desk):
+    admin = desk["liubz"]
+    before = events(engine)
+    bad = upload(admin, BAD)
+    assert bad.status_code == 422 and events(engine) == before
+    body = text(bad)
+    assert "没有导入任何一行" in body
+    assert "第 3 行：" in body and "第 4 行：组织代码与第 2 行重复" in body
+    preview = upload(admin, GOOD)
+    assert preview.status_code == 200 and events(engine) == before  # a preview writes nothing
+    body = text(preview)
+    assert "共 2 行，全部检查通过" in body and "大柘镇新村党支部" in body and "机关" in body
+    content = re.search(r'<textarea name="content"[^>]*>(.*?)</textarea>', body, re.S).group(1)
+    done = admin.post("/organisations/import", {"step": "confirm", "content": content.replace("&#34;", '"')})
+    assert done.status_code == 302 and events(engine) == before + 2
+    listed = text(admin.get(done.headers["Location"]))
+    assert "已导入 2 个党组织" in listed and "县教育局机关党委" in listed
+    assert "大柘镇新村党支部" in text(admin.get("/organisations?q=新村"))
+    again = admin.post("/organisations/import", {"step": "confirm", "content": GOOD})
+    assert again.status_code == 422 and "已经登记过" in text(again) and events(engine) == before + 2
+    assert admin.post("/organisations/import", {"step": "confirm", "content": GOOD},
+                      csrf=False).status_code == 400
+
+
+def test_a_user_is_created_with_a_login_and_the_code_is_shown_once(engine, cast, desk):
+    admin = desk["liubz"]
+    before = events(engine)
+    bad = admin.post("/users", {"name": "", "role": "village", "organisation": "没有这个村", "login": "x"})
+    assert bad.status_code == 422 and events(engine) == before
+    body = text(bad)
+    assert error_beside(body, "name") == "请填写姓名"
+    assert error_beside(body, "organisation") == "没有找到这个党组织，请写它的登记名称"
+    made = admin.post("/users", {"name": "陈支书", "role": "village", "organisation": "大柘镇黄岩村党支部",
+                                 "login": "chenzs"})
+    assert made.status_code == 200
+    code = re.search(r'class="secret">([A-Z0-9-]+)<', text(made)).group(1)
+    assert "只显示这一次" in text(made)
+    assert code not in text(admin.get("/users?login=chenzs"))  # never shown again
+    engine.activate_account("chenzs", code, "黄岩村2025春天")
+    taken = admin.post("/users", {"name": "另一个", "role": "village", "organisation": "大柘镇黄岩村党支部",
+                                  "login": "ChenZS"})
+    assert error_beside(text(taken), "login") == "这个登录名已被使用，请换一个"
+
+    found = text(admin.get("/users?login=chenzs"))
+    assert "陈支书" in found and "大柘镇黄岩村党支部" in found and "正常" in found
+    user_id = engine.user_by_login("chenzs").id
+    before = events(engine)
+    refused = admin.post(f"/users/{user_id}/deactivate", {"login": "chenzs", "reason": ""})
+    assert refused.status_code == 422 and events(engine) == before
+    assert error_beside(text(refused), "reason") == "请填写原因"
+    reset = admin.post(f"/users/{user_id}/reset", {"login": "chenzs", "reason": "忘记密码"})
+    assert reset.status_code == 200 and re.search(r'class="secret">[A-Z0-9-]+<', text(reset))
+    done = admin.post(f"/users/{user_id}/deactivate", {"login": "chenzs", "reason": "人员调动"})
+    assert done.status_code == 200 and "已停用" in text(done)
+    assert engine.load(User, user_id).state == "deactivated"
+    # Another county's admin finds no such account, and cannot act on it.
+    assert "陈支书" not in text(desk["waixian"].get("/users?login=chenzs"))
+    assert desk["waixian"].post(f"/users/{user_id}/reset", {"login": "chenzs", "reason": "x"}).status_code == 403
+
+
+def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engine, cast, desk):
+    admin = desk["liubz"]
+    page = text(admin.get("/rules"))
+    assert "当前版本 0" in page and "联而不动：无有效活动的天数" in page and 'value="90"' in page
+    form = {key: value for key, value in re.findall(r'name="([a-z0-9_.]+)" type="text" value="([^"]*)"', page)}
+    assert form["r2_inactive_days"] == "90"
+    before = events(engine)
+    bad = admin.post("/rules", {**form, "r2_inactive_days": "九十", "weights.teamwork": "20"})
+    assert bad.status_code == 422 and events(engine) == before
+    assert error_beside(text(bad), "r2_inactive_days") == "请填写整数"
+    bad = admin.post("/rules", {**form, "weights.teamwork": "20"})
+    assert error_beside(text(bad), "weights.mechanism") == "各项权重合计必须为 100 分，现在是 105 分"
+    assert events(engine) == before
+    done = admin.post("/rules", {**form, "r2_inactive_days": "60", "note": "按通知调整"})
+    assert done.status_code == 302
+    assert engine.current_rules().version == 1 and engine.current_rules()["r2_inactive_days"] == 60
+    assert "当前版本 1" in text(admin.get(done.headers["Location"]))
+    assert desk["waixian"].get("/rules").status_code == 200  # any admin reads the rules
