@@ -220,6 +220,7 @@ RULE_SETTINGS: Catalogue = {
     "r1_stuck_at_signing_days": "止于签约：签约后无活动、无承诺的天数",
     "r1_red_days": "止于签约：转为严重的天数",
     "r2_inactive_days": "联而不动：无有效活动的天数",
+    "token_days": "接口令牌：有效天数",
     "r2_red_days": "联而不动：转为严重的天数",
     "r3_warn_from": "全年无联合组织生活：起始预警日（月-日）",
     "r4_warn_from": "全年无民生实事：起始预警日（月-日）",

@@ -64,9 +64,9 @@ def app(templates, tmp_path_factory):
 def pytest_collection_modifyitems(config, items):
     # Chromium's driver now and then answers "node does not belong to the document" while a
     # page is being replaced on a loaded machine; a journey that fails that way runs again
-    # (at most twice).  Any other failure of a browser test fails at once.
+    # (at most four times).  Any other failure of a browser test fails at once.
     for item in items:
         if item.get_closest_marker("browser") is not None:
-            item.add_marker(pytest.mark.flaky(reruns=2, only_rerun=["WebDriverException",
+            item.add_marker(pytest.mark.flaky(reruns=4, only_rerun=["WebDriverException",
                                                                   "StaleElementReference",
                                                                   "does not belong to the document"]))

@@ -90,7 +90,10 @@ def results(r: EvaluationRound) -> dict[str, Any]:
     for row in (*pairings, *organisations):
         row["grade_label"] = labels.label(labels.GRADES, row.get("grade"))
     rule = Thresholds.from_published(engine().rules_version(r.rule_set_version))
-    full = {d: getattr(rule, f"weight_{d}") for d in labels.DIMENSIONS}
+    weights = {"mechanism": rule.weight_mechanism, "teamwork": rule.weight_teamwork,
+               "ideology": rule.weight_ideology, "results": rule.weight_results,
+               "response": rule.weight_response, "records": rule.weight_records}
+    full = {d: weights[d] for d in labels.DIMENSIONS}
     mean = {d: round(sum(p["points"].get(d, 0) for p in pairings) / len(pairings), 2)
             if pairings else 0 for d in labels.DIMENSIONS}
     chart = {"dimensions": list(labels.DIMENSIONS.values()),
