@@ -95,8 +95,9 @@ def test_audit_verify_flags_an_evidence_file_whose_bytes_changed(engine, cast, p
     p = cast.pairing_in_force()
     people["wangsj"].post(f"/pairings/{p}/activities/new", {
         "kind": "visit", "title": "走访", "day": "2025-03-01", "evidence": (io.BytesIO(PNG), "a.png")})
-    monkeypatch.setenv("COBUILD_HOME", str(settings.home))
     monkeypatch.delenv("COBUILD_DATABASE_URL", raising=False)
+    for name, value in settings.environ().items():  # the same store, SQLite or PostgreSQL
+        monkeypatch.setenv(name, value)
     clean = CliRunner().invoke(audit, ["verify"])
     assert clean.exit_code == 0, clean.output
     digest = hashlib.sha256(PNG).hexdigest()
