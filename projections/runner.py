@@ -204,9 +204,9 @@ class ProjectionRunner:
         The new tables are filled without their secondary indexes, in batches of at least
         ``REBUILD_BATCH`` events, on a connection that does not sync (see
         ``ProjectionDatabase.unsynced``), appending rows per statement and leaving the
-        columns that follow from them to the end; those and the indexes
-        (``Projector.complete``) are built in the transaction that switches, so the
-        version serves complete.  All of it with a bounded page cache
+        columns that follow from them to the end; those (``Projector.complete``), then
+        the indexes, are built in the transaction that switches, so the version serves
+        complete.  All of it with a bounded page cache
         (``ProjectionDatabase.rebuilding``), so its memory does not grow with the data."""
         with self.db.write() as conn:
             serving = active_version(conn, NAME)
@@ -232,8 +232,8 @@ class ProjectionRunner:
                     while True:
                         if not self._apply_batch(conn, new, size):
                             break
-                    self.db.execute_ddl(conn, facts.indexes(prefix(new)))
                     self.projector.complete(conn, prefix(new))
+                    self.db.execute_ddl(conn, facts.indexes(prefix(new)))
                     set_active_version(conn, NAME, new)
         finally:
             self.projector.bulk.discard(prefix(new))

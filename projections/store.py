@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 
 from workflows.store import schema
 from workflows.store.settings import Settings
-from workflows.store.sqlstore import SqlStore
+from workflows.store.sqlstore import Pipeline, SqlStore
 
 FILE_NAME = "projections.sqlite"
 
@@ -192,10 +192,9 @@ class PostgresProjectionDatabase(ProjectionDatabase):
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         with self.store.write(synchronous_commit=not getattr(self._local, "unsynced", False)) as cur:
-            # Pipeline mode: statements whose results nobody reads (most of a batch's inserts
-            # and updates) go to the server without waiting for each answer; a fetch or the
-            # commit waits for what is pending, and an error surfaces by the commit at latest.
-            with cur.raw.connection.pipeline():
+            # Pipeline mode: most of a batch's inserts and updates are statements whose
+            # results nobody reads (``facts.insert_rows`` steps out of it for a COPY).
+            with Pipeline(cur):
                 yield cur
 
     @contextlib.contextmanager

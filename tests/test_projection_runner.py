@@ -353,3 +353,37 @@ def test_a_rebuild_works_with_the_small_page_cache_and_leaves_the_serving_one(tm
         runner.rebuild()
     assert runner.db.connection().execute("PRAGMA cache_size").fetchone()[0] == -SERVING_CACHE_KIB
     engine.close()
+
+
+def test_the_deployments_log_reader_reads_what_the_librarys_reads(settings):
+    """The runner reads the log straight from the event table of its database (PostgreSQL
+    included); the rows and the notifications the mapper gets are the library's."""
+    from projections.facts import LogReader, PostgresLogReader, SQLiteLogReader
+
+    engine, _ = _history(settings, 300)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    assert isinstance(runner.reader, PostgresLogReader if settings.is_postgres else SQLiteLogReader)
+    generic = LogReader(engine.recorder)
+    head = runner.head()
+    for after, stop, limit in ((0, head, head), (7, head - 5, 40), (head, head, 10)):
+        direct = runner.reader.read(after, stop, limit, runner.topics)
+        library = generic.read(after, stop, limit, runner.topics)
+        assert [r[:4] for r in direct] == [r[:4] for r in library]
+        assert [runner.reader.notification(r) for r in direct] == [generic.notification(r) for r in library]
+    runner.db.close()
+    engine.close()
+
+
+def test_a_rebuild_in_bulk_writes_the_facts_applied_event_by_event(settings, monkeypatch):
+    """Whatever way a rebuild writes its rows (PostgreSQL: COPY from a few rows on, or
+    multi-row inserts), the version it builds holds what catching up event by event wrote."""
+    engine, _ = _history(settings, 600)
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings), 40)
+    runner.catch_up()
+    before = dump(runner.db)
+    for copy_rows in (2, 10**9):  # every table's rows copied; none
+        monkeypatch.setattr(facts, "COPY_ROWS", copy_rows)
+        runner.rebuild()
+        assert dump(runner.db) == before
+    runner.db.close()
+    engine.close()

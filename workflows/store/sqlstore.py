@@ -31,7 +31,9 @@ import hashlib
 import re
 import sqlite3
 import threading
-from typing import Any, Iterator, Sequence
+import time
+import weakref
+from typing import Any, Callable, Iterator, Sequence
 
 from workflows.store.settings import Settings
 
@@ -45,6 +47,9 @@ class Cursor:
     def __init__(self, raw: Any, postgres: bool) -> None:
         self.raw = raw
         self.postgres = postgres
+        # Where the transaction runs in pipeline mode (PostgreSQL), a way out of it for a
+        # statement the mode refuses (``COPY``): see ``Pipeline``.
+        self.unpipelined: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
@@ -77,9 +82,61 @@ class Cursor:
         return self.raw.rowcount
 
 
+class Pipeline:
+    """Pipeline mode for the rest of a PostgreSQL transaction, which a statement it refuses
+    (``COPY``) can step out of: statements whose results nobody reads go to the server
+    without waiting for each answer; a fetch or the commit waits for what is pending, and
+    an error surfaces by the commit at latest (or on stepping out)."""
+
+    def __init__(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Cursor:
+        self._stack.enter_context(self.cursor.raw.connection.pipeline())
+        self.cursor.unpipelined = self.paused
+        return self.cursor
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        self.cursor.unpipelined = contextlib.nullcontext
+        return self._stack.__exit__(*exc)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Out of pipeline mode (after every pending statement's answer) and back in."""
+        self._stack.close()
+        try:
+            yield
+        finally:
+            self._stack = contextlib.ExitStack()
+            self._stack.enter_context(self.cursor.raw.connection.pipeline())
+
+
 def _plain(value: Any) -> Any:
     # psycopg returns bytea as memoryview; sqlite3 as bytes.
     return bytes(value) if isinstance(value, memoryview) else value
+
+
+# A pooled connection used this recently is not checked again when taken (a round trip).
+IDLE_CHECK = 1.0  # seconds
+_taken: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
+
+def check_if_idle(conn: Any) -> None:
+    """psycopg_pool's ``check``, for connections unused for ``IDLE_CHECK`` seconds only.
+
+    Checking every connection taken from the pool (``ConnectionPool.check_connection``,
+    an empty query) costs a command two round trips of its ten or so.  A connection taken
+    within the last second was working then; if the server dropped it since (a restart),
+    the statement fails with an operational error, which eventsourcing's reads and inserts
+    retry on another connection, as they would after a check that failed."""
+    from psycopg_pool import ConnectionPool  # only installed where PostgreSQL is used
+
+    now = time.monotonic()
+    last = _taken.get(conn)
+    _taken[conn] = now
+    if last is None or now - last > IDLE_CHECK:
+        ConnectionPool.check_connection(conn)
 
 
 class SqlStore:
