@@ -129,3 +129,24 @@ def test_proofs_from_recorder_verify(tmp_path):
         merkle.verify_consistency(m, size, log.root(m), root, log.consistency_proof(m, size))
     first = decode_leaf(log.leaf(0).leaf_input).originator_id
     assert [r.leaf.originator_version for r in log.leaves_for(first)] == [1, 2]
+
+
+def test_a_writer_whose_cached_tree_is_behind_appends_after_the_other_writers_leaves(tmp_path):
+    """Each recorder writes at the tree size it cached from its last commit without reading
+    it; when another writer appended meanwhile, the leaf's key collides and the append
+    is done again at the real size: the tree stays dense, in notification order, whole."""
+    db = tmp_path / "events.sqlite"
+    a, b = make_app(db), make_app(db)
+    for app, name in ((a, "a1"), (b, "b1"), (b, "b2"), (a, "a2"), (a, "a3"), (b, "b3"), (a, "a4")):
+        app.open(name, lines=1)
+    conn = sqlite3.connect(db)
+    leaves = conn.execute(
+        "SELECT leaf_index, notification_id, leaf_input FROM audit_leaf ORDER BY leaf_index").fetchall()
+    rowids = [r[0] for r in conn.execute("SELECT rowid FROM stored_events ORDER BY rowid")]
+    nodes = conn.execute("SELECT COUNT(*) FROM audit_node").fetchone()[0]
+    conn.close()
+    assert [r[0] for r in leaves] == list(range(len(rowids)))
+    assert [r[1] for r in leaves] == rowids
+    assert nodes == merkle.perfect_node_count(len(leaves))
+    expected = merkle.root_from_leaf_hashes([merkle.leaf_hash(r[2]) for r in leaves])
+    assert a.recorder.audit.root() == b.recorder.audit.root() == expected

@@ -87,6 +87,7 @@ def test_concurrent_writers_with_conflicts_keep_one_leaf_per_event_in_notificati
     shared = uuid.uuid4()
     start = threading.Barrier(4)
     conflicts = []
+    failures = []  # anything but a conflict: a writer that loses a race must keep writing
 
     def writer(n: int) -> None:
         e = Engine(env=replace(settings, create_tables=False).eventsourcing_env())
@@ -97,6 +98,8 @@ def test_concurrent_writers_with_conflicts_keep_one_leaf_per_event_in_notificati
                     e.recorder.insert_events([_event(shared, version, f"w{n}"), _event(uuid.uuid4(), 1)])
                 except IntegrityError:
                     conflicts.append(n)
+        except Exception as error:  # asserted below, in the test's thread
+            failures.append(error)
         finally:
             e.close()
 
@@ -105,6 +108,7 @@ def test_concurrent_writers_with_conflicts_keep_one_leaf_per_event_in_notificati
         t.start()
     for t in threads:
         t.join()
+    assert not failures
     assert conflicts  # the race really happened
     events = _event_nids(settings)
     assert _leaf_nids(settings) == events
