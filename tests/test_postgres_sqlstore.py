@@ -122,3 +122,27 @@ def _apply(settings) -> None:
 def test_store_names_are_checked(settings):
     with pytest.raises(ValueError):
         SqlStore(settings, "../demo")
+
+
+def test_an_event_store_connection_the_server_dropped_is_replaced_idle_or_just_used(engine, cast, settings,
+                                                                                      monkeypatch):
+    """The event store checks a pooled connection only after a second unused; one the
+    server dropped sooner fails its statement and the read or insert is retried on another."""
+    if not settings.is_postgres:
+        pytest.skip("PostgreSQL's connection pool")
+    import psycopg
+
+    from workflows.store import sqlstore
+
+    pairing = cast.pairing_in_force()
+    for idle_check in (0.0, 3600.0):  # every connection checked when taken; none
+        monkeypatch.setattr(sqlstore, "IDLE_CHECK", idle_check)
+        assert engine.recorder.max_notification_id()  # the pool's connection, just used
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            dropped = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert dropped >= 1
+        outcome = engine.suspend_pairing(cast.supervisor, pairing, "整改")
+        assert outcome.position == engine.recorder.max_notification_id()
+        engine.resume_pairing(cast.supervisor, pairing)
