@@ -157,9 +157,8 @@ def organisation_messages(facts: Facts, organisation: str, today: date, reminder
                 if kind == "extended" and value:
                     due_of[cid] = value
                 if kind in COMMITMENT_STEPS and at <= bound:
-                    event, told = COMMITMENT_STEPS[kind]
-                    mine = by == side[pid]
-                    if (told == "maker") == mine:
+                    event, to = COMMITMENT_STEPS[kind]
+                    if (to == "maker") == (by == side[pid]):
                         page.add([Message(at, pos, event, "commitment", cid, pid, other[pid], content, None)])
             for cid, (kind, _) in latest.items():
                 pid, by, content, _ = made[cid]

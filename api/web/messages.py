@@ -98,11 +98,11 @@ def words(m: Message) -> dict[str, Any]:
         headline = "到期提醒"
         lines.append(reminder_text(m.title, day_words(due), days))
     elif m.subject_type == "followup":
-        headline = labels.label(labels.EVENT_TYPES, m.event)
+        headline = labels.label(labels.EVENT_TYPES, m.event) or ""
         lines.append(_followup_text(m))
         lines.append(f"责任单位：{org_name(m.counterpart_id)}")
     else:
-        headline = labels.label(labels.EVENT_TYPES, m.event)
+        headline = labels.label(labels.EVENT_TYPES, m.event) or ""
         if m.counterpart_id:
             lines.append(f"对方：{org_name(m.counterpart_id)}")
         if m.title:
@@ -127,7 +127,7 @@ def _followup_text(m: Message) -> str:
             notice = notice_for(integration_message(m.position, event))
             if notice is not None:
                 return str(notice["text"])
-    return labels.label(labels.FOLLOWUP_REASONS, m.title)
+    return labels.label(labels.FOLLOWUP_REASONS, m.title) or ""
 
 
 def _link(m: Message) -> str | None:
