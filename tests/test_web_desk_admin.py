@@ -157,7 +157,8 @@ def test_an_xlsx_workbook_is_previewed_and_imported_and_a_bad_one_is_said_beside
     for data, name, words in (
             (b"PK\x03\x04 not really a zip", "组织.xlsx", "不是 Excel 工作簿"),
             (b"\x89PNG\r\n\x1a\n\x00\xff", "照片.xlsx", "不是 Excel 工作簿"),
-            (workbook([["组织代码", "名称", "类型"], ["V6", "某村党支部", "村"]]), "少一列.xlsx", "缺少列：region_code")):
+            (workbook([["组织代码", "名称", "类型"], ["V6", "某村党支部", "村"]]), "少一列.xlsx",
+             "缺少列：region_code")):
         refused = upload_file(admin, data, name)
         assert refused.status_code == 422 and events(engine) == before + 2, name
         assert words in error_beside(text(refused), "file"), name
@@ -167,7 +168,8 @@ def test_an_xlsx_workbook_is_previewed_and_imported_and_a_bad_one_is_said_beside
     assert refused.status_code == 422 and "第 2 行：" in text(refused) and events(engine) == before + 2
 
 
-def test_the_users_of_the_region_are_listed_with_login_role_organisation_state_and_last_change(engine, cast, desk, clock):
+def test_the_region_s_users_are_listed_with_login_role_organisation_state_and_last_change(engine, cast, desk,
+                                                                                        clock):
     admin = desk["liubz"]
     outcome, _ = engine.register_user(cast.admin, "周文书", "village", cast.village2, login="zhouws")
     clock.advance(days=2)

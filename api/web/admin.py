@@ -81,7 +81,8 @@ def import_words(message: str) -> str:
         return "内容太长"
     missing = re.search(r"missing column\(s\): (.*)", message)
     if missing:
-        return f"缺少列：{missing.group(1)}（第一行应为列名 code,name,kind,region_code 或 组织代码、名称、类型、区划代码）"
+        return (f"缺少列：{missing.group(1)}"
+                "（第一行应为列名 code,name,kind,region_code 或 组织代码、名称、类型、区划代码）")
     if "no rows" in message:
         return "文件里没有数据行"
     if "XLSX file cannot be read" in message:
