@@ -257,12 +257,13 @@ def _user_list(actor: Any, cursor: str | None) -> tuple[list[dict[str, Any]], st
         found = accounts(caught_up_db(), region=actor.region_code, cursor=cursor, limit=USERS_PAGE)
     except ReportError:  # a cursor typed by hand
         found = accounts(caught_up_db(), region=actor.region_code, limit=USERS_PAGE)
+    regions = _region_choices(actor)  # a regional account's region by its name
     rows = []
     for item in found["items"]:
         user = engine().load(User, UUID(item["id"]))
         rows.append({"name": item["name"], "login": user.login or "",
                      "role": labels.label(labels.ROLES, item["role"]),
-                     "where": item["organisation_name"] or labels.label(labels.ROLES, item["role"]),
+                     "where": item["organisation_name"] or regions.get(item["region_code"], ""),
                      "state": item["state"], "state_label": labels.label(labels.USER_STATES, item["state"]),
                      "changed": user.modified_on})
     after = found["next_cursor"]
