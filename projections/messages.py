@@ -219,27 +219,29 @@ def region_messages(facts: Facts, region: str, before: tuple[str, int] | None = 
 
 def _followups(facts: Facts, where: str, params: list[Any], bound: str, n: int,
                answers: bool = False) -> list[Message]:
-    cases = facts.rows("SELECT id, responsible_id, rule, recorded_at, position, closed_at"
-                       " FROM {p}followup WHERE " + where, params)
-    out = []
-    for case_id, responsible, rule, at, pos, closed_at in cases:
-        if at <= bound:
-            out.append(Message(at, pos, "FollowUpOpened", "followup", case_id, None, responsible, rule, None))
-        if closed_at and closed_at <= bound:
-            # The fact store keeps no log position of the closing: the case's own, moved
-            # past every position, keeps a closing after the opening at an equal time.
-            out.append(Message(closed_at, pos + CLOSED, "FollowUpClosed", "followup", case_id,
-                               None, responsible, rule, None))
+    """The newest ``n`` openings, closings and escalations (and answers, for a desk) of the
+    cases ``where`` selects: each a query newest first with its limit."""
+    cases = ("SELECT id, responsible_id, rule, recorded_at, position, closed_at FROM {p}followup"
+             " WHERE " + where)
+    out = [Message(at, pos, "FollowUpOpened", "followup", case_id, None, responsible, rule, None)
+           for case_id, responsible, rule, at, pos, _ in facts.rows(
+               cases + " AND recorded_at <= ? ORDER BY recorded_at DESC LIMIT ?", [*params, bound, n])]
+    # The fact store keeps no log position of a closing: the case's own, moved past every
+    # position, keeps a closing after the opening at an equal time.
+    out += [Message(closed_at, pos + CLOSED, "FollowUpClosed", "followup", case_id, None,
+                    responsible, rule, None)
+            for case_id, responsible, rule, _, pos, closed_at in facts.rows(
+                cases + " AND closed_at IS NOT NULL AND closed_at <= ?"
+                " ORDER BY closed_at DESC LIMIT ?", [*params, bound, n])]
     kinds = ("updated", "responded") if answers else ("updated",)
-    for part in _chunks([c[0] for c in cases]):
-        rows = facts.rows(
-            "SELECT recorded_at, position, kind, case_id FROM {p}followup_event WHERE case_id IN "
-            + _in(part) + " AND kind IN " + _in(kinds) + " AND recorded_at <= ?"
-            " ORDER BY recorded_at DESC LIMIT ?", [*part, *kinds, bound, n])
-        responsible = {c[0]: (c[1], c[2]) for c in cases}
-        out += [Message(at, pos, "FollowUpUpdated" if kind == "updated" else "FollowUpResponded",
-                        "followup", cid, None, responsible[cid][0], responsible[cid][1], None)
-                for at, pos, kind, cid in rows]
+    rows = facts.rows(
+        "SELECT e.recorded_at, e.position, e.kind, e.case_id, c.responsible_id, c.rule"
+        " FROM {p}followup_event e JOIN {p}followup c ON c.id = e.case_id WHERE "
+        + where.replace("responsible_", "c.responsible_") + " AND e.kind IN " + _in(kinds)
+        + " AND e.recorded_at <= ? ORDER BY e.recorded_at DESC LIMIT ?", [*params, *kinds, bound, n])
+    out += [Message(at, pos, "FollowUpUpdated" if kind == "updated" else "FollowUpResponded",
+                    "followup", cid, None, responsible, rule, None)
+            for at, pos, kind, cid, responsible, rule in rows]
     return out
 
 
