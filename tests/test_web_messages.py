@@ -138,3 +138,22 @@ def test_each_side_rates_the_other_from_its_todo_and_bad_input_writes_nothing(en
     assert path not in text(agency.get("/todo"))
     assert engine.evaluation_round_of(COUNTY, 2025).ratings[str(p)].keys() == {"giver", "receiver"}
     assert UUID(str(p))
+
+
+def test_messages_page_through_newest_first_without_repeats(engine, cast, people, clock):
+    p = cast.pairing_in_force()
+    for n in range(25):
+        clock.advance(hours=1)
+        engine.record_activity(cast.agency, p, "joint_org_life", f"主题党日第{n + 1}次", engine.clock.now())
+    village = people["lizs"]
+    assert unread(text(village.get("/todo"))) == 27  # two of the pairing, 25 activities
+    first = text(village.get("/messages"))
+    shown = re.findall(r"活动：(主题党日第\d+次)", first)
+    assert shown[:2] == ["主题党日第25次", "主题党日第24次"] and len(titles(first)) == 20
+    older = re.search(r'href="(/messages\?before=[^"]+)"', first).group(1).replace("&amp;", "&")
+    second = text(village.get(older))
+    more = re.findall(r"活动：(主题党日第\d+次)", second)
+    assert more == [f"主题党日第{n}次" for n in range(5, 0, -1)] and not set(more) & set(shown)
+    assert titles(second)[-2:] == ["签订共建协议", "发起结对"] and "更早的消息" not in second
+    assert f'/pairings/{p}/activities/' in first
+    assert village.get("/messages?before=garbage").status_code == 200  # read as the first page
