@@ -149,21 +149,21 @@ def organisation_messages(facts: Facts, organisation: str, today: date, reminder
             rows = facts.rows(
                 "SELECT recorded_at, position, kind, commitment_id, value FROM {p}commitment_event"
                 " WHERE commitment_id IN " + _in(cpart) + " ORDER BY position", cpart)
-            latest: dict[str, tuple[str, str | None]] = {}
+            latest: dict[str, tuple[str, int]] = {}
             due_of = {cid: made[cid][3] for cid in cpart}
             for at, pos, kind, cid, value in rows:
                 pid, by, content, _ = made[cid]
-                latest[cid] = (kind, value)
+                latest[cid] = (kind, pos)
                 if kind == "extended" and value:
                     due_of[cid] = value
                 if kind in COMMITMENT_STEPS and at <= bound:
                     event, to = COMMITMENT_STEPS[kind]
                     if (to == "maker") == (by == side[pid]):
                         page.add([Message(at, pos, event, "commitment", cid, pid, other[pid], content, None)])
-            for cid, (kind, _) in latest.items():
+            for cid, (kind, last) in latest.items():
                 pid, by, content, _ = made[cid]
                 if kind in STILL_PUBLIC and by == side[pid]:
-                    page.add(_reminder("commitment", cid, pid, content, due_of[cid], today,
+                    page.add(_reminder("commitment", cid, pid, content, due_of[cid], last, today,
                                        reminder_days, bound))
     # needs this village raised
     tasks = facts.rows("SELECT id, title FROM {p}task WHERE receiver_id = ?", [organisation])
@@ -189,17 +189,18 @@ def organisation_messages(facts: Facts, organisation: str, today: date, reminder
         rows = facts.rows(
             "SELECT recorded_at, position, kind, task_id, value FROM {p}task_event"
             " WHERE task_id IN " + _in(part) + " ORDER BY position", part)
-        latest_task: dict[str, tuple[str, str | None]] = {}
+        latest_task: dict[str, tuple[str, str | None, int]] = {}
         for at, pos, kind, tid, value in rows:
             if pos < since[tid]:
                 continue
-            latest_task[tid] = (kind, value)
+            latest_task[tid] = (kind, value, pos)
             if kind in TASK_TO_CLAIMER and at <= bound:
                 title, receiver = info[tid]
                 page.add([Message(at, pos, TASK_TO_CLAIMER[kind], "task", tid, None, receiver, title, value)])
-        for tid, (kind, value) in latest_task.items():
+        for tid, (kind, value, last) in latest_task.items():
             if kind == "planned" and value:
-                page.add(_reminder("task", tid, None, info[tid][0], value, today, reminder_days, bound))
+                page.add(_reminder("task", tid, None, info[tid][0], value, last, today, reminder_days,
+                                   bound))
     # follow-up cases this organisation answers for
     page.add(_followups(facts, "responsible_id = ?", [organisation], bound, n))
     return page.result()
@@ -246,8 +247,9 @@ def _followups(facts: Facts, where: str, params: list[Any], bound: str, n: int,
 
 
 def _reminder(subject_type: str, subject_id: str, pairing_id: str | None, title: str,
-              due_on: str, today: date, days: int, bound: str) -> list[Message]:
-    """The reminder the relay sends ``days`` before a due date, once that day has come."""
+              due_on: str, last: int, today: date, days: int, bound: str) -> list[Message]:
+    """The reminder the relay sends ``days`` before a due date, once that day has come (its
+    tie-breaker: the log position of the subject's latest step, unique to the subject)."""
     if not days:
         return []
     due = date.fromisoformat(due_on[:10])
@@ -257,7 +259,7 @@ def _reminder(subject_type: str, subject_id: str, pairing_id: str | None, title:
     at = datetime.combine(on, time(9, 0), LOCAL_TZ).astimezone(timezone.utc).isoformat()
     if at > bound:
         return []
-    return [Message(at, 0, "Reminder", subject_type, subject_id, pairing_id, None, title,
+    return [Message(at, last, "Reminder", subject_type, subject_id, pairing_id, None, title,
                     f"{due.isoformat()}|{days}")]
 
 

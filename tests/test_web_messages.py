@@ -157,3 +157,24 @@ def test_messages_page_through_newest_first_without_repeats(engine, cast, people
     assert titles(second)[-2:] == ["签订共建协议", "发起结对"] and "更早的消息" not in second
     assert f'/pairings/{p}/activities/' in first
     assert village.get("/messages?before=garbage").status_code == 200  # read as the first page
+
+
+def test_a_reminder_comes_in_the_relay_s_words_once_the_due_date_is_near(engine, cast, people, clock):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from workflows.relay import reminder_text
+
+    p = cast.pairing_in_force()
+    due = engine.today() + timedelta(days=20)
+    c = engine.make_commitment(cast.agency, p, "giver", "funds", "资助村道硬化 5 万元", due,
+                               amount_yuan=Decimal("50000.00")).id
+    engine.publicise_commitment(cast.agency, c, "村务公开栏", engine.today())
+    agency = people["wangsj"]
+    assert "到期提醒" not in text(agency.get("/messages"))  # 20 days ahead: not yet
+    clock.advance(days=14)  # 6 days before: the rule set's 7 days have come
+    page = text(agency.get("/messages"))
+    words = reminder_text("资助村道硬化 5 万元", f"{due.year}年{due.month}月{due.day}日", 7)
+    assert titles(page)[0] == "到期提醒" and words in page and f"/commitments/{c}" in page
+    assert "到期提醒" not in text(people["lizs"].get("/messages"))  # the maker is reminded
+    assert "公开承诺" in titles(text(people["lizs"].get("/messages")))  # the village is told
