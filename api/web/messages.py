@@ -46,12 +46,24 @@ def _unread() -> dict[str, Any]:
     actor, user = g.get("actor"), g.get("user")
     if actor is None or user is None or g.get("unread_skip"):
         return {"unread": 0}
+    runner = current_app.extensions["cobuild"].projections
+    user_id = str(user.id)
+    seen = read_marks().seen(user_id)
     try:
-        db = current_app.extensions["cobuild"].projections.db
-        found = newest(db, actor, None, COUNT_CAP)
+        # The count changes only when the facts move, the person reads or the day turns
+        # (reminders): until then a page is served the count it was last given.
+        key = (runner.position(), seen, engine().today())
+        counts = current_app.extensions.setdefault("cobuild.unread", {})
+        known = counts.get(user_id)
+        if known is not None and known[0] == key:
+            return {"unread": known[1]}
+        count = count_after(newest(runner.db, actor, None, COUNT_CAP), seen)
     except ReportError:  # the projections not built yet: nothing to count
         return {"unread": 0}
-    return {"unread": count_after(found, read_marks().seen(str(user.id)))}
+    if len(counts) > 10_000:
+        counts.clear()  # a bound on memory: the next pages count again
+    counts[user_id] = (key, count)
+    return {"unread": count}
 
 
 def _cursor(text: str | None) -> tuple[str, int] | None:
