@@ -17,6 +17,7 @@ from typing import Callable
 
 from api import idempotency
 from api.idempotency import IdempotencyStore
+from projections import messages as message_store
 from projections import store as projection_store
 from projections.history import HistoryReader
 from projections.queries import ReportQueries
@@ -28,7 +29,7 @@ from workflows.engine import Engine, open_engine
 from workflows.store.clock import Clock
 from workflows.store.settings import Settings
 
-STORES = (engine_module, idempotency, relay, scheduler, projection_store)
+STORES = (engine_module, idempotency, relay, scheduler, projection_store, message_store)
 
 
 class Root:

@@ -137,6 +137,8 @@ INBOX_KINDS: Catalogue = {
     "accept_pairing": "接受结对", "sign_agreement": "签订共建协议", "cosign_activity": "确认活动",
     "confirm_fulfilment": "确认践诺", "confirm_delivery": "确认交付",
     "answer_followup": "答复督办", "claim_need": "认领需求", "rate_pairing": "结果联评",
+    # a region's desk: what waits on a supervisor or an evaluator
+    "close_followup": "督办结案", "compute_round": "计算考核得分", "resolve_objection": "处理异议",
 }
 
 # -- events, as a history's timeline names them ----------------------------------------------------

@@ -18,6 +18,8 @@ def schema(p: str) -> list[str]:
         " severity TEXT NOT NULL, day TEXT NOT NULL, recorded_at TEXT NOT NULL,"
         " closed_day TEXT, closed_at TEXT, resolution TEXT, position INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {p}followup_region ON {p}followup (responsible_region, id)",
+        # An organisation's cases (its 消息: projections.messages)
+        f"CREATE INDEX IF NOT EXISTS {p}followup_responsible ON {p}followup (responsible_id)",
         # responded (text=the answer), updated (value=the new severity)
         f"CREATE TABLE IF NOT EXISTS {p}followup_event ("
         " position INTEGER PRIMARY KEY, case_id TEXT NOT NULL, kind TEXT NOT NULL,"

@@ -120,3 +120,68 @@ def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engin
     assert engine.current_rules().version == 1 and engine.current_rules()["r2_inactive_days"] == 60
     assert "当前版本 1" in text(admin.get(done.headers["Location"]))
     assert desk["waixian"].get("/rules").status_code == 200  # any admin reads the rules
+
+
+def workbook(rows: list[list[str]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def upload_file(browser, data: bytes, name: str, step: str = "preview"):
+    form = {"csrf_token": browser.token("/me"), "step": step, "file": (io.BytesIO(data), name)}
+    return browser.client.post("/organisations/import", data=form, base_url=browser.base_url,
+                               content_type="multipart/form-data")
+
+
+def test_an_xlsx_workbook_is_previewed_and_imported_and_a_bad_one_is_said_beside_the_file(engine, cast, desk):
+    admin = desk["liubz"]
+    before = events(engine)
+    good = workbook([["组织代码", "名称", "类型", "区划代码"],
+                     ["V7", "大柘镇东村党支部", "村", f"{COUNTY}101207"],
+                     ["G7", "县卫健局机关党委", "机关", f"{COUNTY}000000"]])
+    preview = upload_file(admin, good, "组织.xlsx")
+    assert preview.status_code == 200 and events(engine) == before
+    body = text(preview)
+    assert "共 2 行，全部检查通过" in body and "大柘镇东村党支部" in body
+    carried = re.search(r'name="workbook" value="([^"]+)"', body).group(1)
+    done = admin.post("/organisations/import", {"step": "confirm", "workbook": carried})
+    assert done.status_code == 302 and events(engine) == before + 2
+    assert "县卫健局机关党委" in text(admin.get("/organisations?q=卫健局"))
+    # Not a workbook, a column missing, a bad row: nothing written, the words beside the file.
+    for data, name, words in (
+            (b"PK\x03\x04 not really a zip", "组织.xlsx", "不是 Excel 工作簿"),
+            (b"\x89PNG\r\n\x1a\n\x00\xff", "照片.xlsx", "不是 Excel 工作簿"),
+            (workbook([["组织代码", "名称", "类型"], ["V6", "某村党支部", "村"]]), "少一列.xlsx",
+             "缺少列：region_code")):
+        refused = upload_file(admin, data, name)
+        assert refused.status_code == 422 and events(engine) == before + 2, name
+        assert words in error_beside(text(refused), "file"), name
+        assert 'name="workbook"' not in text(refused)
+    bad_row = workbook([["code", "name", "kind", "region_code"], ["V5", "某村党支部", "farm", "12345"]])
+    refused = upload_file(admin, bad_row, "组织.xlsx")
+    assert refused.status_code == 422 and "第 2 行：" in text(refused) and events(engine) == before + 2
+
+
+def test_the_region_s_users_are_listed_with_login_role_organisation_state_and_last_change(engine, cast, desk,
+                                                                                        clock):
+    admin = desk["liubz"]
+    outcome, _ = engine.register_user(cast.admin, "周文书", "village", cast.village2, login="zhouws")
+    clock.advance(days=2)
+    engine.deactivate_user(cast.admin, outcome.id, "人员调动")
+    body = text(admin.get("/users"))
+    assert "本地区的用户" in body
+    row = re.search(r'<li class="item">((?:(?!</li>).)*周文书.*?)</li>', body, re.S).group(1)
+    assert "登录名 zhouws" in row and "村（社区）" in row and "大柘镇黄岩村党支部" in row
+    assert "已停用" in row and "最近变更：2025年3月3日 09:00" in row  # local time
+    assert "重置密码或停用" not in row  # a deactivated account has nothing left to do
+    active = re.search(r'<li class="item">((?:(?!</li>).)*组织部刘.*?)</li>', body, re.S).group(1)
+    assert "登录名 liubz" in active and 'href="/users?login=liubz"' in active and "正常" in active
+    # another county's admin lists none of this county's accounts
+    assert "周文书" not in text(desk["waixian"].get("/users"))
+    assert admin.get("/users?after=nonsense").status_code == 200

@@ -145,6 +145,11 @@ def integration_message(position: int, event: Any) -> dict[str, Any]:
     }
 
 
+def reminder_text(title: Any, due_on: Any, days_before: Any) -> str:
+    """The words of a reminder before a due date (the notification, and the 消息 page)."""
+    return f"到期提醒：「{title}」将于{due_on}到期（还有{days_before}天），请按期完成。"
+
+
 def notice_for(message: dict[str, Any]) -> dict[str, Any] | None:
     """The notification (for SMS, mail, the provincial platform) an event calls for, if any."""
     data, kind = message["data"], message["type"]
@@ -260,8 +265,8 @@ class Relay:
                     "position": message["position"], "subject_id": str(timer.subject_id),
                     "subject_type": timer.subject_type, "organisation_id": details.get("organisation_id"),
                     "due_on": details.get("due_on"),
-                    "text": f"到期提醒：「{details.get('title')}」将于{details.get('due_on')}到期"
-                            f"（还有{details.get('days_before')}天），请按期完成。",
+                    "text": reminder_text(details.get("title"), details.get("due_on"),
+                                          details.get("days_before")),
                     "reminded_on": local_date(event.occurred_at).isoformat()}
         return notice_for(message)
 

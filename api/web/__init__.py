@@ -12,6 +12,7 @@ from api.web import auth, pages  # noqa: F401
 from api.web import pairings, needs, commitments  # noqa: F401  (the act pages)
 from api.web import evidence  # noqa: F401  (files: the upload hook and /files/<sha256>)
 from api.web import supervise, evaluate, admin  # noqa: F401  (supervisors, evaluators, admins)
+from api.web import rate, messages  # noqa: F401  (结果联评, 消息)
 from api.web.blueprint import blueprint
 
 __all__ = ["blueprint"]

@@ -8,6 +8,8 @@ it writes); the rule set's checks are the domain's (``domain.ruleset.merged_valu
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 from uuid import UUID
@@ -24,9 +26,10 @@ from domain.errors import DomainError, InvalidValue
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
 from domain.ruleset import CHECKS
 from domain.user import User
-from projections.reports import find_organisations
+from projections.reports import ReportError, accounts, find_organisations
 from workflows.authorisation import in_region
 from workflows.errors import Forbidden, NotFound, StaleVersion
+from workflows.onboarding import XLSX_MAGIC
 from workflows.organisations import ImportRejected
 
 IMPORT_LIMIT = 2 * 1024 * 1024  # bytes: a county's list of organisations is far smaller
@@ -78,57 +81,88 @@ def import_words(message: str) -> str:
         return "内容太长"
     missing = re.search(r"missing column\(s\): (.*)", message)
     if missing:
-        return f"缺少列：{missing.group(1)}（第一行应为 code,name,kind,region_code）"
+        return (f"缺少列：{missing.group(1)}"
+                "（第一行应为列名 code,name,kind,region_code 或 组织代码、名称、类型、区划代码）")
     if "no rows" in message:
         return "文件里没有数据行"
+    if "XLSX file cannot be read" in message:
+        return NOT_A_WORKBOOK
+    if "neither XLSX nor UTF-8" in message:
+        return "文件既不是 Excel 工作簿（.xlsx），也不是 UTF-8 编码的 CSV：请在 Excel/WPS 里另存为其中一种"
+    if "the file is empty" in message:
+        return "文件是空的"
     return "这一行有误，请检查"
 
 
-def _uploaded() -> tuple[str | None, str | None]:
-    """The CSV's text, from the file chosen (preview) or the hidden copy (确认导入)."""
+def _uploaded() -> tuple[bytes | str | None, str | None]:
+    """The file's content, from the file chosen (preview) or the copy the preview carries
+    (确认导入): an XLSX workbook as its bytes, a CSV as its text (``workflows.onboarding``
+    reads either)."""
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         data = upload.read(IMPORT_LIMIT + 1)
         if len(data) > IMPORT_LIMIT:
-            return None, "文件太大（最多 2 MB），请分成几个文件导入"
-        if data[:4] == b"PK\x03\x04":
-            return None, "请在 Excel/WPS 里「另存为」CSV UTF-8 格式后再导入"
+            return None, TOO_BIG
+        if data.startswith(XLSX_MAGIC):
+            return data, None
+        if upload.filename.lower().endswith((".xlsx", ".xlsm")):
+            return None, NOT_A_WORKBOOK
         try:
             return data.decode("utf-8-sig"), None
         except UnicodeDecodeError:
-            return None, "文件不是 UTF-8 编码：请在 Excel/WPS 里「另存为」CSV UTF-8 格式"
+            return None, "文件不是 UTF-8 编码：请在 Excel/WPS 里「另存为」CSV UTF-8 格式，或直接选择 .xlsx 工作簿"
+    workbook = request.form.get("workbook") or ""
+    if workbook:
+        try:
+            data = base64.b64decode(workbook, validate=True)
+        except (binascii.Error, ValueError):
+            return None, NOT_A_WORKBOOK
+        return (data, None) if len(data) <= IMPORT_LIMIT else (None, TOO_BIG)
     text = request.form.get("content") or ""
     if not text.strip():
         return None, "请选择要导入的文件"
     if len(text.encode()) > IMPORT_LIMIT:
-        return None, "文件太大（最多 2 MB），请分成几个文件导入"
+        return None, TOO_BIG
     return text, None
+
+
+TOO_BIG = "文件太大（最多 2 MB），请分成几个文件导入"
+NOT_A_WORKBOOK = "这个文件不是 Excel 工作簿（.xlsx），打不开。请在 Excel/WPS 里重新「另存为」.xlsx 后再导入"
 
 
 @blueprint.route("/organisations/import", methods=["GET", "POST"])
 @signed_in
 def import_organisations() -> Any:
     """导入组织: 预览 (every row parsed and checked by the engine, nothing written), then
-    确认导入 (every row or none)."""
+    确认导入 (every row or none).  A CSV or an XLSX workbook; a file that cannot be read as
+    a table (not a workbook, a column missing) is said beside the file field."""
     actor = admin()
     context: dict[str, Any] = {"tab": "organisations", "rows": [], "errors": {}, "row_errors": [],
-                               "content": "", "kinds": labels.ORGANISATION_KINDS}
+                               "content": "", "workbook": "", "kinds": labels.ORGANISATION_KINDS}
     if request.method == "GET":
         return render_template("admin/import.html", **context)
-    text, problem = _uploaded()
-    if text is None:
+    data, problem = _uploaded()
+    if data is None:
         context["errors"] = {"file": problem}
         return render_template("admin/import.html", **context), 422
-    context["content"] = text
+    if isinstance(data, bytes):
+        context["workbook"] = base64.b64encode(data).decode("ascii")
+    else:
+        context["content"] = data
     confirm = request.form.get("step") == "confirm"
     try:
         if confirm:
-            outcomes = engine().import_organisations(actor, text)
+            outcomes = engine().import_organisations(actor, data)
             return redirect(url_for("web.organisations", done=len(outcomes)))
-        checked = engine().check_import(actor, text)
+        checked = engine().check_import(actor, data)
     except ImportRejected as rejected:
+        # Line 1 is the header: an error there is the file's (unreadable, a column missing).
+        whole = [e for e in rejected.errors if e.line <= 1]
+        if whole:
+            context["errors"] = {"file": import_words(whole[0].message)}
+            context["content"] = context["workbook"] = ""
         context["row_errors"] = [{"line": e.line, "words": import_words(e.message)}
-                                 for e in rejected.errors]
+                                 for e in rejected.errors if e.line > 1]
         return render_template("admin/import.html", **context), 422
     context["rows"] = [{"code": o.code, "name": o.name,
                         "kind": labels.label(labels.ORGANISATION_KINDS, o.kind),
@@ -161,6 +195,8 @@ def users() -> Any:
         if login:
             context["found"] = _user_card(login)
             context["looked_for"] = login
+        else:
+            context["listed"], context["more"] = _user_list(actor, request.args.get("after"))
         return render_template("admin/users.html", **context)
     form = Form(request.form)
     name = form.text("name", "姓名", 100)
@@ -209,6 +245,29 @@ def _organisation_named(form: Form, wanted: str, role: str) -> UUID | None:
     else:
         form.fail("organisation", f"找到 {len(found)} 个名称相近的党组织，请写完整名称")
     return None
+
+
+USERS_PAGE = 30
+
+
+def _user_list(actor: Any, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The accounts of the admin's region a page at a time (the accounts report), each with
+    its login and when it last changed (the account's own record: a page's worth of reads)."""
+    try:
+        found = accounts(caught_up_db(), region=actor.region_code, cursor=cursor, limit=USERS_PAGE)
+    except ReportError:  # a cursor typed by hand
+        found = accounts(caught_up_db(), region=actor.region_code, limit=USERS_PAGE)
+    regions = _region_choices(actor)  # a regional account's region by its name
+    rows = []
+    for item in found["items"]:
+        user = engine().load(User, UUID(item["id"]))
+        rows.append({"name": item["name"], "login": user.login or "",
+                     "role": labels.label(labels.ROLES, item["role"]),
+                     "where": item["organisation_name"] or regions.get(item["region_code"], ""),
+                     "state": item["state"], "state_label": labels.label(labels.USER_STATES, item["state"]),
+                     "changed": user.modified_on})
+    after = found["next_cursor"]
+    return rows, url_for("web.users", after=after) if after else None
 
 
 def _user_card(login: str) -> dict[str, Any] | None:

@@ -58,7 +58,16 @@ def _round(round_id: UUID) -> EvaluationRound:
 @signed_in
 def rounds() -> Any:
     """The rounds of the person's region and the regions above it, newest year first."""
-    actor = regional()
+    found = [{"id": r.id, "year": r.year, "state": r.state,
+              "state_label": labels.label(labels.EVALUATION_STATES, r.state),
+              "version": r.rule_set_version, "objections": len(r.open_objections)}
+             for r in rounds_of(regional())]
+    return render_template("evaluate/rounds.html", tab="rounds", items=found)
+
+
+def rounds_of(actor: Any) -> list[EvaluationRound]:
+    """The rounds of the person's region and the regions above it, newest year first (a
+    round's id is its region and year: a handful of look-ups, no scan)."""
     own = actor.region_code or ""
     regions = [own[:n] for n in (2, 4, 6, 9, 12) if n <= len(own)] or [own]
     this_year = engine().today().year
@@ -67,11 +76,8 @@ def rounds() -> Any:
         for region in regions:
             round_id = EvaluationRound.create_id(region, year)
             if engine().exists(round_id):
-                r = engine().load(EvaluationRound, round_id)
-                found.append({"id": r.id, "year": r.year, "state": r.state,
-                              "state_label": labels.label(labels.EVALUATION_STATES, r.state),
-                              "version": r.rule_set_version, "objections": len(r.open_objections)})
-    return render_template("evaluate/rounds.html", tab="rounds", items=found)
+                found.append(engine().load(EvaluationRound, round_id))
+    return found
 
 
 @blueprint.route("/rounds/<uuid:round_id>")

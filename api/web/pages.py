@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from flask import current_app, g, redirect, render_template, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 
 from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
+from api.web.evaluate import rounds_of
+from api.web.views import DONE, caught_up_db, org_name, window
+from domain import labels
 from projections.queries import Query
+from projections.reports import followups_report
 from projections.reports import Window
 
 # China keeps UTC+8 without daylight saving: a fixed offset is exact for every date here.
@@ -46,7 +50,8 @@ def home() -> Any:
 @blueprint.route("/todo")
 @signed_in
 def todo() -> Any:
-    """待办: what waits on the person's organisation, from the inbox report."""
+    """待办: what waits on the person's organisation, from the inbox report; for a supervisor
+    or an evaluator, what waits on their desk in their region."""
     actor = g.actor
     items: list[dict[str, Any]] = []
     if actor.organisation_id is not None:
@@ -54,8 +59,42 @@ def todo() -> Any:
         reports.caught_up()  # read-your-writes, as the JSON reports
         items = reports.inbox(Query(Window(engine().today()), reports.rules(),
                                     organisation=str(actor.organisation_id)))["items"]
+    elif actor.role in DESK_ROLES and actor.region_code is not None:
+        items = desk_items(actor)
     return render_template("todo.html", items=items, regional=actor.role in REGIONAL,
-                           role=actor.role, today=engine().today())
+                           role=actor.role, today=engine().today(),
+                           notice=DONE.get(request.args.get("done", "")))
+
+
+DESK_ROLES = ("supervisor", "evaluator")
+
+
+def desk_items(actor: Any) -> list[dict[str, Any]]:
+    """A supervisor's: follow-up cases of the region answered and waiting to be closed.  An
+    evaluator's: rounds of the region to compute, and objections to resolve."""
+    items: list[dict[str, Any]] = []
+    if actor.role == "supervisor":
+        found = followups_report(caught_up_db(), window(), region=actor.region_code, limit=500)
+        for case in found["items"]:
+            if case["state"] == "responded":
+                items.append({"kind": "close_followup", "followup_id": case["id"],
+                              "label": labels.INBOX_KINDS["close_followup"],
+                              "counterpart": case["responsible_name"],
+                              "title": labels.label(labels.FOLLOWUP_REASONS, case["rule"]),
+                              "since": case["responded_on"]})
+    else:
+        for r in rounds_of(actor):
+            if r.state == "open":
+                items.append({"kind": "compute_round", "evaluation_id": r.id,
+                              "label": labels.INBOX_KINDS["compute_round"],
+                              "title": f"{r.year} 年度考核"})
+            for objection_id in r.open_objections:
+                o = r.objections[objection_id]
+                items.append({"kind": "resolve_objection", "evaluation_id": r.id,
+                              "label": labels.INBOX_KINDS["resolve_objection"],
+                              "counterpart": org_name(o["organisation_id"]) if o["organisation_id"] else "",
+                              "title": o["reason"]})
+    return items
 
 
 @blueprint.route("/me")

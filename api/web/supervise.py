@@ -295,16 +295,23 @@ def coverage() -> Any:
 # -- the tab bar of regional roles -------------------------------------------------------------
 
 DESK_TABS = {
-    "supervisor": [("board", "联而不动", "web.board"), ("followups", "督办", "web.followups"),
-                   ("coverage", "覆盖", "web.coverage"), ("me", "我的", "web.me")],
-    "evaluator": [("rounds", "考核", "web.rounds"), ("ledgers", "台账", "web.ledgers"),
-                  ("pairings", "结对", "web.pairings"), ("me", "我的", "web.me")],
+    "supervisor": [("todo", "待办", "web.todo"), ("board", "联而不动", "web.board"),
+                   ("followups", "督办", "web.followups"), ("coverage", "覆盖", "web.coverage"),
+                   ("messages", "消息", "web.messages"), ("me", "我的", "web.me")],
+    "evaluator": [("todo", "待办", "web.todo"), ("rounds", "考核", "web.rounds"),
+                  ("ledgers", "台账", "web.ledgers"), ("pairings", "结对", "web.pairings"),
+                  ("messages", "消息", "web.messages"), ("me", "我的", "web.me")],
     "admin": [("organisations", "组织", "web.organisations"), ("users", "用户", "web.users"),
-              ("rules", "规则", "web.rules_page"), ("me", "我的", "web.me")],
+              ("rules", "规则", "web.rules_page"), ("messages", "消息", "web.messages"),
+              ("me", "我的", "web.me")],
 }
+# Villages and agencies (base.html's tab bar unless a role has its own above).
+PARTY_TABS = [("todo", "待办", "web.todo"), ("pairings", "结对", "web.pairings"),
+              ("needs", "需求", "web.needs"), ("messages", "消息", "web.messages"),
+              ("me", "我的", "web.me")]
 
 
 @blueprint.app_context_processor
 def _desk_tabs() -> dict[str, Any]:
     actor = g.get("actor")
-    return {"tab_bar": DESK_TABS.get(actor.role) if actor is not None else None}
+    return {"tab_bar": DESK_TABS.get(actor.role, PARTY_TABS) if actor is not None else None}

@@ -65,6 +65,7 @@ DONE = {
     "case-closed": "督办已结案。",
     "scores-computed": "已计算得分。",
     "objection-resolved": "已处理异议。",
+    "round-rated": "已提交联评评分。谢谢！",
 }
 
 
@@ -127,8 +128,12 @@ def todo_link(item: dict[str, Any]) -> str | None:
         return url_for("web.activity", pairing_id=item["pairing_id"], activity_id=item["activity_id"])
     if kind in ("confirm_delivery", "claim_need") and item.get("task_id"):
         return url_for("web.need", task_id=item["task_id"])
-    if kind == "answer_followup" and item.get("followup_id"):
+    if kind in ("answer_followup", "close_followup") and item.get("followup_id"):
         return url_for("web.followup", case_id=item["followup_id"])
+    if kind == "rate_pairing" and item.get("evaluation_id") and item.get("pairing_id"):
+        return url_for("web.rate_pairing", round_id=item["evaluation_id"], pairing_id=item["pairing_id"])
+    if kind in ("compute_round", "resolve_objection") and item.get("evaluation_id"):
+        return url_for("web.round_page", round_id=item["evaluation_id"])
     if kind == "confirm_fulfilment" and item.get("commitment_id"):
         return url_for("web.commitment", commitment_id=item["commitment_id"])
     if item.get("pairing_id"):
