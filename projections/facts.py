@@ -174,7 +174,8 @@ LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_
                     ("evaluation_rating", "side"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
-                  ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"))
+                  ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"),
+                  ("followup", "followup_responsible"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
