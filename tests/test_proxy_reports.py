@@ -4,7 +4,8 @@ A county admin enters a commitment for the agency and a need for the village, an
 an activity for the agency that the township clerk co-signs for the village: the commitment
 ledger, the task pipeline and the status board say so, in JSON, CSV and XLSX, over HTTP and
 from the CLI, with who entered what for whom and why.  A fact store built before the 代录
-column is rebuilt from the log with it filled.
+column is rebuilt from the log with it filled.  On the suite's store: SQLite, or PostgreSQL
+when ``COBUILD_TEST_DATABASE_URL`` names one.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from click.testing import CliRunner
 from projections import facts
 from projections.runner import ProjectionRunner
 from projections.store import ProjectionDatabase
-from tests.api_support import JsonClient, rebind
+from api.root import Root
+from tests.api_support import API_START, JsonClient, TokenCast, build_world, rebind
+from workflows.store.clock import FakeClock
 
 V = "/api/v1"
 WHY = "村支书外出培训，由县委组织部代录"
@@ -27,11 +30,16 @@ NOW = "2025-03-01T09:00:00+08:00"
 
 
 @pytest.fixture
-def world(templates, app, tmp_path):
-    engine, settings, cast, ids = templates.open("in_force", tmp_path / "var")
-    rebind(app, engine, settings)
-    http = JsonClient(app.test_client())
-    yield engine, settings, cast, ids, http, app
+def world(settings):
+    from api.app import create_app
+    from workflows.engine import open_engine
+
+    engine = open_engine(settings, FakeClock(API_START))
+    cast = TokenCast.create(engine)
+    ids = build_world(cast, "in_force", settings)
+    app = create_app(Root(settings, engine))
+    yield engine, settings, cast, ids, JsonClient(app.test_client()), app
+    app.extensions["cobuild"].close()
     engine.close()
 
 
@@ -166,5 +174,6 @@ def test_a_fact_store_built_before_proxy_entries_is_rebuilt_with_them(world):
     reopened = ProjectionRunner(engine, db)
     assert reopened.status().active_version == version + 1
     db.close()
+    app.extensions["cobuild"].close()
     rebind(app, engine, settings)
     assert_json_shows_proxy_entry(http, cast, ids, entered)
