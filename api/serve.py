@@ -18,6 +18,7 @@ import click
 
 from api.app import create_app
 from api.cli.common import show_first_admin
+from api.idempotency import IdempotencyStore
 from api.root import Root
 from workflows.store.settings import Settings, owner_only
 from workflows.engine import Engine
@@ -49,7 +50,13 @@ ROLES = (("scheduler", 1.0), ("relay", 0.5))
 
 def _scheduler(engine: Engine, settings: Settings) -> tuple[Worker, Callable[[], None]]:
     state = open_worker_state(settings)
-    return Worker(engine, state), state.close
+    answers = IdempotencyStore(settings, engine.clock)
+
+    def close() -> None:
+        answers.close()
+        state.close()
+
+    return Worker(engine, state, chores=[answers.purge]), close
 
 
 def _relay(engine: Engine, settings: Settings) -> tuple[Relay, Callable[[], None]]:
