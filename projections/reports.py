@@ -1026,6 +1026,7 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
         items += _ratings_to_give(facts, w, organisation, chunk, lives, names)
         if gives(facts, organisation):
             items += _needs_to_claim(facts, w, organisation)
+        items = _with_proxy_entries(facts, w, items)
     return {"items": [InboxItem.json(i) for i in items], "organisation_id": organisation,
             **w.as_dict()}
 
@@ -1094,6 +1095,20 @@ def _needs_to_claim(facts: Facts, w: Window, giver: str) -> list[Any]:
                            counterpart=names.get(row.receiver_id, ""), since=row.day)
             for row, t in tasks_where(facts, w, "receiver_id IN " + _in(partners), partners)
             if t.state in CLAIMABLE]
+
+
+def _with_proxy_entries(facts: Facts, w: Window, items: list[Any]) -> list[Any]:
+    """代录 of what each item is about: the activity to co-sign, the commitment, the task."""
+    def subject(i: Any) -> str | None:
+        return i.commitment_id or i.task_id or (i.pairing_id if i.activity_id else None)
+
+    proxies = proxy_entries(facts, w, [s for i in items if (s := subject(i))])
+    out = []
+    for i in items:
+        entries = [e for e in proxies.get(subject(i) or "", ())
+                   if i.activity_id is None or e.activity_id == i.activity_id]
+        out.append(i._replace(entered_by_proxy=bool(entries), proxy_entries=entries))
+    return out
 
 
 def _pending_activities(facts: Facts, w: Window, live) -> list[Any]:

@@ -169,11 +169,11 @@ def _points() -> list[tuple[str, Callable[[Any], Any]]]:
     return [(name, operator.itemgetter(d)) for d, name in labels.DIMENSIONS.items()]
 
 
-def _proxy_cell(entries: list[dict[str, Any]]) -> str:
-    """``作出承诺：张三（组织部）代石练村录入，原因：…`` per entry, as a sheet shows it."""
+def _proxy_cell(entries: list[dict[str, Any]] | None) -> str:
+    """``作出承诺：张三代石练村党支部录入，原因：…`` per entry, as a sheet shows it."""
     return "；".join(
         f"{e['event_label']}：{e['entered_by_name']}代{e['on_behalf_of_name']}录入，"
-        f"原因：{e['reason'] or ''}" for e in entries)
+        f"原因：{e['reason'] or ''}" for e in entries or ())
 
 
 # -- the rows ------------------------------------------------------------------------------------
@@ -198,11 +198,13 @@ class ProxyEntryItem(Row):
     activity_id = Col(kind=ID, nullable=True, description="the activity, for a pairing's")
 
 
-def proxy_columns() -> tuple[Col, Col]:
-    """代录 of a report's item: whether any of its facts was entered by a proxy, and which."""
-    return (Col(PROXY_ENTRY, BOOL, description="a proxy entered one of its facts (代录)"),
+def proxy_columns(nullable: bool = False) -> tuple[Col, Col]:
+    """代录 of a report's item: whether any of its facts was entered by a proxy, and which.
+    (``nullable`` for rows built with ``some``: the report fills both in all the same.)"""
+    return (Col(PROXY_ENTRY, BOOL, nullable=nullable,
+                description="a proxy entered one of its facts (代录)"),
             Col(f"{PROXY_ENTRY}说明", LIST, nested=ProxyEntryItem, cell=_proxy_cell,
-                description="each fact a proxy entered: who, for whom, why"))
+                nullable=nullable, description="each fact a proxy entered: who, for whom, why"))
 
 
 class BoardItem(Row):
@@ -399,3 +401,4 @@ class InboxItem(Row):
     subject_id = Col(kind=ID, nullable=True)
     evaluation_id = Col(kind=ID, nullable=True)
     year = Col(kind=INT, nullable=True)
+    entered_by_proxy, proxy_entries = proxy_columns(nullable=True)

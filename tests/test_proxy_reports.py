@@ -66,7 +66,9 @@ def enter_by_proxy(http, cast, pairing: str) -> dict[str, str]:
                      proxy(cast, "G1", kind="visit", title="走访慰问", occurred_at=NOW)).expect(201)
     http.post(f"{V}/pairings/{pairing}/activities/{made['activity_id']}/cosign",
               cast.tokens["supervisor"], proxy(cast, "V1", CLERK_WHY)).expect(200)
-    return {"commitment": by_proxy, "task": need}
+    waiting = http.post(f"{V}/pairings/{pairing}/activities", admin, proxy(
+        cast, "G1", kind="visit", title="入户走访", occurred_at=NOW)).expect(201)["activity_id"]
+    return {"commitment": by_proxy, "task": need, "activity": waiting}
 
 
 def names(http, cast) -> dict[str, str]:
@@ -101,6 +103,17 @@ def assert_json_shows_proxy_entry(http, cast, ids, entered) -> None:
     [board] = [i for i in http.get(f"{V}/reports/pairings", token).expect(200)["items"]
                if i["pairing_id"] == ids["pairing"]]
     assert board["proxy_activities"] == 1 and board["cosigned_activities"] >= 1
+
+    # What waits on an organisation says so too: the village co-signs an activity the
+    # county entered for the agency; the agency may claim a need entered for the village.
+    inbox = http.get(f"{V}/reports/inbox", cast.tokens["village"]).expect(200)["items"]
+    [cosign] = [i for i in inbox if i["kind"] == "cosign_activity"]
+    assert cosign["activity_id"] == entered["activity"] and cosign["entered_by_proxy"] is True
+    assert [(e["event_label"], e["reason"]) for e in cosign["proxy_entries"]] == [("记录共建活动", WHY)]
+    claims = {i["title"]: i for i in http.get(f"{V}/reports/inbox", cast.tokens["agency"]).expect(200)["items"]
+              if i["kind"] == "claim_need"}
+    assert claims["代录的需求"]["entered_by_proxy"] is True
+    assert claims["自己提出的需求"]["entered_by_proxy"] is False
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -139,6 +152,9 @@ def test_reports_and_http_exports_mark_what_a_proxy_entered(world):
         assert_sheet_shows_proxy_entry(xlsx_rows(answer.content), key, who, whom)
     board = csv_rows(http.get(f"{V}/reports/pairings?format=csv", token).content.decode("utf-8"))
     assert [r["代录活动数"] for r in board if r["结对编号"] == ids["pairing"]] == ["1"]
+    inbox = csv_rows(http.get(f"{V}/reports/inbox?format=csv", cast.tokens["village"]).content.decode("utf-8"))
+    assert [(r["代录"], r["代录说明"]) for r in inbox if r["内容"] == "入户走访"] == [
+        ("是", f"记录共建活动：{who['admin']}代{who['G1']}录入，原因：{WHY}")]
 
 
 def test_cli_exports_mark_what_a_proxy_entered(world, monkeypatch, tmp_path):
