@@ -259,8 +259,10 @@ def serve(host: str, port: int, threads: int, embedded: bool) -> None:
     except _Stop:
         pass
     finally:
-        server.close()
+        # The request threads first: one finishing pulls the server's trigger, which
+        # closing the server first had already closed (a traceback on every busy stop).
         server.task_dispatcher.shutdown()
+        server.close()
         for running in workers:
             running.stop()
         projections.stop()
