@@ -27,10 +27,12 @@ from datetime import datetime, timedelta, timezone
 
 from workflows.store import schema
 from workflows.store.clock import Clock
+from workflows.store.idempotency import RETENTION
 from workflows.store.settings import Settings
-from workflows.store.sqlstore import Cursor, SqlStore
+from workflows.store.sqlstore import SqlStore
 
-TTL = timedelta(hours=24)
+# Answers are kept as long as the engine keeps its receipts: past it, a retry is new.
+TTL = RETENTION
 # A claim whose request never finished (the process died) is released after this long.
 CLAIM_TIMEOUT = timedelta(seconds=60)
 KEPT_HEADERS = ("Content-Type", "ETag", "Location")
@@ -102,7 +104,6 @@ class IdempotencyStore:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.store = SqlStore(settings, "idempotency")
         self.clock = clock
-        self._purged_at: datetime | None = None
 
     def begin(self, principal: str, key: str, print_: str) -> StoredAnswer | None:
         """Claim the key for this request, or return the answer already given for it.
@@ -112,7 +113,6 @@ class IdempotencyStore:
         """
         now = self.clock.now()
         with self.store.write() as cur:
-            self._purge(cur, now)
             row = cur.execute(
                 "SELECT fingerprint, created_at, status, headers, body FROM idempotency_keys"
                 " WHERE principal = ? AND idempotency_key = ?", (principal, key)).fetchone()
@@ -164,8 +164,9 @@ class IdempotencyStore:
     def close(self) -> None:
         self.store.close()
 
-    def _purge(self, cur: Cursor, now: datetime) -> None:
-        if self._purged_at is not None and now - self._purged_at < CLAIM_TIMEOUT:
-            return
-        self._purged_at = now
-        cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (_stamp(now - TTL),))
+    def purge(self) -> int:
+        """Delete the answers older than ``TTL`` (an expired one is ignored until then); run
+        now and then by the scheduler's worker (``Worker.tidy``), not per request."""
+        with self.store.write() as cur:
+            return cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
+                               (_stamp(self.clock.now() - TTL),)).rowcount

@@ -51,10 +51,8 @@ def start(kind: str, home: Path, token: str, port: int) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "api.serve", "--port", str(port)]
     else:
         # gunicorn workers do not create the first admin: initialise the folder first.
-        subprocess.run([sys.executable, "-c", "from api.serve import ensure_admin; "
-                        "from workflows.store.settings import Settings; from workflows.engine import open_engine; "
-                        "s = Settings.from_env(); ensure_admin(open_engine(s), s.home)"],
-                       env=env, check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-c", "from api.cli.main import cli; cli(['init'])"],
+                       env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
                f"127.0.0.1:{port}", "--log-level", "warning", "api.wsgi:app"]
     process = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,

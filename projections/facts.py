@@ -32,7 +32,7 @@ from workflows.store.clock import LOCAL_TZ, local_date
 from workflows.store.sqlstore import Cursor
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
-          "commitment_event", "task", "task_event", "horizon", *followup_facts.TABLES,
+          "commitment_event", "task", "task_event", "proxy_entry", "horizon", *followup_facts.TABLES,
           *account_facts.TABLES, *round_facts.TABLES)
 
 
@@ -148,6 +148,15 @@ def schema(prefix: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {p}task_event_cover ON {p}task_event"
         " (task_id, position, day, recorded_at, kind, value, giver_id)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
+        # 代录: who entered an activity's, a commitment's or a task's fact for another
+        # organisation (on_behalf_of), and why; subject_id is the commitment, the task or
+        # the pairing (item_id then names its activity).  Few rows: proxies are rare.
+        f"CREATE TABLE IF NOT EXISTS {p}proxy_entry ("
+        " position INTEGER PRIMARY KEY, subject_id TEXT NOT NULL, item_id TEXT,"
+        " event TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT, on_behalf_of TEXT NOT NULL,"
+        " reason TEXT, day TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {p}proxy_entry_subject ON {p}proxy_entry"
+        " (subject_id, position)",
         # The latest business date of any fact applied (``day``) and the latest income year
         # reported (``income_year``): up to where the latest state is the state on a date.
         f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -171,7 +180,7 @@ def indexes(prefix: str) -> list[str]:
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
 LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"),
                     ("pairing", "changed_day"), ("followup_event", "text"), ("account", "id"),
-                    ("evaluation_rating", "side"))
+                    ("evaluation_rating", "side"), ("proxy_entry", "reason"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"),
@@ -203,6 +212,7 @@ def drop(prefix: str) -> list[str]:
 # same ``Fact``; the property tests compare them event by event.
 
 TEXT, INT, UUID_HEX, DATE, NUMBER, DAY = "text", "int", "uuid", "date", "number", "day"
+ACTOR = "actor"  # the actor record, a dict as stored (user_id, role, organisation_id, ...)
 
 
 class Fact:
@@ -226,7 +236,7 @@ class NotPlain(ValueError):
 
 
 def _from_event(kind: str, value: Any) -> Any:
-    if value is None or kind in (TEXT, INT):
+    if value is None or kind in (TEXT, INT, ACTOR):
         return value
     if kind == UUID_HEX or kind == NUMBER:
         return str(value)
@@ -284,7 +294,10 @@ class PlainDecoder:
         raise NotPlain(name)
 
     def value(self, kind: str, raw: Any) -> Any:
-        if kind == INT:
+        if kind == ACTOR:
+            if type(raw) is dict:
+                return raw
+        elif kind == INT:
             if type(raw) is int:
                 return raw
         elif kind == UUID_HEX:
@@ -505,6 +518,14 @@ FIELDS: dict[type, dict[str, str]] = {
     ServiceTask.TaskCancelled: {},
 }
 
+# The facts whose 代录 the reports show (``proxy_entry``): an activity's, and every fact of a
+# commitment or a task.  They also read who wrote them and for whom.
+PROXIED_ACTIVITY = (Pairing.ActivityRecorded, Pairing.ActivityCoSigned, Pairing.ActivityContested)
+PROXIED = (*PROXIED_ACTIVITY, *(cls for cls in FIELDS if issubclass(
+    cls, (PublicCommitment.Event, ServiceTask.Event))))
+for _cls in PROXIED:
+    FIELDS[_cls] = {**FIELDS[_cls], "actor": ACTOR, "on_behalf_of": UUID_HEX}
+
 
 class Projector:
     """Applies one event to the fact tables of one version (``prefix``).
@@ -591,8 +612,23 @@ class Projector:
         if fact.type in self.facts:
             self.facts[fact.type](conn, prefix, fact)
             self._saw(prefix, fact.day)
+            if fact.__dict__.get("on_behalf_of") is not None:
+                self.proxy_entry(conn, prefix, fact)
         else:
             self.handlers[fact.type](conn, prefix, fact.event, fact.position)
+
+    def proxy_entry(self, conn, p: str, f: Fact) -> None:
+        """代录: the fact was entered for an organisation that is not the writer's own."""
+        actor = f.actor
+        if f.on_behalf_of == actor.get("organisation_id"):
+            return
+        item = f.activity_id if f.type in PROXIED_ACTIVITY else None
+        self._append(
+            conn, p,
+            f"INSERT INTO {p}proxy_entry (position, subject_id, item_id, event, user_id, role,"
+            " on_behalf_of, reason, day, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f.position, f.id, item, f.type.__name__, actor.get("user_id") or "",
+             actor.get("role"), f.on_behalf_of, actor.get("proxy_reason"), f.day, f.at))
 
     # -- the horizon and the latest state ---------------------------------------------------
 

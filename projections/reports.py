@@ -29,7 +29,7 @@ from domain.pairing_rules import (
 from projections.facts import stamp
 from projections.rows import (
     BoardItem, CommitmentItem, CoverageRow, FollowUpItem, FollowUpRegion, InboxItem,
-    OrganisationRow, OrganisationScore, PairingScore, Row, TaskItem, WeakVillage,
+    OrganisationRow, OrganisationScore, PairingScore, ProxyEntryItem, Row, TaskItem, WeakVillage,
 )
 from projections.runner import NAME, prefix
 from projections.store import ProjectionDatabase, active_version
@@ -275,6 +275,19 @@ def pairing_facts(life: Lifecycle, activity: ActivitySummary, outcomes: "Outcome
         unconfirmed_deliveries=outcomes.unconfirmed_deliveries)
 
 
+def proxy_activities(facts: Facts, w: Window, ids: list[str]) -> dict[str, int]:
+    """By pairing: its co-signed activities of which a proxy entered a side (代录)."""
+    if not ids:
+        return {}
+    return dict(facts.rows(
+        "SELECT x.subject_id, COUNT(DISTINCT x.item_id) FROM {p}proxy_entry x"
+        " JOIN (SELECT pairing_id, activity_id FROM {p}activity WHERE " + COSIGNED
+        + " AND pairing_id IN " + _in(ids) + ") a"
+        " ON a.pairing_id = x.subject_id AND a.activity_id = x.item_id"
+        " WHERE x.day <= ? AND x.recorded_at < ? GROUP BY x.subject_id",
+        [w.day, w.known_before, w.day, w.known_before, *ids, w.day, w.known_before]))
+
+
 def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
     ids = sorted(set(ids))
     if not ids:
@@ -285,6 +298,32 @@ def org_names(facts: Facts, ids: Iterable[str]) -> dict[str, str]:
 def organisation_names(db: ProjectionDatabase, ids: Iterable[str]) -> dict[str, str]:
     with open_facts(db) as facts:
         return org_names(facts, ids)
+
+
+def proxy_entries(facts: Facts, w: Window, subject_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """代录: the facts of these commitments, tasks or pairings (their activities) that a
+    proxy entered within ``w``, oldest first, as ``ProxyEntryItem`` rows by subject."""
+    ids = sorted(set(subject_ids))
+    found: list[tuple] = []
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        found += facts.rows(
+            "SELECT subject_id, item_id, event, user_id, role, on_behalf_of, reason, day"
+            " FROM {p}proxy_entry WHERE day <= ? AND recorded_at < ? AND subject_id IN "
+            + _in(part) + " ORDER BY position", [w.day, w.known_before, *part])
+    if not found:
+        return {}
+    users = sorted({r[3] for r in found})
+    people = dict(facts.rows("SELECT id, name FROM {p}account WHERE id IN " + _in(users), users))
+    orgs = org_names(facts, [r[5] for r in found])
+    out: dict[str, list[Any]] = defaultdict(list)
+    for subject, item, event, user, role, org, reason, day in found:
+        out[subject].append(ProxyEntryItem.of(
+            event=event, day=day,
+            entered_by_name=people.get(user) or labels.ROLES.get(role or "", user),
+            entered_by_role=role, on_behalf_of_name=orgs.get(org, ""), reason=reason,
+            entered_by_id=user, on_behalf_of_id=org, activity_id=item))
+    return out
 
 
 # -- commitments and tasks as of a window -------------------------------------------------------
@@ -654,6 +693,7 @@ def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
            lives: dict[str, Lifecycle], activities: dict[str, ActivitySummary],
            outcomes: dict[str, Outcomes]) -> Iterator[Any]:
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
+    proxied = proxy_activities(facts, w, [p.id for p in chunk])
     for p in chunk:
         life = lives[p.id]
         activity = activities.get(p.id, ActivitySummary())
@@ -668,6 +708,7 @@ def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
             in_force_on=life.in_force_on.isoformat() if life.in_force_on else None,
             last_activity_on=activity.last_on.isoformat() if activity.last_on else None,
             cosigned_activities=activity.cosigned, backfilled_activities=activity.backfilled,
+            proxy_activities=proxied.get(p.id, 0),
             commitments=dict(sorted(outcomes[p.id].commitments.items())),
             tasks=dict(sorted(outcomes[p.id].tasks.items())),
             rule_hits=hits, rule_set_version=rules.version)
@@ -985,6 +1026,7 @@ def inbox_report(db: ProjectionDatabase, w: Window, organisation: str) -> dict[s
         items += _ratings_to_give(facts, w, organisation, chunk, lives, names)
         if gives(facts, organisation):
             items += _needs_to_claim(facts, w, organisation)
+        items = _with_proxy_entries(facts, w, items)
     return {"items": [InboxItem.json(i) for i in items], "organisation_id": organisation,
             **w.as_dict()}
 
@@ -1053,6 +1095,20 @@ def _needs_to_claim(facts: Facts, w: Window, giver: str) -> list[Any]:
                            counterpart=names.get(row.receiver_id, ""), since=row.day)
             for row, t in tasks_where(facts, w, "receiver_id IN " + _in(partners), partners)
             if t.state in CLAIMABLE]
+
+
+def _with_proxy_entries(facts: Facts, w: Window, items: list[Any]) -> list[Any]:
+    """代录 of what each item is about: the activity to co-sign, the commitment, the task."""
+    def subject(i: Any) -> str | None:
+        return i.commitment_id or i.task_id or (i.pairing_id if i.activity_id else None)
+
+    proxies = proxy_entries(facts, w, [s for i in items if (s := subject(i))])
+    out = []
+    for i in items:
+        entries = [e for e in proxies.get(subject(i) or "", ())
+                   if i.activity_id is None or e.activity_id == i.activity_id]
+        out.append(i._replace(entered_by_proxy=bool(entries), proxy_entries=entries))
+    return out
 
 
 def _pending_activities(facts: Facts, w: Window, live) -> list[Any]:
@@ -1224,6 +1280,7 @@ def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = N
     with open_facts(db) as facts:
         found = commitments_where(facts, w, where, params, limit + 1)
         names = org_names(facts, [x for r, _ in found for x in (r.giver_id, r.receiver_id)])
+        proxies = proxy_entries(facts, w, [r.id for r, _ in found])
     items = []
     for r, c in found:
         maker, beneficiary = ((r.giver_id, r.receiver_id) if r.made_by == "giver"
@@ -1241,6 +1298,7 @@ def commitments_report(db: ProjectionDatabase, w: Window, region: str | None = N
             kept_on_time=c.kept_on_time if c.fulfilled_on else None,
             days_overdue=(w.as_of - c.due_on).days if c.overdue_since(w.as_of) else 0,
             outcome=c.outcome, backfilled=r.lag_days > DEFAULT_RULES.backfill_days,
+            entered_by_proxy=r.id in proxies, proxy_entries=proxies.get(r.id, []),
         ))
     return {**_page_rows(CommitmentItem, items, limit), **w.as_dict()}
 
@@ -1301,6 +1359,7 @@ def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
                 break
             after = f"{batch[-1][0].receiver_region}|{batch[-1][0].id}"
         names = org_names(facts, [x for r, t in found for x in (r.receiver_id, t.claimer_id) if x])
+        proxies = proxy_entries(facts, w, [r.id for r, _ in found])
     items = [TaskItem.of(
         id=r.id, region_code=r.receiver_region, receiver_id=r.receiver_id,
         receiver_name=names.get(r.receiver_id, ""), category=r.category,
@@ -1311,6 +1370,7 @@ def tasks_report(db: ProjectionDatabase, w: Window, region: str | None = None,
         confirmed_on=_d(t.confirmed_on), satisfaction=t.level, state=t.state,
         confirmation_overdue=t.confirmation_overdue, rejections=t.rejections,
         backfilled=r.lag_days > DEFAULT_RULES.backfill_days,
+        entered_by_proxy=r.id in proxies, proxy_entries=proxies.get(r.id, []),
     ) for r, t in found]
     return {**_page_rows(TaskItem, items, limit), **w.as_dict()}
 

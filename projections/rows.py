@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, ClassVar
 
 from domain import labels
-from domain.labels import Catalogue
+from domain.labels import PROXY_ENTRY, Catalogue
 
 # Kinds of value: how a field is documented and written to a file.
 TEXT = "text"          # free text or a name
@@ -169,12 +169,42 @@ def _points() -> list[tuple[str, Callable[[Any], Any]]]:
     return [(name, operator.itemgetter(d)) for d, name in labels.DIMENSIONS.items()]
 
 
+def _proxy_cell(entries: list[dict[str, Any]] | None) -> str:
+    """``作出承诺：张三代石练村党支部录入，原因：…`` per entry, as a sheet shows it."""
+    return "；".join(
+        f"{e['event_label']}：{e['entered_by_name']}代{e['on_behalf_of_name']}录入，"
+        f"原因：{e['reason'] or ''}" for e in entries or ())
+
+
 # -- the rows ------------------------------------------------------------------------------------
 
 class RuleHitItem(Row):
     rule = Col(labels=labels.RULES, description="R1–R9")
     severity = Col(labels=labels.SEVERITIES)
     measured = Col(kind=MAPPING, description="the values the rule measured")
+
+
+class ProxyEntryItem(Row):
+    """A fact entered by someone for an organisation that is not their own (代录)."""
+
+    event = Col(labels=labels.EVENT_TYPES, description="the fact entered, by its event type")
+    day = Col(kind=DATE, description="its business date")
+    entered_by_name = Col(description="who entered it: the account's name, else its role")
+    entered_by_role = Col(labels=labels.ROLES, nullable=True)
+    on_behalf_of_name = Col(description="the organisation it was entered for")
+    reason = Col(nullable=True, description="why a proxy entered it")
+    entered_by_id = Col(kind=ID)
+    on_behalf_of_id = Col(kind=ID)
+    activity_id = Col(kind=ID, nullable=True, description="the activity, for a pairing's")
+
+
+def proxy_columns(nullable: bool = False) -> tuple[Col, Col]:
+    """代录 of a report's item: whether any of its facts was entered by a proxy, and which.
+    (``nullable`` for rows built with ``some``: the report fills both in all the same.)"""
+    return (Col(PROXY_ENTRY, BOOL, nullable=nullable,
+                description="a proxy entered one of its facts (代录)"),
+            Col(f"{PROXY_ENTRY}说明", LIST, nested=ProxyEntryItem, cell=_proxy_cell,
+                nullable=nullable, description="each fact a proxy entered: who, for whom, why"))
 
 
 class BoardItem(Row):
@@ -193,6 +223,8 @@ class BoardItem(Row):
                            description="last co-signed activity")
     cosigned_activities = Col("已确认活动数", INT)
     backfilled_activities = Col("补录活动数", INT)
+    proxy_activities = Col(f"{PROXY_ENTRY}活动数", INT,
+                           description="co-signed activities a proxy entered a side of (代录)")
     commitments = Col("承诺（按状态）", COUNTS, labels=labels.COMMITMENT_STATES,
                       description="count by state", cell=_counts_cell(labels.COMMITMENT_STATES))
     tasks = Col("项目（按状态）", COUNTS, labels=labels.TASK_STATES, description="count by state",
@@ -228,6 +260,7 @@ class CommitmentItem(Row):
     days_overdue = Col("逾期天数", INT)
     outcome = Col("评诺结果", labels=labels.OUTCOMES, nullable=True)
     backfilled = Col("补录", BOOL)
+    entered_by_proxy, proxy_entries = proxy_columns()
     id = Col("承诺编号", ID)
     pairing_id = Col(kind=ID)
     maker_id = Col(kind=ID)
@@ -254,6 +287,7 @@ class TaskItem(Row):
     confirmation_overdue = Col("确认超期", BOOL)
     rejections = Col("退回次数", INT)
     backfilled = Col("补录", BOOL)
+    entered_by_proxy, proxy_entries = proxy_columns()
     id = Col("项目编号", ID)
     receiver_id = Col(kind=ID)
     claimer_id = Col(kind=ID, nullable=True)
@@ -367,3 +401,4 @@ class InboxItem(Row):
     subject_id = Col(kind=ID, nullable=True)
     evaluation_id = Col(kind=ID, nullable=True)
     year = Col(kind=INT, nullable=True)
+    entered_by_proxy, proxy_entries = proxy_columns(nullable=True)

@@ -52,7 +52,7 @@ def server(tmp_path):
 
 def test_a_year_of_one_pairing_from_proposal_to_confirmed_deliveries(server):
     running, admin_token = server
-    assert "admin token in" in running.banner[1]
+    assert "first admin was created" in running.banner[1]
     assert "scheduler, relay and projections" in running.banner[2]
     http = JsonClient(base_url=running.base_url)
     admin = Client(http, admin_token)

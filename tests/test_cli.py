@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli.main import cli
+from domain.errors import DomainError
 from workflows.store.settings import Settings
 from workflows.engine import open_engine
 
@@ -35,17 +36,28 @@ def event_count(tmp_path) -> int:
         engine.close()
 
 
-def test_init_prints_the_first_admin_token_once(run, tmp_path):
+def test_init_prints_the_first_admins_token_and_activation_code_once_and_keeps_neither(run, tmp_path):
+    from tests.test_trust_server import secrets_at_rest
+
     first = run("init")
     assert first.exit_code == 0
-    token = first.output.strip().splitlines()[-1]
+    lines = first.output.strip().splitlines()
+    token = lines[lines.index("First admin token (shown once, keep it safe):") + 1]
+    code = lines[lines.index("login admin; activation code (shown once, valid 14 days):") + 1]
     assert len(token) >= 32
     second = run("init")
-    assert second.exit_code == 0 and token not in second.output
+    assert second.exit_code == 0 and token not in second.output and code not in second.output
     assert "already initialised" in second.output
+    assert secrets_at_rest(tmp_path / "var", token, code) == []
     engine = open_engine(Settings(home=tmp_path / "var"))
-    assert engine.authenticate(token).role == "admin"
-    engine.close()
+    try:
+        assert engine.authenticate(token).role == "admin"
+        engine.activate_account("admin", code, "县委组织部2025春")  # the code works once
+        with pytest.raises(DomainError):
+            engine.activate_account("admin", code, "另一个密码2025")
+        assert engine.sign_in("admin", "县委组织部2025春").name == "初始管理员"
+    finally:
+        engine.close()
 
 
 def test_init_honours_the_bootstrap_token(run, tmp_path, monkeypatch):
@@ -124,7 +136,8 @@ def test_domain_imports_no_framework_io_or_clock():
 
 
 def test_an_operator_gets_the_first_admin_back_in_with_a_new_token(run, tmp_path):
-    first = run("init").output.strip().splitlines()[-1]
+    lines = run("init").output.splitlines()
+    first = lines[lines.index("First admin token (shown once, keep it safe):") + 1]
     issued = run("users", "token")
     assert issued.exit_code == 0
     token = issued.output.strip().splitlines()[-1]
@@ -147,7 +160,8 @@ def test_a_report_reads_the_same_from_the_command_line_and_the_api(run, tmp_path
     from api.root import Root
     from tests.api_support import JsonClient
 
-    token = run("init").output.splitlines()[-1]
+    lines = run("init").output.splitlines()
+    token = lines[lines.index("First admin token (shown once, keep it safe):") + 1]
     assert run("demo").exit_code == 0
     for name in ("pairings", "commitments", "coverage", "evaluation"):
         printed = run("report", name, "--as-of", "2025-12-31", "--format", "json", "--limit", "1000")

@@ -287,6 +287,7 @@ OLDER_CODE = {
         "ALTER TABLE v1_followup_event DROP COLUMN text"],
     "before user accounts": ["DROP TABLE v1_account"],
     "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
+    "before 代录 in reports": ["DROP TABLE v1_proxy_entry"],
 }
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -143,3 +144,55 @@ def test_the_api_signs_under_the_same_lease_and_answers_503_while_another_signer
     assert signed.status == 200, signed.content
     assert int(signed.content.decode().splitlines()[1]) == tree_size(engine)
     assert [size for size, _ in checkpoints(engine)] == [tree_size(engine)]
+
+
+def test_the_api_and_the_command_line_signing_at_once_share_one_key_and_never_deadlock(
+        settings, engine, cast):
+    """The API's signer (``latest``) and ``cobuild audit checkpoint`` (``sign``) on one store
+    and one key directory, at the same time while events are written, from a fresh folder:
+    both take the key directory's lock and then the lease, in that order, so none waits on
+    the other in vain, the key is made once, and every note they hand out verifies with it."""
+    from api.http.app import create_app
+    from api.root import Root
+    from tests.api_support import JsonClient
+    from workflows.audit.checkpoint import KeyDirectory
+    from workflows.audit.verifier import open_note
+
+    evaluator = engine.issue_token(cast.admin, uuid.UUID(cast.evaluator.user_id))
+    http = JsonClient(create_app(Root(settings, engine)).test_client())
+    db = settings.database_url if settings.is_postgres else settings.event_store_path
+    assert not KeyDirectory(settings.keys_folder).exists()
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            write(cast, n)
+
+    def api() -> list[str]:
+        out = []
+        for _ in range(6):
+            answer = http.get("/api/v1/audit/checkpoint", evaluator)
+            assert answer.status == 200, answer.content
+            out.append(answer.content.decode())
+        return out
+
+    def command_line() -> list[str]:
+        return [make_checkpoint(db, settings.keys_folder, wait=60) for _ in range(6)]
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            runs = [pool.submit(f) for f in (api, command_line, api, command_line)]
+            seen = [run.result(timeout=300) for run in runs]
+    finally:
+        stop.set()
+        writer.join()
+    key = KeyDirectory(settings.keys_folder).verifier_key()  # also: the key pair matches
+    for notes in seen:
+        for note in notes:
+            open_note(note, key)  # raises unless this one key signed it
+        sizes = [int(note.splitlines()[1]) for note in notes]
+        assert sizes == sorted(sizes)  # what each signer hands out only grows

@@ -9,6 +9,7 @@ new server gets the committed outcome, and the store holds exactly one event.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -19,6 +20,7 @@ import requests
 from tests.api_support import JsonClient, ServerProcess
 from tests.support import COUNTY, fresh_settings
 from workflows.engine import open_engine
+from workflows.organisations import canonical_code
 
 V = "/api/v1"
 DATABASES = ["sqlite"] + (["postgres"] if os.environ.get("COBUILD_TEST_DATABASE_URL") else [])
@@ -120,3 +122,69 @@ def assert_owner_only(home: Path) -> None:
     for path in home.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _form(session: requests.Session, base: str, path: str, data: dict) -> requests.Response:
+    page = session.get(base + path, timeout=30)
+    csrf = _CSRF.search(page.text)
+    assert csrf, f"no CSRF token on {path}"
+    return session.post(base + path, data={**data, "csrf_token": csrf.group(1)},
+                        allow_redirects=False, timeout=30)
+
+
+def secrets_at_rest(home: Path, *texts: str) -> list[str]:
+    """Every file under ``home`` holding one of ``texts`` (a code also as it is hashed)."""
+    found = []
+    for path in (p for p in home.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for text in texts:
+            if text.encode() in data or canonical_code(text).encode() in data:
+                found.append(f"{path}: {text}")
+    return found
+
+
+def test_serve_on_a_new_folder_prints_the_first_admins_secrets_once_and_keeps_none(settings):
+    """No ``admin-token`` file: the first admin's token and web activation code are printed
+    once below the banner, only their hashes are stored, and the code works once."""
+    home, url = settings.home, settings.database_url
+    server = ServerProcess(home, "", url)  # no COBUILD_BOOTSTRAP_TOKEN: the server makes one
+    printed = [*server.banner]
+    try:
+        while not printed[-1].startswith("The person opens"):
+            printed.append(server._line())
+        token = printed[printed.index("First admin token (shown once, keep it safe):") + 1]
+        code = printed[next(i for i, line in enumerate(printed)
+                            if line.startswith("login admin; activation code")) + 1]
+        assert "first admin was created" in printed[1]
+        base = server.base_url
+        assert requests.get(f"{base}{V}/users/me", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30).json()["role"] == "admin"
+        person = requests.Session()
+        password = "县委组织部2025春"
+        activated = _form(person, base, "/activate", {"login": "admin", "code": code,
+                                                      "password": password, "password2": password})
+        assert activated.status_code == 302 and "done=activated" in activated.headers["Location"]
+        again = _form(requests.Session(), base, "/activate", {
+            "login": "admin", "code": code, "password": "另一个密码2025", "password2": "另一个密码2025"})
+        assert again.status_code == 200 and "登录名或激活码不正确" in again.text
+        signed_in = _form(person, base, "/login", {"login": "admin", "password": password})
+        assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/todo")
+        assert person.get(f"{base}/todo", timeout=30).status_code == 200
+    finally:
+        rest = server.stop()
+    console = "\n".join(printed) + "\n" + rest
+    assert console.count(token) == 1 and console.count(code) == 1  # printed once, logged never
+    assert not (home / "admin-token").exists()
+    assert secrets_at_rest(home, token, code) == []
+    assert_owner_only(home)
+    # A second start on the folder prints no secret and says where they were shown.
+    again_server = ServerProcess(home, "", url)
+    try:
+        assert "printed once when it was initialised" in again_server.banner[1]
+    finally:
+        later = "\n".join(again_server.banner) + again_server.stop()
+    assert token not in later and code not in later and "shown once" not in later
+    assert secrets_at_rest(home, token, code) == []

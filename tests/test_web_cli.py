@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli.main import cli
+from domain.errors import DomainError
 from workflows.store.settings import Settings
 from workflows.engine import open_engine
 from workflows.organisations import BOOTSTRAP_ADMIN_ID
@@ -69,13 +70,17 @@ def test_users_add_with_a_login_prints_the_activation_code_once(run, tmp_path):
                 assert needle not in data, f"{secret!r} in clear in {path}"
 
 
-def test_the_first_admin_gets_a_login_from_the_operator(run, tmp_path):
-    run("init")
-    given = run("users", "give-login", "--login", "admin")  # no id: the first admin
+def test_the_first_admin_signs_in_with_the_code_init_printed_or_a_new_one(run, tmp_path):
+    printed = code_in(run("init").output)  # init gives the first admin the login "admin"
+    renewed = code_in(run("users", "reset", "--login", "admin", "--reason", "激活码遗失").output)
     engine = open_engine(Settings(home=tmp_path / "var"))
     try:
-        engine.activate_account("admin", code_in(given.output), "组织部管理员2025")
+        with pytest.raises(DomainError):  # a reset replaces the lost code
+            engine.activate_account("admin", printed, "组织部管理员2025")
+        engine.activate_account("admin", renewed, "组织部管理员2025")
         signed = engine.sign_in("admin", "组织部管理员2025")
         assert signed.actor.role == "admin" and signed.actor.user_id == str(BOOTSTRAP_ADMIN_ID)
     finally:
         engine.close()
+    taken = run("users", "give-login", "--login", "admin2", ok=False)  # one login per user
+    assert taken.exit_code != 0

@@ -171,7 +171,8 @@ class EngineCore(Application[UUID]):
                 pending[aggregate.id] = aggregate
             return Outcome(main.id, main.version, main.state, None, details)
         key = self._keyed.__dict__.pop("key", None)  # one receipt per keyed request
-        receipt = None if key is None else Receipt(key, main.id, main.version, main.state, details)
+        receipt = None if key is None else Receipt(key, main.id, main.version, main.state, details,
+                                                    self.clock.now().timestamp())
         recordings = self._save_all([main, *others], receipt)
         position = recordings[-1].notification.id if recordings else None
         return Outcome(main.id, main.version, main.state, position, details)
@@ -218,12 +219,22 @@ class EngineCore(Application[UUID]):
             self._keyed.key = key
 
     def committed_under(self, principal: str, key: str) -> CommittedOutcome | None:
-        """What the command sent with this key committed, if it committed."""
+        """What the command sent with this key committed, if it committed (and its receipt
+        has not expired)."""
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=False) as cursor:
+            return idempotency.read(cursor, self._receipt_sql(), principal, key, self.clock.now())
+
+    def purge_receipts(self) -> int:
+        """Delete the receipts older than ``idempotency.RETENTION``; how many."""
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=True) as cursor:
+            return idempotency.purge(cursor, self._receipt_sql(), self.clock.now())
+
+    def _receipt_sql(self) -> idempotency.ReceiptSQL:
         # Both audited recorders have a datastore and the log's SQL (workflows.audit).
         recorder: Any = self.recorder
-        sql = idempotency.POSTGRES if recorder.audit_sql.uuid_ids else idempotency.SQLITE
-        with recorder.datastore.transaction(commit=False) as cursor:
-            return idempotency.read(cursor, sql, principal, key)
+        return idempotency.POSTGRES if recorder.audit_sql.uuid_ids else idempotency.SQLITE
 
     # -- organisations as authorisation sees them ----------------------------------------
 

@@ -26,7 +26,7 @@ from domain.base import Actor
 from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
-from domain.user import AccessToken, User
+from domain.user import AccessToken, LoginName, User
 from workflows.engine import Engine, open_engine
 from workflows.errors import EngineError
 from workflows.policies import WorkflowPolicies
@@ -456,14 +456,14 @@ LABELS = {
 
 
 def holds_only_accounts(engine: Engine, page: int = 1000) -> bool:
-    """Whether the log holds nothing but users and their tokens (what ``cobuild init``
-    writes)."""
+    """Whether the log holds nothing but users, their tokens and logins (what ``cobuild
+    init`` writes)."""
     position = 0
     while notifications := engine.recorder.select_notifications(
             start=position, limit=page, inclusive_of_start=False):
         for notification in notifications:
             if not isinstance(engine.mapper.to_domain_event(notification),
-                              (User.Event, AccessToken.Event)):
+                              (User.Event, AccessToken.Event, LoginName.Event)):
                 return False
         position = notifications[-1].id
     return True

@@ -17,6 +17,7 @@ from workflows.onboarding import UnreadableTable, read_table
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
 BOOTSTRAP_ADMIN_ID = uuid5(NAMESPACE_URL, "/cobuild/users/bootstrap-admin")
+FIRST_ADMIN_LOGIN = "admin"  # the first admin's login for the web pages
 _DUMMY_SALT = b"cobuild-no-such-login"
 
 
@@ -171,14 +172,31 @@ class UserCommands(EngineCore):
     def bootstrap_admin(self, token: str | None = None, region_code: str = "",
                         name: str = "初始管理员") -> str:
         """Create the first admin once and return its token (the only time it is shown)."""
+        return self._first_admin(token, region_code, name, None)[0]
+
+    def initialise(self, token: str | None = None, region_code: str = "",
+                   login: str = FIRST_ADMIN_LOGIN, name: str = "初始管理员") -> tuple[str, str]:
+        """Create the first admin once, with a login for the web pages: its token and its
+        one-time activation code, the only time either is shown (the store keeps hashes)."""
+        token, code = self._first_admin(token, region_code, name, login)
+        assert code is not None
+        return token, code
+
+    def _first_admin(self, token: str | None, region_code: str, name: str,
+                     login: str | None) -> tuple[str, str | None]:
         if self.exists(BOOTSTRAP_ADMIN_ID):
             raise AlreadyInitialised("cobuild is already initialised: the first admin exists")
         by = self.attribution(SYSTEM)
         # The first admin has a well-known id, so a second init also collides at save time.
         user = User.register(by, name, "admin", region_code=region_code, user_id=BOOTSTRAP_ADMIN_ID)
+        extra: list[LoginName] = []
+        code = None
+        if login is not None:
+            name_taken, code = self._login_for(by, user, login)
+            extra.append(name_taken)
         token, access = self._new_token(by, user, token)
-        self.commit(user, access)
-        return token
+        self.commit(user, access, *extra)
+        return token, code
 
     def register_user(self, actor: Actor, name: str, role: str,
                       organisation_id: UUID | None = None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Protocol
 from uuid import UUID
 
@@ -213,19 +213,31 @@ class DrainReport:
     projected: int = 0  # events the followers (projections) applied
 
 
+# How often (by the engine's clock) a running worker deletes what is kept only for a while.
+TIDY_EVERY = timedelta(minutes=10)
+
+
 class Worker:
     """Follows the log, runs the policies, fires due timers; and any extra followers
-    (projections) given, each with a ``catch_up()`` that returns how much it processed."""
+    (projections) given, each with a ``catch_up()`` that returns how much it processed.
+
+    While it runs it also tidies now and then (``tidy``): the expired Idempotency-Key
+    receipts, and whatever else ``chores`` delete (the API's kept answers).  Only the holder
+    of the scheduler's lease runs, so one process tidies at a time, and every chore is a
+    plain delete of what expired, safe beside writers and repeated by the next round if
+    an outage cut it short."""
 
     def __init__(self, engine: EngineCore, state: WorkerState,
                  followers: Iterable[Any] = (), checkpoint: Checkpoint = _no_checkpoint,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, chores: Iterable[Callable[[], Any]] = ()) -> None:
         self.engine = engine
         self.state = state
         self.policies = WorkflowPolicies(engine, state)
         self.followers = list(followers)
         self.checkpoint = checkpoint
         self.batch_size = batch_size
+        self.chores: list[Callable[[], Any]] = [engine.purge_receipts, *chores]
+        self._tidied_at: datetime | None = None
         self._stop = threading.Event()
 
     # -- the follower ----------------------------------------------------------------------
@@ -279,6 +291,16 @@ class Worker:
             assert report.effects is not None
             report.effects[effect] = report.effects.get(effect, 0) + 1
 
+    def tidy(self) -> bool:
+        """Run the chores if ``TIDY_EVERY`` passed since they last ran (or never did)."""
+        now = self.engine.clock.now()
+        if self._tidied_at is not None and now - self._tidied_at < TIDY_EVERY:
+            return False
+        for chore in self.chores:
+            chore()
+        self._tidied_at = now
+        return True
+
     def run(self, interval: float = 1.0, on_drain: Callable[[DrainReport], None] | None = None,
             say: Callable[[str], None] = log.warning,
             check: Callable[[], None] | None = None) -> None:
@@ -291,6 +313,7 @@ class Worker:
         outage starts and one when it ends."""
         def round_() -> None:
             report = self.drain()
+            self.tidy()
             if on_drain is not None and (report.events or report.fired or report.projected):
                 on_drain(report)
 

@@ -21,3 +21,23 @@ def root() -> Root:
         ctx.obj = Root.from_env()
         ctx.call_on_close(ctx.obj.close)
     return ctx.obj
+
+
+def show_activation(login: str, code: str, base: str = "") -> None:
+    """A login's one-time activation code, printed once (the store keeps its hash only)."""
+    click.echo(f"login {login.strip().lower()}; activation code (shown once, valid 14 days):")
+    click.echo(code)
+    click.echo(f"The person opens {base}/activate, types the login and this code, and sets a "
+               f"password, then signs in at {base}/login.")
+
+
+def show_first_admin(token: str | None, login: str, code: str, base: str = "") -> None:
+    """The first admin's secrets, printed once and kept nowhere in clear (DESIGN §13): its
+    API token (None when ``COBUILD_BOOTSTRAP_TOKEN`` set it: the operator holds it already,
+    and a log of this output must not) and its login for the web pages with a one-time
+    activation code."""
+    if token is not None:
+        click.echo("First admin token (shown once, keep it safe):")
+        click.echo(token)
+    click.echo("First admin on the web pages:")
+    show_activation(login, code, base)

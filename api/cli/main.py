@@ -12,12 +12,14 @@ from uuid import UUID
 
 import click
 
-from api.cli.common import OPERATOR, root
+from api.cli.common import OPERATOR, root, show_activation, show_first_admin
 from domain.errors import DomainError
 from workflows.engine import Engine
 from workflows.store.settings import ConfigurationError, owner_only
 from workflows.store.schema import migrate
-from workflows.organisations import BOOTSTRAP_ADMIN_ID, AlreadyInitialised, ImportRejected
+from workflows.organisations import (
+    BOOTSTRAP_ADMIN_ID, FIRST_ADMIN_LOGIN, AlreadyInitialised, ImportRejected,
+)
 
 
 def engine() -> Engine:
@@ -52,17 +54,17 @@ def cli() -> None:
 @cli.command()
 @click.option("--region", default="", help="Region prefix of the first admin (empty: the whole country).")
 def init(region: str) -> None:
-    """Create the data folder and schema, and print the first admin token once."""
+    """Create the data folder and schema, and print the first admin's token and web
+    activation code once (only their hashes are kept)."""
     settings = root().settings
     migrate(settings)
     try:
-        token = engine().bootstrap_admin(settings.bootstrap_token, region)
+        token, code = engine().initialise(settings.bootstrap_token, region)
     except AlreadyInitialised:
         click.echo(f"cobuild is already initialised in {settings.home}; nothing was changed.")
         return
     click.echo(f"Initialised cobuild in {settings.home}")
-    click.echo("First admin token (shown once, keep it safe):")
-    click.echo(token)
+    show_first_admin(None if settings.bootstrap_token else token, FIRST_ADMIN_LOGIN, code)
 
 
 @cli.group()
@@ -133,13 +135,7 @@ def users_add(name: str, role: str, organisation: str | None, region_code: str |
     click.echo("token (shown once):")
     click.echo(token)
     if login is not None:
-        _activation(login, outcome.details["activation_code"])
-
-
-def _activation(login: str, code: str) -> None:
-    click.echo(f"login {login.strip().lower()}; activation code (shown once, valid 14 days):")
-    click.echo(code)
-    click.echo("The person opens /activate, types the login and this code, and sets a password.")
+        show_activation(login, outcome.details["activation_code"])
 
 
 @users.command("give-login")
@@ -149,7 +145,7 @@ def users_give_login(user_id: UUID | None, login: str) -> None:
     """Give an existing user a login (without USER_ID: the first admin, who was created
     with a token only); prints the activation code once."""
     _, code = engine().give_login(OPERATOR, user_id or BOOTSTRAP_ADMIN_ID, login)
-    _activation(login, code)
+    show_activation(login, code)
 
 
 @users.command("reset")
@@ -159,7 +155,7 @@ def users_reset(login: str, reason: str) -> None:
     """Clear a user's password and print a new activation code once; their sessions end."""
     eng = engine()
     _, code = eng.reset_password(OPERATOR, eng.user_by_login(login).id, reason)
-    _activation(login, code)
+    show_activation(login, code)
 
 
 @users.command("token")

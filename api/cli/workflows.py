@@ -93,8 +93,10 @@ def _work(settings: Settings, interval: float, once: bool, copy: SingleCopy) -> 
         click.echo(f"followed {r.events} events, fired {r.fired} timers"
                    f"{': ' + effects if effects else ''}; projected {r.projected} events")
 
+    answers = root().idempotency  # the API's kept answers expire with the receipts
+
     def make() -> Worker:
-        return Worker(engine, state, followers=[projections])
+        return Worker(engine, state, followers=[projections], chores=[answers.purge])
 
     if once:
         report(make().drain())
