@@ -18,7 +18,9 @@ on the engine in process (what ``bench_engine.py`` measures).  Ratios are printe
 floor and against the engine, same run, with the load average.
 
 SQLite by default (a temporary folder); ``--database-url`` runs on a fresh PostgreSQL
-database made for the run and dropped after it (``tests.support.fresh_settings``).
+database made for the run and dropped after it (``tests.support.fresh_settings``).  On
+PostgreSQL the statements are those sent through a cursor: psycopg's own BEGIN, COMMIT and
+ROLLBACK of ``connection.transaction()`` are not counted (on SQLite they are).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ class Statements:
     def seen(self, store: str, sql: str) -> None:
         if not self.on or sql.startswith("--"):  # "-- TRIGGER": a statement inside a trigger
             return
-        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "(empty)"
         shape = re.sub(r"\s+", " ", LITERAL.sub("?", sql.strip()))[:110]
         with self.lock:
             self.counts[(store, verb)] += 1
@@ -96,7 +98,7 @@ def count_postgres() -> None:
             real = getattr(cls, name)
 
             def wrapped(self: Any, query: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
-                text = query if isinstance(query, str) else getattr(query, "as_string", lambda _c: str(query))(None)
+                text = query if isinstance(query, str) else query.as_string(self.connection)
                 STATEMENTS.seen("pg", str(text))
                 return _real(self, query, *args, **kwargs)
 
