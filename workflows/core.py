@@ -78,6 +78,13 @@ class CopyOnWriteRepository(Repository[UUID]):
         self.cache.put(aggregate_id, aggregate)
         return deepcopy(aggregate) if deepcopy_from_cache else aggregate
 
+    def __contains__(self, item: UUID) -> bool:
+        try:
+            self.get(item, deepcopy_from_cache=False)  # only asked whether it exists: no copy
+        except AggregateNotFoundError:
+            return False
+        return True
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -101,7 +108,7 @@ class EngineCore(Application[UUID]):
     # wrote is seen), instead of decoding the whole history, and hands out a copy (a
     # command that fails never spoils the cached one).  Bounded, so a worker's memory stays
     # flat; profiled in docs/BENCHMARKS.md (issue #17).
-    env = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
+    env = {"AGGREGATE_CACHE_MAXSIZE": "500"}
 
     def construct_repository(self) -> Repository[UUID]:
         repository = super().construct_repository()
