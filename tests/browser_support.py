@@ -167,7 +167,6 @@ class Page:
     def press(self, words: str) -> "Page":
         """Click the button or link that says ``words``, and wait for the next page."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as until
         from selenium.webdriver.support.ui import WebDriverWait
 
         xpath = (f"//button[normalize-space()='{words}'] | //a[normalize-space()='{words}']"
@@ -176,7 +175,7 @@ class Page:
         assert visible, f"no visible button or link says {words!r} on {self.path}"
         old = self.driver.find_element(By.TAG_NAME, "html")
         visible[0].click()
-        WebDriverWait(self.driver, 20).until(until.staleness_of(old))
+        WebDriverWait(self.driver, 20).until(lambda d: left(old))
         WebDriverWait(self.driver, 20).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
         return self
@@ -284,3 +283,16 @@ def browser_fixtures() -> dict[str, Any]:
 
     return {"server": server, "shots_folder": shots_folder, "counter": counter,
             "phone": phone, "desktop": desktop}
+
+
+def left(element: Any) -> bool:
+    """The page ``element`` belonged to has been left.  Chromedriver says so either as a
+    stale reference or, when the new document replaced it mid-check on a loaded machine, as
+    an inspector error ("Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False

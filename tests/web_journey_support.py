@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.browser_support import Page, Server
+from tests.browser_support import Page, Server, left
 
 PASSWORD = "石练村2025春"
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
@@ -64,7 +64,6 @@ def press(page: Page, words: str) -> None:
 def tap(page: Page, words: str, exact: bool = False) -> None:
     """Tap the link or button (the first visible one) whose text contains ``words``, as a
     person taps a 待办 item by its words."""
-    from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
     test = f"normalize-space()='{words}'" if exact else f"contains(normalize-space(), '{words}')"
@@ -77,7 +76,7 @@ def tap(page: Page, words: str, exact: bool = False) -> None:
     found[0].click()
     if opens_in_place:
         return  # a section that opens in place: no new page
-    WebDriverWait(page.driver, 20).until(until.staleness_of(old))
+    WebDriverWait(page.driver, 20).until(lambda d: left(old))
     WebDriverWait(page.driver, 20).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 
