@@ -11,10 +11,9 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from copy import deepcopy
 from typing import Any, Iterator, Mapping, TypeVar
 from uuid import UUID
-
-from copy import deepcopy
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
@@ -103,11 +102,11 @@ class EngineCore(Application[UUID]):
     # whatever builds this class directly (the audit's evidence check) reads the same tables.
     name = "Engine"
     log_section_size = 1000
-    # Aggregates kept in memory between commands (least recently used first out): a load
+    # Aggregates kept in memory between requests (least recently used out first): a load
     # then reads only the events recorded since ("fast-forward", so what another process
-    # wrote is seen), instead of decoding the whole history, and hands out a copy (a
-    # command that fails never spoils the cached one).  Bounded, so a worker's memory stays
-    # flat; profiled in docs/BENCHMARKS.md (issue #17).
+    # wrote is seen) instead of decoding the whole history; commands get a copy of their
+    # own, reads the cached object (``CopyOnWriteRepository``).  Bounded, so a worker's
+    # memory stays flat; profiled in docs/BENCHMARKS.md (issue #17).
     env = {"AGGREGATE_CACHE_MAXSIZE": "500"}
 
     def construct_repository(self) -> Repository[UUID]:
