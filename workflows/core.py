@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from copy import deepcopy
 from typing import Any, Iterator, Mapping, TypeVar
 from uuid import UUID
 
