@@ -3,7 +3,7 @@ pairing page, each beside the JSON request that answers the same question, same 
 
     PYTHONPATH=. python bench/bench_pages.py --home DIR [--runs 50] [--write-users]
 
-``DIR`` is a store (``COBUILD_HOME``), e.g. one from ``cobuild generate --scale county`` or
+``DIR`` is an embedded (SQLite) store (``COBUILD_HOME``), e.g. one from ``cobuild generate --scale county`` or
 ``--scale province``.  Pages need a signed-in person, so the script registers two users (a
 village secretary of the first pairing the
 ``联而不动`` list names, and a supervisor of its township) with a
@@ -80,8 +80,8 @@ def main() -> None:
     from workflows.store.settings import Settings
 
     source = args.home.resolve()
-    if not (source / "events.sqlite").exists() and not os.environ.get("COBUILD_DATABASE_URL"):
-        raise SystemExit(f"{source} holds no store (events.sqlite)")
+    if not (source / "events.sqlite").exists():
+        raise SystemExit(f"{source} holds no embedded store (events.sqlite)")
     tmp = None
     home = source
     if not args.write_users:
