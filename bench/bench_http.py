@@ -44,16 +44,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(kind: str, home: Path, token: str, port: int) -> subprocess.Popen:
+def start(kind: str, home: Path, token: str, port: int, workers: int = 2, threads: int = 4,
+          extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "COBUILD_HOME": str(home), "COBUILD_BOOTSTRAP_TOKEN": token,
-           "PYTHONPATH": str(REPO)}
+           "PYTHONPATH": str(REPO), **(extra_env or {})}
     if kind == "embedded":
         cmd = [sys.executable, "-m", "api.serve", "--port", str(port)]
     else:
         # gunicorn workers do not create the first admin: initialise the folder first.
         subprocess.run([sys.executable, "-c", "from api.cli.main import cli; cli(['init'])"],
                        env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-        cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
+        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b",
                f"127.0.0.1:{port}", "--log-level", "warning", "api.wsgi:app"]
     process = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -73,7 +74,8 @@ def setup_world(base: str, token: str, pairings: int) -> dict[str, str]:
 
     def post(path: str, body: dict, as_token: str = token) -> dict:
         r = session.post(base + V + path, json=body, headers={"Authorization": f"Bearer {as_token}"})
-        r.raise_for_status()
+        if not r.ok:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text}")
         return r.json()
 
     giver = post("/organisations", {"code": "G1", "name": "县财政局机关党委", "kind": "agency",
@@ -91,11 +93,14 @@ def setup_world(base: str, token: str, pairings: int) -> dict[str, str]:
     for n in range(pairings):
         other = post("/organisations", {"code": f"B{n}", "name": f"第{n}村党支部", "kind": "village",
                                         "region_code": f"331123{102 + n // 100:03d}{n % 100:03d}"})["id"]
+        # Each side by its own people (two parties, two people: no one enters both sides).
+        other_user = post("/users", {"name": f"第{n}村支书", "role": "village",
+                                     "organisation_id": other})["token"]
         q = post("/pairings", {"giver_id": giver, "receiver_id": other, "term_start": "2025-01-01",
-                               "term_end": "2027-12-31"})["id"]
-        post(f"/pairings/{q}/accept", {"on_behalf_of": other})
-        post(f"/pairings/{q}/sign-agreement", {"signed_on": today, "on_behalf_of": giver})
-        post(f"/pairings/{q}/sign-agreement", {"signed_on": today, "on_behalf_of": other})
+                               "term_end": "2027-12-31"}, agency)["id"]
+        post(f"/pairings/{q}/accept", {}, other_user)
+        post(f"/pairings/{q}/sign-agreement", {"signed_on": today}, agency)
+        post(f"/pairings/{q}/sign-agreement", {"signed_on": today}, other_user)
     needy = post("/organisations", {"code": "N1", "name": "需求村党支部", "kind": "village",
                                     "region_code": "331123199001"})["id"]
     needy_user = post("/users", {"name": "周支书", "role": "village", "organisation_id": needy})["token"]

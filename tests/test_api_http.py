@@ -69,8 +69,8 @@ class TestVersions:
         class RacingEngine(Engine):
             """Holds each accept after loading, until both have loaded the same version."""
 
-            def load(self, cls, aggregate_id, expected_version=None):
-                aggregate = super().load(cls, aggregate_id, expected_version)
+            def load(self, cls, aggregate_id, expected_version=None, **options):
+                aggregate = super().load(cls, aggregate_id, expected_version, **options)
                 if cls is Pairing and threading.current_thread().name.startswith("racer"):
                     both_loaded.wait()
                 return aggregate

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository, project_aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.base import SYSTEM_ROLE, Actor, Attribution, CobuildAggregate
@@ -50,6 +51,40 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class CopyOnWriteRepository(Repository[UUID]):
+    """The library's aggregate cache with fast-forward, but a cached aggregate is never
+    changed once cached: new events are applied to a copy, which then replaces it.
+
+    So a reader may be handed the cached object itself (``deepcopy_from_cache=False``: no
+    copy of a long history per read) while another thread fast-forwards the same aggregate;
+    a command still gets its own copy to change.  Every get reads the events recorded since
+    the cached version, so what another process wrote is always seen."""
+
+    def get(self, aggregate_id: UUID, *, version: int | None = None,
+            projector_func: Any = project_aggregate, fastforward_skipping: bool = False,
+            deepcopy_from_cache: bool = True) -> Any:
+        if not self.cache or version is not None:
+            return super().get(aggregate_id, version=version, projector_func=projector_func)
+        try:
+            cached = self.cache.get(aggregate_id)
+        except KeyError:
+            aggregate = self._reconstruct_aggregate(aggregate_id, None, projector_func)
+        else:
+            new_events = list(self.event_store.get(originator_id=aggregate_id, gt=cached.version))
+            aggregate = projector_func(deepcopy(cached), new_events) if new_events else cached
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        self.cache.put(aggregate_id, aggregate)
+        return deepcopy(aggregate) if deepcopy_from_cache else aggregate
+
+    def __contains__(self, item: UUID) -> bool:
+        try:
+            self.get(item, deepcopy_from_cache=False)  # only asked whether it exists: no copy
+        except AggregateNotFoundError:
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a command answers: the aggregate's id, new version and state, and the log
@@ -67,6 +102,18 @@ class EngineCore(Application[UUID]):
     # whatever builds this class directly (the audit's evidence check) reads the same tables.
     name = "Engine"
     log_section_size = 1000
+    # Aggregates kept in memory between requests (least recently used out first): a load
+    # then reads only the events recorded since ("fast-forward", so what another process
+    # wrote is seen) instead of decoding the whole history; commands get a copy of their
+    # own, reads the cached object (``CopyOnWriteRepository``).  Bounded, so a worker's
+    # memory stays flat; profiled in docs/BENCHMARKS.md (issue #17).
+    env = {"AGGREGATE_CACHE_MAXSIZE": "500"}
+
+    def construct_repository(self) -> Repository[UUID]:
+        repository = super().construct_repository()
+        return CopyOnWriteRepository(event_store=repository.event_store,
+                                     snapshot_store=repository.snapshot_store,
+                                     cache_maxsize=int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0) or None)
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -126,10 +173,14 @@ class EngineCore(Application[UUID]):
 
     # -- load and save ------------------------------------------------------------------
 
-    def load(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+    def load(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None, *,
+             shared: bool = False) -> A:
+        """The aggregate as recorded; ``shared``: the cached object itself, for a caller that
+        only reads it (never change a shared aggregate), else a copy of its own."""
         pending = self._pending()
         try:
-            aggregate = pending[aggregate_id] if aggregate_id in pending else self.repository.get(aggregate_id)
+            aggregate = pending[aggregate_id] if aggregate_id in pending else \
+                self.repository.get(aggregate_id, deepcopy_from_cache=not shared)
         except AggregateNotFoundError:
             raise NotFound(cls.subject, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -286,14 +337,14 @@ class EngineCore(Application[UUID]):
         return aggregate, by
 
     def load_in_scope(self, actor: Actor, cls: type[A], aggregate_id: UUID,
-                      expected_version: int | None = None) -> A:
+                      expected_version: int | None = None, *, shared: bool = False) -> A:
         """Load a record the actor may see, then (only then) compare its version.
 
         An organisation's id is derived from its code (uuid5), so for anyone who does not
         see the whole country an unknown one is refused as one outside their scope: which
         codes exist cannot be probed."""
         try:
-            aggregate = self.load(cls, aggregate_id)
+            aggregate = self.load(cls, aggregate_id, shared=shared)
         except NotFound:
             sees_all = actor.role == SYSTEM_ROLE or (actor.role in REGION_ROLES
                                                      and actor.region_code == "")
@@ -311,7 +362,9 @@ class EngineCore(Application[UUID]):
             raise StaleVersion(expected_version, aggregate.version)
 
     def read(self, actor: Actor, cls: type[A], aggregate_id: UUID) -> A:
-        return self.load_in_scope(actor, cls, aggregate_id)
+        """A record for reading only: the cached aggregate itself, shared with other
+        readers, so the caller must never change it (commands load their own copy)."""
+        return self.load_in_scope(actor, cls, aggregate_id, shared=True)
 
 
 def out_of_scope(subject: str) -> Forbidden:

@@ -355,12 +355,13 @@ class UserCommands(EngineCore):
         if not token or len(token) > 200:
             raise Unauthenticated("no valid bearer token")
         try:
-            access = self._token(token_digest(token))
+            # Read only: the cached token itself, no copy (every request reads it).
+            access = self.load(AccessToken, AccessToken.create_id(token_digest(token)), shared=True)
         except NotFound:
             raise Unauthenticated("unknown token") from None
         if access.state != "valid":
             raise Unauthenticated("the token was revoked")
-        user = self.load(User, access.user_id)
+        user = self.load(User, access.user_id, shared=True)
         if user.state != "active":
             raise Unauthenticated("the user is deactivated")
         if access.generation < user.token_generation:

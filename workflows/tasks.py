@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain.base import Actor, CobuildAggregate
 from domain.errors import InvalidValue
-from domain.organisation import Organisation
+from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
 from domain.task import ServiceTask
 from workflows.authorisation import may_see_need, require_acting_for, require_system
 from workflows.core import EngineCore, Outcome
@@ -22,8 +22,8 @@ class TaskCommands(PairingCommands, EngineCore):
                    on_behalf_of: UUID | None = None, reason: str | None = None) -> Outcome:
         by = self.attribution(actor, occurred_at, on_behalf_of, reason)
         require_acting_for(actor, self.acting_for(by))
-        receiver = self.load(Organisation, receiver_id)
-        if not receiver.receives:
+        # The kind never changes: the facts authorisation keeps answer it without a load.
+        if self.organisation_facts(receiver_id).kind not in RECEIVING_KINDS:
             raise InvalidValue("receiver_id", "needs are raised by villages and communities")
         task = ServiceTask.raise_need(by, receiver_id, category, title, details, wanted_by)
         return self.commit(task)
@@ -46,8 +46,7 @@ class TaskCommands(PairingCommands, EngineCore):
         # Anyone else learns nothing about it (not even its state or version).
         self.require_visible(actor, task)
         self.check_version(task, expected_version)
-        giver = self.load(Organisation, giver_id)
-        if not giver.gives:
+        if self.organisation_facts(giver_id).kind not in GIVING_KINDS:
             raise InvalidValue("giver_id", "only giving organisations claim needs")
         paired = self.pairing_in_force_between(giver_id, task.receiver_id) is not None
         task.claim(by, giver_id, paired)
