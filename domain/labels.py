@@ -92,6 +92,8 @@ FOLLOWUP_STATES: Catalogue = {"open": "待答复", "responded": "已答复", "cl
 FOLLOWUP_REASONS: Catalogue = {**RULES, "manual": "督办"}
 FOLLOWUP_RESOLUTIONS: Catalogue = {"resolved": "已解决", "escalated": "已上报", "dismissed": "不予督办"}
 SUBJECT_TYPES: Catalogue = {"pairing": "结对", "commitment": "承诺", "task": "项目"}
+# What a message (消息) is about, as its first words say.
+MESSAGE_SUBJECTS: Catalogue = {"activity": "活动", "task": "需求", "commitment": "承诺"}
 
 # -- evaluation rounds (年度考核) ----------------------------------------------------------------
 

@@ -98,9 +98,6 @@ def messages() -> Any:
 
 # -- a message in words -------------------------------------------------------------------------
 
-SUBJECTS = {"activity": "活动", "task": "需求", "commitment": "承诺"}
-
-
 def words(m: Message) -> dict[str, Any]:
     """What a person reads of a message: a headline, a line or two, the local time, a link."""
     at = datetime.fromisoformat(m.at)
@@ -118,7 +115,7 @@ def words(m: Message) -> dict[str, Any]:
         if m.counterpart_id:
             lines.append(f"对方：{org_name(m.counterpart_id)}")
         if m.title:
-            lines.append(f"{SUBJECTS.get(m.subject_type, '内容')}：{m.title}")
+            lines.append(f"{labels.MESSAGE_SUBJECTS.get(m.subject_type, '内容')}：{m.title}")
         if m.event == "SatisfactionRated" and m.value:
             lines.append(f"评价：{labels.label(labels.SATISFACTION_LEVELS, m.value)}")
     return {"headline": headline, "lines": lines, "at": at, "link": _link(m),
