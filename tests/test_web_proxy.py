@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from tests.test_web_pages_acts import Person, people, person, text, web  # noqa: F401
+from tests.test_web_pages_acts import people, text, web  # noqa: F401
 
 WHY = "财政局书记外出培训，由县委组织部代录"
 NEED_WHY = "村支书不会用手机，由县委组织部代录"
@@ -21,7 +21,7 @@ def item_with(body: str, words: str) -> str:
     return found[0]
 
 
-def test_a_proxy_entered_commitment_and_need_show_daolu_with_the_reason(engine, cast, people):
+def test_a_proxy_entered_commitment_and_need_show_daolu_with_the_reason(engine, cast, people):  # noqa: F811
     p = cast.pairing_in_force()
     engine.make_commitment(cast.admin, p, "giver", "funds", "代录的承诺：修缮村文化礼堂",
                            date(2025, 12, 31), amount_yuan=Decimal("50000"),
@@ -48,7 +48,7 @@ def test_a_proxy_entered_commitment_and_need_show_daolu_with_the_reason(engine, 
         assert "代录" not in own and "原因" not in own
 
 
-def test_an_activity_entered_for_the_agency_is_marked_in_the_village_s_todo(engine, cast, people):
+def test_an_activity_entered_for_the_agency_is_marked_in_the_village_s_todo(engine, cast, people):  # noqa: F811
     p = cast.pairing_in_force()
     when = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
     engine.record_activity(cast.admin, p, "visit", "代录的走访", when,
@@ -62,7 +62,7 @@ def test_an_activity_entered_for_the_agency_is_marked_in_the_village_s_todo(engi
     assert "代录" not in own and "原因" not in own
 
 
-def test_the_pairings_status_counts_co_signed_activities_a_proxy_entered(engine, cast, people):
+def test_the_pairings_status_counts_co_signed_activities_a_proxy_entered(engine, cast, people):  # noqa: F811
     p = cast.pairing_in_force()
     when = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
     made = engine.record_activity(cast.admin, p, "visit", "代录的走访", when,
