@@ -109,3 +109,39 @@ def test_the_ledgers_download_as_files_with_chinese_headers(engine, cast, desk):
     book = load_workbook(io.BytesIO(xlsx.data))
     assert "项目清单" in book.sheetnames
     assert ev.get("/ledgers/secrets.csv").status_code == 404
+
+
+# -- an admin opens a round from the rounds page ------------------------------------------------
+
+def test_an_admin_opens_a_round_from_the_page_and_the_evaluator_sees_it(engine, cast, desk):
+    outcome, _ = engine.register_user(cast.admin, "周部长", "admin", None, COUNTY, login="zhoubz")
+    engine.activate_account("zhoubz", outcome.details["activation_code"], "石练村2025春")
+    admin = Person(desk["sunzz"].client.application)
+    assert admin.sign_in("zhoubz").status_code == 302
+    year = str(engine.today().year)
+    page = text(admin.get("/rounds"))
+    assert "开启年度考核" in page and "考核年度" in page and "考核范围" in page
+    assert "开启年度考核" not in text(desk["sunzz"].get("/rounds"))  # the form is the admin's
+
+    before = events(engine)
+    assert admin.post("/rounds/new", {"year": year, "region_code": COUNTY},
+                      csrf=False).status_code == 400
+    for year_typed, words in (("", "请填写考核年度"), ("明年", "考核年度请填写 2000 到"),
+                              (str(int(year) + 1), f"2000 到 {year} 之间的年份"),
+                              ("1999", "考核年度请填写 2000 到")):
+        bad = admin.post("/rounds/new", {"year": year_typed, "region_code": COUNTY})
+        assert bad.status_code == 422 and words in error_beside(text(bad), "year")
+    bad = admin.post("/rounds/new", {"year": year, "region_code": "330100"})  # not theirs
+    assert bad.status_code == 422 and error_beside(text(bad), "region_code") == "请从列表中选择考核范围"
+    assert events(engine) == before  # nothing written on bad input
+    assert desk["sunzz"].post("/rounds/new", {"year": year, "region_code": COUNTY}).status_code == 403
+
+    done = admin.post("/rounds/new", {"year": year, "region_code": COUNTY})
+    assert done.status_code == 302 and events(engine) > before
+    assert "已开启年度考核" in text(admin.get(done.headers["Location"]))
+    again = admin.post("/rounds/new", {"year": year, "region_code": COUNTY})
+    assert again.status_code == 422
+    assert error_beside(text(again), "year") == f"{year} 年度考核已经开启，不能重复开启"
+
+    listed = text(desk["sunzz"].get("/rounds"))  # the county's evaluator sees it
+    assert f"{year} 年度考核" in listed and "联评中" in listed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from uuid import UUID
 
 import pytest
@@ -125,3 +126,18 @@ def test_coverage_by_township_names_the_weak_villages_without_a_pairing(engine, 
                                 body, re.S).group(1))
     assert data == {"names": ["大柘镇"], "paired": [1], "unpaired": [1]}
     assert "<script>" not in body  # the CSP forbids inline script: the chart reads its data block
+
+
+def test_the_board_marks_a_pairing_whose_co_signed_activity_a_proxy_entered(engine, cast, desk, clock):
+    p = cast.pairing_in_force()
+    cast.pairing_in_force((cast.agency2, cast.giver2), (cast.villager2, cast.village2))
+    made = engine.record_activity(cast.admin, p, "visit", "春节走访",
+                                  datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc),
+                                  on_behalf_of=cast.giver, reason="财政局书记外出培训，由县委组织部代录")
+    engine.cosign_activity(cast.villager, p, made.details["activity_id"])
+    clock.advance(days=100)
+    board = text(desk["zhoubz"].get("/board"))
+    rows = {name: li for li in re.findall(r'<li class="item">(.*?)</li>', board, re.S)
+            for name in ("石练村", "黄岩村") if name in li}
+    assert "代录" in rows["石练村"] and "1 项已确认的活动由他人代录" in rows["石练村"]
+    assert "代录" not in rows["黄岩村"]  # idle too, but nothing entered by a proxy

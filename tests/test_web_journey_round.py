@@ -2,7 +2,8 @@
 at phone and at desktop width, a screenshot per step under tests/screenshots/<test>/
 (DESIGN §12):
 
-(r) the admin opens the year's round (over the JSON API: the operator's setup); the village
+(r) the county's admin opens the year's round on 考核 (a year to come is said beside the
+    field, nothing opened); the village
     rates the agency from its 待办 (a blank score is said beside its field), the item leaves
     its 待办, and its 消息 tell it what the agency did; the agency rates the village the same
     way; the evaluator lands on 待办 and finds the round to compute there; the township's
@@ -19,7 +20,7 @@ from datetime import date
 import pytest
 
 from tests.browser_support import browser_fixtures
-from tests.test_web_desk_journeys import COUNTY, api, world
+from tests.test_web_desk_journeys import COUNTY, world
 from tests.web_journey_support import activate, looked_at, press, sign_in, sign_out, tap
 
 pytestmark = pytest.mark.browser
@@ -49,10 +50,33 @@ def rate_from_todo(page, phone: bool, who: str, other: str) -> None:
     assert page.path.startswith("/todo") and "已提交联评评分" in text and "结果联评" not in text
 
 
+def open_round_from_the_page(page, phone: bool) -> None:
+    """The county's admin opens this year's round on 考核: a year to come is said beside the
+    field (nothing opened), then this year's round opens."""
+    year = date.today().year
+    press(page, "考核")
+    tap(page, "开启年度考核")
+    text = looked_at(page, "admin-round-form", phone)
+    assert "考核年度" in text and "考核范围" in text and "近五年没有年度考核" in text
+    page.fill("考核年度", str(year + 1))
+    press(page, "开启考核")
+    text = looked_at(page, "admin-round-year-to-come", phone)
+    assert f"考核年度请填写 2000 到 {year} 之间的年份" in page.driver.find_element("id", "e-year").text
+    assert "近五年没有年度考核" in text
+    page.fill("考核年度", str(year))
+    press(page, "开启考核")
+    text = looked_at(page, "admin-round-opened", phone)
+    assert "已开启年度考核" in text and f"{year} 年度考核" in text
+
+
 def journey_r(server, page, phone: bool) -> None:
     world(server, ("李文书", "village", "V1", None, "liws"), ("王科长", "agency", "G1", None, "wangkz"),
-          ("孙组长", "evaluator", None, COUNTY, "sunzz"), ("刘委员", "supervisor", None, f"{COUNTY}101", "liuwy"))
-    api(server, server.admin_token, "/evaluations", {"year": date.today().year, "region_code": COUNTY})
+          ("孙组长", "evaluator", None, COUNTY, "sunzz"), ("刘委员", "supervisor", None, f"{COUNTY}101", "liuwy"),
+          ("周部长", "admin", None, COUNTY, "zhoubz"))
+    activate(page, server, "zhoubz")
+    sign_in(page, "zhoubz")
+    open_round_from_the_page(page, phone)
+    sign_out(page)
 
     activate(page, server, "liws")
     sign_in(page, "liws")

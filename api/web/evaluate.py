@@ -20,11 +20,12 @@ from api.web.blueprint import blueprint
 from api.web.auth import engine, signed_in
 from api.web.forms import Form, attempt
 from api.web.pairings import timeline as pairing_timeline
-from api.web.supervise import regional
+from api.web.supervise import regional, townships
 from api.web.views import DONE, caught_up_db, history, org_name, window
 from domain import labels
 from domain.base import CobuildAggregate
 from domain.commitment import PublicCommitment
+from domain.errors import Duplicate
 from domain.evaluation import EvaluationRound
 from domain.organisation import Organisation
 from domain.pairing import Pairing
@@ -57,12 +58,66 @@ def _round(round_id: UUID) -> EvaluationRound:
 @blueprint.route("/rounds")
 @signed_in
 def rounds() -> Any:
-    """The rounds of the person's region and the regions above it, newest year first."""
+    """The rounds of the person's region and the regions above it, newest year first; an
+    admin's page also carries the form that opens a round."""
+    return _rounds_page(regional())
+
+
+def _rounds_page(actor: Any, status: int = 200, errors: dict[str, str] | None = None,
+                 refusal: str | None = None, form: dict[str, str] | None = None) -> Any:
     found = [{"id": r.id, "year": r.year, "state": r.state,
               "state_label": labels.label(labels.EVALUATION_STATES, r.state),
               "version": r.rule_set_version, "objections": len(r.open_objections)}
-             for r in rounds_of(regional())]
-    return render_template("evaluate/rounds.html", tab="rounds", items=found)
+             for r in rounds_of(actor)]
+    may_open = actor.role == "admin"
+    return render_template(
+        "evaluate/rounds.html", tab="rounds", items=found, may_open=may_open,
+        regions=_round_regions(actor) if may_open else {}, this_year=engine().today().year,
+        version=engine().current_rules().version if may_open else None,
+        notice=DONE.get(request.args.get("done", "")), errors=errors or {}, refusal=refusal,
+        form=form or {}), status
+
+
+def _round_regions(actor: Any) -> dict[str, str]:
+    """Where an admin may open a round: the whole of their region, or one of its townships."""
+    own = actor.region_code or ""
+    return {own: f"本地区全部（区划代码 {own}）",
+            **{t["code"]: t["name"] for t in (townships(own) if len(own) < 9 else [])}}
+
+
+@blueprint.route("/rounds/new", methods=["POST"])
+@signed_in
+def open_round() -> Any:
+    """开启考核 (admin): the round of a region for a year, with the current rule set (the
+    engine's ``open_evaluation``, as ``POST /api/v1/evaluations``)."""
+    actor = regional()
+    if actor.role != "admin":
+        abort(403)
+    form = Form(request.form)
+    this_year = engine().today().year
+    form.labels["year"] = "考核年度"
+    typed = form.raw("year")
+    year = int(typed) if typed.isdigit() and len(typed) == 4 else None
+    if not typed:
+        form.fail("year", "请填写考核年度")
+    elif year is None or not 2000 <= year <= this_year:
+        # a round is opened in or after its year (the engine's rule, said before it refuses)
+        form.fail("year", f"考核年度请填写 2000 到 {this_year} 之间的年份")
+    region = form.choice("region_code", "考核范围", _round_regions(actor))
+
+    def open_it() -> Any:
+        assert year is not None and region is not None  # the form is ok, so both are read
+        try:
+            return engine().open_evaluation(actor, year, region)
+        except Duplicate:  # beside the year: the round of that year is there already
+            form.fail("year", f"{year} 年度考核已经开启，不能重复开启")
+            return None
+
+    done, refusal = attempt(form, {"year": "year", "region": "region_code"}, open_it)
+    if done is None:
+        return _rounds_page(actor, 422 if form.errors else 409, form.errors, refusal,
+                            dict(request.form))
+    return redirect(url_for("web.round_page", round_id=done.id, done="round-opened"))
 
 
 def rounds_of(actor: Any) -> list[EvaluationRound]:

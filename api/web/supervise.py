@@ -302,8 +302,8 @@ DESK_TABS = {
                   ("ledgers", "台账", "web.ledgers"), ("pairings", "结对", "web.pairings"),
                   ("messages", "消息", "web.messages"), ("me", "我的", "web.me")],
     "admin": [("organisations", "组织", "web.organisations"), ("users", "用户", "web.users"),
-              ("rules", "规则", "web.rules_page"), ("messages", "消息", "web.messages"),
-              ("me", "我的", "web.me")],
+              ("rules", "规则", "web.rules_page"), ("rounds", "考核", "web.rounds"),
+              ("messages", "消息", "web.messages"), ("me", "我的", "web.me")],
 }
 # Villages and agencies (base.html's tab bar unless a role has its own above).
 PARTY_TABS = [("todo", "待办", "web.todo"), ("pairings", "结对", "web.pairings"),

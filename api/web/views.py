@@ -66,6 +66,7 @@ DONE = {
     "scores-computed": "已计算得分。",
     "objection-resolved": "已处理异议。",
     "round-rated": "已提交联评评分。谢谢！",
+    "round-opened": "已开启年度考核。评审人员和结对双方现在可以看到本轮考核。",
 }
 
 
