@@ -18,6 +18,7 @@ from typing import Callable
 from api import idempotency
 from api.idempotency import IdempotencyStore
 from projections import messages as message_store
+from projections.messages import ReadMarks
 from projections import store as projection_store
 from projections.history import HistoryReader
 from projections.queries import ReportQueries
@@ -83,6 +84,13 @@ class Root:
         return store
 
     @functools.cached_property
+    def read_marks(self) -> ReadMarks:
+        """How far each person has read their messages (消息)."""
+        marks = ReadMarks(self.settings)
+        self._closers.append(marks.close)
+        return marks
+
+    @functools.cached_property
     def signer(self) -> CheckpointSigner:
         """The signer of this store's checkpoints (keys in ``<COBUILD_HOME>/keys``)."""
         return CheckpointSigner.for_settings(self.settings)
@@ -91,7 +99,7 @@ class Root:
         """Build every part now, as a server does before its first request: a store that
         cannot be opened fails the start, and request threads never race to build a part."""
         _ = (self.engine, self.idempotency, self.projections, self.reports, self.history,
-             self.signer)
+             self.read_marks, self.signer)
         return self
 
     def close(self) -> None:

@@ -23,11 +23,7 @@ from workflows.relay import integration_message, notice_for, reminder_text
 
 
 def read_marks() -> ReadMarks:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    marks = app.extensions.get("cobuild.read_marks")
-    if marks is None:
-        marks = app.extensions["cobuild.read_marks"] = ReadMarks(app.extensions["cobuild"].settings)
-    return marks
+    return current_app.extensions["cobuild"].read_marks
 
 
 def newest(db: Any, actor: Any, before: tuple[str, int] | None, limit: int) -> list[Message]:
