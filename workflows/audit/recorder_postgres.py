@@ -13,7 +13,6 @@ tuples, so it works through a second cursor of the same connection (same transac
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +25,7 @@ from psycopg.sql import SQL
 
 from workflows.store import idempotency
 from workflows.audit.recorder import (
-    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql, read_size,
+    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql,
 )
 from workflows.store.sqlstore import check_if_idle
 
@@ -47,7 +46,6 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         # The library's list is typed for Composed statements; it executes plain SQL alike.
         self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[misc]
         self.sql_create_statements.append(SQL(idempotency.POSTGRES.create))  # type: ignore[arg-type]
-        self._sizer = threading.local()
         if datastore.pre_ping:
             # Checked only after a second unused: see ``check_if_idle``.  (psycopg_pool
             # takes its check when built, and eventsourcing builds it.)
@@ -58,25 +56,11 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         and the scheduler poll the log), and each notifying commit takes the database's
         notification-queue lock, one more thing every writer waits its turn for."""
 
-    def _insert_stored_events(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent],
-                              **kwargs: Any) -> None:
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        # The tree's size, read after the table lock like the insert, travels with it to
-        # the server and back (the library syncs the pipeline next): one round trip less
-        # while every other writer waits for the lock.
-        # Never prepared: psycopg would prepare it on its fifth run, and a PREPARE queued
-        # behind an insert that fails (a conflicting save) is skipped by the server while
-        # psycopg counts it as done ("prepared statement _pg3_n does not exist" next time).
-        sizer = curs.connection.cursor(row_factory=tuple_row)
-        sizer.execute(self.audit_sql.select_size, prepare=False)
-        self._sizer.cursor = sizer
-
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         try:
             ids = super().insert_events(stored_events, **kwargs)
         except BaseException:
             self.audit_appender.rolled_back()
-            self._sizer.__dict__.pop("cursor", None)
             raise
         self.audit_appender.committed()
         return ids
@@ -88,10 +72,11 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         if stored_events:
             if not ids:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
-            with self._sizer.__dict__.pop("cursor") as sizer:
-                size = read_size(sizer)
+            # The tree's size is read here, after the insert: a read queued with the insert in
+            # psycopg's pipeline saves a round trip, but when the insert conflicts the
+            # conflict may surface as "pipeline aborted" instead of an integrity error.
             with curs.connection.cursor(row_factory=tuple_row) as c:
-                self.audit_appender.append(c, ids, stored_events, size)
+                self.audit_appender.append(c, ids, stored_events)
                 # An Idempotency-Key's receipt commits with the events or not at all.
                 idempotency.write(c, idempotency.POSTGRES, kwargs.get("receipt"), ids)
         return ids
