@@ -21,7 +21,8 @@ each, then ``--runs`` alternating page and JSON.  Pairs:
 - ``GET /todo`` (待办) against ``GET /api/v1/reports/inbox`` (the village's inbox);
 - ``GET /board?region=<township>`` (联而不动) against ``GET /api/v1/reports/inactive?region=
   <township>&limit=200`` (the board lists up to 200 rows);
-- ``GET /pairings/<id>`` against ``GET /api/v1/pairings/<id>``.
+- ``GET /pairings/<id>`` against ``GET /api/v1/pairings/<id>``, and against that plus the
+  pairing's history (``/api/v1/audit/pairings/<id>/history``), which the page shows too.
 
 Prints p50 and p95 of each, the ratio page/JSON (p95 and p50) and the load average.
 """
@@ -130,6 +131,13 @@ def main() -> None:
             ("GET /pairings/<id> (page)", lambda: village_client.get(f"/pairings/{pairing}"),
              "GET /api/v1/pairings/<id>", lambda: village_client.get(
                  f"/api/v1/pairings/{pairing}", headers=village_auth)),
+            # The page also shows the pairing's history as a timeline: what a JSON client
+            # reads to draw the same page is the pairing and its history.
+            ("GET /pairings/<id> (page) ", lambda: village_client.get(f"/pairings/{pairing}"),
+             "GET /api/v1/pairings/<id> + /api/v1/audit/pairings/<id>/history",
+             lambda: (village_client.get(f"/api/v1/pairings/{pairing}", headers=village_auth),
+                      village_client.get(f"/api/v1/audit/pairings/{pairing}/history",
+                                         headers=village_auth))[-1]),
         ]
         load = os.getloadavg()
         rows = []

@@ -123,6 +123,9 @@ def schema(prefix: str) -> list[str]:
         " lag_days INTEGER NOT NULL, position INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {p}commitment_pairing ON {p}commitment (pairing_id)",
         f"CREATE INDEX IF NOT EXISTS {p}commitment_region ON {p}commitment (receiver_region, id)",
+        # An organisation's commitments, from either side (its 待办, its pairing pages).
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_giver ON {p}commitment (giver_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}commitment_receiver ON {p}commitment (receiver_id)",
         # publicised (value=publicised_on), progress, extended (value=new due date), overdue,
         # claimed, disputed (value=state it returns to), confirmed, abandoned, evaluated
         # (value=outcome).
@@ -184,7 +187,8 @@ LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"),
-                  ("followup", "followup_responsible"))
+                  ("followup", "followup_responsible"), ("commitment", "commitment_giver"),
+                  ("commitment", "commitment_receiver"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
