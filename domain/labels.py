@@ -122,6 +122,10 @@ ORGANISATION_KINDS: Catalogue = {
     "new_economic": "新经济组织", "new_social": "新社会组织", "village": "村", "community": "社区",
 }
 ORGANISATION_STATES: Catalogue = {"active": "正常", "dissolved": "已撤销"}
+REGION_STATES: Catalogue = {"named": "已命名"}
+# A division by its level (``domain.region.LEVELS``).
+REGION_LEVELS: Catalogue = {"province": "省", "city": "市", "county": "县（区）",
+                            "township": "乡镇（街道）", "village": "村（社区）"}
 ROLES: Catalogue = {
     "admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）", "village": "村（社区）",
     "evaluator": "考核",
@@ -149,6 +153,8 @@ EVENT_TYPES: Catalogue = {
     # organisations
     "OrganisationRegistered": "登记党组织", "OrganisationRenamed": "党组织更名",
     "CollectiveIncomeReported": "填报集体经济收入", "OrganisationDissolved": "撤销党组织",
+    # divisions (区划)
+    "RegionNamed": "登记区划名称", "RegionRenamed": "区划更名",
     # pairings
     "PairingSlotOpened": "开设结对位", "PairingSlotTaken": "占用结对位",
     "PairingProposed": "发起结对", "PairingAccepted": "接受结对", "PairingDeclined": "拒绝结对",

@@ -55,7 +55,7 @@ STATE_CATALOGUES = {
     "Pairing": labels.PAIRING_STATES, "PairingSlot": labels.PAIRING_SLOT_STATES,
     "PublicCommitment": labels.COMMITMENT_STATES, "ServiceTask": labels.TASK_STATES,
     "FollowUpCase": labels.FOLLOWUP_STATES, "EvaluationRound": labels.EVALUATION_STATES,
-    "Organisation": labels.ORGANISATION_STATES, "User": labels.USER_STATES,
+    "Organisation": labels.ORGANISATION_STATES, "Region": labels.REGION_STATES, "User": labels.USER_STATES,
     "AccessToken": labels.TOKEN_STATES, "LoginName": labels.LOGIN_NAME_STATES,
     "RuleSet": labels.RULE_SET_STATES,
     "Timer": labels.TIMER_STATES, "commitment_state": labels.COMMITMENT_STATES,
