@@ -55,6 +55,18 @@ def parent_of(code: str) -> str | None:
     return code[:max(shorter)] if shorter else None
 
 
+def ancestors(region_code: str) -> list[str]:
+    """The divisions an organisation's 12-digit code lies in, township first, up to its
+    province: 331123101201 → 331123101, 331123, 3311, 33 (a zero group is no division:
+    331123000000, the county's own agencies, lies in no township)."""
+    out = []
+    for digits in (9, 6, 4, 2):
+        code = region_code[:digits]
+        if len(code) == digits and code.isdigit() and code[-(3 if digits > 6 else 2):].strip("0"):
+            out.append(code)
+    return out
+
+
 def check_division_name(name: Any) -> str:
     """A division's name: one line of Chinese text (「城关镇」「青石乡」)."""
     text = check_text("name", name, MAX_NAME)
@@ -94,10 +106,11 @@ class Region(CobuildAggregate):
         name = check_division_name(name)
         if name == self.name:
             return False
-        self._renamed(name=name, **by.fields())
+        # The code travels with the new name, so a reader of the log needs no other event.
+        self._renamed(code=self.code, name=name, **by.fields())
         return True
 
     @event("RegionRenamed")
-    def _renamed(self, name: str, actor: dict[str, Any], on_behalf_of: UUID | None,
+    def _renamed(self, code: str, name: str, actor: dict[str, Any], on_behalf_of: UUID | None,
                  occurred_at: datetime) -> None:
         self.name = name

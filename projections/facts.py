@@ -26,14 +26,14 @@ from domain.commitment import PublicCommitment
 from domain.organisation import Organisation
 from domain.pairing import Pairing
 from domain.task import ServiceTask
-from projections import account_facts, followup_facts, round_facts
+from projections import account_facts, followup_facts, region_facts, round_facts
 from projections.store import table_columns, table_indexes
 from workflows.store.clock import LOCAL_TZ, local_date
 from workflows.store.sqlstore import Cursor
 
 TABLES = ("org", "income", "pairing", "pairing_event", "activity", "commitment",
           "commitment_event", "task", "task_event", "proxy_entry", "horizon", *followup_facts.TABLES,
-          *account_facts.TABLES, *round_facts.TABLES)
+          *account_facts.TABLES, *round_facts.TABLES, *region_facts.TABLES)
 
 
 def stamp(moment: datetime) -> str:
@@ -166,6 +166,7 @@ def schema(prefix: str) -> list[str]:
         *followup_facts.schema(p),
         *account_facts.schema(p),
         *round_facts.schema(p),
+        *region_facts.schema(p),
     ]
 
 
@@ -183,7 +184,7 @@ def indexes(prefix: str) -> list[str]:
 # lacks it and is rebuilt (``ProjectionRunner.ensure_active``).
 LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_pairings"),
                     ("pairing", "changed_day"), ("followup_event", "text"), ("account", "id"),
-                    ("evaluation_rating", "side"), ("proxy_entry", "reason"))
+                    ("evaluation_rating", "side"), ("proxy_entry", "reason"), ("region", "level"))
 # Indexes whose columns changed get a new name, so that a version built before has not got it.
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"),
@@ -554,7 +555,8 @@ class Projector:
         self.handlers: dict[type, Handler] = {
             **followup_facts.handlers(self._region, day_of, stamp),
             **account_facts.handlers(self._region, day_of, stamp),
-            **round_facts.handlers(day_of, stamp)}
+            **round_facts.handlers(day_of, stamp),
+            **region_facts.handlers(day_of, stamp)}
         self.facts: dict[type, FactHandler] = {
             Organisation.OrganisationRegistered: self.organisation_registered,
             Organisation.OrganisationRenamed: self.organisation_renamed,

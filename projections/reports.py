@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 from domain import labels, scoring
 from domain.item_states import CommitmentState, Step, TaskState, commitment_state, task_state
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from domain.region import LEVEL_DIGITS, ancestors
 from projections.round_facts import RATING_STATES
 from domain.pairing_rules import (
     DEFAULT_RULES, Lifecycle, PairingFacts, RuleHit, Thresholds, derived_status, lifecycle_state,
@@ -1492,10 +1493,14 @@ def find_organisations(db: ProjectionDatabase, q: str | None = None, kind: str |
         rows = facts.rows(
             "SELECT id, code, name, kind, region_code, income_year, income_amount, income_fen"
             " FROM {p}org WHERE " + sql + " ORDER BY region_code, id LIMIT ?", [*params, limit + 1])
+        named = _named(facts, [a for row in rows[:limit] for a in ancestors(row[4])])
     items = []
     for org_id, code, name, kind_, region_code, year, amount, fen in rows[:limit]:
         item: dict[str, Any] = {"id": org_id, "code": code, "name": name, "kind": kind_,
                                 "region_code": region_code}
+        where = next((named[a] for a in ancestors(region_code) if a in named), None)
+        if where is not None:
+            item["region_name"] = where
         if weak_income_yuan is not None and kind_ in RECEIVING_KINDS:
             item["weak"] = None if fen is None else fen < weak_income_yuan * 100
             item["income_year"] = year
@@ -1503,6 +1508,48 @@ def find_organisations(db: ProjectionDatabase, q: str | None = None, kind: str |
         items.append(item)
     last = rows[limit - 1] if len(rows) > limit else None
     return {"items": items, "next_cursor": f"{last[4]}|{last[0]}" if last else None}
+
+
+# -- divisions (区划) by name ------------------------------------------------------------------
+
+def _named(facts: Facts, codes: Iterable[str]) -> dict[str, str]:
+    """The recorded names of these division codes (a primary-key lookup per code)."""
+    wanted = sorted(set(codes))
+    out: dict[str, str] = {}
+    for at in range(0, len(wanted), 500):  # within every database's limit on parameters
+        chunk = wanted[at:at + 500]
+        out.update(facts.rows("SELECT code, name FROM {p}region WHERE code IN ("
+                              + ", ".join("?" * len(chunk)) + ")", chunk))
+    return out
+
+
+def region_names(db: ProjectionDatabase, codes: Iterable[str]) -> dict[str, str]:
+    """The name of each division code that has one (codes at their level: 2-12 digits)."""
+    with open_facts(db) as facts:
+        return _named(facts, codes)
+
+
+def region_name_of(db: ProjectionDatabase, region_code: str) -> str | None:
+    """The name of the division itself, else of its nearest named ancestor."""
+    candidates = [region_code, *ancestors(region_code.ljust(12, "0"))]
+    names = region_names(db, candidates)
+    return next((names[c] for c in candidates if c in names), None)
+
+
+def child_regions(db: ProjectionDatabase, parent: str | None, level: str) -> list[dict[str, str]]:
+    """The named divisions of ``level`` (``township``, ...) under ``parent`` (a code prefix,
+    or everywhere), in code order: a range on the (level, code) index."""
+    if level not in LEVEL_DIGITS:
+        raise ReportError(f"level must be one of {', '.join(LEVEL_DIGITS)}")
+    sql, params = "level = ?", [level]
+    bounds = region_bounds(parent)
+    if bounds:
+        sql += " AND code >= ? AND code < ?"
+        params += list(bounds)
+    with open_facts(db) as facts:
+        rows = facts.rows("SELECT code, name FROM {p}region WHERE " + sql + " ORDER BY code", params)
+    return [{"code": code, "name": name, "level": level,
+             "level_label": labels.label(labels.REGION_LEVELS, level)} for code, name in rows]
 
 
 def accounts(db: ProjectionDatabase, region: str | None = None, organisation: str | None = None,

@@ -12,12 +12,13 @@ from workflows.store.schema import ensure_schema
 from workflows.followups import FollowUpCommands
 from workflows.organisations import OrganisationCommands, UserCommands
 from workflows.pairings import PairingCommands
+from workflows.regions import RegionCommands
 from workflows.rulesets import RuleCommands
 from workflows.tasks import TaskCommands
 
 
 class Engine(TaskCommands, CommitmentCommands, PairingCommands, OrganisationCommands, UserCommands,
-             FollowUpCommands, RuleCommands, EvaluationCommands):
+             FollowUpCommands, RuleCommands, EvaluationCommands, RegionCommands):
     """Commands are methods: ``engine.accept_pairing(actor, pairing_id)``."""
 
     # eventsourcing names the PostgreSQL events table after the application

@@ -1,4 +1,4 @@
-"""Reading an organisation list for bulk onboarding: CSV (UTF-8, as Excel/WPS save it) or
+"""Reading an organisation list (or a list of division names) for bulk onboarding: CSV (UTF-8, as Excel/WPS save it) or
 XLSX, with English or Chinese column headers, and optional collective income columns.
 
 Only the shape of the file is read here: each row becomes the organisation's fields as text
@@ -80,13 +80,14 @@ def _raw_rows(data: bytes | str) -> list[list[Any]]:
     return list(csv.reader(io.StringIO(data.lstrip("\ufeff"))))
 
 
-def read_table(data: bytes | str) -> list[Row]:
-    """The rows of an organisation list, keyed by field; blank rows are skipped."""
+def read_table(data: bytes | str, required: tuple[str, ...] = REQUIRED) -> list[Row]:
+    """The rows of an organisation list (or, with ``required`` the division code and the
+    name, a list of division names), keyed by field; blank rows are skipped."""
     rows = _raw_rows(data)
     if not rows:
         raise UnreadableTable("the file is empty")
     fields = [field_of(h) for h in rows[0]]
-    missing = [f for f in REQUIRED if f not in fields]
+    missing = [f for f in required if f not in fields]
     if missing:
         names = "; ".join(f"{f} ({'/'.join(HEADERS[f][1:])})" for f in missing)
         raise UnreadableTable(f"missing column(s): {names}")
@@ -95,7 +96,7 @@ def read_table(data: bytes | str) -> list[Row]:
         values = {f: _cell(v) for f, v in zip(fields, raw) if f is not None}
         if not any(values.values()):
             continue
-        kind = values.get("kind", "")
-        values["kind"] = KIND_OF_LABEL.get(kind, kind)
+        if "kind" in values:
+            values["kind"] = KIND_OF_LABEL.get(values["kind"], values["kind"])
         table.append(Row(number, values))
     return table

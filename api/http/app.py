@@ -21,8 +21,8 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.http import (
-    audit, commitments, evaluations, evidence, followups, history, organisations, pairings, reports,
-    rules, tasks, users,
+    audit, commitments, evaluations, evidence, followups, history, organisations, pairings, regions,
+    reports, rules, tasks, users,
 )
 from api.http.context import bearer_token, engine, root
 from api.http.routes import answers_secret
@@ -42,7 +42,7 @@ from workflows.store.idempotency import CommandKey
 from workflows.store.outages import describe, is_outage
 
 MAX_BODY = 64 * 1024  # the largest command body is a few kilobytes of text
-BLUEPRINTS = (organisations.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
+BLUEPRINTS = (organisations.blp, regions.blp, users.blp, pairings.blp, commitments.blp, tasks.blp,
               followups.blp, evaluations.blp, rules.blp, evidence.blp, reports.blp, history.blp, audit.blp)
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 

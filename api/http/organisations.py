@@ -73,6 +73,9 @@ class Found(ma.Schema):
     kind = ma.fields.String(required=True)
     kind_label = Label("kind", labels.ORGANISATION_KINDS)
     region_code = ma.fields.String(required=True)
+    region_name = ma.fields.String(metadata={
+        "description": "the name of its township, or of its nearest named division above; "
+                       "absent when none is named (POST /regions)"})
     weak = ma.fields.Boolean(allow_none=True, metadata={
         "description": "villages, for admins, supervisors and evaluators: whether the latest "
                        "reported collective income is below the weak-village line"})
