@@ -36,13 +36,13 @@ def division_code(code: Any) -> str:
     village's own three digits are never 000."""
     if not isinstance(code, str) or not _DIVISION.match(code.strip()):
         raise InvalidValue("code", "must be a division code of 2, 4, 6, 9 or 12 digits")
-    code = code.strip()
+    text: str = code.strip()
     for length, zeros in _PADDING:
-        if len(code) == length and code.endswith(zeros):
-            code = code[:-len(zeros)]
-    if code == "00":
+        if len(text) == length and text.endswith(zeros):
+            text = text[:-len(zeros)]
+    if text == "00":
         raise InvalidValue("code", "must be a division code of 2, 4, 6, 9 or 12 digits")
-    return code
+    return text
 
 
 def level_of(code: str) -> str:

@@ -1536,7 +1536,7 @@ def region_name_of(db: ProjectionDatabase, region_code: str) -> str | None:
     return next((names[c] for c in candidates if c in names), None)
 
 
-def child_regions(db: ProjectionDatabase, parent: str | None, level: str) -> list[dict[str, str]]:
+def child_regions(db: ProjectionDatabase, parent: str | None, level: str) -> list[dict[str, Any]]:
     """The named divisions of ``level`` (``township``, ...) under ``parent`` (a code prefix,
     or everywhere), in code order: a range on the (level, code) index."""
     if level not in LEVEL_DIGITS:
