@@ -288,6 +288,7 @@ OLDER_CODE = {
     "before user accounts": ["DROP TABLE v1_account"],
     "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
     "before 代录 in reports": ["DROP TABLE v1_proxy_entry"],
+    "before division names": ["DROP TABLE v1_region"],
 }
 
 
@@ -306,6 +307,30 @@ def test_a_version_built_by_older_code_is_rebuilt_when_a_runner_opens_it(setting
     with reopened.db.read() as conn:
         assert facts.is_current(conn, "v2_")
     assert dump(reopened.db) == before
+    engine.close()
+
+
+def test_division_names_fill_the_region_table_of_a_version_built_before_them(settings):
+    from domain.base import SYSTEM
+
+    engine, _ = _history(settings, 40)
+    engine.name_region(SYSTEM, "331123", "遂昌县")
+    engine.name_region(SYSTEM, "331123101000", "大柘镇")
+    engine.name_region(SYSTEM, "331123102", "青石乡")
+    engine.name_region(SYSTEM, "331123102", "青石镇")  # renamed
+    engine.name_region(SYSTEM, "331123102", "青石镇")  # the same again: nothing recorded
+    runner = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    runner.catch_up()
+    with runner.db.write() as conn:
+        conn.execute("DROP TABLE v1_region")
+    reopened = ProjectionRunner(engine, ProjectionDatabase.for_settings(settings))
+    assert reopened.status().active_version == 2
+    assert reports.child_regions(reopened.db, "3311", "township") == [
+        {"code": "331123101", "name": "大柘镇", "level": "township", "level_label": "乡镇（街道）"},
+        {"code": "331123102", "name": "青石镇", "level": "township", "level_label": "乡镇（街道）"}]
+    assert reports.region_names(reopened.db, ["331123", "331123103", "33"]) == {"331123": "遂昌县"}
+    assert reports.region_name_of(reopened.db, "331123102201") == "青石镇"
+    assert reports.region_name_of(reopened.db, "331123000000") == "遂昌县"
     engine.close()
 
 
