@@ -1529,11 +1529,40 @@ def region_names(db: ProjectionDatabase, codes: Iterable[str]) -> dict[str, str]
         return _named(facts, codes)
 
 
+def names_or_above(db: ProjectionDatabase, codes: Iterable[str]) -> dict[str, str]:
+    """For each division code (2-12 digits), its own name, else its nearest named
+    ancestor's; codes with neither are left out.  One primary-key lookup per candidate."""
+    wanted = {code: [code, *(a for a in ancestors(code.ljust(12, "0")) if len(a) < len(code))]
+              for code in set(codes) if code}
+    with open_facts(db) as facts:
+        names = _named(facts, [c for chain in wanted.values() for c in chain])
+    out = {}
+    for code, chain in wanted.items():
+        found = next((names[c] for c in chain if c in names), None)
+        if found is not None:
+            out[code] = found
+    return out
+
+
 def region_name_of(db: ProjectionDatabase, region_code: str) -> str | None:
     """The name of the division itself, else of its nearest named ancestor."""
-    candidates = [region_code, *ancestors(region_code.ljust(12, "0"))]
-    names = region_names(db, candidates)
-    return next((names[c] for c in candidates if c in names), None)
+    return names_or_above(db, [region_code]).get(region_code)
+
+
+def townships_with_villages(db: ProjectionDatabase, region: str | None) -> list[str]:
+    """The 9-digit townships under ``region`` where a village or community (not dissolved)
+    is registered, in code order.  One index seek per township (a skip scan of the region
+    index), however many villages each has."""
+    bounds = region_bounds(region) or ("", ":")
+    first = ("SELECT substr(region_code, 1, 9) FROM {p}org WHERE region_code >= {low}"
+             " AND region_code < ? AND kind IN ('village', 'community') AND dissolved_day IS NULL"
+             " AND length(region_code) = 12 ORDER BY region_code LIMIT 1")
+    sql = ("WITH RECURSIVE t(code) AS (SELECT (" + first.format(p="{p}", low="?") + ")"
+           " UNION ALL SELECT (" + first.format(p="{p}", low="t.code || ':'") + ") FROM t"
+           " WHERE t.code IS NOT NULL) SELECT code FROM t WHERE code IS NOT NULL")
+    with open_facts(db) as facts:
+        rows = facts.rows(sql, [bounds[0], bounds[1], bounds[1]])
+    return [code for (code,) in rows if code[6:9] != "000"]
 
 
 def child_regions(db: ProjectionDatabase, parent: str | None, level: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from domain.errors import DomainError, InvalidValue
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
 from domain.ruleset import CHECKS
 from domain.user import User
-from projections.reports import ReportError, accounts, find_organisations
+from projections.reports import ReportError, accounts, find_organisations, names_or_above
 from workflows.authorisation import in_region
 from workflows.errors import Forbidden, NotFound, StaleVersion
 from workflows.onboarding import XLSX_MAGIC
@@ -257,13 +257,16 @@ def _user_list(actor: Any, cursor: str | None) -> tuple[list[dict[str, Any]], st
         found = accounts(caught_up_db(), region=actor.region_code, cursor=cursor, limit=USERS_PAGE)
     except ReportError:  # a cursor typed by hand
         found = accounts(caught_up_db(), region=actor.region_code, limit=USERS_PAGE)
-    regions = _region_choices(actor)  # a regional account's region by its name
+    # A regional account's region by its recorded name (or the nearest named one above it).
+    regions = names_or_above(caught_up_db(), [i["region_code"] for i in found["items"]
+                                              if not i["organisation_name"]])
     rows = []
     for item in found["items"]:
         user = engine().load(User, UUID(item["id"]))
         rows.append({"name": item["name"], "login": user.login or "",
                      "role": labels.label(labels.ROLES, item["role"]),
-                     "where": item["organisation_name"] or regions.get(item["region_code"], ""),
+                     "where": item["organisation_name"] or regions.get(item["region_code"])
+                     or item["region_code"] or "全国",
                      "state": item["state"], "state_label": labels.label(labels.USER_STATES, item["state"]),
                      "changed": user.modified_on})
     after = found["next_cursor"]
@@ -282,7 +285,8 @@ def _user_card(login: str) -> dict[str, Any] | None:
         return None
     return {"id": user.id, "name": user.name, "login": login.lower(),
             "role": labels.label(labels.ROLES, user.role),
-            "where": org_name(user.organisation_id) if user.organisation_id else user.region_code,
+            "where": org_name(user.organisation_id) if user.organisation_id else
+            names_or_above(caught_up_db(), [where]).get(where) or where or "全国",
             "state": user.state, "state_label": labels.label(labels.USER_STATES, user.state)}
 
 

@@ -4,7 +4,8 @@ its chart (DESIGN §12).
 
 Every list is a report of ``projections.reports`` (the same functions the JSON API answers
 with); every act is the engine's command run with the signed-in person's Actor, so who may do
-what is decided there.  Regions are chosen by name: a township is named after its villages.
+what is decided there.  Regions are chosen by name: the name the organisation department
+recorded for the township (区划名称), or, for one nobody named, after its villages.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from domain.organisation import RECEIVING_KINDS
 from domain.pairing import Pairing
 from domain.pairing_rules import Thresholds
 from projections.reports import (
-    coverage_report, find_organisations, followups_report, inactive_report,
+    coverage_report, find_organisations, followups_report, inactive_report, names_or_above,
+    region_names, townships_with_villages,
 )
 from workflows.authorisation import REGION_ROLES, in_region
 
@@ -73,25 +75,32 @@ def township_of(name: str) -> str | None:
 
 
 def townships(region: str) -> list[dict[str, str]]:
-    """The townships (9-digit regions) under ``region`` that have villages, each named
-    after its villages (the name they share, or the first village's), sorted by name."""
-    villages: dict[str, list[str]] = {}
-    for kind in RECEIVING_KINDS:
-        found = find_organisations(caught_up_db(), kind=kind, region=region, limit=5000)
-        for org in found["items"]:
-            if len(org["region_code"]) >= 9:
-                villages.setdefault(org["region_code"][:9], []).append(org["name"])
-    out = []
-    for code, names in villages.items():
-        shared = {township_of(n) for n in names}
-        one = shared.pop() if len(shared) == 1 else None
-        if one is not None:
-            words = one
-        else:
-            first = sorted(names)[0]
-            words = f"{first}等 {len(names)} 个村（社区）所在乡镇"
-        out.append({"code": code, "name": words})
+    """The townships (9-digit regions) under ``region`` that have villages, sorted by name:
+    each by the name the organisation department recorded (``POST /regions``, the import
+    of division names), or, for one nobody named yet, after its villages."""
+    db = caught_up_db()
+    codes = townships_with_villages(db, region)
+    names = region_names(db, codes)
+    out = [{"code": code, "name": names.get(code) or named_after_villages(code)} for code in codes]
     return sorted(out, key=lambda t: t["name"])
+
+
+def named_after_villages(township: str) -> str:
+    """A township nobody named, by its villages: the township their names start with
+    (「大柘镇」), else 「某村等 3 个村（社区）所在乡镇」."""
+    names: list[str] = []
+    for kind in RECEIVING_KINDS:
+        names += [o["name"] for o in find_organisations(
+            caught_up_db(), kind=kind, region=township, limit=VILLAGES_READ)["items"]]
+    shared = {township_of(n) for n in names}
+    one = shared.pop() if len(shared) == 1 else None
+    if one is not None:
+        return one
+    more = "" if len(names) < VILLAGES_READ * len(RECEIVING_KINDS) else "多"
+    return f"{sorted(names)[0]}等 {len(names)}{more} 个村（社区）所在乡镇" if names else "未命名乡镇"
+
+
+VILLAGES_READ = 50  # a township nobody named is described by at most this many villages
 
 
 def chosen_region(actor: Any) -> tuple[str, list[dict[str, str]], str]:
@@ -105,19 +114,29 @@ def chosen_region(actor: Any) -> tuple[str, list[dict[str, str]], str]:
         if asked not in names or not in_region(actor, asked):
             abort(404)
         return asked, choices, names[asked]
-    return own, choices, "全部" if choices else (township_name(own) or "本地区")
+    if choices:
+        county = names_or_above(caught_up_db(), [own]).get(own) if own else None
+        return own, choices, f"{county}（全部）" if county else "全部"
+    return own, choices, township_name(own) or "本地区"
 
 
 def township_name(region: str) -> str | None:
-    for choice in townships(region[:9]) if len(region) >= 9 else []:
-        if choice["code"] == region[:9]:
-            return choice["name"]
-    return None
+    """The name of the township ``region`` is in (or is), recorded or after its villages."""
+    if len(region) < 9:
+        return None
+    township = region[:9]
+    named = region_names(caught_up_db(), [township]).get(township)
+    if named is not None:
+        return named
+    return named_after_villages(township) if township in townships_with_villages(
+        caught_up_db(), township) else None
 
 
-def region_names(codes: list[str], actor: Any) -> dict[str, str]:
+def township_names(codes: list[str], actor: Any) -> dict[str, str]:
+    """Names for townships codes (the coverage rows'): recorded, else after their villages."""
     names = {c["code"]: c["name"] for c in townships(actor.region_code or "")}
-    return {code: names.get(code, "其他地区") for code in codes}
+    recorded = region_names(caught_up_db(), [c for c in codes if c not in names])
+    return {code: names.get(code) or recorded.get(code, "其他地区") for code in codes}
 
 
 # -- 联而不动 board ---------------------------------------------------------------------------
@@ -273,7 +292,7 @@ def coverage() -> Any:
     actor = regional()
     region, choices, shown = chosen_region(actor)
     found = coverage_report(caught_up_db(), window(), rules(), region=region)
-    names = region_names([r["region_code"][:9] for r in found["items"]], actor)
+    names = township_names([r["region_code"][:9] for r in found["items"]], actor)
     rows = []
     for row in found["items"]:
         code = row["region_code"]
