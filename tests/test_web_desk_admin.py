@@ -133,9 +133,10 @@ def workbook(rows: list[list[str]]) -> bytes:
     return out.getvalue()
 
 
-def upload_file(browser, data: bytes, name: str, step: str = "preview"):
+def upload_file(browser, data: bytes, name: str, step: str = "preview",
+                page: str = "/organisations/import"):
     form = {"csrf_token": browser.token("/me"), "step": step, "file": (io.BytesIO(data), name)}
-    return browser.client.post("/organisations/import", data=form, base_url=browser.base_url,
+    return browser.client.post(page, data=form, base_url=browser.base_url,
                                content_type="multipart/form-data")
 
 
@@ -185,3 +186,69 @@ def test_the_region_s_users_are_listed_with_login_role_organisation_state_and_la
     # another county's admin lists none of this county's accounts
     assert "周文书" not in text(desk["waixian"].get("/users"))
     assert admin.get("/users?after=nonsense").status_code == 200
+
+
+# -- division names (区划名称) -------------------------------------------------------------------
+
+REGIONS = ("区划代码,名称\n"
+           f"{COUNTY},遂昌县\n"
+           f"{COUNTY}101000,城关镇\n"
+           f"{COUNTY}102,青石乡\n")
+
+
+def test_division_names_are_previewed_imported_once_and_name_the_supervisors_townships(
+        engine, cast, desk, web):  # noqa: F811
+    admin = desk["liubz"]
+    outcome, _ = engine.register_user(cast.admin, "周部长", "supervisor", None, COUNTY, login="zhoubz")
+    engine.activate_account("zhoubz", outcome.details["activation_code"], "石练村2025春")
+    supervisor = Person(web)
+    assert supervisor.sign_in("zhoubz").status_code == 302
+    before = events(engine)
+    # Bad rows: each said by its line in Chinese, nothing written.
+    bad = upload_file(admin, ("区划代码,名称\n"
+                              f"{COUNTY}1,城关镇\n"
+                              f"{COUNTY}102,Qingshi\n"
+                              "330100,杭州市辖区\n"
+                              f"{COUNTY}102000,青石乡\n"
+                              f"{COUNTY}102,青石乡\n").encode(), "区划.csv", page="/regions")
+    assert bad.status_code == 422 and events(engine) == before
+    body = text(bad)
+    assert "没有导入任何一行" in body
+    assert "第 2 行：区划代码应为 2、4、6、9 或 12 位数字" in body
+    assert "第 3 行：名称应使用汉字" in body
+    assert "第 4 行：不在你管理的地区内" in body
+    assert "第 6 行：区划代码与第 5 行重复" in body
+    # A file that is no table of division names: the words beside the file field.
+    for data, name, words in ((b"PK\x03\x04 broken", "区划.xlsx", "不是 Excel 工作簿"),
+                              ("代码,名字\n1,2\n".encode(), "区划.csv", "缺少列")):
+        refused = upload_file(admin, data, name, page="/regions")
+        assert refused.status_code == 422 and events(engine) == before
+        assert words in error_beside(text(refused), "file")
+    # Before: the township is described by its villages.
+    assert re.search(r'<option value="331123101"[^>]*>大柘镇</option>', text(supervisor.get("/board")))
+    # A good workbook: previewed (nothing written), then every row recorded.
+    good = workbook([row.split(",") for row in REGIONS.strip().splitlines()])
+    preview = upload_file(admin, good, "区划.xlsx", page="/regions")
+    assert preview.status_code == 200 and events(engine) == before
+    body = text(preview)
+    assert "共 3 行，全部检查通过" in body and "城关镇" in body and "乡镇（街道）" in body and "新增" in body
+    carried = re.search(r'name="workbook" value="([^"]+)"', body).group(1)
+    assert admin.post("/regions", {"step": "confirm", "workbook": carried},
+                      csrf=False).status_code == 400
+    done = admin.post("/regions", {"step": "confirm", "workbook": carried})
+    assert done.status_code == 302 and events(engine) == before + 3
+    assert "已登记 3 个区划名称" in text(admin.get(done.headers["Location"]))
+    # The same list again records nothing.
+    again = admin.post("/regions", {"step": "confirm", "workbook": carried})
+    assert again.status_code == 302 and events(engine) == before + 3
+    assert "没有变化" in text(admin.get(again.headers["Location"]))
+    # The supervisor chooses the township by its recorded name; coverage names it too.
+    board = text(supervisor.get("/board"))
+    assert re.search(r'<option value="331123101"[^>]*>城关镇</option>', board)
+    assert "遂昌县（全部）" in board
+    assert "城关镇" in text(supervisor.get("/coverage"))
+    assert "城关镇" in text(admin.get("/organisations"))  # each organisation's township
+    assert "城关镇" in text(admin.get("/regions"))
+    # Another county's admin may not name this county's townships.
+    other = upload_file(desk["waixian"], REGIONS.encode(), "区划.csv", page="/regions")
+    assert other.status_code == 422 and "不在你管理的地区内" in text(other)

@@ -24,9 +24,12 @@ from api.web.views import caught_up_db, org_name
 from domain import labels
 from domain.errors import DomainError, InvalidValue
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS
+from domain.region import MAX_NAME
 from domain.ruleset import CHECKS
 from domain.user import User
-from projections.reports import ReportError, accounts, find_organisations, names_or_above
+from projections.reports import (
+    ReportError, accounts, child_regions, find_organisations, names_or_above,
+)
 from workflows.authorisation import in_region
 from workflows.errors import Forbidden, NotFound, StaleVersion
 from workflows.onboarding import XLSX_MAGIC
@@ -130,6 +133,35 @@ TOO_BIG = "文件太大（最多 2 MB），请分成几个文件导入"
 NOT_A_WORKBOOK = "这个文件不是 Excel 工作簿（.xlsx），打不开。请在 Excel/WPS 里重新「另存为」.xlsx 后再导入"
 
 
+def _upload_for(context: dict[str, Any]) -> bytes | str | None:
+    """The uploaded table (its copy kept in ``context`` for 确认导入), or None with the
+    reason beside the file field."""
+    data, problem = _uploaded()
+    if data is None:
+        context["errors"] = {"file": problem}
+    elif isinstance(data, bytes):
+        context["workbook"] = base64.b64encode(data).decode("ascii")
+    else:
+        context["content"] = data
+    return data
+
+
+def _rejected(context: dict[str, Any], rejected: ImportRejected, words: Any) -> None:
+    """The rows an import refused, each by its line; line 1 is the header: an error there
+    is the file's (unreadable, a column missing) and is said beside the file field."""
+    whole = [e for e in rejected.errors if e.line <= 1]
+    if whole:
+        context["errors"] = {"file": words(whole[0].message)}
+        context["content"] = context["workbook"] = ""
+    context["row_errors"] = [{"line": e.line, "words": words(e.message)}
+                             for e in rejected.errors if e.line > 1]
+
+
+def _import_context(tab: str, **more: Any) -> dict[str, Any]:
+    return {"tab": tab, "rows": [], "errors": {}, "row_errors": [], "content": "",
+            "workbook": "", **more}
+
+
 @blueprint.route("/organisations/import", methods=["GET", "POST"])
 @signed_in
 def import_organisations() -> Any:
@@ -137,37 +169,83 @@ def import_organisations() -> Any:
     确认导入 (every row or none).  A CSV or an XLSX workbook; a file that cannot be read as
     a table (not a workbook, a column missing) is said beside the file field."""
     actor = admin()
-    context: dict[str, Any] = {"tab": "organisations", "rows": [], "errors": {}, "row_errors": [],
-                               "content": "", "workbook": "", "kinds": labels.ORGANISATION_KINDS}
+    context = _import_context("organisations", kinds=labels.ORGANISATION_KINDS)
     if request.method == "GET":
         return render_template("admin/import.html", **context)
-    data, problem = _uploaded()
+    data = _upload_for(context)
     if data is None:
-        context["errors"] = {"file": problem}
         return render_template("admin/import.html", **context), 422
-    if isinstance(data, bytes):
-        context["workbook"] = base64.b64encode(data).decode("ascii")
-    else:
-        context["content"] = data
-    confirm = request.form.get("step") == "confirm"
     try:
-        if confirm:
+        if request.form.get("step") == "confirm":
             outcomes = engine().import_organisations(actor, data)
             return redirect(url_for("web.organisations", done=len(outcomes)))
         checked = engine().check_import(actor, data)
     except ImportRejected as rejected:
-        # Line 1 is the header: an error there is the file's (unreadable, a column missing).
-        whole = [e for e in rejected.errors if e.line <= 1]
-        if whole:
-            context["errors"] = {"file": import_words(whole[0].message)}
-            context["content"] = context["workbook"] = ""
-        context["row_errors"] = [{"line": e.line, "words": import_words(e.message)}
-                                 for e in rejected.errors if e.line > 1]
+        _rejected(context, rejected, import_words)
         return render_template("admin/import.html", **context), 422
     context["rows"] = [{"code": o.code, "name": o.name,
                         "kind": labels.label(labels.ORGANISATION_KINDS, o.kind),
                         "region": o.region_code} for o in checked]
     return render_template("admin/import.html", **context)
+
+
+# -- divisions (区划名称) ------------------------------------------------------------------------
+
+def region_import_words(message: str) -> str:
+    """The engine's reason for refusing a row of division names, in Chinese."""
+    if "division code of" in message:
+        return "区划代码应为 2、4、6、9 或 12 位数字（统计用区划代码）"
+    if "Chinese characters" in message:
+        return "名称应使用汉字，如「城关镇」"
+    if "one line" in message:
+        return "名称只能写一行"
+    if "must not be blank" in message:
+        return "名称不能为空"
+    if "at most" in message:
+        return f"名称太长（最多 {MAX_NAME} 个字）"
+    repeats = re.search(r"repeats line (\d+)", message)
+    if repeats:
+        return f"区划代码与第 {repeats.group(1)} 行重复"
+    if re.search(r"missing column\(s\)", message):
+        return "缺少列：第一行应为列名「区划代码、名称」（或 region_code,name）"
+    return import_words(message)
+
+
+CHANGE_WORDS = {"named": "新增", "renamed": "更名", "same": "不变"}
+
+
+@blueprint.route("/regions", methods=["GET", "POST"])
+@signed_in
+def regions() -> Any:
+    """区划名称: the named counties and townships of the admin's region, and the import of a
+    list of division names (区划代码, 名称): 预览, then 确认导入 (every row or none; a row
+    naming a division as it is already named changes nothing)."""
+    actor = admin()
+    context = _import_context("organisations", max_name=MAX_NAME,
+                              done=request.args.get("done"))
+    status = 200
+    if request.method == "POST":
+        data = _upload_for(context)
+        try:
+            if data is None:
+                status = 422
+            elif request.form.get("step") == "confirm":
+                changes = engine().import_regions(actor, data)
+                recorded = sum(1 for c in changes if c.change != "same")
+                return redirect(url_for("web.regions", done=recorded))
+            else:
+                context["rows"] = [
+                    {"code": c.region.code, "name": c.region.name, "was": c.was,
+                     "level": labels.label(labels.REGION_LEVELS, c.region.level),
+                     "change": CHANGE_WORDS[c.change]}
+                    for c in engine().check_region_import(actor, data)]
+        except ImportRejected as rejected:
+            _rejected(context, rejected, region_import_words)
+            status = 422
+    own = actor.region_code or None
+    context["named"] = [
+        *child_regions(caught_up_db(), own, "county"), *child_regions(caught_up_db(), own, "township")]
+    return render_template("admin/regions.html", **context), status
 
 
 # -- users ---------------------------------------------------------------------------------------
