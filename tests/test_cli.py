@@ -109,6 +109,29 @@ def test_import_reports_every_bad_row_and_imports_none(run, tmp_path):
     assert run("orgs", "import", str(csv_file)).output.strip() == "imported 1 organisations"
 
 
+def test_import_names_divisions_from_a_region_file_with_the_organisations_or_alone(run, tmp_path):
+    run("init")
+    before = event_count(tmp_path)
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("code,name,kind,region_code\nV1,城关镇东门村党支部,village,331123101201\n",
+                    encoding="utf-8")
+    regions = tmp_path / "regions.csv"
+    regions.write_text("区划代码,名称\n331123,遂昌县\n331123101,Chengguan\n", encoding="utf-8")
+    bad = run("orgs", "import", str(orgs), "--regions", str(regions))
+    assert bad.exit_code == 1 and "line 3: name" in bad.output
+    assert event_count(tmp_path) == before  # neither file's rows were written
+    regions.write_text("区划代码,名称\n331123,遂昌县\n331123101000,城关镇\n", encoding="utf-8")
+    done = run("orgs", "import", str(orgs), "--regions", str(regions))
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["named 2 divisions (0 already so named)",
+                                        "imported 1 organisations"]
+    again = run("orgs", "import", "--regions", str(regions))
+    assert again.output.strip() == "named 0 divisions (2 already so named)"
+    assert event_count(tmp_path) == before + 3
+    nothing = run("orgs", "import")
+    assert nothing.exit_code == 1 and nothing.output.count("\n") == 1
+
+
 def test_import_refuses_a_file_that_is_not_utf8(run, tmp_path):
     run("init")
     csv_file = tmp_path / "gbk.csv"

@@ -99,16 +99,38 @@ def orgs_add(code: str, name: str, kind: str, region_code: str, income_year: int
 
 
 @orgs.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def orgs_import(file: str) -> None:
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--regions", "regions_file", type=click.Path(exists=True, dir_okay=False),
+              help="Also name divisions (区划名称) from CSV/XLSX: columns region_code, name "
+                   "(or 区划代码, 名称).")
+def orgs_import(file: str | None, regions_file: str | None) -> None:
     """Import organisations from CSV (UTF-8) or XLSX: every row or none.
 
     Columns: code, name, kind, region_code, and optionally income_year, income_yuan; or in
-    Chinese 代码, 名称, 类型 (村, 社区, 机关 ...), 行政区划代码, 年份, 集体经济收入."""
-    with open(file, "rb") as handle:
-        data = handle.read()
-    outcomes = engine().import_organisations(OPERATOR, data)
-    click.echo(f"imported {len(outcomes)} organisations")
+    Chinese 代码, 名称, 类型 (村, 社区, 机关 ...), 行政区划代码, 年份, 集体经济收入.
+    With --regions, the division names are checked with the organisations, and nothing is
+    written unless both files are good; a name a division already has records nothing."""
+    if file is None and regions_file is None:
+        fail("name a file of organisations, or --regions with a file of division names")
+    eng = engine()
+    orgs_data = _read(file) if file else None
+    regions_data = _read(regions_file) if regions_file else None
+    if regions_data is not None:
+        eng.check_region_import(OPERATOR, regions_data)
+    if orgs_data is not None:
+        eng.check_import(OPERATOR, orgs_data)
+    if regions_data is not None:
+        changes = eng.import_regions(OPERATOR, regions_data)
+        named = sum(1 for c in changes if c.change != "same")
+        click.echo(f"named {named} divisions ({len(changes) - named} already so named)")
+    if orgs_data is not None:
+        outcomes = eng.import_organisations(OPERATOR, orgs_data)
+        click.echo(f"imported {len(outcomes)} organisations")
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 @cli.group()
