@@ -169,6 +169,18 @@ def test_record_quality_counts_for_the_demo_year(demo):
     assert sum(o["points"]["records"] > 0 for o in report["organisations"]) >= 18
 
 
+def test_the_demo_names_its_counties_and_townships(demo):
+    from projections.reports import child_regions, find_organisations
+
+    _, summary, _, db, _ = demo
+    assert [t["name"] for t in child_regions(db, "331123", "township")] == [
+        "妙高街道", "大柘镇", "金竹镇", "北界镇", "湖山乡", "高坪乡"]
+    assert [c["name"] for c in child_regions(db, "3311", "county")] == ["遂昌县", "松阳县"]
+    found = {o["name"]: o.get("region_name") for o in find_organisations(db, limit=100)["items"]}
+    assert found["大柘镇黄岩村党支部"] == "大柘镇" and found["遂昌县财政局机关党委"] == "遂昌县"
+    assert "  登记名称的区划：16" in summary
+
+
 def test_the_summary_names_the_played_months(demo):
     now, summary, _, _, _ = demo
     today = local_date(now)

@@ -37,6 +37,15 @@ from workflows.store.settings import Settings
 DAYS = 365  # the demo starts this many days before today; every step is played before today
 OPERATOR = Actor(user_id="operator", role="admin", region_code="")
 
+# The divisions the demo's organisations are in, by name (区划名称), as the organisation
+# department records them, so the supervisors' pages name real townships.
+REGIONS = [  # code at its level, name
+    ("33", "浙江省"), ("3311", "丽水市"), ("331123", "遂昌县"), ("331124", "松阳县"),
+    ("331123001", "妙高街道"), ("331123101", "大柘镇"), ("331123102", "金竹镇"),
+    ("331123103", "北界镇"), ("331123201", "湖山乡"), ("331123202", "高坪乡"),
+    ("331124001", "西屏街道"), ("331124002", "望松街道"), ("331124101", "大东坝镇"),
+    ("331124102", "新兴镇"), ("331124103", "玉岩镇"), ("331124201", "四都乡"),
+]
 AGENCIES = [  # code, name, kind, region
     ("SC-CZJ", "遂昌县财政局机关党委", "agency", "331123000000"),
     ("SC-GDJ", "国网遂昌县供电公司党委", "enterprise", "331123000000"),
@@ -186,6 +195,9 @@ class DemoYear:
 
     def register(self) -> None:
         income_year = self.start.year - 1
+        for code, name in REGIONS:
+            self.engine.name_region(OPERATOR, code, name)
+            self.count("divisions named")
         for code, name, kind, region in AGENCIES:
             self._register(code, name, kind, region)
         for code, name, kind, region, income in VILLAGES:
@@ -442,7 +454,7 @@ WORKFLOW_EFFECTS = {"flagged": "follow-up cases opened by the workflow",
                     "pooled": "needs pooled by the workflow"}
 
 LABELS = {
-    "organisations": "党组织", "pairings in force": "生效结对", "pairings declined": "拒绝的结对申请",
+    "divisions named": "登记名称的区划", "organisations": "党组织", "pairings in force": "生效结对", "pairings declined": "拒绝的结对申请",
     "activities co-signed": "双方确认的活动", "activities contested": "被对方否认的活动",
     "commitments publicised": "公开承诺", "commitments confirmed": "已确认兑现的承诺",
     "commitments disputed": "曾被退回的承诺", "commitments abandoned": "放弃并说明的承诺",
