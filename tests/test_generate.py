@@ -116,6 +116,15 @@ def test_every_event_is_attributed_to_the_generator_the_system_or_a_registered_u
     assert behalf > 0  # township clerks enter some villages' facts
 
 
+def test_the_generated_divisions_are_named(played):
+    from domain.region import Region
+
+    run, _, _ = played
+    for region in (*run.world.counties, *run.world.townships):
+        assert run.engine.load(Region, Region.create_id(region.code)).name == region.name
+    assert all(t.name.endswith(("镇", "乡", "街道")) for t in run.world.townships)
+
+
 def test_the_year_has_every_kind_of_pairing_health(played):
     run, _, _ = played
     world, ids = run.world, run.playback.pairing_ids

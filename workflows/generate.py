@@ -833,11 +833,14 @@ class Playback:
             self.progress(len(steps))
 
     def register(self) -> None:
-        """Organisations, last year's collective income, and one account per organisation;
-        township clerks and county organisation departments (on the first working day)."""
+        """The names of the divisions, organisations, last year's collective income, and one
+        account per organisation; township clerks and county organisation departments (on
+        the first working day)."""
         w, e = self.world, self.engine
         self.clock.set(datetime(w.year, 1, 2, 8, 30, tzinfo=LOCAL_TZ))
         with e.batch():
+            for region in (Region(*PROVINCE), *w.cities, *w.counties, *w.townships):
+                e.name_region(GENERATOR, region.code, region.name)
             for county in w.counties:
                 self.departments[county.code] = self._user(
                     f"{county.name}委组织部", "supervisor", region_code=county.code)
