@@ -126,6 +126,8 @@ REGION_STATES: Catalogue = {"named": "已命名"}
 # A division by its level (``domain.region.LEVELS``).
 REGION_LEVELS: Catalogue = {"province": "省", "city": "市", "county": "县（区）",
                             "township": "乡镇（街道）", "village": "村（社区）"}
+# What naming a division does (``workflows.regions.RegionChange``), as an import's preview says.
+REGION_CHANGES: Catalogue = {"named": "新增", "renamed": "更名", "same": "不变"}
 ROLES: Catalogue = {
     "admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）", "village": "村（社区）",
     "evaluator": "考核",

@@ -9,8 +9,11 @@ at phone and at desktop width, a screenshot per step under tests/screenshots/<te
     way; the evaluator lands on 待办 and finds the round to compute there; the township's
     supervisor lands on 待办 and has 消息 in the tab bar;
 (x) an admin imports organisations from an XLSX workbook (a file that is no workbook is said
-    beside the file field, nothing written), and finds the region's users listed with their
-    login, role, organisation and state, and acts on one from the list."""
+    beside the file field, nothing written), then the names of the county and its townships
+    (区划名称: a bad row said by its line, nothing written; a workbook previewed and
+    confirmed), and finds the region's users listed with their login, role, organisation and
+    state, and acts on one from the list; the county's supervisor then picks the township by
+    its recorded name on the 联而不动 board."""
 from __future__ import annotations
 
 import io
@@ -21,7 +24,7 @@ import pytest
 
 from tests.browser_support import browser_fixtures
 from tests.test_web_desk_journeys import COUNTY, world
-from tests.web_journey_support import activate, looked_at, press, sign_in, sign_out, tap
+from tests.web_journey_support import activate, choose, looked_at, press, sign_in, sign_out, tap
 
 pytestmark = pytest.mark.browser
 globals().update(browser_fixtures())
@@ -138,7 +141,8 @@ def workbook(rows: list[list[str]]) -> bytes:
 
 
 def journey_x(server, page, phone: bool, tmp_path) -> None:
-    world(server, ("周部长", "admin", None, COUNTY, "zhoubz"), ("李文书", "village", "V1", None, "liws"))
+    world(server, ("周部长", "admin", None, COUNTY, "zhoubz"), ("李文书", "village", "V1", None, "liws"),
+          ("吴督办", "supervisor", None, COUNTY, "wudb"))
     activate(page, server, "zhoubz")
     sign_in(page, "zhoubz")
     press(page, "组织")
@@ -161,6 +165,28 @@ def journey_x(server, page, phone: bool, tmp_path) -> None:
     text = looked_at(page, "admin-imported-xlsx", phone)
     assert "已导入 2 个党组织" in text and "遂昌县教育局机关党委" in text
 
+    # 区划名称: the county and its townships by name, so supervisors see real townships.
+    press(page, "区划名称")
+    bad = tmp_path / "区划.csv"
+    bad.write_text("区划代码,名称\n331123,遂昌县\n3311231,城关镇\n", encoding="utf-8")
+    page.driver.find_element("id", "f-file").send_keys(str(bad))
+    press(page, "预览")
+    text = looked_at(page, "admin-regions-bad-row", phone)
+    assert "没有导入任何一行" in text and "第 3 行：区划代码应为" in text
+    names = tmp_path / "区划名称.xlsx"
+    names.write_bytes(workbook([["区划代码", "名称"], ["331123", "遂昌县"],
+                                ["331123101000", "大柘镇"], ["331123102", "金竹镇"]]))
+    page.driver.find_element("id", "f-file").send_keys(str(names))
+    press(page, "预览")
+    text = looked_at(page, "admin-regions-preview", phone)
+    assert "共 3 行，全部检查通过" in text and "乡镇（街道）" in text and "新增" in text
+    press(page, "确认导入（全部 3 行）")
+    text = looked_at(page, "admin-regions-named", phone)
+    assert "已登记 3 个区划名称" in text and "金竹镇" in text and "遂昌县" in text
+    press(page, "党组织")
+    text = looked_at(page, "admin-organisations-by-township", phone)
+    assert "所在地区" in text
+
     press(page, "用户")
     text = looked_at(page, "admin-users-list", phone)
     assert "本地区的用户" in text and "李文书" in text and "登录名 liws" in text and "最近变更" in text
@@ -172,6 +198,17 @@ def journey_x(server, page, phone: bool, tmp_path) -> None:
     press(page, "停用账号")
     text = looked_at(page, "admin-user-deactivated", phone)
     assert "已停用" in text
+    sign_out(page)
+
+    activate(page, server, "wudb")
+    sign_in(page, "wudb")
+    press(page, "联而不动")
+    text = looked_at(page, "supervisor-board-township-names", phone)
+    assert "遂昌县（全部）" in text
+    choose(page, "乡镇（街道）", "大柘镇")
+    press(page, "查看")
+    text = looked_at(page, "supervisor-board-township-chosen", phone)
+    assert "大柘镇" in text and "大柘镇石练村党支部" in text
 
 
 def test_journey_x_admin_xlsx_and_users_at_phone_width(server, phone, tmp_path):

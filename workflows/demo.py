@@ -454,7 +454,8 @@ WORKFLOW_EFFECTS = {"flagged": "follow-up cases opened by the workflow",
                     "pooled": "needs pooled by the workflow"}
 
 LABELS = {
-    "divisions named": "登记名称的区划", "organisations": "党组织", "pairings in force": "生效结对", "pairings declined": "拒绝的结对申请",
+    "divisions named": "登记名称的区划", "organisations": "党组织", "pairings in force": "生效结对",
+    "pairings declined": "拒绝的结对申请",
     "activities co-signed": "双方确认的活动", "activities contested": "被对方否认的活动",
     "commitments publicised": "公开承诺", "commitments confirmed": "已确认兑现的承诺",
     "commitments disputed": "曾被退回的承诺", "commitments abandoned": "放弃并说明的承诺",

@@ -211,9 +211,6 @@ def region_import_words(message: str) -> str:
     return import_words(message)
 
 
-CHANGE_WORDS = {"named": "新增", "renamed": "更名", "same": "不变"}
-
-
 @blueprint.route("/regions", methods=["GET", "POST"])
 @signed_in
 def regions() -> Any:
@@ -237,7 +234,7 @@ def regions() -> Any:
                 context["rows"] = [
                     {"code": c.region.code, "name": c.region.name, "was": c.was,
                      "level": labels.label(labels.REGION_LEVELS, c.region.level),
-                     "change": CHANGE_WORDS[c.change]}
+                     "change": labels.label(labels.REGION_CHANGES, c.change)}
                     for c in engine().check_region_import(actor, data)]
         except ImportRejected as rejected:
             _rejected(context, rejected, region_import_words)
