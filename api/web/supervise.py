@@ -96,8 +96,10 @@ def named_after_villages(township: str) -> str:
     one = shared.pop() if len(shared) == 1 else None
     if one is not None:
         return one
-    more = "" if len(names) < VILLAGES_READ * len(RECEIVING_KINDS) else "多"
-    return f"{sorted(names)[0]}等 {len(names)}{more} 个村（社区）所在乡镇" if names else "未命名乡镇"
+    if not names:
+        return "未命名乡镇"
+    many = "多" if len(names) >= VILLAGES_READ * len(RECEIVING_KINDS) else " "
+    return f"{sorted(names)[0]}等 {len(names)}{many}个村（社区）所在乡镇"
 
 
 VILLAGES_READ = 50  # a township nobody named is described by at most this many villages
@@ -132,11 +134,13 @@ def township_name(region: str) -> str | None:
         caught_up_db(), township) else None
 
 
-def township_names(codes: list[str], actor: Any) -> dict[str, str]:
-    """Names for townships codes (the coverage rows'): recorded, else after their villages."""
-    names = {c["code"]: c["name"] for c in townships(actor.region_code or "")}
+def township_names(codes: list[str], choices: list[dict[str, str]]) -> dict[str, str]:
+    """Names for township codes (the coverage rows'): from the list to choose from, else
+    recorded, else after their villages."""
+    names = {c["code"]: c["name"] for c in choices}
     recorded = region_names(caught_up_db(), [c for c in codes if c not in names])
-    return {code: names.get(code) or recorded.get(code, "其他地区") for code in codes}
+    return {code: names.get(code) or recorded.get(code) or township_name(code) or "其他地区"
+            for code in codes}
 
 
 # -- 联而不动 board ---------------------------------------------------------------------------
@@ -292,7 +296,8 @@ def coverage() -> Any:
     actor = regional()
     region, choices, shown = chosen_region(actor)
     found = coverage_report(caught_up_db(), window(), rules(), region=region)
-    names = township_names([r["region_code"][:9] for r in found["items"]], actor)
+    names = township_names([r["region_code"][:9] for r in found["items"] if r["region_code"][6:9] != "000"],
+                           choices)
     rows = []
     for row in found["items"]:
         code = row["region_code"]
