@@ -290,14 +290,16 @@ def _missing_node(lvl: int, idx: int) -> AuditStorageError:
                              f"[{idx << lvl},{(idx + 1) << lvl}) is missing")
 
 
-def _read_frontier(c: Any, statement: str) -> merkle.Frontier:
-    c.execute(statement)
-    rows = c.fetchall()
+def frontier_from(rows: Sequence[tuple[int, int | None, bytes | None]]) -> merkle.Frontier:
+    """The frontier from the answer of ``AuditSQL.select_frontier``."""
     size = rows[0][0]
+    nodes = {}
     for _, lvl, h in rows:
-        if lvl is not None and h is None:
-            raise _missing_node(lvl, (size >> lvl) - 1)
-    return merkle.Frontier(size, {lvl: bytes(h) for _, lvl, h in rows if lvl is not None})
+        if lvl is not None:
+            if h is None:
+                raise _missing_node(lvl, (size >> lvl) - 1)
+            nodes[lvl] = bytes(h)
+    return merkle.Frontier(size, nodes)
 
 
 def _read_nodes(c: Any, sql: AuditSQL, coords: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -328,8 +330,8 @@ class AuditAppender:
         self._local = threading.local()
 
     def append(self, c: Any, notification_ids: Sequence[int], stored_events: Sequence[StoredEvent],
-               size: int | None = None) -> None:
-        """``size``: the tree size, if the caller read it in this transaction already.
+               frontier: merkle.Frontier | None = None) -> None:
+        """``frontier``: the tree's frontier, if the caller read it in this transaction already.
 
         Without it, and with a frontier cached from a commit, the leaves are written at the
         cached size unread (SQLite, where a failed statement leaves its transaction usable):
@@ -341,7 +343,7 @@ class AuditAppender:
             raise AuditStorageError("recorder returned a notification id count unlike the event count")
         with self._lock:
             cached = self._committed
-        if size is None and cached is not None and self.sql.optimistic:
+        if frontier is None and cached is not None and self.sql.optimistic:
             frontier = cached.copy()
             leaves, node_rows = self._grow(frontier, notification_ids, stored_events)
             try:
@@ -350,26 +352,26 @@ class AuditAppender:
                 size = _read_size(c, self.sql)
                 if size == cached.size:  # not another writer's leaves: a real error
                     raise
+                frontier = self._frontier_at(c, size, cached)
             else:
                 self._write_nodes(c, node_rows, frontier)
                 return
-        if size is None and self.sql.select_frontier:
-            frontier = _read_frontier(c, self.sql.select_frontier)
-        else:
-            if size is None:
-                size = _read_size(c, self.sql)
-            frontier = self._frontier_at(c, size, cached)
+        elif frontier is None:
+            if self.sql.select_frontier:
+                c.execute(self.sql.select_frontier)
+                frontier = frontier_from(c.fetchall())
+            else:
+                frontier = self._frontier_at(c, _read_size(c, self.sql), cached)
         leaves, node_rows = self._grow(frontier, notification_ids, stored_events)
         c.executemany(self.sql.insert_leaf, leaves)
         self._write_nodes(c, node_rows, frontier)
 
     def _frontier_at(self, c: Any, size: int, cached: merkle.Frontier | None) -> merkle.Frontier:
+        """The frontier at ``size``: the cached one if it is that size, else read."""
         if cached is not None and cached.size == size:
-            frontier = cached.copy()
-        else:
-            nodes = _read_nodes(c, self.sql, merkle.Frontier.node_ids(size))
-            return merkle.Frontier(size, {lvl: h for (lvl, _), h in nodes.items()})
-        return cached.copy()
+            return cached.copy()
+        nodes = _read_nodes(c, self.sql, merkle.Frontier.node_ids(size))
+        return merkle.Frontier(size, {lvl: h for (lvl, _), h in nodes.items()})
 
     @staticmethod
     def _grow(frontier: merkle.Frontier, notification_ids: Sequence[int],

@@ -34,7 +34,7 @@ from psycopg.sql import SQL
 
 from workflows.store import idempotency
 from workflows.audit.recorder import (
-    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, postgres_sql,
+    AuditAppender, AuditLog, AuditSQL, AuditStorageError, TransactionFactory, frontier_from, postgres_sql,
 )
 from workflows.store.sqlstore import check_if_idle
 
@@ -72,6 +72,7 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         # The library's list is typed for Composed statements; it executes plain SQL alike.
         self.sql_create_statements.extend(SQL(s) for s in self.audit_sql.create)  # type: ignore[misc]
         self.sql_create_statements.append(SQL(idempotency.POSTGRES.create))  # type: ignore[arg-type]
+        self._frontier_reads = threading.local()
         self._queue: list[_Save] = []
         self._queue_lock = threading.Lock()
         self._saving = False
@@ -79,6 +80,16 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
             # Checked only after a second unused: see ``check_if_idle``.  (psycopg_pool
             # takes its check when built, and eventsourcing builds it.)
             datastore.pool._check = check_if_idle
+
+    def _lock_table(self, curs: psycopg.Cursor[Any]) -> None:
+        """Takes the lock, then reads the tree's frontier in the same pipeline as the insert
+        that follows: one round trip less while the lock is held.  Read before the insert,
+        so an insert that conflicts is still the pipeline's first error, and raised as one."""
+        super()._lock_table(curs)
+        reader = curs.connection.cursor(row_factory=tuple_row)
+        assert self.audit_sql.select_frontier is not None  # postgres_sql says it
+        reader.execute(self.audit_sql.select_frontier)
+        self._frontier_reads.cursor = reader
 
     def _notify_channel(self, curs: psycopg.Cursor[Any]) -> None:
         """No ``NOTIFY`` per commit: nothing here LISTENs (the projection runner, the relay
@@ -144,6 +155,10 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         except BaseException:
             self.audit_appender.rolled_back()
             raise
+        finally:
+            reader = self._frontier_reads.__dict__.pop("cursor", None)
+            if reader is not None:
+                reader.close()
         self.audit_appender.committed()
         return ids
 
@@ -154,11 +169,9 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
         if stored_events:
             if not ids:
                 raise AuditStorageError("the event recorder returned no notification ids to audit")
-            # The tree's size is read here, after the insert: a read queued with the insert in
-            # psycopg's pipeline saves a round trip, but when the insert conflicts the
-            # conflict may surface as "pipeline aborted" instead of an integrity error.
+            frontier = frontier_from(self._frontier_reads.cursor.fetchall())
             with curs.connection.cursor(row_factory=tuple_row) as c:
-                self.audit_appender.append(c, ids, stored_events)
+                self.audit_appender.append(c, ids, stored_events, frontier)
                 # An Idempotency-Key's receipt commits with the events or not at all.
                 at = 0
                 for save in kwargs.get("batch") or [_Save(stored_events, kwargs)]:
