@@ -392,6 +392,17 @@ class AuditAppender:
         c.executemany(self.sql.insert_node, node_rows)
         self._local.pending = frontier
 
+    @contextmanager
+    def saving(self) -> Iterator[None]:
+        """Around one write transaction: what it appended becomes the cached frontier only
+        if it committed."""
+        try:
+            yield
+        except BaseException:
+            self.rolled_back()
+            raise
+        self.committed()
+
     def committed(self) -> None:
         pending = self._local.__dict__.pop("pending", None)
         if pending is not None:
@@ -418,13 +429,8 @@ class _AuditedRecorderMixin(SQLiteApplicationRecorder):
                 + list(self.audit_sql.create) + [idempotency.SQLITE.create])
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        try:
-            ids = super().insert_events(stored_events, **kwargs)
-        except BaseException:
-            self.audit_appender.rolled_back()
-            raise
-        self.audit_appender.committed()
-        return ids
+        with self.audit_appender.saving():
+            return super().insert_events(stored_events, **kwargs)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -151,16 +151,12 @@ class AuditedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     def _insert(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> Sequence[int] | None:
         try:
-            ids = super().insert_events(stored_events, **kwargs)
-        except BaseException:
-            self.audit_appender.rolled_back()
-            raise
+            with self.audit_appender.saving():
+                return super().insert_events(stored_events, **kwargs)
         finally:
             reader = self._frontier_reads.__dict__.pop("cursor", None)
             if reader is not None:
                 reader.close()
-        self.audit_appender.committed()
-        return ids
 
     def _fetch_ids_after_insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
