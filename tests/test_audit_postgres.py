@@ -232,3 +232,82 @@ def test_the_recorder_refuses_database_functions_that_bypass_it(settings):
     env = replace(settings, create_tables=False, extra_env={"POSTGRES_ENABLE_DB_FUNCTIONS": "y"})
     with pytest.raises(AuditStorageError, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
         Engine(env=env.eventsourcing_env())
+
+
+def _queued_saves(recorder, settings, saves):
+    """Runs ``saves`` (name -> (events, kwargs)) from threads of one process while another
+    connection holds the events table's lock, so the first waits on the lock and the rest
+    queue behind it; then lets go.  Returns name -> notification ids, or the error raised."""
+    outcomes: dict = {}
+
+    def save(name, events, kwargs):
+        try:
+            outcomes[name] = recorder.insert_events(events, **kwargs)
+        except IntegrityError as e:
+            outcomes[name] = e
+
+    with psycopg.connect(settings.database_url) as blocker:
+        blocker.execute(f"LOCK TABLE {POSTGRES_EVENTS_TABLE} IN EXCLUSIVE MODE")
+        threads = []
+        for name, (events, kwargs) in saves.items():
+            threads.append(threading.Thread(target=save, args=(name, events, kwargs)))
+            threads[-1].start()
+            if len(threads) == 1:  # the first goes first, and waits for the lock
+                while not _rows(settings, "SELECT 1 FROM pg_locks WHERE NOT granted "
+                                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"):
+                    threading.Event().wait(0.01)
+        while len(recorder._queue) < len(saves) - 1:
+            threading.Event().wait(0.01)
+        blocker.rollback()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _stored(settings, ids):
+    return _rows(settings, "SELECT originator_id, originator_version, xmin::text FROM engine_events "
+                 "WHERE notification_id = ANY(%s) ORDER BY notification_id", (list(ids),))
+
+
+def test_saves_queued_behind_a_commit_share_one_transaction_each_with_its_own_ids_and_receipt(
+        engine, settings):
+    from workflows.store import idempotency
+
+    def receipt(n):
+        key = idempotency.CommandKey("user-1", f"key-{n}", "fp")
+        return idempotency.Receipt(key, uuid.uuid4(), 1, "raised", {}, 1.0e9)
+
+    saves = {n: ([_event(uuid.uuid4(), 1), _event(uuid.uuid4(), 1)] if n % 2 else [_event(uuid.uuid4(), 1)],
+                 {"receipt": receipt(n)}) for n in range(6)}
+    outcomes = _queued_saves(engine.recorder, settings, saves)
+
+    transactions = set()
+    for n, (events, _) in saves.items():
+        ids = outcomes[n]
+        stored = _stored(settings, ids)
+        assert [(r[0], r[1]) for r in stored] == [(e.originator_id, e.originator_version) for e in events]
+        if n:
+            transactions |= {r[2] for r in stored}
+        kept = _rows(settings, "SELECT outcome FROM command_receipts WHERE idempotency_key = %s", (f"key-{n}",))
+        assert json.loads(kept[0][0])["position"] == ids[-1]  # the receipt names its own save's events
+    assert len(transactions) == 1  # the five queued saves committed as one
+    assert _leaf_nids(settings) == _event_nids(settings)
+    assert verify_store(settings.database_url).ok
+
+
+def test_a_conflict_among_queued_saves_fails_only_the_save_that_conflicts(engine, settings):
+    shared = uuid.uuid4()
+    saves = {"first": ([_event(uuid.uuid4(), 1)], {}),
+             "a": ([_event(uuid.uuid4(), 1), _event(shared, 1, "a")], {}),
+             "b": ([_event(shared, 1, "b")], {}),
+             "c": ([_event(uuid.uuid4(), 1)], {})}
+    outcomes = _queued_saves(engine.recorder, settings, saves)
+    assert isinstance(outcomes["b"], IntegrityError)  # queued after "a", for the same version
+    for name in ("first", "a", "c"):
+        events = saves[name][0]
+        assert [(r[0], r[1]) for r in _stored(settings, outcomes[name])] == \
+               [(e.originator_id, e.originator_version) for e in events]
+    assert _rows(settings, "SELECT state FROM engine_events WHERE originator_id = %s", (shared,)) == \
+           [(json.dumps({"text": "a"}).encode(),)]
+    assert _leaf_nids(settings) == _event_nids(settings)
+    assert verify_store(settings.database_url).ok
