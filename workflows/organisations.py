@@ -89,9 +89,6 @@ class SignedInTokens:
         with self._lock:
             self._entries.pop(digest, None)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class AlreadyInitialised(DomainError):
     code = "already-initialised"
