@@ -197,10 +197,6 @@ def start_embedded_workers(engine: Engine, settings: Settings) -> list[EmbeddedR
 DEFAULT_THREADS = 8
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT to leave waitress's loop."""
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
@@ -249,15 +245,24 @@ def serve(host: str, port: int, threads: int, embedded: bool) -> None:
     # After the banner: a role held elsewhere is reported on stderr below it.
     workers = start_embedded_workers(engine, settings) if embedded else []
 
+    # SIGTERM/SIGINT only mark the stop, which the loop below sees within a turn
+    # (``asyncore_loop_timeout``, a second).  An exception raised by the handler used to
+    # leave waitress's loop, but a signal that lands inside one of waitress's callbacks
+    # (answering a busy connection) had its exception swallowed there, and the server
+    # never stopped.
+    stopping = threading.Event()
+
     def stop(signum: int, frame: object) -> None:
-        raise _Stop()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        server.run()
-    except _Stop:
-        pass
+        while not stopping.is_set():
+            # One turn of waitress's own loop (``server.run()`` runs it until the process
+            # ends); its sockets are the server's map.
+            server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                 use_poll=server.adj.asyncore_use_poll, count=1)
     finally:
         # The request threads first: one finishing pulls the server's trigger, which
         # closing the server first had already closed (a traceback on every busy stop).

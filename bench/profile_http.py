@@ -110,6 +110,7 @@ def count_postgres() -> None:
 PHASES: list[tuple[str, str, str]] = [
     # (phase, file ending, function)
     ("token lookup (authenticate)", "workflows/organisations.py", "authenticate"),
+    ("  of which the kept token's check", "workflows/core.py", "recorded_versions"),
     ("idempotency claim", "api/http/app.py", "_claim_idempotency_key"),
     ("idempotency settle", "api/http/app.py", "_settle_idempotency_key"),
     ("body check (JSON parse)", "api/http/app.py", "_check_body"),

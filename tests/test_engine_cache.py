@@ -56,3 +56,25 @@ def test_a_revoked_token_or_deactivated_user_is_refused_at_once_in_every_process
         other.close()
     with pytest.raises(Unauthenticated):
         engine.authenticate(token)
+
+
+def test_a_deactivated_user_or_a_shorter_validity_is_refused_at_once_in_every_process(
+        engine, cast, settings, clock):
+    # Each engine keeps what it derived from a token; a change written by another process
+    # (another gunicorn worker, the CLI) is seen on the very next authentication.
+    outcome, token = engine.register_user(cast.admin, "临时用户", "village", cast.village)
+    _, other_token = engine.register_user(cast.admin, "另一位", "village", cast.village)
+    clock.advance(days=40)
+    assert engine.authenticate(token).user_id == str(outcome.id)
+    assert engine.authenticate(other_token).role == "village"
+    other = open_engine(settings, clock)
+    try:
+        other.deactivate_user(cast.admin, outcome.id, "调离")
+        with pytest.raises(Unauthenticated, match="deactivated"):
+            engine.authenticate(token)
+        assert engine.authenticate(other_token).role == "village"
+        other.publish_rules(cast.admin, {"token_days": 30})
+    finally:
+        other.close()
+    with pytest.raises(Unauthenticated, match="expired"):
+        engine.authenticate(other_token)

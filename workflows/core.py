@@ -192,6 +192,23 @@ class EngineCore(Application[UUID]):
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self._pending() or aggregate_id in self.repository
 
+    def recorded_versions(self, *aggregate_ids: UUID) -> tuple[int | None, ...]:
+        """The version of each aggregate as recorded now (``None``: none recorded), all in
+        one read: whether what this process derived from them still holds, without loading
+        any (a fast-forward per aggregate is a read each)."""
+        recorder: Any = self.recorder
+        sql: Any = recorder.audit_sql  # both audited recorders (workflows.audit)
+        mark = sql.placeholder
+        statement = "SELECT " + ", ".join(
+            f"(SELECT MAX(originator_version) FROM {sql.events_table} WHERE originator_id = {mark})"
+            f" AS v{n}" for n in range(len(aggregate_ids)))  # named: a row may come as a dict
+        # The keys as the library writes them: a uuid column on PostgreSQL, hex text on SQLite.
+        keys = list(aggregate_ids) if sql.uuid_ids else [i.hex for i in aggregate_ids]
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, keys)
+            row = cursor.fetchone()
+        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Bulk loading: the commands run inside write in one transaction at the end.

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Mapping
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import SYSTEM, Actor
 from domain.errors import DomainError, Duplicate, InvalidValue, NotPermitted
 from domain.organisation import GIVING_KINDS, RECEIVING_KINDS, Organisation
+from domain.ruleset import RuleSet, Rules
 from domain.user import AccessToken, LoginName, User, hash_secret, normalise_login, token_digest
 from workflows.authorisation import in_region, require_region, require_role
 from workflows.core import EngineCore, Outcome
+from workflows.store.clock import Clock
 from workflows.onboarding import UnreadableTable, read_table
 from workflows.errors import Forbidden, NotFound, Unauthenticated
 
@@ -48,6 +52,42 @@ class SignedIn:
     name: str
     login: str
     credentials_version: int
+
+
+@dataclass(frozen=True)
+class SignedInToken:
+    """What ``authenticate`` derived from a token, with the versions it derived it from."""
+
+    actor: Actor
+    access: AccessToken  # the cached aggregate itself: never changed
+    user_id: UUID
+    user_version: int
+    rules: Rules
+    next_rules_id: UUID  # the rule set that would replace ``rules`` once published
+
+
+class SignedInTokens:
+    """The tokens recently authenticated in this process, by digest (bounded: the least
+    recently added go first); an entry is only ever replaced whole, so threads share it."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._entries: dict[str, SignedInToken] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> SignedInToken | None:
+        return self._entries.get(digest)
+
+    def put(self, digest: str, entry: SignedInToken) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+            self._entries[digest] = entry
+            while len(self._entries) > self.size:
+                del self._entries[next(iter(self._entries))]
+
+    def pop(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
 
 
 class AlreadyInitialised(DomainError):
@@ -169,6 +209,10 @@ class OrganisationCommands(EngineCore):
 
 
 class UserCommands(EngineCore):
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env, clock)
+        self._signed_in = SignedInTokens()
+
     def bootstrap_admin(self, token: str | None = None, region_code: str = "",
                         name: str = "初始管理员") -> str:
         """Create the first admin once and return its token (the only time it is shown)."""
@@ -352,11 +396,27 @@ class UserCommands(EngineCore):
         return self.commit(access)
 
     def authenticate(self, token: str) -> Actor:
+        """The actor a bearer token stands for, checked against the store on every call.
+
+        Every request authenticates, so the answer is kept per token with the versions it
+        was derived from (the token's, its user's, the rule set's); the next call reads
+        only the versions recorded now, in one statement, and derives again if any moved:
+        a revoked token, a deactivated user or a reset of the user's tokens, by any
+        process, is refused on the very next request."""
         if not token or len(token) > 200:
             raise Unauthenticated("no valid bearer token")
+        digest = token_digest(token)
+        known = self._signed_in.get(digest)
+        if known is not None and not self._pending():
+            recorded = self.recorded_versions(known.access.id, known.user_id, known.next_rules_id)
+            if recorded == (known.access.version, known.user_version, None):
+                self._check_expiry(known.access, known.rules)
+                return known.actor
+        self._signed_in.pop(digest)
+        access_id = AccessToken.create_id(digest)
         try:
-            # Read only: the cached token itself, no copy (every request reads it).
-            access = self.load(AccessToken, AccessToken.create_id(token_digest(token)), shared=True)
+            # Read only: the cached token itself, no copy.
+            access = self.load(AccessToken, access_id, shared=True)
         except NotFound:
             raise Unauthenticated("unknown token") from None
         if access.state != "valid":
@@ -366,9 +426,17 @@ class UserCommands(EngineCore):
             raise Unauthenticated("the user is deactivated")
         if access.generation < user.token_generation:
             raise Unauthenticated("the token was revoked")
-        if access.expired(self.clock.now(), self.current_rules()["token_days"]):
+        rules = self.current_rules()
+        self._check_expiry(access, rules)
+        actor = self._actor_of(user)
+        if not self._pending():  # a batch's aggregates are not recorded yet
+            self._signed_in.put(digest, SignedInToken(actor, access, user.id, user.version, rules,
+                                                      RuleSet.create_id(rules.version + 1)))
+        return actor
+
+    def _check_expiry(self, access: AccessToken, rules: Rules) -> None:
+        if access.expired(self.clock.now(), rules["token_days"]):
             raise Unauthenticated("the token has expired: ask your administrator for a new one")
-        return self._actor_of(user)
 
     def _token(self, digest: str) -> AccessToken:
         return self.load(AccessToken, AccessToken.create_id(digest))

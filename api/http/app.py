@@ -10,6 +10,8 @@ import http
 import json
 import os
 import time
+from functools import cached_property
+from types import FunctionType
 from typing import Any, Callable
 
 import flask_swagger_ui
@@ -102,6 +104,20 @@ def _unless_outage(handler: Callable[[Any], Response]) -> Callable[[Any], Respon
 
 
 class _Flask(Flask):
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Flask asks ``inspect`` whether every hook and view is a coroutine function, on
+        # every request; none is, and the answer for a function never changes.
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if isinstance(func, FunctionType):  # a bound method is a new object each time
+                self._sync[func] = sync
+        return sync
+
+    @cached_property
+    def _sync(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        return {}
+
     def log_exception(self, exc_info: Any) -> None:
         # An outage met in an after-request hook (the idempotency record) is answered 503
         # by ``_unless_outage``, which logs it once: no traceback per request.

@@ -31,11 +31,14 @@ def command(blp: Blueprint, rule: str, body: type[ma.Schema], summary: str, *,
         versioned = bool(rule)
     parameters = [IF_MATCH, IDEMPOTENCY_KEY] if versioned else [IDEMPOTENCY_KEY]
 
+    # One instance for every request (webargs builds one per request from a class); a
+    # schema keeps no state of a load, so threads share it.
+    body_schema = body()
     # A body whose fields are all optional may be left out altogether.
-    body_required = any(f.required for f in body().fields.values())
+    body_required = any(f.required for f in body_schema.fields.values())
 
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
-        decorated = blp.arguments(body, required=body_required)(view)
+        decorated = blp.arguments(body_schema, required=body_required)(view)
         decorated = blp.response(status, answer, headers=headers)(decorated)
         decorated = blp.doc(summary=summary, parameters=parameters)(decorated)
         blp.route(rule, methods=["POST"], endpoint=view.__name__)(decorated)
