@@ -105,7 +105,7 @@ def test_a_user_is_created_with_a_login_and_the_code_is_shown_once(engine, cast,
 def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engine, cast, desk):
     admin = desk["liubz"]
     page = text(admin.get("/rules"))
-    assert "当前版本 0" in page and "联而不动：无有效活动的天数" in page and 'value="90"' in page
+    assert "当前执行默认规则" in page and "版本 0" not in page and "联而不动：无有效活动的天数" in page and 'value="90"' in page
     form = {key: value for key, value in re.findall(r'name="([a-z0-9_.]+)" type="text" value="([^"]*)"', page)}
     assert form["r2_inactive_days"] == "90"
     before = events(engine)
@@ -118,7 +118,7 @@ def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engin
     done = admin.post("/rules", {**form, "r2_inactive_days": "60", "note": "按通知调整"})
     assert done.status_code == 302
     assert engine.current_rules().version == 1 and engine.current_rules()["r2_inactive_days"] == 60
-    assert "当前版本 1" in text(admin.get(done.headers["Location"]))
+    assert "当前执行规则集第 1 版" in text(admin.get(done.headers["Location"]))
     assert desk["waixian"].get("/rules").status_code == 200  # any admin reads the rules
 
 

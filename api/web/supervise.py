@@ -56,6 +56,9 @@ def measured_words(measured: dict[str, Any], only: tuple[str, ...] | None = None
             continue
         if isinstance(value, str) and len(value) == 10 and value[4] == "-":
             value = f"{value[:4]}年{int(value[5:7])}月{int(value[8:10])}日"
+        if key == "rule_set_version":
+            out.append(f"依据：{labels.rule_set_words(value)}")
+            continue
         out.append(f"{labels.label(labels.MEASURES, key)}：{value}")
     return out
 
