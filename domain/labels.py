@@ -122,8 +122,10 @@ ORGANISATION_KINDS: Catalogue = {
     "new_economic": "新经济组织", "new_social": "新社会组织", "village": "村", "community": "社区",
 }
 ORGANISATION_STATES: Catalogue = {"active": "正常", "dissolved": "已撤销"}
+# An ``agency`` account works for a giving organisation of any kind (机关, 企业, 学校, ...): the
+# 结对单位 of the seeds' 结对共建, the 帮扶方 of its pairings (``SIDES``).
 ROLES: Catalogue = {
-    "admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）", "village": "村（社区）",
+    "admin": "组织部", "supervisor": "督办", "agency": "结对单位", "village": "村（社区）",
     "evaluator": "考核",
 }
 USER_STATES: Catalogue = {"active": "正常", "deactivated": "已停用"}

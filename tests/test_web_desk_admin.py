@@ -185,3 +185,20 @@ def test_the_region_s_users_are_listed_with_login_role_organisation_state_and_la
     # another county's admin lists none of this county's accounts
     assert "周文书" not in text(desk["waixian"].get("/users"))
     assert admin.get("/users?after=nonsense").status_code == 200
+
+
+def test_the_agency_role_reads_as_the_pages_call_it_结对单位(engine, cast, desk, web):  # noqa: F811
+    """One word for the giving side's accounts on every page (the seeds' 结对单位), from the
+    one catalogue: the role list, the organisation field, a user's row, 我的 page."""
+    admin = desk["liubz"]
+    person(engine, cast, "王书记", "agency", cast.giver, "wangsj")
+    page = text(admin.get("/users"))
+    assert re.search(r'<option value="agency"[^>]*>结对单位</option>', page)
+    assert "所属党组织（结对单位、村（社区）账号填写）" in page
+    row = re.search(r'<li class="item">((?:(?!</li>).)*王书记.*?)</li>', page, re.S).group(1)
+    assert "结对单位 · 县财政局机关党委" in row
+    agency = Person(web)
+    assert agency.sign_in("wangsj").status_code == 302
+    assert "结对单位" in text(agency.get("/me"))
+    for body in (page, text(agency.get("/me")), text(agency.get("/pairings"))):
+        assert "给予方" not in body
