@@ -206,9 +206,11 @@ HEALTH_PROFILES: Catalogue = {
 def rule_set_words(version: int | str | None) -> str:
     """Which rule set a board, a round or a sheet went by, as a person reads it: the built-in
     defaults until an admin publishes one (version 0), then the published one by its number.
-    (A report's JSON may carry the number as text.)"""
-    number = int(version or 0)
-    return "默认规则" if number == 0 else f"规则集第 {number} 版"
+    (A report carries the number as text, and ``default`` for the built-in rules of
+    ``pairing_rules.DEFAULT_RULES``.)"""
+    if version is None or str(version) in ("", "0", "default"):
+        return "默认规则"
+    return f"规则集第 {version} 版"
 
 
 def label(catalogue: Catalogue, code: str | None) -> str | None:

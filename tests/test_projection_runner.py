@@ -288,6 +288,9 @@ OLDER_CODE = {
     "before user accounts": ["DROP TABLE v1_account"],
     "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
     "before 代录 in reports": ["DROP TABLE v1_proxy_entry"],
+    "before the pairing's own acts were in 代录": [
+        "DROP INDEX v1_proxy_entry_item",
+        "CREATE INDEX v1_proxy_entry_subject ON v1_proxy_entry (subject_id, position)"],
 }
 
 
