@@ -334,7 +334,7 @@ def user_act(user_id: UUID, act: str) -> Any:
             elif user.login is not None:
                 context["refusal"] = "这个账号已经有登录名了，请按登录名查找后重置密码。"
             else:
-                _, code = engine().give_login(actor, user_id, new_login)  # type: ignore[arg-type]  # checked: form.ok
+                _, code = engine().give_login(actor, user_id, new_login)
                 context["created"] = {"name": user.name, "login": (new_login or "").strip().lower(),
                                       "code": code, "given": True}
         except InvalidValue:
