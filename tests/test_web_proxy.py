@@ -116,6 +116,9 @@ def test_acts_on_the_pairing_and_its_activities_a_proxy_entered_show_daolu_where
 
     row = item_with(text(people["wangsj"].get("/pairings")), "大柘镇石练村党支部")
     assert "代录" in row and "发起结对：" in row and "签订共建协议：" in row and WHY in row
+    # The timeline says why too, beside who entered it for whom.
+    history = page.split('<section id="history">')[1]
+    assert history.count(f"代 县财政局机关党委 录入，原因：{WHY}") == 3
 
 
 def test_a_pairing_whose_parties_did_everything_themselves_shows_no_daolu(engine, cast, people):  # noqa: F811
