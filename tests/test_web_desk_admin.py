@@ -219,7 +219,7 @@ def test_an_account_without_a_login_gets_one_or_is_deactivated_from_the_list(eng
     assert "老文书" in card and "<dt>登录名</dt><dd>还没有</dd>" in card and "设置登录名并生成激活码" in card
 
     before = events(engine)
-    for typed, words in (("", "请填写登录名"), ("老文书", "登录名应为 3 到 40 位"), ("LiuBZ", "已被使用")):
+    for typed, words in (("", "请填写本账号的登录名"), ("老文书", "登录名应为 3 到 40 位"), ("LiuBZ", "已被使用")):
         bad = admin.post(f"/users/{old.id}/login", {"new_login": typed})
         assert bad.status_code == 422 and words in error_beside(text(bad), "new_login")
     assert events(engine) == before  # nothing written on bad input

@@ -318,7 +318,7 @@ def user_act(user_id: UUID, act: str) -> Any:
     login = request.form.get("login", "")
     form = Form(request.form)
     if act == "login":
-        new_login = form.text("new_login", "登录名", 40)
+        new_login = form.text("new_login", "本账号的登录名", 40)
     else:
         reason = form.text("reason", "原因", 2000)
     context: dict[str, Any] = {"tab": "users", "roles": labels.ROLES,
