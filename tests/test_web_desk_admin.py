@@ -195,7 +195,7 @@ def test_the_agency_role_reads_as_the_pages_call_it_结对单位(engine, cast, d
     person(engine, cast, "王书记", "agency", cast.giver, "wangsj")
     page = text(admin.get("/users"))
     assert re.search(r'<option value="agency"[^>]*>结对单位</option>', page)
-    assert "所属党组织（结对单位、村（社区）账号填写）" in page
+    assert "结对单位、村（社区）的账号填写，写党组织的登记名称" in page
     row = re.search(r'<li class="item">((?:(?!</li>).)*王书记.*?)</li>', page, re.S).group(1)
     assert "结对单位 · 县财政局机关党委" in row
     agency = Person(web)

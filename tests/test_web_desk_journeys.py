@@ -224,7 +224,7 @@ def journey_c(server, page, phone: bool, tmp_path) -> None:
     looked_at(page, "admin-users", phone)
     page.fill("姓名", "陈支书")
     choose(page, "角色", "村（社区）")
-    page.fill("所属党组织（结对单位、村（社区）账号填写）", "大柘镇新塘村党支部")
+    page.fill("所属党组织", "大柘镇新塘村党支部")
     page.fill("登录名", "chenzs")
     press(page, "创建并生成激活码")
     text = looked_at(page, "admin-user-created", phone)

@@ -149,6 +149,7 @@ def test_the_board_names_its_rules_in_words_default_until_one_is_published(engin
     clock.advance(days=100)
     board = text(desk["zhoubz"].get("/board"))
     assert "默认规则" in board and "版本" not in board
+    assert '<span class="keep">全部乡镇（街道）</span>' in board  # what the board covers, in words
     engine.publish_rules(cast.admin, {"r2_inactive_days": 60}, "按县委组织部通知调整")
     board = text(desk["zhoubz"].get("/board"))
     assert "规则集第 1 版" in board and "默认规则" not in board

@@ -108,7 +108,7 @@ def chosen_region(actor: Any) -> tuple[str, list[dict[str, str]], str]:
         if asked not in names or not in_region(actor, asked):
             abort(404)
         return asked, choices, names[asked]
-    return own, choices, "全部" if choices else (township_name(own) or "本地区")
+    return own, choices, "全部乡镇（街道）" if choices else (township_name(own) or "本地区")
 
 
 def township_name(region: str) -> str | None:
