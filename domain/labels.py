@@ -128,8 +128,10 @@ REGION_LEVELS: Catalogue = {"province": "省", "city": "市", "county": "县（�
                             "township": "乡镇（街道）", "village": "村（社区）"}
 # What naming a division does (``workflows.regions.RegionChange``), as an import's preview says.
 REGION_CHANGES: Catalogue = {"named": "新增", "renamed": "更名", "same": "不变"}
+# An ``agency`` account works for a giving organisation of any kind (机关, 企业, 学校, ...): the
+# 结对单位 of the seeds' 结对共建, the 帮扶方 of its pairings (``SIDES``).
 ROLES: Catalogue = {
-    "admin": "组织部", "supervisor": "督办", "agency": "机关（给予方）", "village": "村（社区）",
+    "admin": "组织部", "supervisor": "督办", "agency": "结对单位", "village": "村（社区）",
     "evaluator": "考核",
 }
 USER_STATES: Catalogue = {"active": "正常", "deactivated": "已停用"}
@@ -207,6 +209,16 @@ HEALTH_PROFILES: Catalogue = {
     "healthy": "正常运转", "inactive": "联而不动", "slow": "联而慢动", "one_way": "单向帮扶",
     "stuck": "签约后停滞",
 }
+
+
+def rule_set_words(version: int | str | None) -> str:
+    """Which rule set a board, a round or a sheet went by, as a person reads it: the built-in
+    defaults until an admin publishes one (version 0), then the published one by its number.
+    (A report carries the number as text, and ``default`` for the built-in rules of
+    ``pairing_rules.DEFAULT_RULES``.)"""
+    if version is None or str(version) in ("", "0", "default"):
+        return "默认规则"
+    return f"规则集第 {version} 版"
 
 
 def label(catalogue: Catalogue, code: str | None) -> str | None:

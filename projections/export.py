@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
 
-from domain.labels import YES_NO
+from domain.labels import YES_NO, rule_set_words
 from projections import rows as r
 from projections.rows import Col, Row
 
@@ -119,8 +119,8 @@ def title(name: str, result: dict[str, Any], scope: str | None = None) -> str:
     parts.append(f"截至 {result.get('as_of')}")
     if result.get("known_at"):
         parts.append(f"记录截至 {result['known_at']}")
-    if result.get("rule_set_version"):
-        parts.append(f"规则集版本 {result['rule_set_version']}")
+    if "rule_set_version" in result:
+        parts.append(rule_set_words(result["rule_set_version"]))
     return "　".join(parts)
 
 

@@ -151,15 +151,18 @@ def schema(prefix: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {p}task_event_cover ON {p}task_event"
         " (task_id, position, day, recorded_at, kind, value, giver_id)",
         f"CREATE INDEX IF NOT EXISTS {p}task_event_giver ON {p}task_event (giver_id)",
-        # 代录: who entered an activity's, a commitment's or a task's fact for another
-        # organisation (on_behalf_of), and why; subject_id is the commitment, the task or
-        # the pairing (item_id then names its activity).  Few rows: proxies are rare.
+        # 代录: who entered a pairing's, an activity's, a commitment's or a task's fact for
+        # another organisation (on_behalf_of), and why; subject_id is the commitment, the
+        # task or the pairing (item_id then names its activity, if the fact is one's).  Few
+        # rows: proxies are rare.
         f"CREATE TABLE IF NOT EXISTS {p}proxy_entry ("
         " position INTEGER PRIMARY KEY, subject_id TEXT NOT NULL, item_id TEXT,"
         " event TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT, on_behalf_of TEXT NOT NULL,"
         " reason TEXT, day TEXT NOT NULL, recorded_at TEXT NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {p}proxy_entry_subject ON {p}proxy_entry"
-        " (subject_id, position)",
+        # Named anew when the pairing's own acts joined the table (a version built before
+        # lacks their rows, so it is rebuilt: ``LATEST_INDEXES``).
+        f"CREATE INDEX IF NOT EXISTS {p}proxy_entry_item ON {p}proxy_entry"
+        " (subject_id, item_id, position)",
         # The latest business date of any fact applied (``day``) and the latest income year
         # reported (``income_year``): up to where the latest state is the state on a date.
         f"CREATE TABLE IF NOT EXISTS {p}horizon (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -189,7 +192,7 @@ LATEST_ADDITIONS = (("horizon", "name"), ("pairing", "live_end"), ("org", "live_
 LATEST_INDEXES = (("activity", "activity_cover"), ("commitment_event", "commitment_event_cover"),
                   ("task_event", "task_event_cover"), ("pairing", "pairing_changed_day"),
                   ("followup", "followup_responsible"), ("commitment", "commitment_giver"),
-                  ("commitment", "commitment_receiver"))
+                  ("commitment", "commitment_receiver"), ("proxy_entry", "proxy_entry_item"))
 
 
 def is_current(conn: sqlite3.Connection, prefix: str) -> bool:
@@ -523,11 +526,12 @@ FIELDS: dict[type, dict[str, str]] = {
     ServiceTask.TaskCancelled: {},
 }
 
-# The facts whose 代录 the reports show (``proxy_entry``): an activity's, and every fact of a
-# commitment or a task.  They also read who wrote them and for whom.
+# The facts whose 代录 the reports show (``proxy_entry``): an activity's, the pairing's own
+# acts (proposal, acceptance, signatures, ...), and every fact of a commitment or a task.
+# They also read who wrote them and for whom.
 PROXIED_ACTIVITY = (Pairing.ActivityRecorded, Pairing.ActivityCoSigned, Pairing.ActivityContested)
-PROXIED = (*PROXIED_ACTIVITY, *(cls for cls in FIELDS if issubclass(
-    cls, (PublicCommitment.Event, ServiceTask.Event))))
+PROXIED = tuple(cls for cls in FIELDS if issubclass(
+    cls, (Pairing.Event, PublicCommitment.Event, ServiceTask.Event)))
 for _cls in PROXIED:
     FIELDS[_cls] = {**FIELDS[_cls], "actor": ACTOR, "on_behalf_of": UUID_HEX}
 

@@ -327,6 +327,14 @@ def proxy_entries(facts: Facts, w: Window, subject_ids: Iterable[str]) -> dict[s
     return out
 
 
+def pairing_proxy_entries(db: ProjectionDatabase, w: Window, pairing_id: str) -> list[dict[str, Any]]:
+    """代录 of one pairing within ``w``, oldest first, as JSON: its own acts' (no
+    ``activity_id``: proposal, acceptance, signatures, ...) and its activities'."""
+    with open_facts(db) as facts:
+        return [ProxyEntryItem.json(e)
+                for e in proxy_entries(facts, w, [pairing_id]).get(pairing_id, [])]
+
+
 # -- commitments and tasks as of a window -------------------------------------------------------
 
 COMMITMENT_COLUMNS = ("id, pairing_id, giver_id, receiver_id, receiver_region, made_by, category,"
@@ -695,7 +703,9 @@ def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
            outcomes: dict[str, Outcomes]) -> Iterator[Any]:
     names = org_names(facts, [x for p in chunk for x in (p.giver_id, p.receiver_id)])
     proxied = proxy_activities(facts, w, [p.id for p in chunk])
+    acts = proxy_entries(facts, w, [p.id for p in chunk])
     for p in chunk:
+        own = [e for e in acts.get(p.id, ()) if e.activity_id is None]  # not its activities
         life = lives[p.id]
         activity = activities.get(p.id, ActivitySummary())
         pf = pairing_facts(life, activity, outcomes[p.id], w.as_of)
@@ -709,7 +719,8 @@ def _items(facts: Facts, w: Window, rules: Thresholds, chunk: list[PairingRow],
             in_force_on=life.in_force_on.isoformat() if life.in_force_on else None,
             last_activity_on=activity.last_on.isoformat() if activity.last_on else None,
             cosigned_activities=activity.cosigned, backfilled_activities=activity.backfilled,
-            proxy_activities=proxied.get(p.id, 0),
+            proxy_activities=proxied.get(p.id, 0), entered_by_proxy=bool(own),
+            proxy_entries=own,
             commitments=dict(sorted(outcomes[p.id].commitments.items())),
             tasks=dict(sorted(outcomes[p.id].tasks.items())),
             rule_hits=hits, rule_set_version=rules.version)
@@ -1098,16 +1109,24 @@ def _needs_to_claim(facts: Facts, w: Window, giver: str) -> list[Any]:
             if t.state in CLAIMABLE]
 
 
+# The items about the pairing itself (its acts, not its activities').
+PAIRING_ACTS = ("accept_pairing", "sign_agreement")
+
+
 def _with_proxy_entries(facts: Facts, w: Window, items: list[Any]) -> list[Any]:
-    """代录 of what each item is about: the activity to co-sign, the commitment, the task."""
+    """代录 of what each item is about: the pairing to accept or sign (its proposal, the
+    other signature), the activity to co-sign, the commitment, the task."""
     def subject(i: Any) -> str | None:
-        return i.commitment_id or i.task_id or (i.pairing_id if i.activity_id else None)
+        return i.commitment_id or i.task_id or (
+            i.pairing_id if i.activity_id or i.kind in PAIRING_ACTS else None)
 
     proxies = proxy_entries(facts, w, [s for i in items if (s := subject(i))])
     out = []
     for i in items:
-        entries = [e for e in proxies.get(subject(i) or "", ())
-                   if i.activity_id is None or e.activity_id == i.activity_id]
+        about = subject(i)
+        # Of a pairing's entries: the activity's, or the pairing's own acts (no activity).
+        entries = [e for e in proxies.get(about or "", ())
+                   if about != i.pairing_id or e.activity_id == i.activity_id]
         out.append(i._replace(entered_by_proxy=bool(entries), proxy_entries=entries))
     return out
 

@@ -198,13 +198,14 @@ class ProxyEntryItem(Row):
     activity_id = Col(kind=ID, nullable=True, description="the activity, for a pairing's")
 
 
-def proxy_columns(nullable: bool = False) -> tuple[Col, Col]:
-    """代录 of a report's item: whether any of its facts was entered by a proxy, and which.
-    (``nullable`` for rows built with ``some``: the report fills both in all the same.)"""
+def proxy_columns(nullable: bool = False, facts: str = "its facts") -> tuple[Col, Col]:
+    """代录 of a report's item: whether any of its ``facts`` was entered by a proxy, and
+    which.  (``nullable`` for rows built with ``some``: the report fills both in all the same.)"""
     return (Col(PROXY_ENTRY, BOOL, nullable=nullable,
-                description="a proxy entered one of its facts (代录)"),
+                description=f"a proxy entered one of {facts} (代录)"),
             Col(f"{PROXY_ENTRY}说明", LIST, nested=ProxyEntryItem, cell=_proxy_cell,
-                nullable=nullable, description="each fact a proxy entered: who, for whom, why"))
+                nullable=nullable,
+                description=f"each of {facts} a proxy entered: who, for whom, why"))
 
 
 class BoardItem(Row):
@@ -225,6 +226,8 @@ class BoardItem(Row):
     backfilled_activities = Col("补录活动数", INT)
     proxy_activities = Col(f"{PROXY_ENTRY}活动数", INT,
                            description="co-signed activities a proxy entered a side of (代录)")
+    entered_by_proxy, proxy_entries = proxy_columns(
+        facts="the acts on the pairing itself (proposal, acceptance, signatures, ...)")
     commitments = Col("承诺（按状态）", COUNTS, labels=labels.COMMITMENT_STATES,
                       description="count by state", cell=_counts_cell(labels.COMMITMENT_STATES))
     tasks = Col("项目（按状态）", COUNTS, labels=labels.TASK_STATES, description="count by state",

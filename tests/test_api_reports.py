@@ -209,7 +209,7 @@ def test_ledgers_export_as_csv_and_xlsx_with_chinese_headers(world):
     book = load_workbook(io.BytesIO(answer.content))
     sheet = book["结对状态"]
     title = sheet.cell(1, 1).value
-    assert title.startswith("结对状态") and "截至 2025-03-01" in title and "规则集版本" in title
+    assert title.startswith("结对状态") and "截至 2025-03-01" in title and "默认规则" in title
     assert sheet.cell(1, 1).font.bold and sheet.cell(2, 1).font.bold
     headers = [c.value for c in sheet[2]]
     assert headers[:4] == ["帮扶方", "受援方", "区划代码", "综合状态"] and headers[-1] == "结对编号"

@@ -27,7 +27,8 @@ def test_a_round_from_the_command_line(engine, cast, settings, monkeypatch):
     where = ["--year", "2025", "--region", COUNTY]
     assert "rule set version 0" in run("open", *where)
     assert "already open" in run("open", *where, ok=False)
-    assert "联评中" in run("show", *where)
+    shown = run("show", *where)
+    assert "联评中" in shown and "(默认规则)" in shown and "版本" not in shown
     assert "computed 1 pairings and 2 organisations" in run("compute", *where)
     assert "2025-01-01 至 2025-01-03" in run("publicise", *where, "--from", "2025-01-01", "--days", "3")
     assert "is publicised: cannot finalise" in run("finalise", *where, ok=False)

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from eventsourcing.domain import Aggregate
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,3 +173,11 @@ def test_no_module_keeps_its_own_copy_of_labels():
                                 and CJK.search(v.value) for v in node.values)):
                     copies.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not copies, copies
+
+
+@pytest.mark.parametrize("version, words", [
+    (0, "默认规则"), ("0", "默认规则"), ("default", "默认规则"), (None, "默认规则"),
+    (1, "规则集第 1 版"), ("12", "规则集第 12 版")])
+def test_the_rule_set_a_page_went_by_reads_in_words(version, words):
+    """No page, sheet or CLI line says 「规则集版本 0」 or 「default」."""
+    assert labels.rule_set_words(version) == words

@@ -289,6 +289,9 @@ OLDER_CODE = {
     "before evaluation rounds": ["DROP TABLE v1_evaluation_rating"],
     "before 代录 in reports": ["DROP TABLE v1_proxy_entry"],
     "before division names": ["DROP TABLE v1_region"],
+    "before the pairing's own acts were in 代录": [
+        "DROP INDEX v1_proxy_entry_item",
+        "CREATE INDEX v1_proxy_entry_subject ON v1_proxy_entry (subject_id, position)"],
 }
 
 

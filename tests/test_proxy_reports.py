@@ -193,3 +193,33 @@ def test_a_fact_store_built_before_proxy_entries_is_rebuilt_with_them(world):
     app.extensions["cobuild"].close()
     rebind(app, engine, settings)
     assert_json_shows_proxy_entry(http, cast, ids, entered)
+
+
+def test_the_status_board_marks_the_acts_on_a_pairing_a_proxy_entered(world):
+    """The county proposes and signs for 供电公司; 黄岩村 accepts and signs itself: the
+    pairing's board row says 代录 and which acts, in JSON and CSV; the other pairing's not."""
+    engine, settings, cast, ids, http, app = world
+    admin, village = cast.tokens["admin"], cast.tokens["village2"]
+    p = http.post(f"{V}/pairings", admin, proxy(
+        cast, "G2", giver_id=str(cast.orgs["G2"]), receiver_id=str(cast.orgs["V2"]),
+        term_start="2025-01-01", term_end="2027-12-31")).expect(201)["id"]
+    http.post(f"{V}/pairings/{p}/accept", village, {}).expect(200)
+    http.post(f"{V}/pairings/{p}/sign-agreement", admin,
+              proxy(cast, "G2", signed_on="2025-03-01")).expect(200)
+    http.post(f"{V}/pairings/{p}/sign-agreement", village, {"signed_on": "2025-03-01"}).expect(200)
+    who = names(http, cast)
+    token = cast.tokens["supervisor"]
+    board = {i["pairing_id"]: i for i in http.get(f"{V}/reports/pairings", token).expect(200)["items"]}
+    assert board[ids["pairing"]]["entered_by_proxy"] is False
+    assert board[ids["pairing"]]["proxy_entries"] == []
+    row = board[p]
+    assert row["entered_by_proxy"] is True and row["proxy_activities"] == 0
+    assert [(e["event"], e["event_label"], e["entered_by_name"], e["on_behalf_of_id"], e["reason"],
+             e["activity_id"]) for e in row["proxy_entries"]] == [
+        (event, label, who["admin"], str(cast.orgs["G2"]), WHY, None)
+        for event, label in (("PairingProposed", "发起结对"), ("AgreementSigned", "签订共建协议"))]
+    sheet = {r["结对编号"]: r for r in csv_rows(
+        http.get(f"{V}/reports/pairings?format=csv", token).content.decode("utf-8"))}
+    assert (sheet[ids["pairing"]]["代录"], sheet[ids["pairing"]]["代录说明"]) == ("否", "")
+    assert sheet[p]["代录"] == "是" and sheet[p]["代录说明"] == "；".join(
+        f"{event}：{who['admin']}代县供电公司党委录入，原因：{WHY}" for event in ("发起结对", "签订共建协议"))

@@ -105,7 +105,8 @@ def test_a_user_is_created_with_a_login_and_the_code_is_shown_once(engine, cast,
 def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engine, cast, desk):
     admin = desk["liubz"]
     page = text(admin.get("/rules"))
-    assert "当前版本 0" in page and "联而不动：无有效活动的天数" in page and 'value="90"' in page
+    assert "当前执行默认规则" in page and "版本 0" not in page
+    assert "联而不动：无有效活动的天数" in page and 'value="90"' in page
     form = {key: value for key, value in re.findall(r'name="([a-z0-9_.]+)" type="text" value="([^"]*)"', page)}
     assert form["r2_inactive_days"] == "90"
     before = events(engine)
@@ -118,7 +119,7 @@ def test_the_rule_set_is_published_and_a_bad_value_stands_beside_its_field(engin
     done = admin.post("/rules", {**form, "r2_inactive_days": "60", "note": "按通知调整"})
     assert done.status_code == 302
     assert engine.current_rules().version == 1 and engine.current_rules()["r2_inactive_days"] == 60
-    assert "当前版本 1" in text(admin.get(done.headers["Location"]))
+    assert "当前执行规则集第 1 版" in text(admin.get(done.headers["Location"]))
     assert desk["waixian"].get("/rules").status_code == 200  # any admin reads the rules
 
 
@@ -252,3 +253,59 @@ def test_division_names_are_previewed_imported_once_and_name_the_supervisors_tow
     # Another county's admin may not name this county's townships.
     other = upload_file(desk["waixian"], REGIONS.encode(), "区划.csv", page="/regions")
     assert other.status_code == 422 and "不在你管理的地区内" in text(other)
+
+
+def test_the_agency_role_reads_as_the_pages_call_it_结对单位(engine, cast, desk, web):  # noqa: F811
+    """One word for the giving side's accounts on every page (the seeds' 结对单位), from the
+    one catalogue: the role list, the organisation field, a user's row, 我的 page."""
+    admin = desk["liubz"]
+    person(engine, cast, "王书记", "agency", cast.giver, "wangsj")
+    page = text(admin.get("/users"))
+    assert re.search(r'<option value="agency"[^>]*>结对单位</option>', page)
+    assert "结对单位、村（社区）的账号填写，写党组织的登记名称" in page
+    row = re.search(r'<li class="item">((?:(?!</li>).)*王书记.*?)</li>', page, re.S).group(1)
+    assert "结对单位 · 县财政局机关党委" in row
+    agency = Person(web)
+    assert agency.sign_in("wangsj").status_code == 302
+    assert "结对单位" in text(agency.get("/me"))
+    for body in (page, text(agency.get("/me")), text(agency.get("/pairings"))):
+        assert "给予方" not in body
+
+
+def test_an_account_without_a_login_gets_one_or_is_deactivated_from_the_list(engine, cast, desk):
+    """An account registered without a login (by the API, before logins) cannot sign in: its
+    row leads to 设置登录名 (the activation code shown once) or 停用, as a login's row leads
+    to 重置密码或停用; a login given but not yet used reads 尚未激活."""
+    admin = desk["liubz"]
+    old, _ = engine.register_user(cast.admin, "老文书", "village", cast.village2)
+    spare, _ = engine.register_user(cast.admin, "备用账号", "village", cast.village2)
+    body = text(admin.get("/users"))
+    row = re.search(r'<li class="item">((?:(?!</li>).)*老文书.*?)</li>', body, re.S).group(1)
+    assert "还没有登录名" in row and f'href="/users?user={old.id}"' in row and "设置登录名或停用" in row
+    card = text(admin.get(f"/users?user={old.id}"))
+    assert "老文书" in card and "<dt>登录名</dt><dd>还没有</dd>" in card and "设置登录名并生成激活码" in card
+
+    before = events(engine)
+    for typed, words in (("", "请填写本账号的登录名"), ("老文书", "登录名应为 3 到 40 位"), ("LiuBZ", "已被使用")):
+        bad = admin.post(f"/users/{old.id}/login", {"new_login": typed})
+        assert bad.status_code == 422 and words in error_beside(text(bad), "new_login")
+    assert events(engine) == before  # nothing written on bad input
+    assert desk["waixian"].post(f"/users/{old.id}/login", {"new_login": "laows"}).status_code == 403
+    assert "老文书" not in text(desk["waixian"].get(f"/users?user={old.id}"))
+
+    given = admin.post(f"/users/{old.id}/login", {"new_login": "LaoWS"})
+    assert given.status_code == 200 and "已为 老文书 设置登录名" in text(given)
+    code = re.search(r'class="secret">([A-Z0-9-]+)<', text(given)).group(1)
+    row = re.search(r'<li class="item">((?:(?!</li>).)*老文书.*?)</li>', text(admin.get("/users")), re.S).group(1)
+    assert "登录名 laows，尚未激活" in row and 'href="/users?login=laows"' in row
+    engine.activate_account("laows", code, "黄岩村2025春天")
+    assert "尚未激活" not in text(admin.get("/users?login=laows"))
+    again = admin.post(f"/users/{old.id}/login", {"new_login": "laows2"})
+    assert again.status_code == 422 and "已经有登录名" in text(again)
+
+    refused = admin.post(f"/users/{spare.id}/deactivate", {"reason": ""})
+    assert refused.status_code == 422 and error_beside(text(refused), "reason") == "请填写原因"
+    done = admin.post(f"/users/{spare.id}/deactivate", {"reason": "账号不再使用"})
+    assert done.status_code == 200 and engine.load(User, spare.id).state == "deactivated"
+    row = re.search(r'<li class="item">((?:(?!</li>).)*备用账号.*?)</li>', text(admin.get("/users")), re.S).group(1)
+    assert "已停用" in row and "设置登录名" not in row

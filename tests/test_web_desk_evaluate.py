@@ -44,7 +44,7 @@ def test_an_evaluator_computes_a_round_and_reads_the_results_by_name_without_ran
     listed = text(ev.get("/rounds"))
     assert "2025 年度考核" in listed and "联评中" in listed
     page = text(ev.get(f"/rounds/{round_id}"))
-    assert "规则集版本" in page and "还没有计算得分" in page
+    assert "计分规则" in page and "默认规则" in page and "还没有计算得分" in page
     assert ev.post(f"/rounds/{round_id}/compute", {}, csrf=False).status_code == 400
     before = events(engine)
     done = ev.post(f"/rounds/{round_id}/compute", {})
@@ -145,3 +145,17 @@ def test_an_admin_opens_a_round_from_the_page_and_the_evaluator_sees_it(engine, 
 
     listed = text(desk["sunzz"].get("/rounds"))  # the county's evaluator sees it
     assert f"{year} 年度考核" in listed and "联评中" in listed
+
+
+def test_the_rounds_name_their_rules_in_words_default_until_one_is_published(engine, cast, desk):
+    """No rule set published: 「默认规则」, never 「规则集版本 0」; then 「规则集第 1 版」."""
+    engine.open_evaluation(cast.admin, 2024, COUNTY)
+    engine.publish_rules(cast.admin, {"r2_inactive_days": 60}, "按县委组织部通知调整")
+    engine.open_evaluation(cast.admin, 2025, COUNTY)
+    ev = desk["sunzz"]
+    listed = text(ev.get("/rounds"))
+    assert "版本 0" not in listed and "默认规则" in listed and "规则集第 1 版" in listed
+    first = engine.evaluation_round_of(COUNTY, 2024).id
+    page = text(ev.get(f"/rounds/{first}"))
+    assert "默认规则" in page and "版本" not in page
+    assert "规则集第 1 版" in text(ev.get(f"/rounds/{engine.evaluation_round_of(COUNTY, 2025).id}"))

@@ -9,7 +9,7 @@ tests/screenshots/<test>/ (DESIGN §12):
     its history and that its evidence bundle verifies, and the downloaded bundle verifies
     offline too;
 (c) an admin imports organisations from a CSV with a preview, creates a user and sees the
-    activation code once.
+    activation code once, and gives an account made without a login its login.
 
 The idle pairing is made by its dates: proposed, accepted and signed 200 days ago over the
 JSON API by the two parties (the operator's setup), so no clock needs moving."""
@@ -224,7 +224,7 @@ def journey_c(server, page, phone: bool, tmp_path) -> None:
     looked_at(page, "admin-users", phone)
     page.fill("姓名", "陈支书")
     choose(page, "角色", "村（社区）")
-    page.fill("所属党组织（机关、村（社区）账号填写）", "大柘镇新塘村党支部")
+    page.fill("所属党组织", "大柘镇新塘村党支部")
     page.fill("登录名", "chenzs")
     press(page, "创建并生成激活码")
     text = looked_at(page, "admin-user-created", phone)
@@ -234,6 +234,16 @@ def journey_c(server, page, phone: bool, tmp_path) -> None:
     press(page, "查找")
     text = looked_at(page, "admin-user-found", phone)
     assert "陈支书" in text and code not in text  # the code is shown once only
+    # 王书记's account was made without a login (by the operator, for the API): the list
+    # leads to giving it one, its code shown once.
+    press(page, "用户")
+    tap(page, "设置登录名或停用")
+    text = looked_at(page, "admin-user-without-login", phone)
+    assert "王书记" in text and "还没有登录名" in text
+    page.fill("本账号的登录名", "wangsj")
+    press(page, "设置登录名并生成激活码")
+    text = looked_at(page, "admin-login-given", phone)
+    assert "已为 王书记 设置登录名" in text and "wangsj" in text and "只显示这一次" in text
     sign_out(page)
     # The new clerk activates the account with that code and signs in.
     server.codes["chenzs"] = code

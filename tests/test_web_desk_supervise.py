@@ -141,3 +141,15 @@ def test_the_board_marks_a_pairing_whose_co_signed_activity_a_proxy_entered(engi
             for name in ("石练村", "黄岩村") if name in li}
     assert "代录" in rows["石练村"] and "1 项已确认的活动由他人代录" in rows["石练村"]
     assert "代录" not in rows["黄岩村"]  # idle too, but nothing entered by a proxy
+
+
+def test_the_board_names_its_rules_in_words_default_until_one_is_published(engine, cast, desk, clock):
+    """「默认规则」 on the board and on a case's measures, never 「规则集版本 0」."""
+    cast.pairing_in_force()
+    clock.advance(days=100)
+    board = text(desk["zhoubz"].get("/board"))
+    assert "默认规则" in board and "版本" not in board
+    assert '<span class="keep">全部乡镇（街道）</span>' in board  # what the board covers, in words
+    engine.publish_rules(cast.admin, {"r2_inactive_days": 60}, "按县委组织部通知调整")
+    board = text(desk["zhoubz"].get("/board"))
+    assert "规则集第 1 版" in board and "默认规则" not in board

@@ -1,9 +1,12 @@
 """Journey (a), in a real browser against a real ``cobuild serve``, through taps and typing
 only: the agency finds the village by name and proposes; the village accepts and signs; the
 agency signs and records an activity; the village co-signs it from 待办; the agency's pairing
-page shows the pairing in force with the activity co-signed.  At phone and at desktop width,
+page shows the pairing in force with the activity co-signed; an activity the county enters
+for the agency reads 「代录」 on the village's pairing page.  At phone and at desktop width,
 a screenshot per step under tests/screenshots/<test>/."""
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import pytest
 
@@ -101,6 +104,41 @@ def journey(server, page, phone: bool) -> None:
         assert event in text, event
     assert "李支书（大柘镇石练村党支部）" in text and "王书记（遂昌县财政局机关党委）" in text
     assert "补录" not in text and "代录" not in text
+
+    # The county enters a visit for the agency (its secretary is away): the village's pairing
+    # page marks that activity 「代录」 with who entered it for whom and why, and no other.
+    pairing_id = page.path.split("?")[0].split("/")[2]
+    giver = api(server, "GET", f"/pairings/{pairing_id}")["giver_id"]
+    api(server, "POST", f"/pairings/{pairing_id}/activities", {
+        "kind": "visit", "title": "春节走访慰问困难党员", "on_behalf_of": giver, "reason": WHY,
+        "occurred_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    sign_out(page)
+    sign_in(page, "lizs")
+    press(page, "结对")
+    tap(page, "遂昌县财政局机关党委")
+    page.driver.execute_script("document.getElementById('activities').scrollIntoView();")
+    looked_at(page, "village-pairing-proxy-activity", phone)
+    rows = {title: row.text for row in page.driver.find_elements("css selector", "#activities li.item")
+            for title in ("春节走访慰问困难党员", "联合主题党日：参观红色教育基地") if title in row.text}
+    assert "代录" in rows["春节走访慰问困难党员"] and WHY in rows["春节走访慰问困难党员"]
+    assert "代 遂昌县财政局机关党委 录入" in rows["春节走访慰问困难党员"]
+    assert "代录" not in rows["联合主题党日：参观红色教育基地"]
+
+
+WHY = "财政局书记外出培训，由县委组织部代录"
+
+
+def api(server, method: str, path: str, body: dict | None = None) -> dict:
+    """The county's operator on the JSON API with the admin's bearer token."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.base_url}/api/v1{path}", method=method,
+        data=None if body is None else json.dumps(body).encode("utf-8"),
+        headers={"Authorization": f"Bearer {server.admin_token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read().decode("utf-8"))
 
 
 def test_journey_a_at_phone_width(server, phone):

@@ -74,3 +74,57 @@ def test_the_pairings_status_counts_co_signed_activities_a_proxy_entered(engine,
     engine.record_activity(cast.agency, p, "meeting", "自己记录的座谈", when)
     assert "1 项已确认的活动由他人代录" in item_with(text(people["wangsj"].get("/pairings")),
                                                  "大柘镇石练村党支部")
+
+
+def test_acts_on_the_pairing_and_its_activities_a_proxy_entered_show_daolu_where_they_are_shown(
+        engine, cast, people):  # noqa: F811
+    """The proposal and a signature entered for the agency by the county, and one activity:
+    each shows 「代录」 and who entered it for whom and why — in the village's 待办 (the
+    pairing to accept), on the pairing's facts beside the signature, on the activity's row
+    and page, and on the status row of 结对; the acts each side entered itself show none."""
+    proposed = engine.propose_pairing(cast.admin, cast.giver, cast.village, date(2025, 1, 1),
+                                      date(2027, 12, 31), on_behalf_of=cast.giver, reason=WHY)
+    p = proposed.id
+    todo = item_with(text(people["lizs"].get("/todo")), "县财政局机关党委")
+    assert "代录" in todo and "发起结对" in todo and WHY in todo
+    engine.accept_pairing(cast.villager, p)
+    engine.sign_agreement(cast.admin, p, engine.today(), on_behalf_of=cast.giver, reason=WHY)
+    engine.sign_agreement(cast.villager, p, engine.today())
+    when = datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc)
+    made = engine.record_activity(cast.admin, p, "visit", "代录的走访", when,
+                                  on_behalf_of=cast.giver, reason=WHY)
+    engine.record_activity(cast.agency, p, "meeting", "自己记录的座谈", when)
+
+    page = text(people["lizs"].get(f"/pairings/{p}"))
+    card = page.split('<section id="activities">')[0]
+    words = re.findall(r'<span class="item-body proxy"><span>([^<]*)</span>', card)
+    assert len(words) == 2, words
+    assert words[0].startswith("发起结对：") and words[1].startswith("签订共建协议：")
+    assert all("代 县财政局机关党委 录入" in w and WHY in w for w in words)
+    giver_signed = re.search(r"<dt>帮扶方签约</dt><dd>(.*?)</dd>", card, re.S).group(1)
+    village_signed = re.search(r"<dt>受援方签约</dt><dd>(.*?)</dd>", card, re.S).group(1)
+    assert "代录" in giver_signed and "代录" not in village_signed
+
+    by_proxy = item_with(page, "代录的走访")
+    assert "代录" in by_proxy.replace("代录的走访", "")
+    assert "记录共建活动：" in by_proxy and "代 县财政局机关党委 录入" in by_proxy and WHY in by_proxy
+    own = item_with(page, "自己记录的座谈")
+    assert "代录" not in own and "原因" not in own
+
+    activity = text(people["lizs"].get(f"/pairings/{p}/activities/{made.details['activity_id']}"))
+    assert "代录" in activity.replace("代录的走访", "") and WHY in activity
+
+    row = item_with(text(people["wangsj"].get("/pairings")), "大柘镇石练村党支部")
+    assert "代录" in row and "发起结对：" in row and "签订共建协议：" in row and WHY in row
+    # The timeline says why too, beside who entered it for whom.
+    history = page.split('<section id="history">')[1]
+    assert history.count(f"代 县财政局机关党委 录入，原因：{WHY}") == 3
+
+
+def test_a_pairing_whose_parties_did_everything_themselves_shows_no_daolu(engine, cast, people):  # noqa: F811
+    p = cast.pairing_in_force()
+    engine.record_activity(cast.agency, p, "meeting", "自己记录的座谈",
+                           datetime(2025, 3, 1, 1, 0, tzinfo=timezone.utc))
+    page = text(people["lizs"].get(f"/pairings/{p}"))
+    assert "代录" not in page.split('<section id="history">')[0]
+    assert "代录" not in text(people["wangsj"].get("/pairings"))

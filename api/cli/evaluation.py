@@ -12,7 +12,7 @@ import click
 from api.cli.common import OPERATOR, root
 from domain.errors import DomainError
 from domain.evaluation import EvaluationRound
-from domain.labels import DIMENSIONS, EVALUATION_STATES, FIVE_GOOD
+from domain.labels import DIMENSIONS, EVALUATION_STATES, FIVE_GOOD, rule_set_words
 from projections.evaluations import ProjectionScorer
 
 
@@ -104,7 +104,7 @@ def show(year: int, region: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(_as_dict(r), ensure_ascii=False, indent=2, default=str))
         return
-    click.echo(f"{year} 年度考核 {region}: {EVALUATION_STATES[r.state]} (规则集版本 {r.rule_set_version})")
+    click.echo(f"{year} 年度考核 {region}: {EVALUATION_STATES[r.state]} ({rule_set_words(r.rule_set_version)})")
     if r.publicity:
         click.echo(f"公示: {r.publicity['from_on']} 至 {r.publicity['until']}")
     if r.objections:

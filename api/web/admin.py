@@ -255,6 +255,10 @@ def _region_choices(actor: Any) -> dict[str, str]:
     return choices
 
 
+LOGIN_RULE = "登录名应为 3 到 40 位字母、数字或 . _ -，以字母或数字开头"
+LOGIN_TAKEN = "这个登录名已被使用，请换一个"
+
+
 @blueprint.route("/users", methods=["GET", "POST"])
 @signed_in
 def users() -> Any:
@@ -270,6 +274,9 @@ def users() -> Any:
         if login:
             context["found"] = _user_card(login)
             context["looked_for"] = login
+        elif request.args.get("user"):  # the list's link to an account without a login
+            context["found"] = _card_of_id(request.args["user"])
+            context["looked_for"] = ""
         else:
             context["listed"], context["more"] = _user_list(actor, request.args.get("after"))
         return render_template("admin/users.html", **context)
@@ -290,14 +297,14 @@ def users() -> Any:
                                                      login=new_login)
         except InvalidValue as invalid:
             if invalid.field == "login":
-                form.fail("login", "登录名应为 3 到 40 位字母、数字或 . _ -，以字母或数字开头")
+                form.fail("login", LOGIN_RULE)
             else:
                 form.fail("name", "填写有误，请检查")
         except Forbidden:
             form.fail("region" if region is not None else "organisation", "不在你管理的地区内")
         except DomainError as refusal:
             if refusal.code == "duplicate":
-                form.fail("login", "这个登录名已被使用，请换一个")
+                form.fail("login", LOGIN_TAKEN)
             else:
                 context["refusal"] = "无法创建这个用户，请检查填写的内容。"
         else:
@@ -338,7 +345,8 @@ def _user_list(actor: Any, cursor: str | None) -> tuple[list[dict[str, Any]], st
     rows = []
     for item in found["items"]:
         user = engine().load(User, UUID(item["id"]))
-        rows.append({"name": item["name"], "login": user.login or "",
+        rows.append({"id": user.id, "name": item["name"], "login": user.login or "",
+                     "activated": user.activated,
                      "role": labels.label(labels.ROLES, item["role"]),
                      "where": item["organisation_name"] or regions.get(item["region_code"])
                      or item["region_code"] or "全国",
@@ -353,13 +361,25 @@ def _user_card(login: str) -> dict[str, Any] | None:
         user = engine().user_by_login(login)
     except (NotFound, InvalidValue):
         return None
+    return _card(user)
+
+
+def _card_of_id(user_id: str) -> dict[str, Any] | None:
+    """An account found by the id in the list's link (one registered without a login)."""
+    try:
+        return _card(engine().load(User, UUID(user_id)))
+    except (NotFound, ValueError):
+        return None
+
+
+def _card(user: User) -> dict[str, Any] | None:
     # An admin finds only the accounts it manages (of its region).
     where = (engine().organisation_facts(user.organisation_id).region_code
              if user.organisation_id else user.region_code or "")
     if not in_region(g.actor, where):
         return None
-    return {"id": user.id, "name": user.name, "login": login.lower(),
-            "role": labels.label(labels.ROLES, user.role),
+    return {"id": user.id, "name": user.name, "login": user.login or "",
+            "activated": user.activated, "role": labels.label(labels.ROLES, user.role),
             "where": org_name(user.organisation_id) if user.organisation_id else
             names_or_above(caught_up_db(), [where]).get(where) or where or "全国",
             "state": user.state, "state_label": labels.label(labels.USER_STATES, user.state)}
@@ -368,14 +388,18 @@ def _user_card(login: str) -> dict[str, Any] | None:
 @blueprint.route("/users/<uuid:user_id>/<act>", methods=["POST"])
 @signed_in
 def user_act(user_id: UUID, act: str) -> Any:
-    """停用 (deactivate) or 重置密码 (reset: a new activation code, shown once)."""
+    """停用 (deactivate), 重置密码 (reset: a new activation code, shown once), or 设置登录名
+    (login: an account registered without one gets it and its activation code, shown once)."""
     actor = admin()
-    if act not in ("deactivate", "reset"):
+    if act not in ("deactivate", "reset", "login"):
         abort(404)
     user = engine().load(User, user_id)
     login = request.form.get("login", "")
     form = Form(request.form)
-    reason = form.text("reason", "原因", 2000)
+    if act == "login":
+        new_login = form.text("new_login", "本账号的登录名", 40)
+    else:
+        reason = form.text("reason", "原因", 2000)
     context: dict[str, Any] = {"tab": "users", "roles": labels.ROLES,
                                "regions": _region_choices(actor), "errors": {}, "form": {},
                                "refusal": None, "created": None, "looked_for": login}
@@ -383,17 +407,30 @@ def user_act(user_id: UUID, act: str) -> Any:
         try:
             if act == "deactivate":
                 engine().deactivate_user(actor, user_id, reason)
-            else:
+            elif act == "reset":
                 _, code = engine().reset_password(actor, user_id, reason)
                 context["created"] = {"name": user.name, "login": login, "code": code, "reset": True}
+            elif user.login is not None:
+                context["refusal"] = "这个账号已经有登录名了，请按登录名查找后重置密码。"
+            else:
+                _, code = engine().give_login(actor, user_id, new_login)
+                context["created"] = {"name": user.name, "login": (new_login or "").strip().lower(),
+                                      "code": code, "given": True}
         except InvalidValue:
-            form.fail("reason", "请填写原因")
+            form.fail("new_login" if act == "login" else "reason",
+                      LOGIN_RULE if act == "login" else "请填写原因")
         except (Forbidden, NotFound):
             raise  # the 403 and 404 pages
-        except (DomainError, StaleVersion):
+        except DomainError as refusal:
+            if act == "login" and refusal.code == "duplicate":
+                form.fail("new_login", LOGIN_TAKEN)
+            else:
+                context["refusal"] = "这个账号现在不能这样办理（可能已经停用）。"
+        except StaleVersion:
             context["refusal"] = "这个账号现在不能这样办理（可能已经停用）。"
-    context["found"] = _user_card(login) if login else None
+    context["found"] = _card(engine().load(User, user_id))
     context["errors"] = form.errors
+    context["form"] = dict(request.form) if form.errors else {}
     status = 200 if form.ok and context["refusal"] is None else 422
     return render_template("admin/users.html", **context), status
 

@@ -42,6 +42,12 @@ def cn_time(value: datetime | None) -> str:
     return f"{cn_date(local.date())} {local:%H:%M}"
 
 
+@blueprint.app_template_filter("rule_set")
+def rule_set(version: int | str | None) -> str:
+    """「默认规则」 or 「规则集第 2 版」 (``domain.labels.rule_set_words``)."""
+    return labels.rule_set_words(version)
+
+
 @blueprint.route("/")
 def home() -> Any:
     return redirect(url_for("web.todo" if g.actor is not None else "web.login"))

@@ -22,7 +22,9 @@ from api.web.views import (
 from domain import labels
 from domain.organisation import RECEIVING_KINDS
 from domain.pairing import Pairing
-from projections.reports import commitments_report, find_organisations, pairings_report
+from projections.reports import (
+    commitments_report, find_organisations, pairing_proxy_entries, pairings_report,
+)
 from workflows.authorisation import REGION_ROLES
 
 TERM_YEARS = 3  # the usual term of a 结对 agreement, the form's suggestion
@@ -66,12 +68,19 @@ def _pairing_page(p: Pairing, status: int = 200, errors: dict[str, str] | None =
     actor = g.actor
     today = engine().today()
     side = p.side_of(actor.organisation_id)
+    proxied = proxy_rows(p)
     activities = [
         {"id": aid, **a, "kind_label": labels.label(labels.ACTIVITY_KINDS, a["kind"]),
          "status_label": labels.label(labels.ACTIVITY_STATUSES, a["status"]),
-         "mine_to_answer": side is not None and a["status"] == "recorded" and a["recorded_by"] != side}
+         "mine_to_answer": side is not None and a["status"] == "recorded" and a["recorded_by"] != side,
+         **proxied.get(aid, NOT_PROXIED)}
         for aid, a in sorted(p.activities.items(), key=lambda kv: kv[1]["occurred_at"], reverse=True)
     ]
+    own = proxied.get(None, NOT_PROXIED)
+    # A signature a proxy entered, by the side it was entered for.
+    proxy_signed = {s for s, org in (("giver", p.giver_id), ("receiver", p.receiver_id))
+                    if any(e["event"] == "AgreementSigned" and e["on_behalf_of_id"] == str(org)
+                           for e in own["proxy_entries"])}
     commitments = [c for c in commitments_report(
         caught_up_db(), window(), organisation=str(p.giver_id), limit=500)["items"]
         if c["pairing_id"] == str(p.id)]
@@ -86,11 +95,24 @@ def _pairing_page(p: Pairing, status: int = 200, errors: dict[str, str] | None =
         giver=org_name(p.giver_id), receiver=org_name(p.receiver_id),
         state_label=labels.label(labels.PAIRING_STATES, state),
         areas=[labels.label(labels.AREAS, a) for a in p.areas],
-        signed=[(labels.SIDES[s], d) for s, d in sorted(p.signed_on.items())],
-        activities=activities, commitments=commitments, acts=acts, timeline=timeline(p),
+        signed=[(labels.SIDES[s], d, s in proxy_signed) for s, d in sorted(p.signed_on.items())],
+        own=own, activities=activities, commitments=commitments, acts=acts, timeline=timeline(p),
         notice=DONE.get(request.args.get("done", "")), errors=errors or {}, refusal=refusal,
         form=form or {}, today=today.isoformat(),
     ), status
+
+
+NOT_PROXIED: dict[str, Any] = {"entered_by_proxy": False, "proxy_entries": []}
+
+
+def proxy_rows(p: Pairing) -> dict[str | None, dict[str, Any]]:
+    """代录 of the pairing, as the rows of ``_proxy.html`` read it: by activity id, and under
+    ``None`` the acts on the pairing itself (proposal, acceptance, signatures, ...)."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for entry in pairing_proxy_entries(caught_up_db(), window(), str(p.id)):
+        row = out.setdefault(entry["activity_id"], {"entered_by_proxy": True, "proxy_entries": []})
+        row["proxy_entries"].append(entry)
+    return out
 
 
 def timeline(p: Pairing) -> list[dict[str, Any]]:
@@ -229,7 +251,7 @@ def _activity_page(p: Pairing, activity_id: str, status: int = 200,
         kind_label=labels.label(labels.ACTIVITY_KINDS, a["kind"]),
         status_label=labels.label(labels.ACTIVITY_STATUSES, a["status"]), tone=tone,
         recorder=org_name(recorder), people=_participants(a.get("participants") or {}),
-        files=attachments(a.get("evidence")),
+        files=attachments(a.get("evidence")), proxy=proxy_rows(p).get(activity_id, NOT_PROXIED),
         answerable=side is not None and a["status"] == "recorded" and a["recorded_by"] != side,
         errors=errors or {}, refusal=refusal, form=form or {}), status
 

@@ -58,6 +58,9 @@ def measured_words(measured: dict[str, Any], only: tuple[str, ...] | None = None
             continue
         if isinstance(value, str) and len(value) == 10 and value[4] == "-":
             value = f"{value[:4]}年{int(value[5:7])}月{int(value[8:10])}日"
+        if key == "rule_set_version":
+            out.append(f"依据：{labels.rule_set_words(value)}")
+            continue
         out.append(f"{labels.label(labels.MEASURES, key)}：{value}")
     return out
 
@@ -118,7 +121,7 @@ def chosen_region(actor: Any) -> tuple[str, list[dict[str, str]], str]:
         return asked, choices, names[asked]
     if choices:
         county = names_or_above(caught_up_db(), [own]).get(own) if own else None
-        return own, choices, f"{county}（全部）" if county else "全部"
+        return own, choices, f"{county}（全部）" if county else "全部乡镇（街道）"
     return own, choices, township_name(own) or "本地区"
 
 

@@ -110,13 +110,16 @@ def user_name(user_id: str | None) -> str:
 
 def who_did(actor: dict[str, Any] | None, on_behalf_of: Any) -> dict[str, Any]:
     """Who entered an event, as a timeline says it: the person, their organisation (or
-    role), and for whom when entered on another's behalf (代录)."""
+    role), and for whom and why when entered on another's behalf (代录; naming one's own
+    organisation is no 代录, as ``domain.base.Attribution.by_proxy`` has it)."""
     actor = actor or {}
     role = actor.get("role")
     where = org_name(actor.get("organisation_id")) if actor.get("organisation_id") else (
         "" if role == "system" else labels.label(labels.ROLES, role) or "")
+    proxy = on_behalf_of is not None and str(on_behalf_of) != str(actor.get("organisation_id"))
     return {"name": user_name(actor.get("user_id")), "where": where,
-            "for": org_name(on_behalf_of) if on_behalf_of else None}
+            "for": org_name(on_behalf_of) if proxy else None,
+            "why": actor.get("proxy_reason") if proxy else None}
 
 
 @blueprint.app_template_global("todo_link")
