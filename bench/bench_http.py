@@ -45,11 +45,11 @@ def free_port() -> int:
 
 
 def start(kind: str, home: Path, token: str, port: int, workers: int = 2, threads: int = 4,
-          extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+          extra_env: dict[str, str] | None = None, serve_processes: int = 1) -> subprocess.Popen:
     env = {**os.environ, "COBUILD_HOME": str(home), "COBUILD_BOOTSTRAP_TOKEN": token,
            "PYTHONPATH": str(REPO), **(extra_env or {})}
     if kind == "embedded":
-        cmd = [sys.executable, "-m", "api.serve", "--port", str(port)]
+        cmd = [sys.executable, "-m", "api.serve", "--port", str(port), "--processes", str(serve_processes)]
     else:
         # gunicorn workers do not create the first admin: initialise the folder first.
         subprocess.run([sys.executable, "-c", "from api.cli.main import cli; cli(['init'])"],
@@ -134,11 +134,12 @@ def wrk(url: str, token: str, seconds: int, connections: int, body: dict | None 
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
-def bench(kind: str, seconds: int, connections: int, pairings: int) -> list[tuple[str, dict]]:
+def bench(kind: str, seconds: int, connections: int, pairings: int,
+          serve_processes: int = 1) -> list[tuple[str, dict]]:
     home = Path(tempfile.mkdtemp(prefix=f"cobuild-bench-{kind}-"))
     token = secrets.token_urlsafe(24)
     port = free_port()
-    process = start(kind, home / "var", token, port)
+    process = start(kind, home / "var", token, port, serve_processes=serve_processes)
     base = f"http://127.0.0.1:{port}"
     try:
         world = setup_world(base, token, pairings)
@@ -174,14 +175,17 @@ def main() -> None:
     parser.add_argument("--server", choices=("embedded", "gunicorn", "both"), default="both")
     parser.add_argument("--pairings", type=int, default=100,
                         help="pairings in force besides the first (the report's rows)")
+    parser.add_argument("--serve-processes", type=int, default=1,
+                        help="cobuild serve --processes (1: the embedded default, one process)")
     args = parser.parse_args()
     kinds = ("embedded", "gunicorn") if args.server == "both" else (args.server,)
     print(f"{'server':<26} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
           f" {'floor/req':>9}")
     for kind in kinds:
-        label = "cobuild serve" if kind == "embedded" else "gunicorn -w 2 --threads 4"
+        label = ("cobuild serve" + (f" --processes {args.serve_processes}" if args.serve_processes > 1 else "")
+                 if kind == "embedded" else "gunicorn -w 2 --threads 4")
         print(f"{label}: load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-        results = bench(kind, args.seconds, args.connections, args.pairings)
+        results = bench(kind, args.seconds, args.connections, args.pairings, args.serve_processes)
         floor = dict(results)[FLOOR]["rps"]
         for name, r in results:
             print(f"{label:<26} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "

@@ -152,14 +152,14 @@ class ServerProcess:
     """``cobuild serve`` in its own process on a free loopback port."""
 
     def __init__(self, home: Path, admin_token: str, database_url: str = "",
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         env = {**os.environ, "COBUILD_HOME": str(home), "COBUILD_BOOTSTRAP_TOKEN": admin_token,
                "PYTHONPATH": str(REPO), **(extra_env or {})}
         env.pop("COBUILD_DATABASE_URL", None)
         if database_url:
             env["COBUILD_DATABASE_URL"] = database_url
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.serve", "--port", "0"], cwd=REPO, env=env,
+            [sys.executable, "-m", "api.serve", "--port", "0", *args], cwd=REPO, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.banner = [self._line(), self._line(), self._line()]
         self.base_url = self.banner[0].split(" on ", 1)[1].split("/api/v1", 1)[0]
