@@ -1,7 +1,7 @@
 """HTTP throughput and latency: a command and a read, on ``cobuild serve`` and under gunicorn.
 
     PYTHONPATH=. python bench/bench_http.py [--seconds 10] [--connections 8] [--server both]
-                                            [--pairings 100]
+                                            [--pairings 100] [--serve-processes 1]
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``).  Each server gets a fresh data folder;
 the load comes from wrk in its own process over loopback.  The command is ``POST /tasks``
@@ -14,7 +14,12 @@ command load writes.
 
 Baseline, same server, same run: a path no route serves (a 404 that reads nothing and
 authenticates no one), the floor of the HTTP server and the framework; ``floor/req`` is its
-requests/s over each request's.  The load average is printed for each server.
+requests/s over each request's.  The load average is printed for each server.  The command's
+baseline is the engine in this process answering the same command (``engine_rate``: a village
+raises a need, one thread, a fresh SQLite store), measured first; the last lines give issue
+#17's rows as ratios against their baselines of this run (POST /tasks against the engine, a
+pairing's read against the floor, serve against gunicorn).  ``--serve-processes N`` runs
+``cobuild serve --processes N``.
 """
 from __future__ import annotations
 
@@ -36,6 +41,9 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 V = "/api/v1"
 FLOOR = "GET /no-such-page (404: the floor)"
+COMMAND = "POST /tasks (command)"
+READ = "GET /pairings/<id> (read)"
+REPORT = "GET /reports/inactive (report, 50 rows)"
 
 
 def free_port() -> int:
@@ -151,14 +159,14 @@ def bench(kind: str, seconds: int, connections: int, pairings: int,
             # The floor of the server and the framework: a path no route serves (404), which
             # reads nothing and authenticates no one; every other row is compared to it.
             (FLOOR, wrk(base + "/no-such-page", world["reader"], seconds, connections)),
-            ("POST /tasks (command)", wrk(base + V + "/tasks", world["villager"], seconds,
+            (COMMAND, wrk(base + V + "/tasks", world["villager"], seconds,
                                           connections, need)),
-            ("GET /pairings/<id> (read)", wrk(base + V + f"/pairings/{world['pairing']}",
+            (READ, wrk(base + V + f"/pairings/{world['pairing']}",
                                               world["reader"], seconds, connections)),
             ("GET /audit/pairings/<id>/history (read)",
              wrk(base + V + f"/audit/pairings/{world['pairing']}/history", world["reader"],
                  seconds, connections)),
-            ("GET /reports/inactive (report, 50 rows)",
+            (REPORT,
              wrk(base + V + world["report"], world["evaluator"], seconds, connections)),
         ]
     finally:
@@ -166,6 +174,28 @@ def bench(kind: str, seconds: int, connections: int, pairings: int,
         process.wait(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
     return results
+
+
+def engine_rate(commands: int = 2000) -> float:
+    """The same command as POST /tasks (a village raises a need) called on the engine in this
+    process, one thread, on a fresh SQLite store: the baseline of the HTTP command rows."""
+    from workflows.engine import open_engine
+    from workflows.store.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="cobuild-bench-engine-") as folder:
+        engine = open_engine(Settings(home=Path(folder)))
+        try:
+            admin = engine.authenticate(engine.bootstrap_admin())
+            village = engine.register_organisation(admin, "V0", "村0", "village", "331123101201").id
+            villager = engine.authenticate(engine.register_user(admin, "v0", "village", village)[1])
+            for _ in range(100):  # warm: imports, caches
+                engine.raise_need(villager, village, "health", "巡回义诊")
+            begin = time.perf_counter()
+            for _ in range(commands):
+                engine.raise_need(villager, village, "health", "巡回义诊")
+            return commands / (time.perf_counter() - begin)
+        finally:
+            engine.close()
 
 
 def main() -> None:
@@ -179,17 +209,31 @@ def main() -> None:
                         help="cobuild serve --processes (1: the embedded default, one process)")
     args = parser.parse_args()
     kinds = ("embedded", "gunicorn") if args.server == "both" else (args.server,)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    engine = engine_rate()
+    print(f"engine in process, the same command (a village raises a need): {engine:.0f} commands/s;"
+          f" load average {load}")
     print(f"{'server':<26} {'request':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
           f" {'floor/req':>9}")
+    rows: dict[str, dict[str, dict]] = {}
     for kind in kinds:
         label = ("cobuild serve" + (f" --processes {args.serve_processes}" if args.serve_processes > 1 else "")
                  if kind == "embedded" else "gunicorn -w 2 --threads 4")
         print(f"{label}: load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         results = bench(kind, args.seconds, args.connections, args.pairings, args.serve_processes)
-        floor = dict(results)[FLOOR]["rps"]
+        rows[kind] = dict(results)
+        floor = rows[kind][FLOOR]["rps"]
         for name, r in results:
             print(f"{label:<26} {name:<42} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
                   f"{r['p99_ms']:>8.1f} {r['non_2xx']:>8} {floor / r['rps']:>9.2f}")
+    # The issue #17 rows, each against its baseline of this run.
+    for kind, got in rows.items():
+        print(f"{kind}: POST /tasks / engine in process x{got[COMMAND]['rps'] / engine:.2f}; "
+              f"GET /pairings/<id> / floor x{got[READ]['rps'] / got[FLOOR]['rps']:.2f} (aim >= 0.5); "
+              f"inactive report p99 {got[REPORT]['p99_ms']:.1f} ms (aim < 100)")
+    if len(rows) == 2:
+        print(f"serve / gunicorn POST /tasks x{rows['embedded'][COMMAND]['rps'] / rows['gunicorn'][COMMAND]['rps']:.2f}"
+              " (aim >= 0.7); gunicorn / engine aim >= 0.8")
 
 
 if __name__ == "__main__":
